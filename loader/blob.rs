@@ -1,0 +1,62 @@
+//! The restorer blob embedded by build.rs, and the three unsafe steps of
+//! using it: mapping it, relocating it in place, and jumping into it.
+//!
+//! Hazards: the blob is position independent only after its
+//! `R_X86_64_RELATIVE` slots hold `base + addend` (rust-lld leaves 0 in the
+//! slots, so they are written, not adjusted); and once entered it unmaps
+//! everything of ours, so `enter` never returns.
+
+use std::io;
+
+mod generated {
+    include!(concat!(env!("OUT_DIR"), "/blob.rs"));
+}
+pub use generated::{BLOB, BLOB_MEM_SIZE, RELOCS, RESTORE_TASK_OFFSET, SELFTEST_OFFSET};
+
+pub const PAGE: u64 = 4096;
+
+pub fn page_up(n: u64) -> u64 {
+    n.div_ceil(PAGE) * PAGE
+}
+
+/// Size of the blob's code and data, page aligned.
+pub fn code_size() -> u64 {
+    page_up(BLOB_MEM_SIZE as u64)
+}
+
+/// Copies the blob to `base` (a writable mapping at least `code_size()`
+/// long that the caller owns) and applies its relocations for that address.
+pub fn install(base: u64) {
+    crate::sys::write_mem(base, &BLOB);
+    for &(off, addend) in RELOCS.iter() {
+        crate::sys::write_mem(base + off, &(base + addend).to_ne_bytes());
+    }
+}
+
+/// Makes the installed blob's code executable (and read-only).
+pub fn seal(base: u64) -> io::Result<()> {
+    crate::sys::mprotect(base, code_size(), libc::PROT_READ | libc::PROT_EXEC)
+}
+
+/// Jumps to the blob entry at `base + entry` with `arg` in `rdi` and the
+/// stack pointer at `stack_top`.
+///
+/// # Safety
+/// The blob must be installed and sealed at `base`, `arg` must point to the
+/// argument block that entry expects, and `stack_top` must be the top of a
+/// writable region the blob may use. Nothing of the caller runs afterwards.
+#[allow(unsafe_code)]
+pub unsafe fn enter(base: u64, entry: usize, arg: u64, stack_top: u64) -> ! {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        std::arch::asm!(
+            "mov rsp, {sp}",
+            "xor ebp, ebp",
+            "jmp {entry}",
+            sp = in(reg) stack_top,
+            entry = in(reg) base + entry as u64,
+            in("rdi") arg,
+            options(noreturn)
+        )
+    }
+}

@@ -1,0 +1,189 @@
+//! The command line, with CRIU's option names where the meaning is the same.
+
+use std::path::PathBuf;
+
+use crate::log::{self, ERROR, INFO};
+
+const USAGE: &str = "\
+usage: crest COMMAND [OPTIONS]
+
+commands:
+  restore -D DIR       restore the process tree dumped in DIR
+  dump -t PID -D DIR   checkpoint a process tree into DIR (not implemented yet)
+  show [--pretty] FILE print an image file as JSON, as `crit decode` does
+  check                report the kernel features crest needs
+
+options (as CRIU's):
+  -D, --images-dir DIR      image directory
+  -W, --work-dir DIR        where stats-restore goes (default: the images dir if writable)
+  -t, --tree PID            root of the tree to dump
+  -d, --restore-detached    return once the tree runs (default: wait for it)
+  --pidfile FILE            write the restored root's pid to FILE
+  -j, --shell-job           the tree belongs to a shell job: keep the caller's session/tty
+  -R, --leave-running       keep the dumped tree running
+  -o, --log-file FILE       log to FILE instead of stderr
+  -v[0-4], -v...            log level (default 2: errors and warnings)
+  -h, --help                this text
+";
+
+/// Parsed options, shared by all commands.
+#[derive(Debug, Default, Clone)]
+pub struct Opts {
+    pub command: String,
+    pub images_dir: Option<PathBuf>,
+    pub work_dir: Option<PathBuf>,
+    pub tree: Option<i32>,
+    pub detach: bool,
+    pub pidfile: Option<PathBuf>,
+    pub shell_job: bool,
+    pub leave_running: bool,
+    pub log_file: Option<PathBuf>,
+    pub verbosity: u8,
+    pub pretty: bool,
+    pub files: Vec<PathBuf>,
+}
+
+/// Parses `args` (without the program name).
+pub fn parse(args: &[String]) -> Result<Opts, String> {
+    let mut o = Opts {
+        verbosity: log::WARN,
+        ..Default::default()
+    };
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        let (name, inline) = match a.split_once('=') {
+            Some((n, v)) if n.starts_with("--") => (n, Some(v.to_string())),
+            _ => (a.as_str(), None),
+        };
+        let mut value = |what: &str| -> Result<String, String> {
+            inline
+                .clone()
+                .or_else(|| it.next().cloned())
+                .ok_or(format!("option {name} needs {what}"))
+        };
+        match name {
+            "-D" | "--images-dir" => o.images_dir = Some(value("a directory")?.into()),
+            "-W" | "--work-dir" => o.work_dir = Some(value("a directory")?.into()),
+            "-t" | "--tree" => {
+                let v = value("a pid")?;
+                o.tree = Some(v.parse().map_err(|_| format!("-t: bad pid {v:?}"))?)
+            }
+            "-d" | "--restore-detached" => o.detach = true,
+            "--pidfile" => o.pidfile = Some(value("a file")?.into()),
+            "-j" | "--shell-job" => o.shell_job = true,
+            "-R" | "--leave-running" => o.leave_running = true,
+            "-o" | "--log-file" => o.log_file = Some(value("a file")?.into()),
+            "--pretty" => o.pretty = true,
+            "-i" | "--in" => o.files.push(value("a file")?.into()),
+            "-h" | "--help" => o.command = "help".into(),
+            v if v.starts_with("-v") => {
+                let rest = &v[2..];
+                o.verbosity = if rest.is_empty() {
+                    log::INFO
+                } else if rest.chars().all(|c| c == 'v') {
+                    (log::INFO + rest.len() as u8).min(log::DEBUG)
+                } else {
+                    rest.parse().map_err(|_| format!("bad verbosity {v:?}"))?
+                };
+            }
+            v if v.starts_with('-') && v.len() > 1 => return Err(format!("unknown option {v}")),
+            v if o.command.is_empty() => o.command = v.to_string(),
+            v => o.files.push(v.into()),
+        }
+    }
+    Ok(o)
+}
+
+/// Runs crest with the process's arguments; returns the exit code.
+pub fn main() -> i32 {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let opts = match parse(&args) {
+        Ok(o) => o,
+        Err(e) => {
+            eprintln!("crest: {e}\n\n{USAGE}");
+            return 1;
+        }
+    };
+    let file = match &opts.log_file {
+        Some(p) => match std::fs::File::create(p) {
+            Ok(f) => Some(f),
+            Err(e) => {
+                eprintln!("crest: log file {}: {e}", p.display());
+                return 1;
+            }
+        },
+        None => None,
+    };
+    log::init(opts.verbosity, file);
+    crate::log!(
+        INFO,
+        "crest {} {}",
+        env!("CARGO_PKG_VERSION"),
+        args.join(" ")
+    );
+    let result = match opts.command.as_str() {
+        "restore" => crate::restore::run(&opts),
+        "show" | "decode" => crate::show::run(&opts),
+        "check" => crate::show::check(&opts),
+        "dump" => {
+            eprintln!("crest: dump is not implemented yet");
+            return 2;
+        }
+        "help" => {
+            print!("{USAGE}");
+            return 0;
+        }
+        "" => {
+            eprintln!("{USAGE}");
+            return 1;
+        }
+        c => {
+            eprintln!("crest: unknown command {c:?}\n\n{USAGE}");
+            return 1;
+        }
+    };
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            crate::log!(ERROR, "{e}");
+            if opts.log_file.is_some() {
+                eprintln!("crest: {e}");
+            }
+            1
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(s: &str) -> Opts {
+        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+    }
+
+    #[test]
+    fn criu_style_restore() {
+        let o = p("restore -D /img -d --pidfile /p -o /l -v4 --shell-job");
+        assert_eq!(o.command, "restore");
+        assert_eq!(o.images_dir.unwrap(), PathBuf::from("/img"));
+        assert!(o.detach && o.shell_job);
+        assert_eq!(o.pidfile.unwrap(), PathBuf::from("/p"));
+        assert_eq!(o.verbosity, 4);
+    }
+
+    #[test]
+    fn long_options_with_equals() {
+        let o = p("dump --tree=42 --images-dir=/x -vvv");
+        assert_eq!(o.tree, Some(42));
+        assert_eq!(o.images_dir.unwrap(), PathBuf::from("/x"));
+        assert_eq!(o.verbosity, 4);
+    }
+
+    #[test]
+    fn bad_input() {
+        assert!(parse(&["-t".into()]).is_err());
+        assert!(parse(&["dump".into(), "-t".into(), "x".into()]).is_err());
+        assert!(parse(&["--bogus".into()]).is_err());
+    }
+}

@@ -1,0 +1,464 @@
+//! CRIU image files: the framing (magic words, then `u32` length-prefixed
+//! protobuf records), written once here, and the typed records in `proto`.
+//!
+//! Hostile input is expected: a length prefix is checked against the bytes
+//! that remain before anything is sliced (nothing is allocated from it), and
+//! every error names the file, the record and the byte offset.
+
+pub mod json;
+pub mod magic;
+pub mod proto;
+pub mod schema;
+
+use std::fmt;
+use std::io;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use magic::{Header, IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC};
+
+/// What went wrong with an image file.
+#[derive(Debug)]
+pub enum ImageErrorKind {
+    Io(io::Error),
+    /// The file ends inside the magic words.
+    ShortHeader {
+        len: usize,
+    },
+    /// The magic words are not the ones this image must have.
+    BadMagic {
+        found: u32,
+        expected: u32,
+    },
+    /// A record's length prefix or body runs past the end of the file.
+    Truncated {
+        record: usize,
+        offset: usize,
+        need: usize,
+        have: usize,
+    },
+    /// A record is not valid protobuf for its message.
+    Decode {
+        record: usize,
+        offset: usize,
+        err: String,
+    },
+    /// A file that must hold exactly one record holds another number.
+    Count {
+        expected: &'static str,
+        found: usize,
+    },
+}
+
+/// An image error, naming the file.
+#[derive(Debug)]
+pub struct ImageError {
+    pub path: PathBuf,
+    pub kind: ImageErrorKind,
+}
+
+impl fmt::Display for ImageError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        let name = self.path.display();
+        match &self.kind {
+            ImageErrorKind::Io(e) if e.kind() == io::ErrorKind::NotFound => {
+                write!(f, "{name}: missing image")
+            }
+            ImageErrorKind::Io(e) => write!(f, "{name}: {e}"),
+            ImageErrorKind::ShortHeader { len } => {
+                write!(f, "{name}: {len} bytes, too short for the image magic")
+            }
+            ImageErrorKind::BadMagic { found, expected } => write!(
+                f,
+                "{name}: wrong magic {found:#010x} (expected {expected:#010x})"
+            ),
+            ImageErrorKind::Truncated {
+                record,
+                offset,
+                need,
+                have,
+            } => write!(
+                f,
+                "{name}: record {record} truncated at byte {offset} (needs {need} bytes, {have} left)"
+            ),
+            ImageErrorKind::Decode {
+                record,
+                offset,
+                err,
+            } => write!(f, "{name}: record {record} at byte {offset}: invalid protobuf: {err}"),
+            ImageErrorKind::Count { expected, found } => {
+                write!(f, "{name}: expected {expected} record(s), found {found}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ImageError {}
+
+/// One record: where its length prefix starts, its protobuf body, and the
+/// raw bytes that follow it in the few image kinds that have them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub offset: usize,
+    pub body: Range<usize>,
+    pub extra: Range<usize>,
+}
+
+/// A whole image file in memory, split into records.
+#[derive(Debug)]
+pub struct Image {
+    pub path: PathBuf,
+    /// The image's own magic (the second word; the only one for inventory).
+    pub magic: u32,
+    pub data: Vec<u8>,
+    pub records: Vec<Record>,
+}
+
+/// Number of magic words `magic` is stored with: the inventory has one,
+/// every other image the common (or service) magic first.
+fn header_for(magic: u32) -> Header {
+    magic::by_magic(magic).map_or(Header::Common, |k| k.header)
+}
+
+impl Image {
+    /// Reads `path`, which must carry `magic`.
+    pub fn open(path: &Path, magic: u32) -> Result<Image, ImageError> {
+        let data = std::fs::read(path).map_err(|e| ImageError {
+            path: path.into(),
+            kind: ImageErrorKind::Io(e),
+        })?;
+        Image::parse(path, data, magic, |_| Ok(0))
+    }
+
+    /// Splits `data` into records. `extra_len` says how many raw bytes
+    /// follow a record body (0 for almost every image kind).
+    pub fn parse(
+        path: &Path,
+        data: Vec<u8>,
+        magic: u32,
+        extra_len: impl Fn(&[u8]) -> Result<u64, String>,
+    ) -> Result<Image, ImageError> {
+        let err = |kind| ImageError {
+            path: path.into(),
+            kind,
+        };
+        let words: &[u32] = match header_for(magic) {
+            Header::Inventory => &[magic],
+            Header::Service => &[IMG_SERVICE_MAGIC, magic],
+            Header::Raw => &[],
+            Header::Common => &[IMG_COMMON_MAGIC, magic],
+        };
+        let mut pos = 0;
+        for &want in words {
+            let found =
+                read_u32(&data, pos).ok_or(err(ImageErrorKind::ShortHeader { len: data.len() }))?;
+            if found != want {
+                return Err(err(ImageErrorKind::BadMagic {
+                    found,
+                    expected: want,
+                }));
+            }
+            pos += 4;
+        }
+        let mut records = Vec::new();
+        while pos < data.len() {
+            let record = records.len();
+            let truncated = |need: usize, have: usize| {
+                err(ImageErrorKind::Truncated {
+                    record,
+                    offset: pos,
+                    need,
+                    have,
+                })
+            };
+            let left = data.len() - pos;
+            let len = read_u32(&data, pos).ok_or(truncated(4, left))? as usize;
+            if len > left - 4 {
+                return Err(truncated(4 + len, left));
+            }
+            let body = pos + 4..pos + 4 + len;
+            let extra = extra_len(&data[body.clone()]).map_err(|e| {
+                err(ImageErrorKind::Decode {
+                    record,
+                    offset: pos,
+                    err: e,
+                })
+            })?;
+            let rest = data.len() - body.end;
+            if extra > rest as u64 {
+                return Err(truncated(4 + len + extra as usize, left));
+            }
+            let extra = body.end..body.end + extra as usize;
+            records.push(Record {
+                offset: pos,
+                body,
+                extra: extra.clone(),
+            });
+            pos = extra.end;
+        }
+        Ok(Image {
+            path: path.into(),
+            magic,
+            data,
+            records,
+        })
+    }
+
+    fn error(&self, kind: ImageErrorKind) -> ImageError {
+        ImageError {
+            path: self.path.clone(),
+            kind,
+        }
+    }
+
+    pub fn body(&self, i: usize) -> &[u8] {
+        &self.data[self.records[i].body.clone()]
+    }
+
+    /// Decodes record `i` as `M`.
+    pub fn decode<M: prost::Message + Default>(&self, i: usize) -> Result<M, ImageError> {
+        M::decode(self.body(i)).map_err(|e| {
+            self.error(ImageErrorKind::Decode {
+                record: i,
+                offset: self.records[i].offset,
+                err: e.to_string(),
+            })
+        })
+    }
+
+    /// Decodes every record as `M`.
+    pub fn decode_all<M: prost::Message + Default>(&self) -> Result<Vec<M>, ImageError> {
+        (0..self.records.len()).map(|i| self.decode(i)).collect()
+    }
+
+    /// Decodes the only record, which must exist.
+    pub fn decode_one<M: prost::Message + Default>(&self) -> Result<M, ImageError> {
+        if self.records.len() != 1 {
+            return Err(self.error(ImageErrorKind::Count {
+                expected: "1",
+                found: self.records.len(),
+            }));
+        }
+        self.decode(0)
+    }
+}
+
+fn read_u32(data: &[u8], pos: usize) -> Option<u32> {
+    let b = data.get(pos..pos.checked_add(4)?)?;
+    Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+}
+
+/// Builds an image file: magic words, then records.
+pub struct ImageWriter {
+    data: Vec<u8>,
+}
+
+impl ImageWriter {
+    pub fn new(magic: u32) -> ImageWriter {
+        let mut data = Vec::new();
+        let words: &[u32] = match header_for(magic) {
+            Header::Inventory => &[magic],
+            Header::Service => &[IMG_SERVICE_MAGIC, magic],
+            Header::Raw => &[],
+            Header::Common => &[IMG_COMMON_MAGIC, magic],
+        };
+        for w in words {
+            data.extend_from_slice(&w.to_le_bytes());
+        }
+        ImageWriter { data }
+    }
+
+    /// Appends one record: `msg`, then `unknown` (fields this crest does not
+    /// know, kept from the record it was read from), then `extra` raw bytes.
+    pub fn push_raw(&mut self, msg: &impl prost::Message, unknown: &[u8], extra: &[u8]) {
+        let len = msg.encoded_len() + unknown.len();
+        self.data.extend_from_slice(&(len as u32).to_le_bytes());
+        msg.encode_raw(&mut self.data);
+        self.data.extend_from_slice(unknown);
+        self.data.extend_from_slice(extra);
+    }
+
+    pub fn push(&mut self, msg: &impl prost::Message) {
+        self.push_raw(msg, &[], &[]);
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.data
+    }
+}
+
+/// A decoded record together with the top-level fields of it that crest's
+/// message type does not know, so that a read/write round trip keeps what a
+/// newer CRIU wrote. The unknown fields are found with the schema in
+/// `schema` (see [`unknown_fields`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Kept<M> {
+    pub msg: M,
+    pub unknown: Vec<u8>,
+}
+
+/// Copies the top-level fields of `body` whose tags `desc` does not list,
+/// byte for byte. Fails on malformed wire data.
+pub fn unknown_fields(desc: &schema::MsgDesc, body: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    let mut pos = 0;
+    while pos < body.len() {
+        let start = pos;
+        let key = read_varint(body, &mut pos)?;
+        let tag = (key >> 3) as u32;
+        match key & 7 {
+            0 => {
+                read_varint(body, &mut pos)?;
+            }
+            1 => pos = skip(body, pos, 8)?,
+            5 => pos = skip(body, pos, 4)?,
+            2 => {
+                let len = read_varint(body, &mut pos)?;
+                let len = usize::try_from(len).map_err(|_| wire_error("length overflow"))?;
+                pos = skip(body, pos, len)?;
+            }
+            w => {
+                return Err(wire_error(format!(
+                    "unsupported wire type {w} at byte {start}"
+                )))
+            }
+        }
+        if desc.field(tag).is_none() {
+            out.extend_from_slice(&body[start..pos]);
+        }
+    }
+    Ok(out)
+}
+
+fn wire_error(msg: impl Into<String>) -> String {
+    msg.into()
+}
+
+fn skip(body: &[u8], pos: usize, n: usize) -> Result<usize, String> {
+    match pos.checked_add(n) {
+        Some(end) if end <= body.len() => Ok(end),
+        _ => Err(wire_error("field runs past the end of the record")),
+    }
+}
+
+fn read_varint(body: &[u8], pos: &mut usize) -> Result<u64, String> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *body
+            .get(*pos)
+            .ok_or_else(|| wire_error("truncated varint"))?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b & 0x80 == 0 {
+            return Ok(v);
+        }
+    }
+    Err(wire_error("varint longer than 10 bytes"))
+}
+
+impl Image {
+    /// Decodes record `i` as `M`, keeping the fields `desc` does not know.
+    pub fn decode_kept<M: prost::Message + Default>(
+        &self,
+        i: usize,
+        desc: &schema::MsgDesc,
+    ) -> Result<Kept<M>, ImageError> {
+        let msg = self.decode(i)?;
+        let unknown = unknown_fields(desc, self.body(i)).map_err(|e| {
+            self.error(ImageErrorKind::Decode {
+                record: i,
+                offset: self.records[i].offset,
+                err: e,
+            })
+        })?;
+        Ok(Kept { msg, unknown })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const CORE: u32 = 0x5505_3847;
+
+    fn image_bytes(records: &[&[u8]]) -> Vec<u8> {
+        let mut v = Vec::new();
+        v.extend_from_slice(&IMG_COMMON_MAGIC.to_le_bytes());
+        v.extend_from_slice(&CORE.to_le_bytes());
+        for r in records {
+            v.extend_from_slice(&(r.len() as u32).to_le_bytes());
+            v.extend_from_slice(r);
+        }
+        v
+    }
+
+    #[test]
+    fn splits_records() {
+        let img = Image::parse(
+            Path::new("x.img"),
+            image_bytes(&[b"\x08\x01", b""]),
+            CORE,
+            |_| Ok(0),
+        )
+        .unwrap();
+        assert_eq!(img.records.len(), 2);
+        assert_eq!(img.body(0), b"\x08\x01");
+        assert_eq!(img.records[1].offset, 14);
+    }
+
+    #[test]
+    fn wrong_magic_is_named() {
+        let e =
+            Image::parse(Path::new("core-1.img"), image_bytes(&[]), 0x1234, |_| Ok(0)).unwrap_err();
+        assert!(e.to_string().contains("core-1.img: wrong magic"), "{e}");
+    }
+
+    #[test]
+    fn oversized_length_is_truncation_not_allocation() {
+        let mut v = image_bytes(&[]);
+        v.extend_from_slice(&u32::MAX.to_le_bytes());
+        v.extend_from_slice(b"abc");
+        let e = Image::parse(Path::new("core-1.img"), v, CORE, |_| Ok(0)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            "core-1.img: record 0 truncated at byte 8 (needs 4294967299 bytes, 7 left)"
+        );
+    }
+
+    #[test]
+    fn short_length_prefix() {
+        let mut v = image_bytes(&[]);
+        v.extend_from_slice(&[1, 0]);
+        let e = Image::parse(Path::new("p.img"), v, CORE, |_| Ok(0)).unwrap_err();
+        assert!(
+            e.to_string().contains("record 0 truncated at byte 8"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn unknown_fields_survive_a_round_trip() {
+        // PstreeEntry knows tags 1..5; tag 99 (varint) and tag 100 (bytes)
+        // stand for fields a newer CRIU added.
+        let known = proto::PstreeEntry {
+            pid: 7,
+            ppid: 1,
+            pgid: 7,
+            sid: 7,
+            threads: vec![7],
+        };
+        let mut body = prost::Message::encode_to_vec(&known);
+        let extra = [0x98, 0x06, 0x2a, 0xa2, 0x06, 0x02, b'h', b'i'];
+        body.extend_from_slice(&extra);
+        let img = Image::parse(Path::new("pstree.img"), image_bytes(&[&body]), CORE, |_| {
+            Ok(0)
+        })
+        .unwrap();
+        let kept: Kept<proto::PstreeEntry> = img.decode_kept(0, &schema::PSTREE_ENTRY).unwrap();
+        assert_eq!(kept.msg, known);
+        assert_eq!(kept.unknown, extra);
+        let mut w = ImageWriter::new(CORE);
+        w.push_raw(&kept.msg, &kept.unknown, &[]);
+        assert_eq!(w.into_bytes(), image_bytes(&[&body]));
+    }
+}

@@ -1,0 +1,161 @@
+//! Facts about the running kernel that crest branches on, probed once at
+//! start-up. Every probe is cheap: no forks, no files written.
+
+use std::fs;
+
+/// One range of the running kernel's vvar/vdso set, as /proc/self/maps
+/// shows it (the vvar pages come first, the vdso text last).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct VdsoLayout {
+    /// Start of the first vvar page (what `ARCH_MAP_VDSO_64` takes).
+    pub vvar_start: u64,
+    /// Bytes of all vvar pages ([vvar] and, on newer kernels, [vvar_vclock]).
+    pub vvar_len: u64,
+    pub vdso_start: u64,
+    pub vdso_len: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Kerndat {
+    pub kernel: String,
+    /// clone3 exists and understands `set_tid` (Linux 5.5).
+    pub has_clone3_set_tid: bool,
+    /// `prctl(PR_SET_MM, PR_SET_MM_MAP)` exists (size query answers).
+    pub has_mm_map: bool,
+    /// We hold CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE, which PR_SET_MM_MAP,
+    /// set_tid and map_files need.
+    pub has_restore_caps: bool,
+    /// CAP_SYS_RESOURCE: without it only limits up to ours can be restored.
+    pub has_sys_resource: bool,
+    pub has_map_files: bool,
+    pub has_timens: bool,
+    /// Namespaces present as /proc/self/ns entries.
+    pub namespaces: Vec<(&'static str, bool)>,
+    pub vdso: Option<VdsoLayout>,
+    /// Size of the user xsave area the kernel expects in a signal frame.
+    pub xsave_size: u32,
+    /// Bit mask of the xsave features enabled in XCR0.
+    pub xfeatures: u64,
+    pub cap_last_cap: u32,
+}
+
+const CAP_SYS_ADMIN: u32 = 21;
+const CAP_SYS_RESOURCE: u32 = 24;
+const CAP_CHECKPOINT_RESTORE: u32 = 40;
+
+fn has_cap(eff: [u32; 2], cap: u32) -> bool {
+    eff[(cap / 32) as usize] & (1 << (cap % 32)) != 0
+}
+
+impl Kerndat {
+    pub fn probe() -> Kerndat {
+        let caps = crate::sys::capget().unwrap_or_default();
+        let eff = [caps[0][0], caps[1][0]];
+        let namespaces = ["mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time"]
+            .into_iter()
+            .map(|ns| (ns, fs::metadata(format!("/proc/self/ns/{ns}")).is_ok()))
+            .collect::<Vec<_>>();
+        let (xsave_size, xfeatures) = xsave_info();
+        Kerndat {
+            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
+                .map(|s| s.trim().to_string())
+                .unwrap_or_default(),
+            has_clone3_set_tid: crate::sys::probe_clone3_set_tid(),
+            has_mm_map: crate::sys::prctl_mm_map_size().is_ok(),
+            has_restore_caps: has_cap(eff, CAP_SYS_ADMIN) || has_cap(eff, CAP_CHECKPOINT_RESTORE),
+            has_sys_resource: has_cap(eff, CAP_SYS_RESOURCE),
+            has_map_files: fs::read_dir("/proc/self/map_files")
+                .map(|mut d| d.next().is_some())
+                .unwrap_or(false),
+            has_timens: namespaces.iter().any(|&(n, ok)| n == "time" && ok),
+            namespaces,
+            vdso: fs::read_to_string("/proc/self/maps")
+                .ok()
+                .and_then(|m| vdso_layout(&m)),
+            xsave_size,
+            xfeatures,
+            cap_last_cap: fs::read_to_string("/proc/sys/kernel/cap_last_cap")
+                .ok()
+                .and_then(|s| s.trim().parse().ok())
+                .unwrap_or(40),
+        }
+    }
+}
+
+/// The user xsave area size and XCR0 features, from CPUID leaf 0xD. The
+/// non-compacted size for the enabled features is what the kernel puts in
+/// signal frames.
+fn xsave_info() -> (u32, u64) {
+    use std::arch::x86_64::__cpuid_count;
+    let leaf1 = __cpuid_count(1, 0);
+    if leaf1.ecx & (1 << 27) == 0 {
+        // No OSXSAVE: the kernel uses the 512-byte fxsave layout.
+        return (512, 3);
+    }
+    let d0 = __cpuid_count(0xd, 0);
+    (d0.ebx, u64::from(d0.eax) | (u64::from(d0.edx) << 32))
+}
+
+/// Parses the vvar/vdso ranges out of a maps file.
+pub fn vdso_layout(maps: &str) -> Option<VdsoLayout> {
+    let mut vvar: Option<(u64, u64)> = None;
+    let mut vdso = None;
+    for line in maps.lines() {
+        let name = line.split_whitespace().nth(5).unwrap_or("");
+        let Some((s, e)) = line
+            .split_whitespace()
+            .next()
+            .and_then(|r| r.split_once('-'))
+            .and_then(|(s, e)| {
+                Some((
+                    u64::from_str_radix(s, 16).ok()?,
+                    u64::from_str_radix(e, 16).ok()?,
+                ))
+            })
+        else {
+            continue;
+        };
+        match name {
+            "[vvar]" | "[vvar_vclock]" => {
+                vvar = Some(match vvar {
+                    Some((vs, ve)) => (vs.min(s), ve.max(e)),
+                    None => (s, e),
+                })
+            }
+            "[vdso]" => vdso = Some((s, e)),
+            _ => {}
+        }
+    }
+    let (ds, de) = vdso?;
+    let (vs, ve) = vvar.unwrap_or((ds, ds));
+    Some(VdsoLayout {
+        vvar_start: vs,
+        vvar_len: ve - vs,
+        vdso_start: ds,
+        vdso_len: de - ds,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn vdso_layout_with_vclock() {
+        let maps = "7fe75a723000-7fe75a727000 r--p 00000000 00:00 0  [vvar]\n\
+                    7fe75a727000-7fe75a729000 r--p 00000000 00:00 0  [vvar_vclock]\n\
+                    7fe75a729000-7fe75a72b000 r-xp 00000000 00:00 0  [vdso]\n";
+        let l = vdso_layout(maps).unwrap();
+        assert_eq!(l.vvar_start, 0x7fe75a723000);
+        assert_eq!(l.vvar_len, 6 * 4096);
+        assert_eq!(l.vdso_start, 0x7fe75a729000);
+        assert_eq!(l.vdso_len, 2 * 4096);
+    }
+
+    #[test]
+    fn probe_sees_this_kernel() {
+        let k = Kerndat::probe();
+        assert!(k.vdso.is_some(), "every x86_64 process has a vdso");
+        assert!(k.xsave_size >= 512);
+    }
+}

@@ -1,0 +1,18 @@
+//! crest: checkpoint/restore for Linux processes in CRIU's image format.
+//!
+//! The loader (this crate) reads and checks images, plans the restore and
+//! forks the tasks; the restorer blob (crate `restorer-blob`, embedded by
+//! build.rs) finishes each task from the inside. `unsafe` is confined to
+//! `sys` (system calls) and `blob` (mapping and entering the blob).
+#![deny(unsafe_code)]
+
+#[allow(unsafe_code)]
+pub mod blob;
+pub mod cli;
+pub mod images;
+pub mod kerndat;
+pub mod log;
+pub mod restore;
+pub mod show;
+#[allow(unsafe_code)]
+pub mod sys;

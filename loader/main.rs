@@ -1,0 +1,5 @@
+//! The `crest` command.
+
+fn main() {
+    std::process::exit(crest::cli::main());
+}

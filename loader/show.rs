@@ -1,0 +1,141 @@
+//! `crest show` (an image as JSON, in the shape `crit decode` prints) and
+//! `crest check` (the kernel features crest relies on).
+
+use std::path::Path;
+
+use crate::cli::Opts;
+use crate::images::json::{self, Style};
+use crate::kerndat::Kerndat;
+
+/// Prints every file named on the command line; exit code 1 on any error.
+pub fn run(opts: &Opts) -> Result<i32, String> {
+    if opts.files.is_empty() {
+        return Err("show: name an image file (crest show [--pretty] FILE)".into());
+    }
+    let style = if opts.pretty {
+        Style::PRETTY
+    } else {
+        Style::PLAIN
+    };
+    for path in &opts.files {
+        println!("{}", render(path, style)?);
+    }
+    Ok(0)
+}
+
+/// The JSON of one image file.
+pub fn render(path: &Path, style: Style) -> Result<String, String> {
+    let name = path.display();
+    let data = std::fs::read(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => format!("{name}: no such image"),
+        _ => format!("{name}: {e}"),
+    })?;
+    let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+    if file_name.starts_with("pages-") {
+        return Err(format!(
+            "{name}: raw page data ({} bytes), not a protobuf image",
+            data.len()
+        ));
+    }
+    json::image_to_json(&data, style).map_err(|e| format!("{name}: {e}"))
+}
+
+/// `crest check`: one line per feature; exit 1 if restore cannot work.
+pub fn check(_opts: &Opts) -> Result<i32, String> {
+    let k = Kerndat::probe();
+    let mut fatal = false;
+    let mut line = |ok: bool, needed: bool, what: &str, detail: String| {
+        let tag = match (ok, needed) {
+            (true, _) => "ok  ",
+            (false, true) => "FAIL",
+            (false, false) => "warn",
+        };
+        fatal |= needed && !ok;
+        println!(
+            "{tag} {what}{}",
+            if detail.is_empty() {
+                detail
+            } else {
+                format!(": {detail}")
+            }
+        );
+    };
+    line(true, false, "kernel", k.kernel.clone());
+    line(
+        k.has_clone3_set_tid,
+        true,
+        "clone3 with set_tid (restore with the same pids)",
+        String::new(),
+    );
+    line(
+        k.has_mm_map,
+        true,
+        "prctl PR_SET_MM_MAP (mm fields, exe link)",
+        String::new(),
+    );
+    line(
+        k.has_restore_caps,
+        true,
+        "CAP_SYS_ADMIN or CAP_CHECKPOINT_RESTORE",
+        String::new(),
+    );
+    line(
+        k.has_sys_resource,
+        false,
+        "CAP_SYS_RESOURCE",
+        if k.has_sys_resource {
+            String::new()
+        } else {
+            "absent: resource limits above ours are lowered to ours".into()
+        },
+    );
+    line(
+        k.has_map_files,
+        false,
+        "/proc/PID/map_files (dump)",
+        String::new(),
+    );
+    line(
+        k.has_timens,
+        false,
+        "time namespace (monotonic clocks continue)",
+        String::new(),
+    );
+    let ns: Vec<String> = k
+        .namespaces
+        .iter()
+        .map(|(n, ok)| format!("{n}{}", if *ok { "" } else { "(absent)" }))
+        .collect();
+    line(true, false, "namespaces", ns.join(" "));
+    match k.vdso {
+        Some(v) => line(
+            true,
+            true,
+            "vdso",
+            format!(
+                "{} vvar pages + {} vdso pages ({})",
+                v.vvar_len / 4096,
+                v.vdso_len / 4096,
+                if v.vvar_len > 4 * 4096 {
+                    "[vvar] + [vvar_vclock] layout"
+                } else {
+                    "classic layout"
+                }
+            ),
+        ),
+        None => line(false, true, "vdso", "not found in /proc/self/maps".into()),
+    }
+    line(
+        true,
+        false,
+        "xsave",
+        format!("{} bytes, features {:#x}", k.xsave_size, k.xfeatures),
+    );
+    if fatal {
+        println!("restore cannot work on this system");
+        Ok(1)
+    } else {
+        println!("looks good");
+        Ok(0)
+    }
+}

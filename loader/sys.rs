@@ -1,0 +1,389 @@
+//! The loader's system calls: one typed wrapper each, returning
+//! `io::Result`. This module and `blob` are the only ones allowed `unsafe`.
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::RawFd;
+
+fn check(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn check_int(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// The kernel's `struct clone_args` (v2, with `set_tid`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Where `clone3` returned.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `clone3` with `set_tid`: a fork whose child gets `pids` (innermost pid
+/// namespace last; `[]` for any pid). `flags` adds namespace flags.
+///
+/// The caller must be single-threaded: the child continues with a copy of
+/// this address space in which no other thread exists.
+pub fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: if pids.is_empty() {
+            0
+        } else {
+            pids.as_ptr() as u64
+        },
+        set_tid_size: pids.len() as u64,
+        ..Default::default()
+    };
+    // SAFETY: args is a complete clone_args whose set_tid points to
+    // pids.len() pid_t; without CLONE_VM the child runs on a copy of our
+    // stack, exactly as after fork().
+    let r = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    })?;
+    Ok(if r == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(r as libc::pid_t)
+    })
+}
+
+/// An anonymous or file mapping owned by the caller.
+pub fn mmap(addr: u64, len: u64, prot: i32, flags: i32, fd: RawFd, off: u64) -> io::Result<u64> {
+    // SAFETY: mmap only creates mappings. Callers pass MAP_FIXED only for
+    // ranges they reserved themselves (see restore::layout), so no memory
+    // Rust still references is replaced.
+    let p = unsafe {
+        libc::mmap(
+            addr as *mut libc::c_void,
+            len as usize,
+            prot,
+            flags,
+            fd,
+            off as libc::off_t,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(p as u64)
+    }
+}
+
+/// Unmaps a range the caller mapped and no longer references.
+pub fn munmap(addr: u64, len: u64) -> io::Result<()> {
+    // SAFETY: callers only unmap ranges they mapped with `mmap` above and
+    // to which no Rust reference remains.
+    check_int(unsafe { libc::munmap(addr as *mut libc::c_void, len as usize) }).map(drop)
+}
+
+pub fn mprotect(addr: u64, len: u64, prot: i32) -> io::Result<()> {
+    // SAFETY: callers change the protection of ranges they mapped and do
+    // not access through Rust references afterwards.
+    check_int(unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, prot) }).map(drop)
+}
+
+/// Reads file data straight into mapped memory: `iov` are (address, length)
+/// pairs inside mappings the caller made writable.
+pub fn preadv(fd: RawFd, iov: &[(u64, u64)], off: u64) -> io::Result<usize> {
+    let vecs: Vec<libc::iovec> = iov
+        .iter()
+        .map(|&(base, len)| libc::iovec {
+            iov_base: base as *mut libc::c_void,
+            iov_len: len as usize,
+        })
+        .collect();
+    // SAFETY: every iovec lies in a writable mapping owned by the caller
+    // (checked against the premap plan in restore::layout).
+    let r = unsafe { libc::preadv(fd, vecs.as_ptr(), vecs.len() as i32, off as libc::off_t) };
+    check(r as libc::c_long).map(|n| n as usize)
+}
+
+/// Copies `bytes` into memory the caller mapped at `addr`.
+pub fn write_mem(addr: u64, bytes: &[u8]) {
+    // SAFETY: callers pass an address inside a writable mapping of theirs
+    // that is at least bytes.len() long and not aliased by a Rust reference.
+    unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) }
+}
+
+/// Reads memory of ours that Rust does not track (e.g. the vdso).
+pub fn read_mem(addr: u64, len: usize) -> Vec<u8> {
+    let mut v = vec![0u8; len];
+    // SAFETY: callers pass a readable mapping of this process at least len
+    // bytes long (the vdso, from AT_SYSINFO_EHDR and /proc/self/maps).
+    unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, v.as_mut_ptr(), len) };
+    v
+}
+
+/// `FUTEX_WAIT` on a shared word until it differs from `expected` or
+/// `timeout_ns` passes. Spurious wakeups are fine: callers re-check.
+pub fn futex_wait(word: u64, expected: u32, timeout_ns: u64) {
+    let ts = libc::timespec {
+        tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
+        tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
+    };
+    // SAFETY: word is the address of an aligned u32 in a mapping owned by
+    // the caller; the kernel only reads it.
+    unsafe {
+        libc::syscall(
+            libc::SYS_futex,
+            word as *const u32,
+            libc::FUTEX_WAIT,
+            expected,
+            &ts as *const libc::timespec,
+        )
+    };
+}
+
+/// Reads a `u32` in shared memory that another process writes.
+pub fn load_u32(addr: u64) -> u32 {
+    // SAFETY: addr is an aligned u32 in a mapping owned by the caller.
+    unsafe { std::ptr::read_volatile(addr as *const u32) }
+}
+
+pub fn prctl(option: i32, a2: u64, a3: u64, a4: u64, a5: u64) -> io::Result<i32> {
+    // SAFETY: only integer-argument prctl options are passed here.
+    check_int(unsafe { libc::prctl(option, a2, a3, a4, a5) })
+}
+
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: unshare takes no memory.
+    check_int(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no memory.
+    check_int(unsafe { libc::setsid() }).map(drop)
+}
+
+pub fn setpgid(pid: i32, pgid: i32) -> io::Result<()> {
+    // SAFETY: setpgid takes no memory.
+    check_int(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
+pub fn umask(mask: u32) {
+    // SAFETY: umask takes no memory.
+    unsafe { libc::umask(mask) };
+}
+
+pub fn chroot(path: &CStr) -> io::Result<()> {
+    // SAFETY: path is NUL terminated.
+    check_int(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
+}
+
+pub fn fchdir(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fchdir takes no memory.
+    check_int(unsafe { libc::fchdir(fd) }).map(drop)
+}
+
+/// `open(2)` returning a raw descriptor the caller arranges itself.
+pub fn open(path: &CStr, flags: i32, mode: u32) -> io::Result<RawFd> {
+    // SAFETY: path is NUL terminated.
+    check_int(unsafe { libc::open(path.as_ptr(), flags, mode) })
+}
+
+pub fn lseek(fd: RawFd, off: u64) -> io::Result<()> {
+    // SAFETY: lseek takes no memory.
+    check(unsafe { libc::lseek(fd, off as libc::off_t, libc::SEEK_SET) } as libc::c_long).map(drop)
+}
+
+pub fn dup2(old: RawFd, new: RawFd) -> io::Result<()> {
+    // SAFETY: dup2 takes no memory; the caller owns both numbers.
+    check_int(unsafe { libc::dup2(old, new) }).map(drop)
+}
+
+/// `fcntl(fd, F_DUPFD_CLOEXEC, min)`.
+pub fn dup_above(fd: RawFd, min: RawFd) -> io::Result<RawFd> {
+    // SAFETY: fcntl F_DUPFD_CLOEXEC takes no memory.
+    check_int(unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, min) })
+}
+
+pub fn set_cloexec(fd: RawFd, on: bool) -> io::Result<()> {
+    let flags = if on { libc::FD_CLOEXEC } else { 0 };
+    // SAFETY: fcntl F_SETFD takes no memory.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETFD, flags) }).map(drop)
+}
+
+pub fn close(fd: RawFd) {
+    // SAFETY: the caller owns fd and drops its number afterwards.
+    unsafe { libc::close(fd) };
+}
+
+/// Closes every descriptor in `[first, last]`.
+pub fn close_range(first: u32, last: u32) -> io::Result<()> {
+    // SAFETY: close_range takes no memory; callers own the whole range.
+    check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
+}
+
+/// Blocks every signal in the calling thread.
+pub fn block_all_signals() -> io::Result<()> {
+    // SAFETY: set is a local sigset initialised by sigfillset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        check_int(libc::pthread_sigmask(
+            libc::SIG_SETMASK,
+            &set,
+            std::ptr::null_mut(),
+        ))?;
+    }
+    Ok(())
+}
+
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes no memory.
+    check_int(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `waitpid`; `Ok(None)` with `WNOHANG` and nothing to report.
+pub fn waitpid(pid: i32, flags: i32) -> io::Result<Option<(i32, i32)>> {
+    let mut status = 0;
+    // SAFETY: status is a local int.
+    let r = check_int(unsafe { libc::waitpid(pid, &mut status, flags) })?;
+    Ok(if r == 0 { None } else { Some((r, status)) })
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: getpid takes no memory.
+    unsafe { libc::getpid() }
+}
+
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process without running atexit handlers,
+    // which belong to the parent in a forked child.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn getauxval(kind: u64) -> u64 {
+    // SAFETY: getauxval reads the process's own auxv.
+    unsafe { libc::getauxval(kind) }
+}
+
+pub fn clock_gettime(clock: libc::clockid_t) -> io::Result<(i64, i64)> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a local timespec.
+    check_int(unsafe { libc::clock_gettime(clock, &mut ts) })?;
+    Ok((ts.tv_sec, ts.tv_nsec))
+}
+
+/// `prlimit64(0, resource, NULL, &old)`.
+pub fn getrlimit(resource: u32) -> io::Result<(u64, u64)> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: old is a local rlimit64; no new limit is passed.
+    check_int(unsafe { libc::prlimit64(0, resource as _, std::ptr::null(), &mut old) })?;
+    Ok((old.rlim_cur, old.rlim_max))
+}
+
+/// `capget` for this process: (effective, permitted, inheritable) words.
+pub fn capget() -> io::Result<[[u32; 3]; 2]> {
+    let mut header = [0x2008_0522u32, 0];
+    let mut data = [[0u32; 3]; 2];
+    // SAFETY: header and data have the v3 layout (two data structs).
+    check(unsafe { libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()) })?;
+    Ok(data)
+}
+
+extern "C" {
+    /// glibc (2.35+): offset of this thread's rseq area from the thread
+    /// pointer, and its registered size (0: glibc did not register one).
+    static __rseq_offset: isize;
+    static __rseq_size: u32;
+}
+
+/// Unregisters the rseq area glibc registered for this thread, which a
+/// forked child inherits pointing into the loader's TLS. Once the loader's
+/// memory is unmapped the kernel would fault writing to it.
+pub fn rseq_unregister() -> io::Result<()> {
+    const RSEQ_SIG: u32 = 0x5305_3053;
+    const RSEQ_FLAG_UNREGISTER: u32 = 1;
+    // SAFETY: glibc defines both symbols (static glibc >= 2.35) and never
+    // changes them after start-up.
+    let (off, size) = unsafe { (__rseq_offset, __rseq_size) };
+    if size == 0 {
+        return Ok(());
+    }
+    let tp: u64;
+    // SAFETY: reading fs:0, the thread pointer glibc stores at the TCB start.
+    unsafe { std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly)) };
+    let area = (tp as i64 + off as i64) as u64;
+    // A registered area is at least 32 bytes; the kernel wants the length
+    // it was registered with, which glibc registers as max(size, 32).
+    let len = size.max(32);
+    // SAFETY: area/len/sig are exactly what glibc registered for us.
+    check(unsafe { libc::syscall(libc::SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) })
+        .map(drop)
+}
+
+/// Whether clone3 understands `set_tid`, without forking: a `set_tid_size`
+/// of 1 with a NULL array is EINVAL where set_tid is known and E2BIG (or
+/// ENOSYS) where it is not.
+pub fn probe_clone3_set_tid() -> bool {
+    let args = CloneArgs {
+        set_tid_size: 1,
+        exit_signal: libc::SIGCHLD as u64,
+        ..Default::default()
+    };
+    // SAFETY: the arguments are invalid on purpose, so the kernel rejects
+    // them before creating any task.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    };
+    r < 0 && io::Error::last_os_error().raw_os_error() == Some(libc::EINVAL)
+}
+
+/// `prctl(PR_SET_MM, PR_SET_MM_MAP_SIZE)`: the size of `struct prctl_mm_map`.
+pub fn prctl_mm_map_size() -> io::Result<u32> {
+    const PR_SET_MM_MAP_SIZE: u64 = 15;
+    let mut size = 0u32;
+    // SAFETY: the kernel writes one u32 to `size`.
+    check_int(unsafe {
+        libc::prctl(
+            libc::PR_SET_MM,
+            PR_SET_MM_MAP_SIZE,
+            &mut size as *mut u32,
+            0u64,
+            0u64,
+        )
+    })?;
+    Ok(size)
+}

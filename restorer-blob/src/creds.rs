@@ -1,0 +1,84 @@
+//! Credentials, restored last and in this order (as CRIU's restorer does):
+//!
+//! 1. securebits with KEEP_CAPS, so changing uids below keeps capabilities;
+//! 2. groups, then gids, then uids (setgroups and setresgid need
+//!    CAP_SETGID, which setresuid to non-root would drop);
+//! 3. the bounding set, dropping what the image lacks (needs CAP_SETPCAP,
+//!    still in the effective set);
+//! 4. capset for effective/permitted/inheritable;
+//! 5. ambient capabilities, which must be in permitted and inheritable;
+//! 6. the dumped securebits.
+
+use crate::{sys, Args, Failure};
+use restorer_blob::{Creds, STAGE_CREDS};
+
+const SECBIT_KEEP_CAPS: u32 = 1 << 4;
+const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
+
+pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
+    if c.skip != 0 {
+        return Ok(());
+    }
+    let fail = Failure::at(STAGE_CREDS);
+    // SAFETY: PR_SET_SECUREBITS takes an integer.
+    unsafe {
+        sys::prctl(
+            sys::PR_SET_SECUREBITS,
+            (c.secbits | SECBIT_KEEP_CAPS) as usize,
+            0,
+            0,
+            0,
+        )
+    }
+    .map_err(&fail)?;
+    let groups: &[u32] = args.array(c.groups)?;
+    // SAFETY: groups points to groups.len() u32s in the argument block.
+    unsafe { sys::setgroups(groups.len() as u32, groups.as_ptr()) }.map_err(&fail)?;
+    sys::setresgid(c.gid, c.egid, c.sgid).map_err(&fail)?;
+    sys::setfsgid(c.fsgid);
+    sys::setresuid(c.uid, c.euid, c.suid).map_err(&fail)?;
+    sys::setfsuid(c.fsuid);
+
+    for cap in 0..=c.last_cap.min(63) {
+        let word = c.cap_bnd[(cap / 32) as usize];
+        if word & (1 << (cap % 32)) == 0 {
+            // SAFETY: PR_CAPBSET_DROP takes an integer.
+            unsafe { sys::prctl(sys::PR_CAPBSET_DROP, cap as usize, 0, 0, 0) }.map_err(&fail)?;
+        }
+    }
+
+    let header = [LINUX_CAPABILITY_VERSION_3, 0];
+    // Two struct __user_cap_data_struct { effective, permitted, inheritable }.
+    let data = [
+        c.cap_eff[0],
+        c.cap_prm[0],
+        c.cap_inh[0],
+        c.cap_eff[1],
+        c.cap_prm[1],
+        c.cap_inh[1],
+    ];
+    // SAFETY: header and data have the v3 layout the kernel reads.
+    unsafe { sys::capset(header.as_ptr(), data.as_ptr()) }.map_err(&fail)?;
+
+    // SAFETY: PR_CAP_AMBIENT takes integers.
+    unsafe { sys::prctl(sys::PR_CAP_AMBIENT, sys::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) }
+        .map_err(&fail)?;
+    for cap in 0..=c.last_cap.min(63) {
+        if c.cap_amb[(cap / 32) as usize] & (1 << (cap % 32)) != 0 {
+            // SAFETY: PR_CAP_AMBIENT takes integers.
+            unsafe {
+                sys::prctl(
+                    sys::PR_CAP_AMBIENT,
+                    sys::PR_CAP_AMBIENT_RAISE,
+                    cap as usize,
+                    0,
+                    0,
+                )
+            }
+            .map_err(&fail)?;
+        }
+    }
+    // SAFETY: PR_SET_SECUREBITS takes an integer.
+    unsafe { sys::prctl(sys::PR_SET_SECUREBITS, c.secbits as usize, 0, 0, 0) }.map_err(&fail)?;
+    Ok(())
+}

@@ -1,0 +1,330 @@
+//! The argument ABI shared by crest's loader and its restorer blob.
+//!
+//! The loader writes one [`TaskArgs`] block (followed by the arrays it refers
+//! to) into the blob's mapping and enters the blob with the block's address.
+//! Everything here is `#[repr(C)]` and made of fixed-width integers: the blob
+//! reads memory that nothing on its side has validated, so there are no
+//! `bool`s, no Rust enums and no pointers. Arrays are `(offset, count)` pairs
+//! relative to the start of the [`TaskArgs`] block. The size guards at the
+//! bottom fail the build if either side changes a layout without the other.
+//!
+//! This crate's lib target is ordinary `no_std` Rust usable from the loader;
+//! the blob itself is the bin target (`src/main.rs`), built by crest's
+//! `build.rs`.
+#![no_std]
+#![forbid(unsafe_code)]
+
+use core::mem::size_of;
+
+/// Bumped whenever a layout below changes.
+pub const ABI_VERSION: u32 = 1;
+
+/// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Array {
+    pub off: u64,
+    pub count: u64,
+}
+
+/// An address range `[start, end)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Range {
+    pub start: u64,
+    pub end: u64,
+}
+
+/// Move one premapped VMA to its dumped place: `mremap(src, len, len,
+/// MREMAP_FIXED | MREMAP_MAYMOVE, dst)`. The loader has already given the
+/// premapped copy its final protection, which `mremap` keeps.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct VmaMove {
+    pub src: u64,
+    pub dst: u64,
+    pub len: u64,
+}
+
+/// One `rt_sigaction` call: the kernel's x86_64 `struct sigaction` layout.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SigAction {
+    pub sig: u32,
+    pub _pad: u32,
+    pub handler: u64,
+    pub flags: u64,
+    pub restorer: u64,
+    pub mask: u64,
+}
+
+/// One `prlimit64(0, resource, &{cur, max}, NULL)` call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rlimit {
+    pub resource: u32,
+    pub _pad: u32,
+    pub cur: u64,
+    pub max: u64,
+}
+
+/// A queued signal to put back: `rt_sigqueueinfo` for the process-wide
+/// queue (`shared != 0`), `rt_tgsigqueueinfo` for the thread's own.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct PendingSignal {
+    pub sig: u32,
+    pub shared: u32,
+    /// The raw 128-byte kernel `siginfo_t`.
+    pub siginfo: [u8; 128],
+}
+
+impl Default for PendingSignal {
+    fn default() -> Self {
+        Self {
+            sig: 0,
+            shared: 0,
+            siginfo: [0; 128],
+        }
+    }
+}
+
+/// `struct itimerval` for one `setitimer(which, ..)` call.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Itimer {
+    pub which: u32,
+    pub _pad: u32,
+    pub interval_sec: u64,
+    pub interval_usec: u64,
+    pub value_sec: u64,
+    pub value_usec: u64,
+}
+
+/// The kernel's `struct prctl_mm_map` (include/uapi/linux/prctl.h), passed to
+/// `prctl(PR_SET_MM, PR_SET_MM_MAP, ..)`. The `auxv` pointer is filled in by
+/// the blob from `auxv` below, since only the blob knows its final address.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PrctlMmMap {
+    pub start_code: u64,
+    pub end_code: u64,
+    pub start_data: u64,
+    pub end_data: u64,
+    pub start_brk: u64,
+    pub brk: u64,
+    pub start_stack: u64,
+    pub arg_start: u64,
+    pub arg_end: u64,
+    pub env_start: u64,
+    pub env_end: u64,
+    pub auxv: u64,
+    pub auxv_size: u32,
+    pub exe_fd: u32,
+}
+
+/// Credentials, applied last (see the blob's `creds` module for the order).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Creds {
+    pub uid: u32,
+    pub euid: u32,
+    pub suid: u32,
+    pub fsuid: u32,
+    pub gid: u32,
+    pub egid: u32,
+    pub sgid: u32,
+    pub fsgid: u32,
+    pub secbits: u32,
+    pub ngroups: u32,
+    /// `u32` supplementary groups.
+    pub groups: Array,
+    /// Capability sets as the kernel's two 32-bit words each (v3 capset).
+    pub cap_eff: [u32; 2],
+    pub cap_prm: [u32; 2],
+    pub cap_inh: [u32; 2],
+    pub cap_bnd: [u32; 2],
+    pub cap_amb: [u32; 2],
+    /// Highest capability number the running kernel knows (cap_last_cap).
+    pub last_cap: u32,
+    /// Non-zero: apply nothing (the restorer already runs with these creds).
+    pub skip: u32,
+}
+
+/// The rseq area to register right before `rt_sigreturn` (size 0: none).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Rseq {
+    pub ptr: u64,
+    pub len: u32,
+    pub sig: u32,
+}
+
+/// Where to put the running kernel's vvar/vdso pair.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Vdso {
+    /// `VDSO_*` below.
+    pub mode: u32,
+    pub _pad: u32,
+    /// Start of the vvar pages, which `ARCH_MAP_VDSO_64` takes as its address.
+    pub vvar_start: u64,
+}
+
+/// No vdso in the image: map none.
+pub const VDSO_NONE: u32 = 0;
+/// Map the running kernel's vvar+vdso at `vvar_start`.
+pub const VDSO_MAP: u32 = 1;
+
+/// Per-thread state. Today only the thread running the blob (index 0) is
+/// used; the array has room for a task's other threads.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct ThreadArgs {
+    pub tid: u32,
+    pub _pad: u32,
+    pub fs_base: u64,
+    pub gs_base: u64,
+    /// `set_robust_list(head, len)`.
+    pub robust_list: u64,
+    pub robust_list_len: u64,
+    /// `set_tid_address(clear_tid)`.
+    pub clear_tid: u64,
+    pub rseq: Rseq,
+    /// Offset (from [`TaskArgs`]) of the `struct rt_sigframe` built by the
+    /// loader; the blob points `rsp` just past its `pretcode` field and
+    /// calls `rt_sigreturn`.
+    pub sigframe: u64,
+    /// `PendingSignal`s of this thread.
+    pub signals: Array,
+    /// The task name for `PR_SET_NAME`, NUL padded.
+    pub comm: [u8; 16],
+}
+
+/// The shared status word the loader waits on (a futex).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Status {
+    /// `STATE_*`; the futex word.
+    pub state: u32,
+    /// `STAGE_*` that failed.
+    pub stage: u32,
+    /// Positive errno of the failed call.
+    pub errno: u32,
+    pub _pad: u32,
+    /// A stage-specific detail, e.g. the address of the VMA that failed.
+    pub detail: u64,
+}
+
+pub const STATE_RUNNING: u32 = 0;
+pub const STATE_DONE: u32 = 1;
+pub const STATE_FAILED: u32 = 2;
+
+/// Stages of the blob, in the order it runs them. `stage_name` gives words.
+pub const STAGE_ENTRY: u32 = 1;
+pub const STAGE_UNMAP: u32 = 2;
+pub const STAGE_REMAP: u32 = 3;
+pub const STAGE_VDSO: u32 = 4;
+pub const STAGE_MM: u32 = 5;
+pub const STAGE_SIGACTION: u32 = 6;
+pub const STAGE_ITIMER: u32 = 7;
+pub const STAGE_RLIMIT: u32 = 8;
+pub const STAGE_NAME: u32 = 9;
+pub const STAGE_THREAD: u32 = 10;
+pub const STAGE_SIGQUEUE: u32 = 11;
+pub const STAGE_CREDS: u32 = 12;
+pub const STAGE_RSEQ: u32 = 13;
+pub const STAGE_SIGRETURN: u32 = 14;
+
+/// What the loader prints for a failed stage.
+pub fn stage_name(stage: u32) -> &'static str {
+    match stage {
+        STAGE_ENTRY => "entry (bad argument block)",
+        STAGE_UNMAP => "unmapping the loader's memory",
+        STAGE_REMAP => "moving a premapped VMA into place (mremap)",
+        STAGE_VDSO => "mapping the vdso (arch_prctl ARCH_MAP_VDSO_64)",
+        STAGE_MM => "restoring mm fields (prctl PR_SET_MM_MAP)",
+        STAGE_SIGACTION => "restoring a signal handler (rt_sigaction)",
+        STAGE_ITIMER => "restoring an interval timer (setitimer)",
+        STAGE_RLIMIT => "restoring a resource limit (prlimit64)",
+        STAGE_NAME => "restoring the task name (prctl PR_SET_NAME)",
+        STAGE_THREAD => "restoring thread state (TLS, robust list, altstack)",
+        STAGE_SIGQUEUE => "queueing a pending signal (rt_sigqueueinfo)",
+        STAGE_CREDS => "restoring credentials",
+        STAGE_RSEQ => "registering rseq",
+        STAGE_SIGRETURN => "rt_sigreturn",
+        _ => "unknown stage",
+    }
+}
+
+/// `TaskArgs::fault`: make the blob fail on purpose at this stage (0: never),
+/// as CRIU's `CRIU_FAULT` does, so tests can prove that a failing blob is
+/// reported and cleaned up.
+pub const FAULT_NONE: u32 = 0;
+
+/// The block the blob is entered with.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TaskArgs {
+    pub abi_version: u32,
+    /// Size of this block plus everything it refers to, for bound checks.
+    pub total_size: u32,
+    /// Address of the shared [`Status`] page.
+    pub status: u64,
+    /// `Range`s the unmap sweep keeps, sorted and disjoint; the sweep
+    /// unmaps every gap below the last range, which starts at the top of
+    /// the user address space.
+    pub keep: Array,
+    /// `VmaMove`s.
+    pub vmas: Array,
+    pub vdso: Vdso,
+    pub mm: PrctlMmMap,
+    /// `u64` auxv words for `PR_SET_MM_MAP`.
+    pub auxv: Array,
+    /// `SigAction`s.
+    pub sigactions: Array,
+    /// `Itimer`s.
+    pub itimers: Array,
+    /// `Rlimit`s.
+    pub rlimits: Array,
+    /// `ThreadArgs`; index 0 is the thread that runs the blob.
+    pub threads: Array,
+    /// Process-wide pending signals (`PendingSignal`).
+    pub shared_signals: Array,
+    pub creds: Creds,
+    /// Range of the status page to unmap right before `rt_sigreturn`
+    /// (it is shared with the loader and must not outlive the restore).
+    pub status_len: u64,
+    /// `STAGE_*` at which to fail on purpose, or `FAULT_NONE`.
+    pub fault: u32,
+    /// exe fd to close after `PR_SET_MM_MAP` (u32::MAX: none).
+    pub close_fd: u32,
+}
+
+/// Arguments of the self-test entry (`__export_selftest`), which proves the
+/// build, relocation and ABI: it writes `value` to `out` (through a static
+/// that needs a relocation) and calls `exit_group(code)`.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SelftestArgs {
+    pub out: u64,
+    pub value: u64,
+    pub code: u32,
+    pub _pad: u32,
+}
+
+const _: () = assert!(size_of::<Array>() == 16);
+const _: () = assert!(size_of::<Range>() == 16);
+const _: () = assert!(size_of::<VmaMove>() == 24);
+const _: () = assert!(size_of::<SigAction>() == 40);
+const _: () = assert!(size_of::<Rlimit>() == 24);
+const _: () = assert!(size_of::<PendingSignal>() == 136);
+const _: () = assert!(size_of::<Itimer>() == 40);
+const _: () = assert!(size_of::<PrctlMmMap>() == 104);
+const _: () = assert!(size_of::<Creds>() == 104);
+const _: () = assert!(size_of::<Rseq>() == 16);
+const _: () = assert!(size_of::<Vdso>() == 16);
+const _: () = assert!(size_of::<ThreadArgs>() == 104);
+const _: () = assert!(size_of::<Status>() == 24);
+const _: () = assert!(size_of::<TaskArgs>() == 384);
+const _: () = assert!(size_of::<SelftestArgs>() == 24);

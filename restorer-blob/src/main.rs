@@ -1,0 +1,347 @@
+//! crest's restorer blob: position-independent, `no_std`, no allocation.
+//!
+//! The loader maps this blob into the task being restored, applies its
+//! `R_X86_64_RELATIVE` relocations, writes a [`TaskArgs`] block beside it and
+//! jumps to `__export_restore_task` on a stack inside the blob's mapping. From
+//! then on only raw system calls run, in a fixed order (see `restore`): the
+//! loader has already made every decision, this code only walks its arrays.
+//!
+//! Failure has one exit: the entry function stores the stage and errno in
+//! the status word shared with the loader, wakes it and calls `exit_group`.
+#![no_std]
+#![no_main]
+
+mod arch {
+    pub mod x86_64;
+}
+mod creds;
+mod mem;
+mod sys;
+
+use core::mem::{align_of, size_of};
+use restorer_blob::*;
+
+/// Why the restore stopped: the stage and the positive errno.
+#[derive(Clone, Copy)]
+pub struct Failure {
+    pub stage: u32,
+    pub errno: u32,
+    pub detail: u64,
+}
+
+impl Failure {
+    fn at(stage: u32) -> impl Fn(syscalls::Errno) -> Failure {
+        move |e| Failure {
+            stage,
+            errno: e.into_raw() as u32,
+            detail: 0,
+        }
+    }
+}
+
+/// The argument block, with bound-checked access to its arrays.
+struct Args<'a> {
+    task: &'a TaskArgs,
+    base: usize,
+}
+
+impl<'a> Args<'a> {
+    fn array<T>(&self, a: Array) -> Result<&'a [T], Failure> {
+        let bad = Failure {
+            stage: STAGE_ENTRY,
+            errno: 22,
+            detail: a.off,
+        };
+        let bytes = a.count.checked_mul(size_of::<T>() as u64).ok_or(bad)?;
+        let end = a.off.checked_add(bytes).ok_or(bad)?;
+        if end > self.task.total_size as u64 || a.off % align_of::<T>() as u64 != 0 {
+            return Err(bad);
+        }
+        // SAFETY: the range lies inside the argument block (checked above
+        // against total_size, which the loader mapped), is aligned for T,
+        // and T is a plain #[repr(C)] integer struct valid for any bytes.
+        Ok(unsafe {
+            core::slice::from_raw_parts((self.base + a.off as usize) as *const T, a.count as usize)
+        })
+    }
+
+    fn addr(&self, off: u64) -> u64 {
+        self.base as u64 + off
+    }
+}
+
+fn fault(args: &TaskArgs, stage: u32) -> Result<(), Failure> {
+    if args.fault == stage {
+        return Err(Failure {
+            stage,
+            errno: 22,
+            detail: u64::MAX,
+        });
+    }
+    Ok(())
+}
+
+/// The restore proper. Returns the address of the signal frame to return
+/// through. The order matters where noted.
+fn restore(args: &Args) -> Result<u64, Failure> {
+    let t = args.task;
+    let threads: &[ThreadArgs] = args.array(t.threads)?;
+    let me = threads.first().ok_or(Failure {
+        stage: STAGE_ENTRY,
+        errno: 22,
+        detail: 0,
+    })?;
+
+    // 1. Drop every mapping the loader left behind (its binary, heap,
+    //    stacks, vdso), keeping only our own mapping, the premapped VMAs
+    //    and the status page. Nothing of the loader may run after this.
+    let keep: &[Range] = args.array(t.keep)?;
+    let mut from = 0u64;
+    for r in keep {
+        if r.start > from {
+            // SAFETY: the gap holds only loader memory, which nothing
+            // below uses: the blob, its arguments and stack are in `keep`.
+            unsafe { sys::munmap(from, r.start - from) }.map_err(|e| Failure {
+                detail: from,
+                ..Failure::at(STAGE_UNMAP)(e)
+            })?;
+        }
+        from = from.max(r.end);
+    }
+
+    // 2. Move every premapped VMA to its dumped address. The loader chose
+    //    premap slots outside all dumped ranges, so no move clobbers another.
+    let vmas: &[VmaMove] = args.array(t.vmas)?;
+    for (i, v) in vmas.iter().enumerate() {
+        let dst = if i == 0 && t.fault == STAGE_REMAP {
+            v.dst | 1 // fault injection: a misaligned target, refused by the kernel
+        } else {
+            v.dst
+        };
+        // SAFETY: src is a premapped slot (in `keep`), dst a dumped range
+        // that the sweep emptied; neither overlaps the blob.
+        unsafe { sys::mremap_fixed(v.src, v.len, dst) }.map_err(|e| Failure {
+            detail: v.dst,
+            ..Failure::at(STAGE_REMAP)(e)
+        })?;
+    }
+
+    // 3. The running kernel's vvar/vdso where the dumped ones were. This
+    //    fails with EEXIST while the loader's vdso is mapped, hence after 1.
+    if t.vdso.mode == VDSO_MAP {
+        fault(t, STAGE_VDSO)?;
+        // SAFETY: the range is free (the sweep emptied it and no dumped
+        // VMA overlaps the dumped vdso, checked by the loader).
+        unsafe { sys::arch_prctl(sys::ARCH_MAP_VDSO_64, t.vdso.vvar_start) }
+            .map_err(Failure::at(STAGE_VDSO))?;
+    }
+
+    // 4. mm fields and the exe link. PR_SET_MM_MAP refuses a new exe file
+    //    (EBUSY) while the old one is still mapped, hence after 1.
+    fault(t, STAGE_MM)?;
+    let auxv: &[u64] = args.array(t.auxv)?;
+    let mut mm = t.mm;
+    mm.auxv = auxv.as_ptr() as u64;
+    mm.auxv_size = (auxv.len() * size_of::<u64>()) as u32;
+    // SAFETY: mm is a complete prctl_mm_map whose auxv pointer refers to
+    // the argument block, valid for auxv_size bytes.
+    unsafe {
+        sys::prctl(
+            sys::PR_SET_MM,
+            sys::PR_SET_MM_MAP,
+            &mm as *const PrctlMmMap as usize,
+            size_of::<PrctlMmMap>(),
+            0,
+        )
+    }
+    .map_err(Failure::at(STAGE_MM))?;
+    if t.close_fd != u32::MAX {
+        sys::close(t.close_fd).map_err(Failure::at(STAGE_MM))?;
+    }
+
+    // 5. Signal handlers. All signals stay blocked (the loader blocked them
+    //    before entering) until rt_sigreturn installs the dumped mask.
+    fault(t, STAGE_SIGACTION)?;
+    let acts: &[SigAction] = args.array(t.sigactions)?;
+    for a in acts {
+        // SAFETY: handler..mask of SigAction is the kernel's sigaction.
+        unsafe { sys::rt_sigaction(a.sig, &a.handler as *const u64 as *const u8) }.map_err(
+            |e| Failure {
+                detail: a.sig as u64,
+                ..Failure::at(STAGE_SIGACTION)(e)
+            },
+        )?;
+    }
+
+    // 6. Interval timers, resource limits, the task name.
+    let itimers: &[Itimer] = args.array(t.itimers)?;
+    for it in itimers {
+        // SAFETY: the four u64 after `which` are a struct itimerval.
+        unsafe { sys::setitimer(it.which, &it.interval_sec) }.map_err(Failure::at(STAGE_ITIMER))?;
+    }
+    fault(t, STAGE_RLIMIT)?;
+    let rlimits: &[Rlimit] = args.array(t.rlimits)?;
+    for r in rlimits {
+        // SAFETY: cur and max are a struct rlimit64.
+        unsafe { sys::prlimit64(r.resource, &r.cur) }.map_err(|e| Failure {
+            detail: r.resource as u64,
+            ..Failure::at(STAGE_RLIMIT)(e)
+        })?;
+    }
+    // SAFETY: comm is a 16-byte NUL-padded buffer, as PR_SET_NAME reads.
+    unsafe { sys::prctl(sys::PR_SET_NAME, me.comm.as_ptr() as usize, 0, 0, 0) }
+        .map_err(Failure::at(STAGE_NAME))?;
+
+    // 7. Thread state: TLS bases (not part of the signal frame), the
+    //    robust futex list and clear_child_tid, which still point into the
+    //    loader's TLS after the fork.
+    fault(t, STAGE_THREAD)?;
+    // SAFETY: the bases are the dumped ones; nothing in the blob uses TLS.
+    unsafe { sys::arch_prctl(sys::ARCH_SET_FS, me.fs_base) }.map_err(Failure::at(STAGE_THREAD))?;
+    // SAFETY: as above.
+    unsafe { sys::arch_prctl(sys::ARCH_SET_GS, me.gs_base) }.map_err(Failure::at(STAGE_THREAD))?;
+    if me.robust_list != 0 {
+        // SAFETY: the dumped list head lives in the restored memory.
+        unsafe { sys::set_robust_list(me.robust_list, me.robust_list_len) }
+            .map_err(Failure::at(STAGE_THREAD))?;
+    }
+    // SAFETY: the dumped clear_child_tid lives in the restored memory.
+    unsafe { sys::set_tid_address(me.clear_tid) };
+
+    // 8. Pending signals go back into their queues while everything is
+    //    still blocked, so none is delivered before rt_sigreturn.
+    fault(t, STAGE_SIGQUEUE)?;
+    let pid = sys::getpid();
+    let tid = sys::gettid();
+    let shared: &[PendingSignal] = args.array(t.shared_signals)?;
+    for s in shared {
+        // SAFETY: siginfo is 128 bytes.
+        unsafe { sys::rt_sigqueueinfo(pid, s.sig, s.siginfo.as_ptr()) }
+            .map_err(Failure::at(STAGE_SIGQUEUE))?;
+    }
+    let private: &[PendingSignal] = args.array(me.signals)?;
+    for s in private {
+        // SAFETY: siginfo is 128 bytes.
+        unsafe { sys::rt_tgsigqueueinfo(pid, tid, s.sig, s.siginfo.as_ptr()) }
+            .map_err(Failure::at(STAGE_SIGQUEUE))?;
+    }
+
+    // 9. Credentials last: dropping privileges earlier would make the
+    //    calls above fail (prctl PR_SET_MM_MAP needs CAP_SYS_ADMIN).
+    fault(t, STAGE_CREDS)?;
+    creds::restore(args, &t.creds)?;
+
+    // 10. rseq, registered with the dumped area. The kernel starts writing
+    //     the current CPU into it on the next return to user space.
+    fault(t, STAGE_RSEQ)?;
+    if me.rseq.len != 0 {
+        // SAFETY: the dumped rseq area lives in the restored memory.
+        unsafe { sys::rseq_register(me.rseq.ptr, me.rseq.len, me.rseq.sig) }
+            .map_err(Failure::at(STAGE_RSEQ))?;
+    }
+    fault(t, STAGE_SIGRETURN)?;
+    Ok(args.addr(me.sigframe))
+}
+
+/// Entered by `__export_restore_task` on the blob's own stack.
+extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
+    // SAFETY: the loader passes the address of the block it wrote, aligned,
+    // readable and at least size_of::<TaskArgs>() long.
+    let t = unsafe { &*task };
+    // SAFETY: the status page was mapped shared by the loader, its address
+    // put in the block, and it is kept by the unmap sweep.
+    let status = unsafe { &mut *(t.status as *mut Status) };
+    let result = if t.abi_version != ABI_VERSION || (t.total_size as usize) < size_of::<TaskArgs>()
+    {
+        Err(Failure {
+            stage: STAGE_ENTRY,
+            errno: 22,
+            detail: t.abi_version as u64,
+        })
+    } else {
+        restore(&Args {
+            task: t,
+            base: task as usize,
+        })
+    };
+    match result {
+        Ok(frame) => {
+            // SAFETY: state is an aligned u32 in the shared page.
+            unsafe { core::ptr::write_volatile(&mut status.state, STATE_DONE) };
+            // SAFETY: as above.
+            unsafe { sys::futex_wake(&status.state) };
+            // The status page is the loader's; it must not outlive the
+            // restore. Nothing reads it after this.
+            // SAFETY: status_len covers the shared page only.
+            let _ = unsafe { sys::munmap(t.status, t.status_len) };
+            // SAFETY: the frame was built by the loader in our argument
+            // block, which stays mapped.
+            unsafe { arch::x86_64::rt_sigreturn(frame) }
+        }
+        Err(f) => {
+            status.stage = f.stage;
+            status.errno = f.errno;
+            status.detail = f.detail;
+            // SAFETY: state is an aligned u32 in the shared page.
+            unsafe { core::ptr::write_volatile(&mut status.state, STATE_FAILED) };
+            // SAFETY: as above.
+            unsafe { sys::futex_wake(&status.state) };
+            arch::x86_64::exit_group(1)
+        }
+    }
+}
+
+/// The restore entry: `rdi` = the `TaskArgs` block, `rsp` = the top of the
+/// blob's stack. Aligns the stack and calls into Rust; never returns.
+#[no_mangle]
+#[unsafe(naked)]
+#[link_section = ".text.__export_restore_task"]
+pub extern "C" fn __export_restore_task() -> ! {
+    core::arch::naked_asm!(
+        "and rsp, -16",
+        "call {main}",
+        "ud2",
+        main = sym restore_task_main,
+    )
+}
+
+/// What the self-test does, through a function-pointer table so that the
+/// blob needs (and the loader must apply) an `R_X86_64_RELATIVE`.
+static SELFTEST_STEPS: [fn(&SelftestArgs); 2] = [selftest_store, selftest_store_not];
+
+fn selftest_store(a: &SelftestArgs) {
+    // SAFETY: the test passes a writable u64 address.
+    unsafe { core::ptr::write_volatile(a.out as *mut u64, a.value) };
+}
+
+fn selftest_store_not(a: &SelftestArgs) {
+    // SAFETY: the test passes a writable u64 address.
+    unsafe { core::ptr::write_volatile(a.out as *mut u64, !a.value) };
+}
+
+extern "C" fn selftest_main(a: *const SelftestArgs) -> ! {
+    // SAFETY: the test passes a valid SelftestArgs.
+    let a = unsafe { &*a };
+    let step = SELFTEST_STEPS[(a.code & 1) as usize];
+    step(a);
+    arch::x86_64::exit_group(a.code)
+}
+
+/// The pipeline self-test entry: `rdi` = a `SelftestArgs`.
+#[no_mangle]
+#[unsafe(naked)]
+#[link_section = ".text.__export_selftest"]
+pub extern "C" fn __export_selftest() -> ! {
+    core::arch::naked_asm!(
+        "and rsp, -16",
+        "call {main}",
+        "ud2",
+        main = sym selftest_main,
+    )
+}
+
+#[panic_handler]
+fn panic(_: &core::panic::PanicInfo) -> ! {
+    // SAFETY: ud2 traps; nothing returns from here.
+    unsafe { core::arch::asm!("ud2", options(noreturn)) }
+}

@@ -1,0 +1,224 @@
+//! One typed wrapper per system call the blob makes, and nothing else.
+//!
+//! Every `as usize` cast of the blob lives here. The wrappers are `unsafe`
+//! because most of them change the address space or hand the kernel raw
+//! addresses; each caller says why its arguments hold.
+
+use syscalls::{syscall, Errno, Sysno};
+
+pub type Result<T> = core::result::Result<T, Errno>;
+
+pub const MREMAP_MAYMOVE: usize = 1;
+pub const MREMAP_FIXED: usize = 2;
+pub const ARCH_SET_GS: usize = 0x1001;
+pub const ARCH_SET_FS: usize = 0x1002;
+pub const ARCH_MAP_VDSO_64: usize = 0x2003;
+pub const PR_SET_NAME: usize = 15;
+pub const PR_SET_MM: usize = 35;
+pub const PR_SET_MM_MAP: usize = 14;
+pub const PR_SET_SECUREBITS: usize = 28;
+pub const PR_CAPBSET_DROP: usize = 24;
+pub const PR_CAP_AMBIENT: usize = 47;
+pub const PR_CAP_AMBIENT_RAISE: usize = 2;
+pub const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
+pub const FUTEX_WAKE: usize = 1;
+
+/// # Safety
+/// Unmaps `[addr, addr + len)`: nothing the caller still uses may live there.
+pub unsafe fn munmap(addr: u64, len: u64) -> Result<()> {
+    // SAFETY: the caller guarantees the range holds nothing still in use.
+    unsafe { syscall!(Sysno::munmap, addr as usize, len as usize) }.map(drop)
+}
+
+/// # Safety
+/// Moves `[src, src + len)` to `dst`, replacing whatever was mapped there.
+pub unsafe fn mremap_fixed(src: u64, len: u64, dst: u64) -> Result<()> {
+    // SAFETY: the caller guarantees both ranges are free for this move.
+    let r = unsafe {
+        syscall!(
+            Sysno::mremap,
+            src as usize,
+            len as usize,
+            len as usize,
+            MREMAP_MAYMOVE | MREMAP_FIXED,
+            dst as usize
+        )
+    }?;
+    if r as u64 == dst {
+        Ok(())
+    } else {
+        Err(Errno::EFAULT)
+    }
+}
+
+/// # Safety
+/// `arch_prctl` codes that take an address change TLS or the vdso mapping.
+pub unsafe fn arch_prctl(code: usize, addr: u64) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe { syscall!(Sysno::arch_prctl, code, addr as usize) }.map(drop)
+}
+
+/// # Safety
+/// `a2..a5` are passed through: pointers among them must be valid for the
+/// given `option`.
+pub unsafe fn prctl(option: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> Result<usize> {
+    // SAFETY: forwarded to the caller.
+    unsafe { syscall!(Sysno::prctl, option, a2, a3, a4, a5) }
+}
+
+/// # Safety
+/// `act` must point to a kernel `struct sigaction` (x86_64 layout).
+pub unsafe fn rt_sigaction(sig: u32, act: *const u8) -> Result<()> {
+    // SAFETY: forwarded to the caller; the old action is not asked for.
+    unsafe {
+        syscall!(
+            Sysno::rt_sigaction,
+            sig as usize,
+            act as usize,
+            0usize,
+            8usize
+        )
+    }
+    .map(drop)
+}
+
+/// # Safety
+/// `value` must point to a `struct itimerval`.
+pub unsafe fn setitimer(which: u32, value: *const u64) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe { syscall!(Sysno::setitimer, which as usize, value as usize, 0usize) }.map(drop)
+}
+
+/// # Safety
+/// `limit` must point to two `u64`s (`struct rlimit64`).
+pub unsafe fn prlimit64(resource: u32, limit: *const u64) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        syscall!(
+            Sysno::prlimit64,
+            0usize,
+            resource as usize,
+            limit as usize,
+            0usize
+        )
+    }
+    .map(drop)
+}
+
+/// # Safety
+/// `info` must point to 128 bytes of `siginfo_t`.
+pub unsafe fn rt_sigqueueinfo(tgid: u32, sig: u32, info: *const u8) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        syscall!(
+            Sysno::rt_sigqueueinfo,
+            tgid as usize,
+            sig as usize,
+            info as usize
+        )
+    }
+    .map(drop)
+}
+
+/// # Safety
+/// `info` must point to 128 bytes of `siginfo_t`.
+pub unsafe fn rt_tgsigqueueinfo(tgid: u32, tid: u32, sig: u32, info: *const u8) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        syscall!(
+            Sysno::rt_tgsigqueueinfo,
+            tgid as usize,
+            tid as usize,
+            sig as usize,
+            info as usize
+        )
+    }
+    .map(drop)
+}
+
+/// # Safety
+/// The kernel will walk the list at `head` when the thread exits.
+pub unsafe fn set_robust_list(head: u64, len: u64) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe { syscall!(Sysno::set_robust_list, head as usize, len as usize) }.map(drop)
+}
+
+/// # Safety
+/// The kernel will write 0 to `addr` and wake it when the thread exits.
+pub unsafe fn set_tid_address(addr: u64) {
+    // SAFETY: forwarded to the caller; set_tid_address cannot fail.
+    let _ = unsafe { syscall!(Sysno::set_tid_address, addr as usize) };
+}
+
+/// # Safety
+/// The kernel writes to the rseq area at `ptr` on every return to user.
+pub unsafe fn rseq_register(ptr: u64, len: u32, sig: u32) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        syscall!(
+            Sysno::rseq,
+            ptr as usize,
+            len as usize,
+            0usize,
+            sig as usize
+        )
+    }
+    .map(drop)
+}
+
+pub fn close(fd: u32) -> Result<()> {
+    // SAFETY: closing a descriptor touches no memory.
+    unsafe { syscall!(Sysno::close, fd as usize) }.map(drop)
+}
+
+/// # Safety
+/// `word` must point to a `u32` in memory shared with the waiter.
+pub unsafe fn futex_wake(word: *const u32) {
+    // SAFETY: forwarded to the caller; a failed wake leaves the waiter to
+    // its timeout, so the result is not needed.
+    let _ = unsafe { syscall!(Sysno::futex, word as usize, FUTEX_WAKE, 1usize) };
+}
+
+pub fn getpid() -> u32 {
+    // SAFETY: getpid touches no memory and cannot fail.
+    unsafe { syscall!(Sysno::getpid) }.unwrap_or(0) as u32
+}
+
+pub fn gettid() -> u32 {
+    // SAFETY: gettid touches no memory and cannot fail.
+    unsafe { syscall!(Sysno::gettid) }.unwrap_or(0) as u32
+}
+
+/// # Safety
+/// `groups` must point to `n` `u32`s.
+pub unsafe fn setgroups(n: u32, groups: *const u32) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe { syscall!(Sysno::setgroups, n as usize, groups as usize) }.map(drop)
+}
+
+pub fn setresuid(r: u32, e: u32, s: u32) -> Result<()> {
+    // SAFETY: no memory is passed.
+    unsafe { syscall!(Sysno::setresuid, r as usize, e as usize, s as usize) }.map(drop)
+}
+
+pub fn setresgid(r: u32, e: u32, s: u32) -> Result<()> {
+    // SAFETY: no memory is passed.
+    unsafe { syscall!(Sysno::setresgid, r as usize, e as usize, s as usize) }.map(drop)
+}
+
+pub fn setfsuid(id: u32) {
+    // SAFETY: no memory is passed; setfsuid reports nothing useful.
+    let _ = unsafe { syscall!(Sysno::setfsuid, id as usize) };
+}
+
+pub fn setfsgid(id: u32) {
+    // SAFETY: no memory is passed; setfsgid reports nothing useful.
+    let _ = unsafe { syscall!(Sysno::setfsgid, id as usize) };
+}
+
+/// # Safety
+/// `header` points to a `cap_user_header_t`, `data` to two `cap_user_data_t`.
+pub unsafe fn capset(header: *const u32, data: *const u32) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe { syscall!(Sysno::capset, header as usize, data as usize) }.map(drop)
+}

@@ -1,0 +1,103 @@
+//! The blob pipeline, end to end: the embedded blob is mapped at a random
+//! address in a forked child, relocated, entered with an argument block,
+//! and must write a word into shared memory and exit with the given code.
+
+use crest::blob;
+use crest::sys::{self, Forked};
+use restorer_blob::SelftestArgs;
+
+fn run_selftest(addr_seed: u64, code: u32) -> (i32, u64) {
+    let page = blob::PAGE;
+    let shared = sys::mmap(
+        0,
+        page,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_SHARED | libc::MAP_ANONYMOUS,
+        -1,
+        0,
+    )
+    .expect("shared page");
+    sys::write_mem(shared, &0u64.to_ne_bytes());
+    let value = 0x5eed_0000_0000_0000 | addr_seed;
+    match sys::clone3(0, &[]).expect("fork") {
+        Forked::Child => {
+            // A page-aligned address in the lower half of the user range.
+            let want = 0x1000_0000_0000 + (addr_seed % 0x1000_0000) * page;
+            let size = blob::code_size() + 16 * page;
+            let base = match sys::mmap(
+                want,
+                size,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED_NOREPLACE,
+                -1,
+                0,
+            ) {
+                Ok(b) => b,
+                Err(_) => sys::exit_now(100),
+            };
+            blob::install(base);
+            if blob::seal(base).is_err() {
+                sys::exit_now(101);
+            }
+            let args_at = base + blob::code_size();
+            let args = SelftestArgs {
+                out: shared,
+                value,
+                code,
+                _pad: 0,
+            };
+            let bytes: [u8; 24] = unsafe_free_bytes(&args);
+            sys::write_mem(args_at, &bytes);
+            // SAFETY: the blob is installed and sealed at base, args_at holds
+            // a SelftestArgs, and the stack is the top of our mapping.
+            #[allow(unsafe_code)]
+            unsafe {
+                blob::enter(base, blob::SELFTEST_OFFSET, args_at, base + size)
+            }
+        }
+        Forked::Parent(pid) => {
+            let (_, status) = sys::waitpid(pid, 0).expect("wait").expect("status");
+            let out = u64::from_ne_bytes(sys::read_mem(shared, 8).try_into().unwrap());
+            sys::munmap(shared, page).unwrap();
+            assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
+            (libc::WEXITSTATUS(status), out ^ value)
+        }
+    }
+}
+
+/// SelftestArgs as bytes (its fields are plain integers, little endian).
+fn unsafe_free_bytes(a: &SelftestArgs) -> [u8; 24] {
+    let mut b = [0u8; 24];
+    b[0..8].copy_from_slice(&a.out.to_le_bytes());
+    b[8..16].copy_from_slice(&a.value.to_le_bytes());
+    b[16..20].copy_from_slice(&a.code.to_le_bytes());
+    b
+}
+
+#[test]
+fn blob_runs_relocated_at_random_addresses() {
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos() as u64;
+    for (i, code) in [(0u64, 42u32), (1, 7), (2, 0)] {
+        let (exit, diff) = run_selftest(seed.wrapping_mul(2654435761).wrapping_add(i * 7919), code);
+        assert_eq!(exit, code as i32, "exit code from the blob");
+        // Even codes store the value, odd ones its complement: proves that
+        // the relocated function-pointer table was used.
+        let want = if code & 1 == 0 { 0 } else { u64::MAX };
+        assert_eq!(diff, want, "value written by the blob (code {code})");
+    }
+}
+
+#[test]
+fn blob_has_only_relative_relocations_applied() {
+    assert!(
+        !blob::RELOCS.is_empty(),
+        "the self-test table needs relocations"
+    );
+    for &(off, addend) in blob::RELOCS.iter() {
+        assert!(off + 8 <= blob::BLOB.len() as u64);
+        assert!(addend < blob::BLOB_MEM_SIZE as u64);
+    }
+}
