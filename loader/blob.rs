@@ -60,3 +60,43 @@ pub unsafe fn enter(base: u64, entry: usize, arg: u64, stack_top: u64) -> ! {
         )
     }
 }
+
+/// Plain `#[repr(C)]` integer structs of the blob ABI, which have no
+/// padding bytes and are valid for any bit pattern.
+///
+/// # Safety
+/// Only for types whose every byte is a field (explicit `_pad` fields
+/// included), so viewing them as bytes reads no uninitialised memory.
+pub unsafe trait Abi: Copy {}
+
+// SAFETY: each of these is #[repr(C)] with only integer fields, and its
+// size equals the sum of its fields (asserted in restorer-blob's lib.rs,
+// where explicit `_pad` fields fill every hole).
+unsafe impl Abi for restorer_blob::TaskArgs {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::ThreadArgs {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::VmaMove {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::Range {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::SigAction {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::Rlimit {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::Itimer {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::PendingSignal {}
+// SAFETY: as above.
+unsafe impl Abi for restorer_blob::SelftestArgs {}
+// SAFETY: a u64 is 8 plain bytes.
+unsafe impl Abi for u64 {}
+// SAFETY: a u32 is 4 plain bytes.
+unsafe impl Abi for u32 {}
+
+/// The bytes of an ABI value, to copy into the argument block.
+pub fn abi_bytes<T: Abi>(v: &[T]) -> &[u8] {
+    // SAFETY: T: Abi has no padding and no invalid bit patterns, and the
+    // slice's memory is valid for size_of_val(v) bytes.
+    unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+}

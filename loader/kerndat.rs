@@ -32,10 +32,14 @@ pub struct Kerndat {
     /// Namespaces present as /proc/self/ns entries.
     pub namespaces: Vec<(&'static str, bool)>,
     pub vdso: Option<VdsoLayout>,
-    /// Size of the user xsave area the kernel expects in a signal frame.
-    pub xsave_size: u32,
-    /// Bit mask of the xsave features enabled in XCR0.
-    pub xfeatures: u64,
+    /// Size of the xsave area in this kernel's signal frames (`None`: the
+    /// legacy 512-byte fxsave frame only).
+    pub sigframe_xstate: Option<u32>,
+    /// Features the kernel saves in signal frames (`fx_sw_bytes.xfeatures`).
+    pub sigframe_xfeatures: u64,
+    /// Offset and size of each xsave feature in the standard layout
+    /// (CPUID leaf 0xD), by feature number.
+    pub xsave_layout: [(u32, u32); 32],
     pub cap_last_cap: u32,
 }
 
@@ -55,7 +59,7 @@ impl Kerndat {
             .into_iter()
             .map(|ns| (ns, fs::metadata(format!("/proc/self/ns/{ns}")).is_ok()))
             .collect::<Vec<_>>();
-        let (xsave_size, xfeatures) = xsave_info();
+        let sigframe = crate::sys::probe_sigframe_fpu();
         Kerndat {
             kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
                 .map(|s| s.trim().to_string())
@@ -72,8 +76,9 @@ impl Kerndat {
             vdso: fs::read_to_string("/proc/self/maps")
                 .ok()
                 .and_then(|m| vdso_layout(&m)),
-            xsave_size,
-            xfeatures,
+            sigframe_xstate: sigframe.map(|(size, _)| size),
+            sigframe_xfeatures: sigframe.map_or(3, |(_, f)| f),
+            xsave_layout: xsave_layout(),
             cap_last_cap: fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
@@ -82,18 +87,19 @@ impl Kerndat {
     }
 }
 
-/// The user xsave area size and XCR0 features, from CPUID leaf 0xD. The
-/// non-compacted size for the enabled features is what the kernel puts in
-/// signal frames.
-fn xsave_info() -> (u32, u64) {
+/// Offsets and sizes of the xsave features 2..31 in the standard
+/// (non-compacted) layout, which signal frames use.
+fn xsave_layout() -> [(u32, u32); 32] {
     use std::arch::x86_64::__cpuid_count;
-    let leaf1 = __cpuid_count(1, 0);
-    if leaf1.ecx & (1 << 27) == 0 {
-        // No OSXSAVE: the kernel uses the 512-byte fxsave layout.
-        return (512, 3);
+    let mut layout = [(0, 0); 32];
+    if __cpuid_count(1, 0).ecx & (1 << 27) == 0 {
+        return layout; // no OSXSAVE
     }
-    let d0 = __cpuid_count(0xd, 0);
-    (d0.ebx, u64::from(d0.eax) | (u64::from(d0.edx) << 32))
+    for (i, slot) in layout.iter_mut().enumerate().skip(2) {
+        let l = __cpuid_count(0xd, i as u32);
+        *slot = (l.ebx, l.eax);
+    }
+    layout
 }
 
 /// Parses the vvar/vdso ranges out of a maps file.
@@ -156,6 +162,8 @@ mod tests {
     fn probe_sees_this_kernel() {
         let k = Kerndat::probe();
         assert!(k.vdso.is_some(), "every x86_64 process has a vdso");
-        assert!(k.xsave_size >= 512);
+        let size = k.sigframe_xstate.expect("x86_64 with xsave");
+        assert!(size >= 576, "xstate size {size}");
+        assert_eq!(k.sigframe_xfeatures & 3, 3, "x87 and SSE are always saved");
     }
 }

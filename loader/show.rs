@@ -129,7 +129,13 @@ pub fn check(_opts: &Opts) -> Result<i32, String> {
         true,
         false,
         "xsave",
-        format!("{} bytes, features {:#x}", k.xsave_size, k.xfeatures),
+        match k.sigframe_xstate {
+            Some(size) => format!(
+                "signal frames carry {size} bytes, features {:#x}",
+                k.sigframe_xfeatures
+            ),
+            None => "legacy fxsave signal frames".into(),
+        },
     );
     if fatal {
         println!("restore cannot work on this system");

@@ -245,19 +245,26 @@ pub fn close_range(first: u32, last: u32) -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
 }
 
-/// Blocks every signal in the calling thread.
-pub fn block_all_signals() -> io::Result<()> {
-    // SAFETY: set is a local sigset initialised by sigfillset.
+/// A saved signal mask.
+pub struct SigMask(libc::sigset_t);
+
+/// Blocks every signal in the calling thread; returns the previous mask.
+pub fn block_all_signals() -> io::Result<SigMask> {
+    // SAFETY: set and old are local sigsets; sigfillset initialises set
+    // and pthread_sigmask fills old.
     unsafe {
         let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
         libc::sigfillset(&mut set);
-        check_int(libc::pthread_sigmask(
-            libc::SIG_SETMASK,
-            &set,
-            std::ptr::null_mut(),
-        ))?;
+        check_int(libc::pthread_sigmask(libc::SIG_SETMASK, &set, &mut old))?;
+        Ok(SigMask(old))
     }
-    Ok(())
+}
+
+/// Puts back a mask saved by `block_all_signals`.
+pub fn restore_sigmask(mask: SigMask) {
+    // SAFETY: mask.0 was filled by pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
 }
 
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
@@ -386,4 +393,78 @@ pub fn prctl_mm_map_size() -> io::Result<u32> {
         )
     })?;
     Ok(size)
+}
+
+static FPU_PROBE_SIZE: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+static FPU_PROBE_FEATURES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+extern "C" fn fpu_probe_handler(_sig: i32, _info: *mut libc::siginfo_t, ctx: *mut libc::c_void) {
+    use std::sync::atomic::Ordering::Relaxed;
+    // SAFETY: the kernel passes a ucontext_t for SA_SIGINFO handlers; its
+    // fpregs pointer is either NULL or the frame's fpstate, whose software
+    // reserved bytes (fx_sw_bytes) sit at offset 464 of the fxsave area.
+    unsafe {
+        let uc = ctx as *const libc::ucontext_t;
+        let fp = (*uc).uc_mcontext.fpregs as *const u8;
+        if fp.is_null() {
+            return;
+        }
+        let sw = fp.add(464);
+        let magic1 = std::ptr::read_unaligned(sw as *const u32);
+        if magic1 != 0x4650_5853 {
+            return;
+        }
+        let features = std::ptr::read_unaligned(sw.add(8) as *const u64);
+        let size = std::ptr::read_unaligned(sw.add(16) as *const u32);
+        FPU_PROBE_FEATURES.store(features, Relaxed);
+        FPU_PROBE_SIZE.store(size, Relaxed);
+    }
+}
+
+/// What the kernel puts in this process's signal frames: the xstate size
+/// and the feature mask from `fx_sw_bytes`, read in a handler for a
+/// self-sent SIGURG. `None`: legacy fxsave frames only.
+pub fn probe_sigframe_fpu() -> Option<(u32, u64)> {
+    use std::sync::atomic::Ordering::Relaxed;
+    // SAFETY: a local sigaction pointing at a handler that only reads its
+    // own frame; the previous action is restored right after the signal.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = fpu_probe_handler as *const () as usize;
+        act.sa_flags = libc::SA_SIGINFO;
+        libc::sigemptyset(&mut act.sa_mask);
+        let mut old: libc::sigaction = std::mem::zeroed();
+        if libc::sigaction(libc::SIGURG, &act, &mut old) != 0 {
+            return None;
+        }
+        let mut unblock: libc::sigset_t = std::mem::zeroed();
+        let mut oldmask: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut unblock);
+        libc::sigaddset(&mut unblock, libc::SIGURG);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, &unblock, &mut oldmask);
+        libc::raise(libc::SIGURG);
+        libc::pthread_sigmask(libc::SIG_SETMASK, &oldmask, std::ptr::null_mut());
+        libc::sigaction(libc::SIGURG, &old, std::ptr::null_mut());
+    }
+    match FPU_PROBE_SIZE.load(Relaxed) {
+        0 => None,
+        size => Some((size, FPU_PROBE_FEATURES.load(Relaxed))),
+    }
+}
+
+pub fn isatty(fd: RawFd) -> bool {
+    // SAFETY: isatty takes no memory.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+pub fn madvise(addr: u64, len: u64, advice: i32) -> io::Result<()> {
+    // SAFETY: advice on a range of ours that Rust does not reference;
+    // the advice numbers come from the dumped VMA's own flags.
+    check_int(unsafe { libc::madvise(addr as *mut libc::c_void, len as usize, advice) }).map(drop)
+}
+
+/// Wakes one waiter on a shared futex word.
+pub fn futex_wake(word: u64) {
+    // SAFETY: word is an aligned u32 in a mapping owned by the caller.
+    unsafe { libc::syscall(libc::SYS_futex, word as *const u32, libc::FUTEX_WAKE, 1) };
 }

@@ -46,8 +46,7 @@ fn run_selftest(addr_seed: u64, code: u32) -> (i32, u64) {
                 code,
                 _pad: 0,
             };
-            let bytes: [u8; 24] = unsafe_free_bytes(&args);
-            sys::write_mem(args_at, &bytes);
+            sys::write_mem(args_at, blob::abi_bytes(&[args]));
             // SAFETY: the blob is installed and sealed at base, args_at holds
             // a SelftestArgs, and the stack is the top of our mapping.
             #[allow(unsafe_code)]
@@ -63,15 +62,6 @@ fn run_selftest(addr_seed: u64, code: u32) -> (i32, u64) {
             (libc::WEXITSTATUS(status), out ^ value)
         }
     }
-}
-
-/// SelftestArgs as bytes (its fields are plain integers, little endian).
-fn unsafe_free_bytes(a: &SelftestArgs) -> [u8; 24] {
-    let mut b = [0u8; 24];
-    b[0..8].copy_from_slice(&a.out.to_le_bytes());
-    b[8..16].copy_from_slice(&a.value.to_le_bytes());
-    b[16..20].copy_from_slice(&a.code.to_le_bytes());
-    b
 }
 
 #[test]

@@ -16,6 +16,20 @@ pub const IMG_SERVICE_MAGIC: u32 = 0x5510_5940;
 /// Magic of raw images (pages, tarballs, ip dumps); never stored in a file.
 pub const RAW_IMAGE_MAGIC: u32 = 0;
 
+/// Magics of the images a restore reads (criu/include/magic.h).
+pub const INVENTORY_MAGIC: u32 = 0x5831_3116;
+pub const PSTREE_MAGIC: u32 = 0x5027_3030;
+pub const CORE_MAGIC: u32 = 0x5505_3847;
+pub const IDS_MAGIC: u32 = 0x5443_2030;
+pub const MM_MAGIC: u32 = 0x5749_2820;
+pub const PAGEMAP_MAGIC: u32 = 0x5608_4025;
+pub const FS_MAGIC: u32 = 0x5140_3912;
+pub const FDINFO_MAGIC: u32 = 0x5621_3732;
+pub const FILES_MAGIC: u32 = 0x5630_3138;
+pub const SECCOMP_MAGIC: u32 = 0x6441_3049;
+pub const TIMENS_MAGIC: u32 = 0x4311_4433;
+pub const STATS_MAGIC: u32 = 0x5709_3306;
+
 /// How an image file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Header {
@@ -94,26 +108,21 @@ pub static IMAGES: &[ImageKind] = &[
         header: Header::Inventory,
         ..kind(
             "INVENTORY",
-            0x5831_3116,
+            INVENTORY_MAGIC,
             "inventory.img",
             &schema::INVENTORY_ENTRY,
         )
     },
-    kind("PSTREE", 0x5027_3030, "pstree.img", &schema::PSTREE_ENTRY),
-    kind("CORE", 0x5505_3847, "core-%u.img", &schema::CORE_ENTRY),
-    kind(
-        "IDS",
-        0x5443_2030,
-        "ids-%u.img",
-        &schema::TASK_KOBJ_IDS_ENTRY,
-    ),
-    kind("MM", 0x5749_2820, "mm-%u.img", &schema::MM_ENTRY),
+    kind("PSTREE", PSTREE_MAGIC, "pstree.img", &schema::PSTREE_ENTRY),
+    kind("CORE", CORE_MAGIC, "core-%u.img", &schema::CORE_ENTRY),
+    kind("IDS", IDS_MAGIC, "ids-%u.img", &schema::TASK_KOBJ_IDS_ENTRY),
+    kind("MM", MM_MAGIC, "mm-%u.img", &schema::MM_ENTRY),
     kind("VMAS", 0x5412_3737, "vmas-%u.img", &schema::VMA_ENTRY),
     ImageKind {
         first_entry: Some(&schema::PAGEMAP_HEAD),
         ..kind(
             "PAGEMAP",
-            0x5608_4025,
+            PAGEMAP_MAGIC,
             "pagemap-%lu.img",
             &schema::PAGEMAP_ENTRY,
         )
@@ -123,7 +132,7 @@ pub static IMAGES: &[ImageKind] = &[
         first_entry: Some(&schema::PAGEMAP_HEAD),
         ..kind(
             "PAGEMAP",
-            0x5608_4025,
+            PAGEMAP_MAGIC,
             "pagemap-shmem-%lu.img",
             &schema::PAGEMAP_ENTRY,
         )
@@ -137,14 +146,14 @@ pub static IMAGES: &[ImageKind] = &[
         first_entry: None,
         extra_bytes_field: None,
     },
-    kind("FS", 0x5140_3912, "fs-%u.img", &schema::FS_ENTRY),
+    kind("FS", FS_MAGIC, "fs-%u.img", &schema::FS_ENTRY),
     kind(
         "FDINFO",
-        0x5621_3732,
+        FDINFO_MAGIC,
         "fdinfo-%u.img",
         &schema::FDINFO_ENTRY,
     ),
-    kind("FILES", 0x5630_3138, "files.img", &schema::FILE_ENTRY),
+    kind("FILES", FILES_MAGIC, "files.img", &schema::FILE_ENTRY),
     kind(
         "REG_FILES",
         0x5036_3636,
@@ -236,19 +245,19 @@ pub static IMAGES: &[ImageKind] = &[
     ),
     kind(
         "SECCOMP",
-        0x6441_3049,
+        SECCOMP_MAGIC,
         "seccomp.img",
         &schema::SECCOMP_ENTRY,
     ),
     kind(
         "TIMENS",
-        0x4311_4433,
+        TIMENS_MAGIC,
         "timens-%u.img",
         &schema::TIMENS_ENTRY,
     ),
     ImageKind {
         header: Header::Service,
-        ..kind("STATS", 0x5709_3306, "stats-%s", &schema::STATS_ENTRY)
+        ..kind("STATS", STATS_MAGIC, "stats-%s", &schema::STATS_ENTRY)
     },
 ];
 

@@ -1,0 +1,317 @@
+//! The blob's argument block: a `TaskArgs` header followed by the arrays it
+//! points to (as offsets from the header), built entirely in the loader.
+
+use restorer_blob::*;
+
+use crate::blob::{abi_bytes, Abi};
+use crate::images::proto::SaEntry;
+use crate::kerndat::Kerndat;
+use crate::log::WARN;
+
+use super::files::FdPlan;
+use super::images::{TaskImages, TASK_SIZE};
+use super::mem::MemPlan;
+use super::sigframe;
+use super::RestoreError;
+
+/// The blob's stack.
+pub const STACK_SIZE: u64 = 64 * 1024;
+
+/// Addresses of the restore area (all 0 while sizing the block).
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Layout {
+    pub area: u64,
+    pub status_at: u64,
+    pub args_at: u64,
+    /// End of the restore area: the sweep keeps `[area, keep_end)`.
+    pub keep_end: u64,
+}
+
+struct Block {
+    buf: Vec<u8>,
+}
+
+impl Block {
+    fn align(&mut self, to: usize) {
+        let len = self.buf.len().next_multiple_of(to);
+        self.buf.resize(len, 0);
+    }
+
+    fn array<T: Abi>(&mut self, items: &[T]) -> Array {
+        self.align(8);
+        let off = self.buf.len() as u64;
+        self.buf.extend_from_slice(abi_bytes(items));
+        Array {
+            off,
+            count: items.len() as u64,
+        }
+    }
+}
+
+/// Signal numbers of `tc.sigactions`: 1..=64 without SIGKILL and SIGSTOP.
+fn sigaction_numbers() -> impl Iterator<Item = u32> {
+    (1..=64u32).filter(|&s| s != libc::SIGKILL as u32 && s != libc::SIGSTOP as u32)
+}
+
+fn sigactions(list: &[SaEntry]) -> Vec<SigAction> {
+    sigaction_numbers()
+        .zip(list)
+        .map(|(sig, sa)| SigAction {
+            sig,
+            _pad: 0,
+            handler: sa.sigaction,
+            flags: sa.flags,
+            restorer: sa.restorer,
+            mask: sa.mask,
+        })
+        .collect()
+}
+
+fn signals(q: Option<&crate::images::proto::SignalQueueEntry>, shared: bool) -> Vec<PendingSignal> {
+    q.map(|q| q.signals.as_slice())
+        .unwrap_or(&[])
+        .iter()
+        .filter(|s| s.siginfo.len() >= 4)
+        .map(|s| {
+            let mut p = PendingSignal {
+                sig: u32::from_le_bytes([s.siginfo[0], s.siginfo[1], s.siginfo[2], s.siginfo[3]]),
+                shared: shared as u32,
+                siginfo: [0; 128],
+            };
+            let n = s.siginfo.len().min(128);
+            p.siginfo[..n].copy_from_slice(&s.siginfo[..n]);
+            p
+        })
+        .collect()
+}
+
+/// Resource limits, lowered to ours where raising them needs
+/// CAP_SYS_RESOURCE we lack (CRIU fails the same calls and goes on).
+fn rlimits(k: &Kerndat, t: &TaskImages) -> Vec<Rlimit> {
+    let Some(rl) = t.core.tc.as_ref().and_then(|tc| tc.rlimits.as_ref()) else {
+        return Vec::new();
+    };
+    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .unwrap_or(1 << 20);
+    rl.rlimits
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            let resource = i as u32;
+            let (mut cur, mut max) = (r.cur, r.max);
+            if resource == libc::RLIMIT_NOFILE {
+                max = max.min(nr_open);
+            }
+            if !k.has_sys_resource {
+                if let Ok((_, ours)) = crate::sys::getrlimit(resource) {
+                    if max > ours {
+                        crate::log!(
+                            WARN,
+                            "rlimit {resource}: hard limit {max} lowered to {ours} (no CAP_SYS_RESOURCE)"
+                        );
+                        max = ours;
+                    }
+                }
+            }
+            cur = cur.min(max);
+            Rlimit {
+                resource,
+                _pad: 0,
+                cur,
+                max,
+            }
+        })
+        .collect()
+}
+
+fn pair(v: &[u32]) -> [u32; 2] {
+    [
+        v.first().copied().unwrap_or(0),
+        v.get(1).copied().unwrap_or(0),
+    ]
+}
+
+/// Builds the argument block for `layout`.
+pub fn build(
+    k: &Kerndat,
+    t: &TaskImages,
+    mem: &MemPlan,
+    fds: &FdPlan,
+    layout: &Layout,
+    fault: u32,
+) -> Result<Vec<u8>, RestoreError> {
+    let tc = t
+        .core
+        .tc
+        .as_ref()
+        .ok_or_else(|| RestoreError::Inconsistent("no task core".into()))?;
+    let th = t.core.thread_core.as_ref();
+    let ti = t
+        .core
+        .thread_info
+        .as_ref()
+        .ok_or_else(|| RestoreError::Inconsistent("no thread info".into()))?;
+    let mut b = Block {
+        buf: vec![0; std::mem::size_of::<TaskArgs>()],
+    };
+    let mut a = TaskArgs {
+        abi_version: ABI_VERSION,
+        status: layout.status_at,
+        status_len: crate::blob::PAGE,
+        fault,
+        close_fd: if fds.exe.is_some() {
+            fds.exe_fd as u32
+        } else {
+            u32::MAX
+        },
+        ..Default::default()
+    };
+    a.keep = b.array(&[
+        Range {
+            start: layout.area,
+            end: layout.keep_end,
+        },
+        Range {
+            start: TASK_SIZE,
+            end: u64::MAX,
+        },
+    ]);
+    let moves: Vec<VmaMove> = mem
+        .premaps
+        .iter()
+        .map(|p| VmaMove {
+            src: layout.area + p.slot,
+            dst: p.start,
+            len: p.len,
+        })
+        .collect();
+    a.vmas = b.array(&moves);
+    if let Some(v) = mem.vdso {
+        a.vdso = Vdso {
+            mode: VDSO_MAP,
+            _pad: 0,
+            vvar_start: v.vvar_start,
+        };
+    }
+    let m = &t.mm;
+    a.mm = PrctlMmMap {
+        start_code: m.mm_start_code,
+        end_code: m.mm_end_code,
+        start_data: m.mm_start_data,
+        end_data: m.mm_end_data,
+        start_brk: m.mm_start_brk,
+        brk: m.mm_brk,
+        start_stack: m.mm_start_stack,
+        arg_start: m.mm_arg_start,
+        arg_end: m.mm_arg_end,
+        env_start: m.mm_env_start,
+        env_end: m.mm_env_end,
+        auxv: 0,
+        auxv_size: 0,
+        exe_fd: if fds.exe.is_some() {
+            fds.exe_fd as u32
+        } else {
+            u32::MAX
+        },
+    };
+    a.auxv = b.array(&m.mm_saved_auxv);
+    a.sigactions = b.array(&sigactions(&tc.sigactions));
+    if let Some(timers) = &tc.timers {
+        if !timers.posix.is_empty() {
+            return Err(RestoreError::Unsupported(format!(
+                "pid {}: {} POSIX timers are not restored yet",
+                t.pstree.pid,
+                timers.posix.len()
+            )));
+        }
+        let its: Vec<Itimer> = [(0, &timers.real), (1, &timers.virt), (2, &timers.prof)]
+            .into_iter()
+            .filter(|(_, i)| i.isec | i.iusec | i.vsec | i.vusec != 0)
+            .map(|(which, i)| Itimer {
+                which,
+                _pad: 0,
+                interval_sec: i.isec,
+                interval_usec: i.iusec,
+                value_sec: i.vsec,
+                value_usec: i.vusec,
+            })
+            .collect();
+        a.itimers = b.array(&its);
+    }
+    a.rlimits = b.array(&rlimits(k, t));
+    a.shared_signals = b.array(&signals(tc.signals_s.as_ref(), true));
+
+    if let Some(c) = th.and_then(|th| th.creds.as_ref()) {
+        a.creds = Creds {
+            uid: c.uid,
+            euid: c.euid,
+            suid: c.suid,
+            fsuid: c.fsuid,
+            gid: c.gid,
+            egid: c.egid,
+            sgid: c.sgid,
+            fsgid: c.fsgid,
+            secbits: c.secbits,
+            ngroups: c.groups.len() as u32,
+            groups: b.array(&c.groups),
+            cap_eff: pair(&c.cap_eff),
+            cap_prm: pair(&c.cap_prm),
+            cap_inh: pair(&c.cap_inh),
+            cap_bnd: pair(&c.cap_bnd),
+            cap_amb: pair(&c.cap_amb),
+            last_cap: k.cap_last_cap,
+            skip: 0,
+        };
+    } else {
+        a.creds.skip = 1;
+    }
+
+    // The one thread: its signal frame (64-byte aligned for xsave).
+    let private = b.array(&signals(th.and_then(|th| th.signals_p.as_ref()), false));
+    b.align(64);
+    let frame_off = b.buf.len() as u64;
+    let blocked = th.and_then(|th| th.blk_sigset).unwrap_or(tc.blk_sigset);
+    let frame = sigframe::build(
+        k,
+        layout.args_at + frame_off,
+        &ti.gpregs,
+        &ti.fpregs,
+        blocked,
+        th.and_then(|th| th.sas.as_ref()),
+    )?;
+    b.buf.extend_from_slice(&frame);
+    let mut comm = [0u8; 16];
+    let name = th
+        .and_then(|th| th.comm.as_deref())
+        .unwrap_or(&tc.comm)
+        .as_bytes();
+    let n = name.len().min(15);
+    comm[..n].copy_from_slice(&name[..n]);
+    let rseq = th
+        .and_then(|th| th.rseq_entry.as_ref())
+        .filter(|r| r.rseq_abi_pointer != 0)
+        .map_or(Rseq::default(), |r| Rseq {
+            ptr: r.rseq_abi_pointer,
+            len: r.rseq_abi_size,
+            sig: r.signature,
+        });
+    let thread = ThreadArgs {
+        tid: t.pstree.pid,
+        _pad: 0,
+        fs_base: ti.gpregs.fs_base,
+        gs_base: ti.gpregs.gs_base,
+        robust_list: th.map_or(0, |th| th.futex_rla),
+        robust_list_len: th.map_or(0, |th| th.futex_rla_len as u64),
+        clear_tid: ti.clear_tid_addr,
+        rseq,
+        sigframe: frame_off,
+        signals: private,
+        comm,
+    };
+    a.threads = b.array(&[thread]);
+    a.total_size = b.buf.len() as u32;
+    b.buf[..std::mem::size_of::<TaskArgs>()].copy_from_slice(abi_bytes(&[a]));
+    Ok(b.buf)
+}

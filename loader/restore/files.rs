@@ -1,0 +1,185 @@
+//! Descriptors, cwd and root: planned in the parent (paths checked, sizes
+//! compared as CRIU does), installed in the child before the blob runs.
+
+use std::ffi::CString;
+
+use crate::images::proto::{FdTypes, FileEntry};
+use crate::sys;
+
+use super::images::TaskImages;
+use super::RestoreError;
+
+/// Where a restored descriptor comes from.
+#[derive(Debug, Clone)]
+pub enum Source {
+    /// A regular file (or device node) reopened by path.
+    Path { path: CString, flags: i32, pos: u64 },
+    /// One of crest's own descriptors (a shell job's terminal).
+    Inherit(i32),
+}
+
+#[derive(Debug, Clone)]
+pub struct FdTarget {
+    pub fd: i32,
+    pub source: Source,
+    pub cloexec: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct FdPlan {
+    pub targets: Vec<FdTarget>,
+    pub exe: Option<CString>,
+    /// Number the exe link's descriptor gets (above every target), which
+    /// the blob passes to PR_SET_MM_MAP and then closes.
+    pub exe_fd: i32,
+    pub cwd: CString,
+    pub root: CString,
+}
+
+fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
+    CString::new(name).map_err(|_| {
+        RestoreError::Inconsistent(format!("{what}: file name {name:?} has a NUL byte"))
+    })
+}
+
+/// The dumped size must still be the file's size (CRIU's default check):
+/// a changed binary or data file would restore into wrong contents.
+fn check_size(name: &str, size: Option<u64>, what: &str) -> Result<(), RestoreError> {
+    let meta = std::fs::metadata(name)
+        .map_err(|e| RestoreError::Inconsistent(format!("{what}: {name}: {e}")))?;
+    if let Some(size) = size {
+        if meta.is_file() && meta.len() != size {
+            return Err(RestoreError::Inconsistent(format!(
+                "{what}: {name} is {} bytes now, {size} when dumped",
+                meta.len()
+            )));
+        }
+    }
+    Ok(())
+}
+
+fn reg_name(files: &std::collections::HashMap<u32, FileEntry>, id: u32) -> Option<&str> {
+    files.get(&id)?.reg.as_ref().map(|r| r.name.as_str())
+}
+
+pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> {
+    let fdinfo_name = "fdinfo";
+    let mut targets = Vec::new();
+    for fi in &task.fdinfo {
+        let what = format!("fd {}", fi.fd);
+        let file = &task.files[&fi.id];
+        let kind = FdTypes::try_from(file.r#type).unwrap_or(FdTypes::Und);
+        let fd = i32::try_from(fi.fd).map_err(|_| {
+            RestoreError::Inconsistent(format!("{fdinfo_name}: fd {} out of range", fi.fd))
+        })?;
+        let source = match (kind, &file.reg) {
+            (FdTypes::Reg, Some(reg)) => {
+                check_size(&reg.name, reg.size, &what)?;
+                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
+                Source::Path {
+                    path: cpath(&reg.name, &what)?,
+                    flags: (reg.flags as i32 & !drop) | libc::O_NOCTTY,
+                    pos: reg.pos,
+                }
+            }
+            (FdTypes::Tty, _) if shell_job => {
+                let own = (0..3).find(|&f| sys::isatty(f)).ok_or_else(|| {
+                    RestoreError::Unsupported(format!(
+                        "{what}: a terminal, but crest runs without one to give it (--shell-job)"
+                    ))
+                })?;
+                Source::Inherit(own)
+            }
+            _ => {
+                return Err(RestoreError::Unsupported(format!(
+                    "{what}: {kind:?} files (files.img id {}) are not restored yet",
+                    fi.id
+                )))
+            }
+        };
+        targets.push(FdTarget {
+            fd,
+            source,
+            cloexec: fi.flags & libc::FD_CLOEXEC as u32 != 0,
+        });
+    }
+    targets.sort_by_key(|t| t.fd);
+    let exe = match task.mm.exe_file_id {
+        0 => None,
+        id => {
+            let reg = task.files[&id].reg.as_ref().ok_or_else(|| {
+                RestoreError::Inconsistent(format!("exe file id {id} is not a regular file"))
+            })?;
+            check_size(&reg.name, reg.size, "exe")?;
+            Some(cpath(&reg.name, "exe")?)
+        }
+    };
+    let exe_fd = targets.last().map_or(3, |t| t.fd + 1).max(3);
+    let name = |id, what| {
+        reg_name(&task.files, id)
+            .ok_or_else(|| RestoreError::Inconsistent(format!("{what} id {id} has no name")))
+            .and_then(|n| cpath(n, what))
+    };
+    Ok(FdPlan {
+        targets,
+        exe,
+        exe_fd,
+        cwd: name(task.fs.cwd_id, "cwd")?,
+        root: name(task.fs.root_id, "root")?,
+    })
+}
+
+/// In the child: opens every target above all target numbers, then moves
+/// each onto its number, so no open can land on a number still needed.
+pub fn install(plan: &FdPlan) -> Result<(), String> {
+    let floor = plan.exe_fd + 1;
+    let mut staged = Vec::with_capacity(plan.targets.len());
+    for t in &plan.targets {
+        let fd = match &t.source {
+            Source::Path { path, flags, pos } => {
+                let fd = sys::open(path, flags | libc::O_CLOEXEC, 0)
+                    .map_err(|e| format!("fd {}: {path:?}: {e}", t.fd))?;
+                sys::lseek(fd, *pos).map_err(|e| format!("fd {}: seek to {pos}: {e}", t.fd))?;
+                fd
+            }
+            Source::Inherit(own) => *own,
+        };
+        let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
+        if matches!(t.source, Source::Path { .. }) {
+            sys::close(fd);
+        }
+        staged.push(high);
+    }
+    if let Some(exe) = &plan.exe {
+        let fd = sys::open(exe, libc::O_RDONLY | libc::O_CLOEXEC, 0)
+            .map_err(|e| format!("exe {exe:?}: {e}"))?;
+        sys::dup2(fd, plan.exe_fd).map_err(|e| format!("exe fd: {e}"))?;
+        if fd != plan.exe_fd {
+            sys::close(fd);
+        }
+    }
+    for (t, high) in plan.targets.iter().zip(staged) {
+        sys::dup2(high, t.fd).map_err(|e| format!("fd {}: dup2: {e}", t.fd))?;
+        sys::close(high);
+        sys::set_cloexec(t.fd, t.cloexec).map_err(|e| format!("fd {}: {e}", t.fd))?;
+    }
+    Ok(())
+}
+
+/// Closes every descriptor the task must not have: all but the targets
+/// and the exe descriptor (which the blob closes itself).
+pub fn close_strays(plan: &FdPlan) -> Result<(), String> {
+    let mut keep: Vec<u32> = plan.targets.iter().map(|t| t.fd as u32).collect();
+    if plan.exe.is_some() {
+        keep.push(plan.exe_fd as u32);
+    }
+    keep.sort_unstable();
+    let mut from = 0u32;
+    for k in keep {
+        if k > from {
+            sys::close_range(from, k - 1).map_err(|e| format!("close_range: {e}"))?;
+        }
+        from = k + 1;
+    }
+    sys::close_range(from, u32::MAX).map_err(|e| format!("close_range: {e}"))
+}

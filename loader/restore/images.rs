@@ -1,0 +1,358 @@
+//! Reading and checking the image set of one task before anything is
+//! touched: every inconsistency is refused here, with the file it is in.
+
+use std::collections::HashMap;
+use std::fs::File;
+use std::path::{Path, PathBuf};
+
+use crate::images::magic::{
+    CORE_MAGIC as CORE, FDINFO_MAGIC as FDINFO, FILES_MAGIC as FILES, FS_MAGIC as FS,
+    IDS_MAGIC as IDS, INVENTORY_MAGIC as INVENTORY, MM_MAGIC as MM, PAGEMAP_MAGIC as PAGEMAP,
+    PSTREE_MAGIC as PSTREE, SECCOMP_MAGIC as SECCOMP, TIMENS_MAGIC as TIMENS,
+};
+use crate::images::proto::{
+    CoreEntry, FdinfoEntry, FileEntry, FsEntry, InventoryEntry, MmEntry, PagemapEntry, PagemapHead,
+    PstreeEntry, SeccompEntry, TaskKobjIdsEntry, TimensEntry,
+};
+use crate::images::Image;
+
+use super::RestoreError;
+
+pub const PAGE: u64 = 4096;
+
+pub const VMA_AREA_REGULAR: u32 = 1 << 0;
+pub const VMA_AREA_VSYSCALL: u32 = 1 << 2;
+pub const VMA_AREA_VDSO: u32 = 1 << 3;
+pub const VMA_FILE_PRIVATE: u32 = 1 << 6;
+pub const VMA_FILE_SHARED: u32 = 1 << 7;
+pub const VMA_ANON_SHARED: u32 = 1 << 8;
+pub const VMA_ANON_PRIVATE: u32 = 1 << 9;
+pub const VMA_AREA_SYSVIPC: u32 = 1 << 10;
+pub const VMA_AREA_SOCKET: u32 = 1 << 11;
+pub const VMA_AREA_VVAR: u32 = 1 << 12;
+pub const VMA_AREA_AIORING: u32 = 1 << 13;
+pub const VMA_AREA_MEMFD: u32 = 1 << 14;
+pub const VMA_AREA_SHSTK: u32 = 1 << 15;
+pub const VMA_AREA_GUARD: u32 = 1 << 16;
+pub const VMA_AREA_UPROBES: u32 = 1 << 17;
+
+pub const PE_PARENT: u32 = 1 << 0;
+pub const PE_PRESENT: u32 = 1 << 2;
+
+/// Highest user address on x86_64 with 4-level page tables.
+pub const TASK_SIZE: u64 = 0x7fff_ffff_f000;
+
+/// One pagemap run: `nr_pages` pages at `vaddr`, and where they start in
+/// the pages file (`None`: not present there, e.g. lazy or in a parent).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRun {
+    pub vaddr: u64,
+    pub nr_pages: u64,
+    pub file_off: Option<u64>,
+}
+
+/// Everything the restore of one single-threaded task reads.
+#[derive(Debug)]
+pub struct TaskImages {
+    pub dir: PathBuf,
+    pub pstree: PstreeEntry,
+    pub core: CoreEntry,
+    pub mm: MmEntry,
+    pub runs: Vec<PageRun>,
+    pub pages_path: PathBuf,
+    pub pages: File,
+    pub fs: FsEntry,
+    pub files: HashMap<u32, FileEntry>,
+    pub fdinfo: Vec<FdinfoEntry>,
+    pub timens: Option<TimensEntry>,
+}
+
+fn open(dir: &Path, name: &str, magic: u32) -> Result<Image, RestoreError> {
+    Image::open(&dir.join(name), magic).map_err(RestoreError::Image)
+}
+
+fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
+    RestoreError::Inconsistent(format!("{}: {what}", dir.join(name).display()))
+}
+
+/// Reads the inventory and the process tree.
+pub fn read_tree(dir: &Path) -> Result<(InventoryEntry, Vec<PstreeEntry>), RestoreError> {
+    let inventory: InventoryEntry = open(dir, "inventory.img", INVENTORY)?.decode_one()?;
+    if inventory.img_version != 2 {
+        return Err(bad(
+            dir,
+            "inventory.img",
+            format!(
+                "image version {} (crest reads version 2)",
+                inventory.img_version
+            ),
+        ));
+    }
+    let tree: Vec<PstreeEntry> = open(dir, "pstree.img", PSTREE)?.decode_all()?;
+    if tree.is_empty() {
+        return Err(bad(dir, "pstree.img", "no processes".into()));
+    }
+    Ok((inventory, tree))
+}
+
+/// Reads and checks the images of the task `entry`.
+pub fn read_task(
+    dir: &Path,
+    inventory: &InventoryEntry,
+    entry: &PstreeEntry,
+) -> Result<TaskImages, RestoreError> {
+    let pid = entry.pid;
+    let core_name = format!("core-{pid}.img");
+    let core: CoreEntry = open(dir, &core_name, CORE)?.decode_one()?;
+    check_core(dir, &core_name, &core)?;
+
+    let mm_name = format!("mm-{pid}.img");
+    let mm: MmEntry = open(dir, &mm_name, MM)?.decode_one()?;
+    check_vmas(dir, &mm_name, &mm)?;
+
+    let pm_name = format!("pagemap-{pid}.img");
+    let pm = open(dir, &pm_name, PAGEMAP)?;
+    if pm.records.is_empty() {
+        return Err(bad(dir, &pm_name, "no pagemap head".into()));
+    }
+    let head: PagemapHead = pm.decode(0)?;
+    let mut runs = Vec::with_capacity(pm.records.len() - 1);
+    let mut off = 0u64;
+    for i in 1..pm.records.len() {
+        let e: PagemapEntry = pm.decode(i)?;
+        // CRIU 4.2 moved the count to field 5 and writes 0 in field 2.
+        let nr = e.nr_pages.unwrap_or(0).max(u64::from(e.compat_nr_pages));
+        let flags = e.flags.unwrap_or(PE_PRESENT);
+        let present =
+            flags & PE_PRESENT != 0 && flags & PE_PARENT == 0 && e.in_parent != Some(true);
+        if flags & PE_PARENT != 0 || e.in_parent == Some(true) {
+            return Err(bad(
+                dir,
+                &pm_name,
+                format!(
+                    "entry {i} at {:#x} refers to a parent image (incremental dumps are not supported)",
+                    e.vaddr
+                ),
+            ));
+        }
+        runs.push(PageRun {
+            vaddr: e.vaddr,
+            nr_pages: nr,
+            file_off: present.then_some(off),
+        });
+        if present {
+            off = nr
+                .checked_mul(PAGE)
+                .and_then(|b| off.checked_add(b))
+                .ok_or_else(|| {
+                    bad(
+                        dir,
+                        &pm_name,
+                        format!("entry {i}: page count {nr} overflows"),
+                    )
+                })?;
+        }
+    }
+    check_runs(dir, &pm_name, &mm, &runs)?;
+    let pages_name = format!("pages-{}.img", head.pages_id);
+    let pages_path = dir.join(&pages_name);
+    let pages = File::open(&pages_path)
+        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?;
+    let pages_len = pages
+        .metadata()
+        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?
+        .len();
+    if pages_len < off {
+        return Err(bad(
+            dir,
+            &pages_name,
+            format!(
+                "{pages_len} bytes, but {pm_name} needs {off} ({} pages)",
+                off / PAGE
+            ),
+        ));
+    }
+
+    let fs: FsEntry = open(dir, &format!("fs-{pid}.img"), FS)?.decode_one()?;
+    let ids: TaskKobjIdsEntry = open(dir, &format!("ids-{pid}.img"), IDS)?.decode_one()?;
+    let files: HashMap<u32, FileEntry> = open(dir, "files.img", FILES)?
+        .decode_all::<FileEntry>()?
+        .into_iter()
+        .map(|f| (f.id, f))
+        .collect();
+    let fdinfo_name = if inventory.fdinfo_per_id == Some(true) {
+        format!("fdinfo-{}.img", ids.files_id)
+    } else {
+        format!("fdinfo-{pid}.img")
+    };
+    let fdinfo: Vec<FdinfoEntry> = open(dir, &fdinfo_name, FDINFO)?.decode_all()?;
+    for fd in &fdinfo {
+        if !files.contains_key(&fd.id) {
+            return Err(bad(
+                dir,
+                &fdinfo_name,
+                format!(
+                    "fd {} refers to file id {} missing from files.img",
+                    fd.fd, fd.id
+                ),
+            ));
+        }
+    }
+    for (what, id) in [("cwd", fs.cwd_id), ("root", fs.root_id)] {
+        if files.get(&id).and_then(|f| f.reg.as_ref()).is_none() {
+            return Err(bad(
+                dir,
+                &format!("fs-{pid}.img"),
+                format!("{what} refers to file id {id}, not a regular file entry in files.img"),
+            ));
+        }
+    }
+    if mm.exe_file_id != 0 && !files.contains_key(&mm.exe_file_id) {
+        return Err(bad(
+            dir,
+            &mm_name,
+            format!("exe file id {} missing from files.img", mm.exe_file_id),
+        ));
+    }
+
+    let timens = match Image::open(&dir.join("timens-0.img"), TIMENS) {
+        Ok(img) => Some(img.decode_one::<TimensEntry>()?),
+        Err(e) if matches!(&e.kind, crate::images::ImageErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
+            None
+        }
+        Err(e) => return Err(RestoreError::Image(e)),
+    };
+    if let Ok(img) = Image::open(&dir.join("seccomp.img"), SECCOMP) {
+        for i in 0..img.records.len() {
+            let s: SeccompEntry = img.decode(i)?;
+            if !s.seccomp_filters.is_empty() {
+                return Err(RestoreError::Unsupported(format!(
+                    "{}: seccomp filters are not restored yet",
+                    dir.join("seccomp.img").display()
+                )));
+            }
+        }
+    }
+
+    Ok(TaskImages {
+        dir: dir.into(),
+        pstree: entry.clone(),
+        core,
+        mm,
+        runs,
+        pages_path,
+        pages,
+        fs,
+        files,
+        fdinfo,
+        timens,
+    })
+}
+
+fn check_core(dir: &Path, name: &str, core: &CoreEntry) -> Result<(), RestoreError> {
+    const X86_64: i32 = 1;
+    if core.mtype != X86_64 {
+        return Err(bad(
+            dir,
+            name,
+            format!("machine type {} is not x86_64", core.mtype),
+        ));
+    }
+    let ti = core
+        .thread_info
+        .as_ref()
+        .ok_or_else(|| bad(dir, name, "no x86 thread_info".into()))?;
+    if ti.gpregs.mode.unwrap_or(1) != 1 {
+        return Err(RestoreError::Unsupported(format!(
+            "{}: compat (32-bit) tasks are not supported",
+            dir.join(name).display()
+        )));
+    }
+    if core.tc.is_none() {
+        return Err(bad(dir, name, "no task core (tc)".into()));
+    }
+    let ti_fp = &ti.fpregs;
+    if ti_fp.st_space.len() != 32 || ti_fp.xmm_space.len() != 64 {
+        return Err(bad(
+            dir,
+            name,
+            format!(
+                "fpregs: {} st words and {} xmm words (want 32 and 64)",
+                ti_fp.st_space.len(),
+                ti_fp.xmm_space.len()
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// VMAs must be page aligned, non-empty, sorted, disjoint and in user space.
+fn check_vmas(dir: &Path, name: &str, mm: &MmEntry) -> Result<(), RestoreError> {
+    let mut prev_end = 0u64;
+    for (i, v) in mm.vmas.iter().enumerate() {
+        if v.status & VMA_AREA_VSYSCALL != 0 {
+            continue;
+        }
+        let what = format!("vma {i} {:#x}-{:#x}", v.start, v.end);
+        if v.start % PAGE != 0 || v.end % PAGE != 0 || v.start >= v.end {
+            return Err(bad(dir, name, format!("{what}: not a page-aligned range")));
+        }
+        if v.end > TASK_SIZE {
+            return Err(bad(
+                dir,
+                name,
+                format!("{what}: beyond the user address space"),
+            ));
+        }
+        if v.start < prev_end {
+            return Err(bad(
+                dir,
+                name,
+                format!("{what}: overlaps or precedes the previous vma"),
+            ));
+        }
+        prev_end = v.end;
+    }
+    Ok(())
+}
+
+/// Every pagemap run must lie inside one VMA, runs must not overlap.
+fn check_runs(dir: &Path, name: &str, mm: &MmEntry, runs: &[PageRun]) -> Result<(), RestoreError> {
+    let mut prev_end = 0u64;
+    for (i, r) in runs.iter().enumerate() {
+        let len = r.nr_pages.saturating_mul(PAGE);
+        let end = r.vaddr.saturating_add(len);
+        let what = format!("entry {} {:#x} ({} pages)", i + 1, r.vaddr, r.nr_pages);
+        if r.vaddr % PAGE != 0 || r.nr_pages == 0 {
+            return Err(bad(
+                dir,
+                name,
+                format!("{what}: not a page-aligned, non-empty run"),
+            ));
+        }
+        if r.vaddr < prev_end {
+            return Err(bad(
+                dir,
+                name,
+                format!("{what}: overlaps the previous entry"),
+            ));
+        }
+        prev_end = end;
+        // A run may span adjacent VMAs (CRIU merges runs across them), but
+        // every page of it must be inside one.
+        let mut at = r.vaddr;
+        for v in mm.vmas.iter().filter(|v| v.status & VMA_AREA_VSYSCALL == 0) {
+            if v.start <= at && at < v.end {
+                at = v.end.min(end);
+            }
+        }
+        if at < end {
+            return Err(bad(
+                dir,
+                name,
+                format!("{what}: page {at:#x} is outside every vma"),
+            ));
+        }
+    }
+    Ok(())
+}

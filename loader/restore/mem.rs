@@ -1,0 +1,290 @@
+//! The memory plan: which dumped VMAs are premapped where, which pages go
+//! where, and a hole for the premap area and the blob that overlaps neither
+//! the dumped layout nor the loader's own mappings.
+//!
+//! Every premapped VMA gets a slot in one contiguous area; the child maps
+//! each slot (anonymous, or the dumped file at its offset), fills it with
+//! the dumped pages, gives it the dumped protection, and the blob finally
+//! `mremap`s each slot onto its dumped address. Because the area lies in a
+//! hole of the dumped layout, no move can clobber a slot not yet moved.
+
+use std::ffi::CString;
+use std::path::Path;
+
+use crate::images::proto::{FileEntry, VmaEntry};
+use crate::kerndat::VdsoLayout;
+
+use super::images::*;
+use super::RestoreError;
+
+/// One VMA to premap.
+#[derive(Debug, Clone)]
+pub struct Premap {
+    pub start: u64,
+    pub len: u64,
+    /// Offset of the slot in the premap area.
+    pub slot: u64,
+    pub prot: i32,
+    /// mmap flags for the slot (without MAP_FIXED).
+    pub flags: i32,
+    /// The file to map (path, open flags) and its page offset.
+    pub file: Option<(CString, i32)>,
+    pub pgoff: u64,
+    /// `madvise` advice numbers to apply.
+    pub advice: Vec<i32>,
+}
+
+/// Where the dumped vvar/vdso were.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DumpedVdso {
+    pub vvar_start: u64,
+    pub vvar_len: u64,
+    pub vdso_start: u64,
+    pub vdso_len: u64,
+}
+
+#[derive(Debug)]
+pub struct MemPlan {
+    pub premaps: Vec<Premap>,
+    pub premap_len: u64,
+    pub vdso: Option<DumpedVdso>,
+    /// Dumped ranges (everything the task will have mapped).
+    pub dumped: Vec<(u64, u64)>,
+}
+
+const UNSUPPORTED: &[(u32, &str)] = &[
+    (VMA_ANON_SHARED, "shared anonymous memory"),
+    (VMA_AREA_SYSVIPC, "System V shared memory"),
+    (VMA_AREA_SOCKET, "a packet socket ring"),
+    (VMA_AREA_AIORING, "an AIO ring"),
+    (VMA_AREA_MEMFD, "a memfd mapping"),
+    (VMA_AREA_SHSTK, "a shadow stack"),
+    (VMA_AREA_GUARD, "guard regions"),
+    (VMA_AREA_UPROBES, "a uprobes area"),
+];
+
+/// `vma.madv` is a bit mask of advice numbers.
+fn advice(madv: Option<u64>) -> Vec<i32> {
+    let m = madv.unwrap_or(0);
+    (0..64i32).filter(|b| m & (1u64 << b) != 0).collect()
+}
+
+/// Plans the premap for `vmas` with `files` naming the mapped files.
+pub fn plan(
+    mm_image: &Path,
+    vmas: &[VmaEntry],
+    files: &std::collections::HashMap<u32, FileEntry>,
+) -> Result<MemPlan, RestoreError> {
+    let mut premaps = Vec::new();
+    let mut slot = 0u64;
+    let mut vvar: Option<(u64, u64)> = None;
+    let mut vdso: Option<(u64, u64)> = None;
+    let mut dumped = Vec::new();
+    for v in vmas {
+        let what = || format!("{}: vma {:#x}-{:#x}", mm_image.display(), v.start, v.end);
+        if v.status & VMA_AREA_VSYSCALL != 0 {
+            continue;
+        }
+        dumped.push((v.start, v.end));
+        if v.status & VMA_AREA_VVAR != 0 {
+            vvar = Some(vvar.map_or((v.start, v.end), |(s, e)| (s.min(v.start), e.max(v.end))));
+            continue;
+        }
+        if v.status & VMA_AREA_VDSO != 0 {
+            vdso = Some((v.start, v.end));
+            continue;
+        }
+        if let Some((_, name)) = UNSUPPORTED.iter().find(|(bit, _)| v.status & bit != 0) {
+            return Err(RestoreError::Unsupported(format!(
+                "{}: {name} is not restored yet",
+                what()
+            )));
+        }
+        if v.status & VMA_AREA_REGULAR == 0 {
+            return Err(RestoreError::Unsupported(format!(
+                "{}: status {:#x} is not a regular mapping",
+                what(),
+                v.status
+            )));
+        }
+        let len = v.end - v.start;
+        let keep = v.flags as i32 & (libc::MAP_GROWSDOWN | libc::MAP_NORESERVE);
+        let (flags, file) = if v.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) != 0 {
+            let shared = v.status & VMA_FILE_SHARED != 0;
+            let f = files
+                .get(&(v.shmid as u32))
+                .and_then(|f| f.reg.as_ref())
+                .ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "{}: file id {} is not a regular file in files.img",
+                        what(),
+                        v.shmid
+                    ))
+                })?;
+            let write = shared && v.prot as i32 & libc::PROT_WRITE != 0;
+            let oflags = if write { libc::O_RDWR } else { libc::O_RDONLY };
+            let path = CString::new(f.name.as_bytes()).map_err(|_| {
+                RestoreError::Inconsistent(format!("{}: file name has a NUL byte", what()))
+            })?;
+            let base = if shared {
+                libc::MAP_SHARED
+            } else {
+                libc::MAP_PRIVATE
+            };
+            (base | keep, Some((path, oflags | libc::O_CLOEXEC)))
+        } else if v.status & VMA_ANON_PRIVATE != 0 {
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | keep, None)
+        } else {
+            return Err(RestoreError::Unsupported(format!(
+                "{}: status {:#x} is neither anonymous nor file memory",
+                what(),
+                v.status
+            )));
+        };
+        premaps.push(Premap {
+            start: v.start,
+            len,
+            slot,
+            prot: v.prot as i32,
+            flags,
+            file,
+            pgoff: v.pgoff,
+            advice: advice(v.madv),
+        });
+        slot += len;
+    }
+    let vdso = match (vdso, vvar) {
+        (Some((ds, de)), vv) => {
+            let (vs, ve) = vv.unwrap_or((ds, ds));
+            Some(DumpedVdso {
+                vvar_start: vs,
+                vvar_len: ve - vs,
+                vdso_start: ds,
+                vdso_len: de - ds,
+            })
+        }
+        (None, Some(_)) => {
+            return Err(RestoreError::Inconsistent(format!(
+                "{}: vvar without vdso",
+                mm_image.display()
+            )))
+        }
+        (None, None) => None,
+    };
+    Ok(MemPlan {
+        premaps,
+        premap_len: slot,
+        vdso,
+        dumped,
+    })
+}
+
+impl MemPlan {
+    /// The premap entry holding `addr`.
+    pub fn premap_of(&self, addr: u64) -> Option<&Premap> {
+        let i = self.premaps.partition_point(|p| p.start + p.len <= addr);
+        self.premaps.get(i).filter(|p| p.start <= addr)
+    }
+
+    /// End of the vvar/vdso range holding `addr`, if it is in one.
+    pub fn vdso_end(&self, addr: u64) -> Option<u64> {
+        let v = self.vdso?;
+        let end = v.vdso_start + v.vdso_len;
+        (v.vvar_start <= addr && addr < end).then_some(end)
+    }
+
+    /// Checks that the dumped vvar/vdso can be replaced by the running
+    /// kernel's: same sizes and the vdso code at the same distance.
+    pub fn check_vdso(&self, current: Option<VdsoLayout>) -> Result<(), RestoreError> {
+        let Some(d) = self.vdso else {
+            return Ok(());
+        };
+        let c = current.ok_or_else(|| {
+            RestoreError::Unsupported("the running kernel maps no vdso, the dump has one".into())
+        })?;
+        if d.vvar_len != c.vvar_len
+            || d.vdso_len != c.vdso_len
+            || d.vdso_start - d.vvar_start != c.vdso_start - c.vvar_start
+        {
+            return Err(RestoreError::Unsupported(format!(
+                "the dumped vvar/vdso ({} + {} pages) differ in layout from this kernel's \
+                 ({} + {} pages); restoring across kernels needs a vdso proxy, which crest lacks",
+                d.vvar_len / PAGE,
+                d.vdso_len / PAGE,
+                c.vvar_len / PAGE,
+                c.vdso_len / PAGE
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Finds `len` bytes of address space free in both `used` lists, preferring
+/// addresses at or above 16 TiB (far from heaps, stacks and mmap areas) and
+/// leaving a guard page on each side.
+pub fn find_hole(used: &[(u64, u64)], len: u64) -> Option<u64> {
+    const LOW: u64 = 0x1_0000; // mmap_min_addr
+    const PREFERRED: u64 = 0x1000_0000_0000;
+    let mut v: Vec<(u64, u64)> = used.to_vec();
+    v.sort_unstable();
+    let mut gaps = Vec::new();
+    let mut from = LOW;
+    for &(s, e) in &v {
+        if s > from {
+            gaps.push((from, s));
+        }
+        from = from.max(e);
+    }
+    if from < TASK_SIZE {
+        gaps.push((from, TASK_SIZE));
+    }
+    let need = len + 2 * PAGE;
+    let fits = |&(s, e): &(u64, u64), floor: u64| {
+        let s = s.max(floor);
+        (e > s && e - s >= need).then_some(s + PAGE)
+    };
+    gaps.iter()
+        .find_map(|g| fits(g, PREFERRED))
+        .or_else(|| gaps.iter().find_map(|g| fits(g, LOW)))
+}
+
+/// The ranges mapped in this process now, from /proc/self/maps.
+pub fn own_mappings() -> Result<Vec<(u64, u64)>, RestoreError> {
+    let maps = std::fs::read_to_string("/proc/self/maps")
+        .map_err(|e| RestoreError::System(format!("/proc/self/maps: {e}")))?;
+    Ok(maps
+        .lines()
+        .filter_map(|l| {
+            let (s, e) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(s, 16).ok()?,
+                u64::from_str_radix(e, 16).ok()?,
+            ))
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hole_prefers_high_addresses_and_avoids_used() {
+        let used = [(0x400000, 0x500000), (0x1000_0000_0000, 0x1000_0010_0000)];
+        let h = find_hole(&used, 0x10000).unwrap();
+        assert!(h >= 0x1000_0010_0000 + PAGE, "{h:#x}");
+        assert!(h + 0x10000 <= TASK_SIZE);
+    }
+
+    #[test]
+    fn hole_falls_back_low() {
+        let used = [(0x1000_0000_0000, TASK_SIZE)];
+        let h = find_hole(&used, 0x10000).unwrap();
+        assert!(h >= 0x1_0000 && h + 0x10000 < 0x1000_0000_0000);
+    }
+
+    #[test]
+    fn no_hole() {
+        assert_eq!(find_hole(&[(0, TASK_SIZE)], PAGE), None);
+    }
+}
