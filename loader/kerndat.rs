@@ -37,9 +37,7 @@ pub struct Kerndat {
     pub sigframe_xstate: Option<u32>,
     /// Features the kernel saves in signal frames (`fx_sw_bytes.xfeatures`).
     pub sigframe_xfeatures: u64,
-    /// Offset and size of each xsave feature in the standard layout
-    /// (CPUID leaf 0xD), by feature number.
-    pub xsave_layout: [(u32, u32); 32],
+
     pub cap_last_cap: u32,
 }
 
@@ -78,7 +76,7 @@ impl Kerndat {
                 .and_then(|m| vdso_layout(&m)),
             sigframe_xstate: sigframe.map(|(size, _)| size),
             sigframe_xfeatures: sigframe.map_or(3, |(_, f)| f),
-            xsave_layout: xsave_layout(),
+
             cap_last_cap: fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
@@ -87,19 +85,12 @@ impl Kerndat {
     }
 }
 
-/// Offsets and sizes of the xsave features 2..31 in the standard
-/// (non-compacted) layout, which signal frames use.
-fn xsave_layout() -> [(u32, u32); 32] {
-    use std::arch::x86_64::__cpuid_count;
-    let mut layout = [(0, 0); 32];
-    if __cpuid_count(1, 0).ecx & (1 << 27) == 0 {
-        return layout; // no OSXSAVE
-    }
-    for (i, slot) in layout.iter_mut().enumerate().skip(2) {
-        let l = __cpuid_count(0xd, i as u32);
-        *slot = (l.ebx, l.eax);
-    }
-    layout
+/// Offset and size of xsave feature `nr` in the standard (non-compacted)
+/// layout that signal frames use, from CPUID leaf 0xD. Asked per feature:
+/// CPUID traps to the hypervisor in a VM, so probing all of them costs.
+pub fn xsave_feature(nr: u32) -> (u32, u32) {
+    let l = std::arch::x86_64::__cpuid_count(0xd, nr);
+    (l.ebx, l.eax)
 }
 
 /// Parses the vvar/vdso ranges out of a maps file.

@@ -668,6 +668,12 @@ fn fill_pages(task: &images::TaskImages, mem: &mem::MemPlan, area: u64) -> Resul
             j += 1;
         }
         let iov: Vec<(u64, u64)> = segs[i..j].iter().map(|s| (s.0, s.1)).collect();
+        // Faulting the pages in one call is much cheaper than one fault
+        // per page inside preadv (about a quarter of the fill time here).
+        // Only an optimisation: on kernels without it preadv faults them.
+        for &(at, len) in &iov {
+            let _ = sys::madvise(at, len, libc::MADV_POPULATE_WRITE);
+        }
         let want: u64 = iov.iter().map(|s| s.1).sum();
         let got = sys::preadv(fd, &iov, segs[i].2).map_err(|e| {
             format!(

@@ -140,7 +140,7 @@ fn fpstate(k: &Kerndat, out: &mut [u8], fp: &UserX86FpregsEntry) -> Result<(), R
             if wanted & (1 << nr) == 0 {
                 return Ok(());
             }
-            let (off, len) = k.xsave_layout[nr as usize];
+            let (off, len) = crate::kerndat::xsave_feature(nr);
             let (off, len) = (off as usize, len as usize);
             if bytes.len() > len || off + len > size {
                 return Err(RestoreError::Inconsistent(format!(
