@@ -1,0 +1,337 @@
+//! Restores against the real kernel: the CRIU 4.2 fixtures through their
+//! own run.sh (the restored program checks itself and reports PASS), and
+//! broken image sets that must fail cleanly, leaving no task behind.
+//!
+//! The harness is a child subreaper, so anything a failed restore leaves
+//! behind is adopted here and shows up as our child; every test checks
+//! that nothing does. Restores share pids, so tests run one at a time.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, Once};
+
+static SERIAL: Mutex<()> = Mutex::new(());
+static SUBREAPER: Once = Once::new();
+
+fn crest() -> &'static str {
+    env!("CARGO_BIN_EXE_crest")
+}
+
+fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+}
+
+/// Serialises the test and makes this process a subreaper; `None` (with
+/// the reason printed) where the test cannot run.
+fn harness(fixture: &str) -> Option<MutexGuard<'static, ()>> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if euid() != 0 {
+        eprintln!("SKIP: restore tests need root (clone3 set_tid, PR_SET_MM_MAP)");
+        return None;
+    }
+    if !fixtures().join(fixture).is_dir() {
+        eprintln!(
+            "SKIP: fixture {fixture} not found at {}",
+            fixtures().display()
+        );
+        return None;
+    }
+    SUBREAPER.call_once(|| {
+        crest::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            .expect("PR_SET_CHILD_SUBREAPER");
+    });
+    reap_all();
+    Some(guard)
+}
+
+fn euid() -> u32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(String::from))
+        })
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+/// Our children (adopted orphans included), from /proc.
+fn children() -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((comm, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid: i32 = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if ppid == me {
+            v.push((pid, comm.split_once(" (").map_or("", |c| c.1).to_string()));
+        }
+    }
+    v
+}
+
+/// Reaps exited children without blocking.
+fn reap_all() {
+    while let Ok(Some(_)) = crest::sys::waitpid(-1, libc::WNOHANG) {}
+}
+
+/// Asserts that no task of a restore survived: the pid is free and we
+/// have no (adopted) children left.
+fn assert_nothing_left(pid: u32) {
+    reap_all();
+    let left = children();
+    assert!(left.is_empty(), "tasks left behind: {left:?}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} still exists"
+    );
+}
+
+/// A writable copy of a fixture in a fresh temp dir.
+struct Copy {
+    dir: PathBuf,
+}
+
+impl Copy {
+    fn new(fixture: &str) -> Copy {
+        let dir = std::env::temp_dir().join(format!(
+            "crest-test-{}-{fixture}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("cp")
+            .arg("-r")
+            .arg(fixtures().join(fixture))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let dir = dir.join(fixture);
+        Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(&dir)
+            .status()
+            .unwrap();
+        Copy { dir }
+    }
+
+    fn images(&self) -> PathBuf {
+        self.dir.join("images")
+    }
+
+    /// Installs the victim binary where the images expect it (run.sh does
+    /// this itself).
+    fn install_binary(&self, name: &str) {
+        fs::create_dir_all("/tmp/crest-fixtures/bin").unwrap();
+        let to = Path::new("/tmp/crest-fixtures/bin").join(name);
+        let _ = fs::remove_file(&to);
+        fs::copy(self.dir.join(name), &to).unwrap();
+    }
+
+    fn run_sh(&self) -> Output {
+        Command::new(self.dir.join("run.sh"))
+            .args([
+                crest(),
+                "restore",
+                "-D",
+                "{images}",
+                "-d",
+                "--pidfile",
+                "{pidfile}",
+            ])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        if let Some(parent) = self.dir.parent() {
+            let _ = fs::remove_dir_all(parent);
+        }
+    }
+}
+
+fn restore(images: &Path, env: &[(&str, &str)]) -> Output {
+    let pidfile = images.parent().unwrap().join("restored.pid");
+    Command::new(crest())
+        .args(["restore", "-D"])
+        .arg(images)
+        .args(["-d", "--pidfile"])
+        .arg(&pidfile)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+fn fixture_passes_twice(name: &str, pid: u32) {
+    let Some(_g) = harness(name) else { return };
+    let copy = Copy::new(name);
+    for round in 1..=2 {
+        let out = copy.run_sh();
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(out.status.success(), "{name} round {round}: {text}");
+        assert!(
+            text.lines().any(|l| l == "PASS"),
+            "{name} round {round}: {text}"
+        );
+        assert_nothing_left(pid);
+    }
+}
+
+#[test]
+fn counter_fixture() {
+    fixture_passes_twice("counter", 31000);
+}
+
+#[test]
+fn sigstate_fixture() {
+    fixture_passes_twice("sigstate", 31100);
+}
+
+#[test]
+fn openfile_fixture() {
+    fixture_passes_twice("openfile", 31400);
+}
+
+#[test]
+fn truncated_pages_file_is_refused() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    let pages = copy.images().join("pages-1.img");
+    let len = fs::metadata(&pages).unwrap().len();
+    fs::OpenOptions::new()
+        .write(true)
+        .open(&pages)
+        .unwrap()
+        .set_len(len / 2)
+        .unwrap();
+    let out = restore(&copy.images(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("pages-1.img") && err.contains("needs"),
+        "{err}"
+    );
+    assert_nothing_left(31000);
+}
+
+#[test]
+fn missing_core_image_is_named() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    fs::remove_file(copy.images().join("core-31000.img")).unwrap();
+    let out = restore(&copy.images(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("core-31000.img: missing image"), "{err}");
+    assert_nothing_left(31000);
+}
+
+#[test]
+fn corrupt_core_image_is_named() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    let core = copy.images().join("core-31000.img");
+    let mut bytes = fs::read(&core).unwrap();
+    // Keep the magic and the length prefix, garble the protobuf.
+    for b in &mut bytes[12..40] {
+        *b = 0xff;
+    }
+    fs::write(&core, bytes).unwrap();
+    let out = restore(&copy.images(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("core-31000.img: record 0"), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+    assert_nothing_left(31000);
+}
+
+#[test]
+fn taken_pid_is_reported_with_its_holder() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    // Occupy pid 31000 with a sleeping process of ours.
+    let holder = match crest::sys::clone3(0, &[31000]).expect("clone3 with set_tid") {
+        crest::sys::Forked::Child => {
+            use std::os::unix::process::CommandExt;
+            let _ = Command::new("/bin/sleep").arg("30").exec();
+            crest::sys::exit_now(127)
+        }
+        crest::sys::Forked::Parent(p) => p,
+    };
+    let out = restore(&copy.images(), &[]);
+    crest::sys::kill(holder, libc::SIGKILL).unwrap();
+    crest::sys::waitpid(holder, 0).unwrap();
+    reap_all();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("pid 31000 is already in use by"), "{err}");
+    assert_nothing_left(31000);
+}
+
+#[test]
+fn failing_blob_leaves_nothing_behind() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    copy.install_binary("counter");
+    for (fault, words) in [
+        (
+            "mremap",
+            "moving a premapped VMA into place (mremap): Invalid argument",
+        ),
+        ("creds", "restoring credentials"),
+        ("sigreturn", "rt_sigreturn"),
+    ] {
+        let out = restore(&copy.images(), &[("CREST_FAULT", fault)]);
+        assert_eq!(out.status.code(), Some(1), "fault {fault}");
+        let err = stderr(&out);
+        assert!(
+            err.contains("pid 31000: restorer failed at") && err.contains(words),
+            "{err}"
+        );
+        assert_nothing_left(31000);
+    }
+}
+
+#[test]
+fn changed_binary_is_refused() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    copy.install_binary("counter");
+    let bin = Path::new("/tmp/crest-fixtures/bin/counter");
+    let mut f = fs::OpenOptions::new().append(true).open(bin).unwrap();
+    std::io::Write::write_all(&mut f, b"x").unwrap();
+    drop(f);
+    let out = restore(&copy.images(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("/tmp/crest-fixtures/bin/counter is") && err.contains("when dumped"),
+        "{err}"
+    );
+    let _ = fs::remove_file(bin);
+    assert_nothing_left(31000);
+}
