@@ -14,7 +14,11 @@ use std::process::Command;
 use std::{env, fs};
 
 /// The entry points the loader calls.
-const EXPORTS: &[&str] = &["__export_restore_task", "__export_selftest"];
+const EXPORTS: &[&str] = &[
+    "__export_restore_task",
+    "__export_selftest",
+    "__export_syscall",
+];
 
 fn main() {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR").expect("CARGO_MANIFEST_DIR"));

@@ -11,7 +11,9 @@ use std::io;
 mod generated {
     include!(concat!(env!("OUT_DIR"), "/blob.rs"));
 }
-pub use generated::{BLOB, BLOB_MEM_SIZE, RELOCS, RESTORE_TASK_OFFSET, SELFTEST_OFFSET};
+pub use generated::{
+    BLOB, BLOB_MEM_SIZE, RELOCS, RESTORE_TASK_OFFSET, SELFTEST_OFFSET, SYSCALL_OFFSET,
+};
 
 pub const PAGE: u64 = 4096;
 

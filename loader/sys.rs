@@ -468,3 +468,40 @@ pub fn futex_wake(word: u64) {
     // SAFETY: word is an aligned u32 in a mapping owned by the caller.
     unsafe { libc::syscall(libc::SYS_futex, word as *const u32, libc::FUTEX_WAKE, 1) };
 }
+
+/// `PTRACE_SEIZE` with options (no stop).
+pub fn ptrace_seize(pid: i32, options: u64) -> io::Result<()> {
+    // SAFETY: PTRACE_SEIZE passes options as an integer.
+    check(unsafe { libc::ptrace(libc::PTRACE_SEIZE, pid, 0, options) }).map(drop)
+}
+
+/// Resumes a stopped tracee until its next syscall entry/exit, delivering
+/// `sig` (0: none).
+pub fn ptrace_syscall(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::ptrace(libc::PTRACE_SYSCALL, pid, 0, sig as u64) }).map(drop)
+}
+
+pub fn ptrace_detach(pid: i32) -> io::Result<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::ptrace(libc::PTRACE_DETACH, pid, 0, 0) }).map(drop)
+}
+
+pub fn ptrace_getregs(pid: i32) -> io::Result<libc::user_regs_struct> {
+    // SAFETY: the kernel fills a local user_regs_struct.
+    unsafe {
+        let mut regs: libc::user_regs_struct = std::mem::zeroed();
+        check(libc::ptrace(
+            libc::PTRACE_GETREGS,
+            pid,
+            0,
+            &mut regs as *mut _,
+        ))?;
+        Ok(regs)
+    }
+}
+
+pub fn ptrace_setregs(pid: i32, regs: &libc::user_regs_struct) -> io::Result<()> {
+    // SAFETY: the kernel reads a complete user_regs_struct.
+    check(unsafe { libc::ptrace(libc::PTRACE_SETREGS, pid, 0, regs as *const _) }).map(drop)
+}

@@ -335,3 +335,62 @@ fn changed_binary_is_refused() {
     let _ = fs::remove_file(bin);
     assert_nothing_left(31000);
 }
+
+/// The restored task's /proc/PID/maps covers exactly the dumped VMAs with
+/// their protections (the running kernel's vvar/vdso where the dumped ones
+/// were): the loader's memory and the restorer blob are gone. Adjacent
+/// ranges with equal protection are joined on both sides, since the kernel
+/// may merge VMAs that the dump saw apart (e.g. two brk extensions).
+#[test]
+fn restored_layout_is_the_dumped_layout() {
+    use crest::images::{magic::MM_MAGIC, proto::MmEntry, Image};
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    copy.install_binary("counter");
+    let out = restore(&copy.images(), &[]);
+    assert!(out.status.success(), "{}", stderr(&out));
+    reap_all(); // crest itself
+    let maps = fs::read_to_string("/proc/31000/maps").unwrap();
+    crest::sys::kill(31000, libc::SIGKILL).unwrap();
+    crest::sys::waitpid(31000, 0).unwrap();
+    let mm: MmEntry = Image::open(&copy.images().join("mm-31000.img"), MM_MAGIC)
+        .unwrap()
+        .decode_one()
+        .unwrap();
+    let want: Vec<(u64, u64, u32)> = mm.vmas.iter().map(|v| (v.start, v.end, v.prot)).collect();
+    let got: Vec<(u64, u64, u32)> = maps
+        .lines()
+        .map(|l| {
+            let mut f = l.split_whitespace();
+            let (s, e) = f.next().unwrap().split_once('-').unwrap();
+            let perms = f.next().unwrap().as_bytes();
+            let prot = (perms[0] == b'r') as u32
+                | ((perms[1] == b'w') as u32) << 1
+                | ((perms[2] == b'x') as u32) << 2;
+            (
+                u64::from_str_radix(s, 16).unwrap(),
+                u64::from_str_radix(e, 16).unwrap(),
+                prot,
+            )
+        })
+        .collect();
+    assert_eq!(coalesce(got), coalesce(want), "maps:\n{maps}");
+    assert!(
+        maps.contains("[heap]") && maps.contains("[stack]") && maps.contains("[vdso]"),
+        "{maps}"
+    );
+    assert_nothing_left(31000);
+}
+
+/// Sorts and joins adjacent ranges of equal protection.
+fn coalesce(mut v: Vec<(u64, u64, u32)>) -> Vec<(u64, u64, u32)> {
+    v.sort_unstable();
+    let mut out: Vec<(u64, u64, u32)> = Vec::new();
+    for r in v {
+        match out.last_mut() {
+            Some(last) if last.1 == r.0 && last.2 == r.2 => last.1 = r.1,
+            _ => out.push(r),
+        }
+    }
+    out
+}

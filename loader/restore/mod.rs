@@ -15,6 +15,7 @@
 
 mod args;
 mod files;
+mod finish;
 pub mod images;
 pub mod mem;
 pub mod sigframe;
@@ -205,7 +206,15 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     //    argument block's size does not depend on where it goes.
     let fault = fault_from_env();
     let sizing = args::Layout::default();
-    let args_len = blob::page_up(args::build(&k, &task, &mem, &fds, &sizing, fault)?.len() as u64);
+    // The loader traces the task to unmap the blob at the end (finish.rs).
+    let traced = true;
+    let flags = if traced {
+        restorer_blob::FLAG_TRAP_BEFORE_SIGRETURN
+    } else {
+        0
+    };
+    let args_len =
+        blob::page_up(args::build(&k, &task, &mem, &fds, &sizing, fault, flags)?.len() as u64);
     let blob_len = blob::code_size() + args_len + args::STACK_SIZE;
     let total = mem.premap_len + PAGE + blob_len;
     let mut used = mem::own_mappings()?;
@@ -224,7 +233,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         args_at,
         keep_end: area + total,
     };
-    let args_block = args::build(&k, &task, &mem, &fds, &layout, fault)?;
+    let args_block = args::build(&k, &task, &mem, &fds, &layout, fault, flags)?;
     let reservation = Reservation::new(area, total)?;
     sys::mmap(
         status_at,
@@ -265,9 +274,20 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     if !matches!(forked, Ok(Forked::Child)) {
         sys::restore_sigmask(mask);
     }
+    // The blob stops before rt_sigreturn only if told to, and is told to
+    // before the fork: a refused seize therefore kills the new task (via
+    // the guard) rather than leaving it stopped with nobody to resume it.
     let guard = match forked {
         Ok(Forked::Child) => child.run(),
-        Ok(Forked::Parent(p)) => ChildGuard { pid: p },
+        Ok(Forked::Parent(p)) => {
+            let guard = ChildGuard { pid: p };
+            if traced && !finish::seize(p) {
+                return Err(RestoreError::System(format!(
+                    "pid {p}: cannot trace the new task"
+                )));
+            }
+            guard
+        }
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
             return Err(RestoreError::PidTaken {
                 pid: entry.pid,
@@ -279,8 +299,12 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     clock.stage("fork");
     let result = wait_status(&guard, status_at);
     drop(reservation);
-    result?;
+    let trapped = result?;
     clock.stage("restore");
+    if traced {
+        finish::unmap_blob(guard.pid, trapped, blob_at, blob_len)?;
+        clock.stage("unmap restorer");
+    }
     let elapsed = clock.start.elapsed();
     crate::log!(INFO, "pid {pid} restored in {} us", elapsed.as_micros());
     if let Some(p) = &opts.pidfile {
@@ -399,14 +423,15 @@ impl Drop for ChildGuard {
 /// Offset in the status page of a loader-side error message from the child.
 const MSG_OFF: u64 = 64;
 
-/// Waits until the task reports success or failure, or dies.
-fn wait_status(child: &ChildGuard, status_at: u64) -> Result<(), RestoreError> {
+/// Waits until the task reports success or failure, or dies. On success,
+/// tells whether the blob's breakpoint stop was already reaped here.
+fn wait_status(child: &ChildGuard, status_at: u64) -> Result<bool, RestoreError> {
     let pid = child.pid as u32;
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
         let state = sys::load_u32(status_at);
         match state {
-            STATE_DONE => return Ok(()),
+            STATE_DONE => return Ok(false),
             STATE_FAILED => return Err(read_failure(pid, status_at)),
             STATE_RUNNING => {}
             s => {
@@ -415,7 +440,21 @@ fn wait_status(child: &ChildGuard, status_at: u64) -> Result<(), RestoreError> {
                 )));
             }
         }
-        match sys::waitpid(child.pid, libc::WNOHANG) {
+        match sys::waitpid(child.pid, libc::WNOHANG | libc::__WALL) {
+            Ok(Some((_, st))) if libc::WIFSTOPPED(st) => {
+                // A traced task stops at the blob's breakpoint once done,
+                // or at a fault (SIGSEGV..) in the restorer.
+                match sys::load_u32(status_at) {
+                    STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP => return Ok(true),
+                    STATE_FAILED => return Err(read_failure(pid, status_at)),
+                    _ => {
+                        return Err(RestoreError::Died {
+                            pid,
+                            status: format!("stopped on signal {}", libc::WSTOPSIG(st)),
+                        })
+                    }
+                }
+            }
             Ok(Some((_, st))) => {
                 // It may have reported just before dying.
                 if sys::load_u32(status_at) == STATE_FAILED {

@@ -299,7 +299,14 @@ pub struct TaskArgs {
     pub fault: u32,
     /// exe fd to close after `PR_SET_MM_MAP` (u32::MAX: none).
     pub close_fd: u32,
+    /// `FLAG_*` below.
+    pub flags: u32,
+    pub _pad: u32,
 }
+
+/// The loader traces the task: stop with `int3` right before `rt_sigreturn`
+/// so it can unmap the blob once the task is back in its own registers.
+pub const FLAG_TRAP_BEFORE_SIGRETURN: u32 = 1;
 
 /// Arguments of the self-test entry (`__export_selftest`), which proves the
 /// build, relocation and ABI: it writes `value` to `out` (through a static
@@ -326,5 +333,5 @@ const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 104);
 const _: () = assert!(size_of::<Status>() == 24);
-const _: () = assert!(size_of::<TaskArgs>() == 384);
+const _: () = assert!(size_of::<TaskArgs>() == 392);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

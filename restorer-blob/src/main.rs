@@ -274,6 +274,11 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
             // restore. Nothing reads it after this.
             // SAFETY: status_len covers the shared page only.
             let _ = unsafe { sys::munmap(t.status, t.status_len) };
+            if t.flags & FLAG_TRAP_BEFORE_SIGRETURN != 0 {
+                // The tracing loader takes over from here: it lets the
+                // rt_sigreturn below run, then unmaps this blob.
+                arch::x86_64::breakpoint();
+            }
             // SAFETY: the frame was built by the loader in our argument
             // block, which stays mapped.
             unsafe { arch::x86_64::rt_sigreturn(frame) }
@@ -303,6 +308,15 @@ pub extern "C" fn __export_restore_task() -> ! {
         "ud2",
         main = sym restore_task_main,
     )
+}
+
+/// A lone `syscall` for the loader to point `rip` at when it makes the
+/// restored task unmap this blob (see loader/restore/finish.rs).
+#[no_mangle]
+#[unsafe(naked)]
+#[link_section = ".text.__export_syscall"]
+pub extern "C" fn __export_syscall() -> ! {
+    core::arch::naked_asm!("syscall", "ud2")
 }
 
 /// What the self-test does, through a function-pointer table so that the

@@ -34,3 +34,9 @@ pub unsafe fn rt_sigreturn(frame: u64) -> ! {
         )
     }
 }
+
+/// Stops in the tracer with SIGTRAP (`int3`).
+pub fn breakpoint() {
+    // SAFETY: int3 only raises SIGTRAP, which the loader's ptrace catches.
+    unsafe { asm!("int3", options(nomem, nostack)) }
+}

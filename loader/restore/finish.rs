@@ -1,0 +1,92 @@
+//! The last step: the blob cannot unmap itself (the code doing the
+//! `munmap` would vanish under it), so, as CRIU does, the loader traces the
+//! task and has it unmap the blob once it is back in its own registers.
+//!
+//! 1. `PTRACE_SEIZE` right after the fork (with `EXITKILL`: if crest dies
+//!    mid-restore the task dies with it).
+//! 2. The blob stops with `int3` just before `rt_sigreturn`.
+//! 3. The loader resumes it to the syscall-exit stop of `rt_sigreturn`:
+//!    the task now holds its dumped registers.
+//! 4. It points `rip` at a `syscall` in the blob with `munmap(blob)` in the
+//!    argument registers, runs it to its exit stop, puts the dumped
+//!    registers back and detaches.
+
+use crate::blob;
+use crate::sys;
+
+use super::RestoreError;
+
+const SYSCALL_STOP: i32 = libc::SIGTRAP | 0x80;
+
+/// Starts tracing the new task; false if the kernel refuses (the blob then
+/// stays mapped in the task, which still works).
+pub fn seize(pid: i32) -> bool {
+    let opts = (libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL) as u64;
+    match sys::ptrace_seize(pid, opts) {
+        Ok(()) => true,
+        Err(e) => {
+            crate::log!(
+                crate::log::WARN,
+                "pid {pid}: ptrace: {e}; the restorer stays mapped"
+            );
+            false
+        }
+    }
+}
+
+/// Waits for the next stop of `pid`, which must be `want`.
+fn wait_stop(pid: i32, want: i32, what: &str) -> Result<(), RestoreError> {
+    let fail = |m: String| RestoreError::System(format!("pid {pid}: {what}: {m}"));
+    match sys::waitpid(pid, libc::__WALL) {
+        Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == want => Ok(()),
+        Ok(Some((_, st))) if libc::WIFSTOPPED(st) => Err(fail(format!(
+            "stopped by signal {} instead",
+            libc::WSTOPSIG(st)
+        ))),
+        Ok(Some((_, st))) => Err(fail(format!("ended (wait status {st:#x})"))),
+        Ok(None) => Err(fail("no status".into())),
+        Err(e) => Err(fail(e.to_string())),
+    }
+}
+
+fn step(pid: i32, sig: i32, what: &str) -> Result<(), RestoreError> {
+    sys::ptrace_syscall(pid, sig)
+        .map_err(|e| RestoreError::System(format!("pid {pid}: PTRACE_SYSCALL ({what}): {e}")))?;
+    wait_stop(pid, SYSCALL_STOP, what)
+}
+
+/// Steps 2-4 above. `trapped`: the `int3` stop was already reaped.
+pub fn unmap_blob(
+    pid: i32,
+    trapped: bool,
+    blob_at: u64,
+    blob_len: u64,
+) -> Result<(), RestoreError> {
+    let sysfail =
+        |what: &str, e: std::io::Error| RestoreError::System(format!("pid {pid}: {what}: {e}"));
+    if !trapped {
+        wait_stop(pid, libc::SIGTRAP, "waiting for the restorer's breakpoint")?;
+    }
+    step(pid, 0, "rt_sigreturn entry")?;
+    step(pid, 0, "rt_sigreturn exit")?;
+    let regs = sys::ptrace_getregs(pid).map_err(|e| sysfail("PTRACE_GETREGS", e))?;
+    let mut call = regs;
+    call.rip = blob_at + blob::SYSCALL_OFFSET as u64;
+    call.rax = libc::SYS_munmap as u64;
+    call.rdi = blob_at;
+    call.rsi = blob_len;
+    sys::ptrace_setregs(pid, &call).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
+    step(pid, 0, "munmap entry")?;
+    step(pid, 0, "munmap exit")?;
+    let ret = sys::ptrace_getregs(pid)
+        .map_err(|e| sysfail("PTRACE_GETREGS", e))?
+        .rax as i64;
+    sys::ptrace_setregs(pid, &regs).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
+    if ret != 0 {
+        return Err(RestoreError::System(format!(
+            "pid {pid}: unmapping the restorer at {blob_at:#x}: {}",
+            std::io::Error::from_raw_os_error(-ret as i32)
+        )));
+    }
+    sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))
+}
