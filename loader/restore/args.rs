@@ -141,7 +141,6 @@ pub fn build(
     fds: &FdPlan,
     layout: &Layout,
     fault: u32,
-    flags: u32,
 ) -> Result<Vec<u8>, RestoreError> {
     let tc = t
         .core
@@ -162,7 +161,6 @@ pub fn build(
         status: layout.status_at,
         status_len: crate::blob::PAGE,
         fault,
-        flags,
         close_fd: if fds.exe.is_some() {
             fds.exe_fd as u32
         } else {

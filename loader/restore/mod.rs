@@ -19,6 +19,7 @@ mod finish;
 pub mod images;
 pub mod mem;
 pub mod sigframe;
+mod vdso;
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -199,6 +200,10 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         &task.files,
     )?;
     mem.check_vdso(k.vdso)?;
+    if let (Some(d), Some(c)) = (mem.vdso, k.vdso) {
+        let dumped = read_dumped(&task, d.vdso_start, d.vdso_len)?;
+        vdso::check(&dumped, &sys::read_mem(c.vdso_start, c.vdso_len as usize))?;
+    }
     let fds = files::plan(&task, opts.shell_job)?;
     clock.stage("plan");
 
@@ -206,15 +211,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     //    argument block's size does not depend on where it goes.
     let fault = fault_from_env();
     let sizing = args::Layout::default();
-    // The loader traces the task to unmap the blob at the end (finish.rs).
-    let traced = true;
-    let flags = if traced {
-        restorer_blob::FLAG_TRAP_BEFORE_SIGRETURN
-    } else {
-        0
-    };
-    let args_len =
-        blob::page_up(args::build(&k, &task, &mem, &fds, &sizing, fault, flags)?.len() as u64);
+    let args_len = blob::page_up(args::build(&k, &task, &mem, &fds, &sizing, fault)?.len() as u64);
     let blob_len = blob::code_size() + args_len + args::STACK_SIZE;
     let total = mem.premap_len + PAGE + blob_len;
     let mut used = mem::own_mappings()?;
@@ -233,7 +230,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         args_at,
         keep_end: area + total,
     };
-    let args_block = args::build(&k, &task, &mem, &fds, &layout, fault, flags)?;
+    let args_block = args::build(&k, &task, &mem, &fds, &layout, fault)?;
     let reservation = Reservation::new(area, total)?;
     sys::mmap(
         status_at,
@@ -274,20 +271,9 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     if !matches!(forked, Ok(Forked::Child)) {
         sys::restore_sigmask(mask);
     }
-    // The blob stops before rt_sigreturn only if told to, and is told to
-    // before the fork: a refused seize therefore kills the new task (via
-    // the guard) rather than leaving it stopped with nobody to resume it.
     let guard = match forked {
         Ok(Forked::Child) => child.run(),
-        Ok(Forked::Parent(p)) => {
-            let guard = ChildGuard { pid: p };
-            if traced && !finish::seize(p) {
-                return Err(RestoreError::System(format!(
-                    "pid {p}: cannot trace the new task"
-                )));
-            }
-            guard
-        }
+        Ok(Forked::Parent(p)) => ChildGuard { pid: p },
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
             return Err(RestoreError::PidTaken {
                 pid: entry.pid,
@@ -296,6 +282,16 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         }
         Err(e) => return Err(RestoreError::System(format!("clone3 for pid {pid}: {e}"))),
     };
+    // Trace the task so that the blob can be unmapped at the end
+    // (finish.rs), and tell the blob, which waits for the answer.
+    let traced = finish::seize(guard.pid);
+    let tracer = if traced {
+        restorer_blob::TRACER_ATTACHED
+    } else {
+        restorer_blob::TRACER_NONE
+    };
+    sys::write_mem(status_at + 12, &tracer.to_ne_bytes());
+    sys::futex_wake(status_at + 12);
     clock.stage("fork");
     let result = wait_status(&guard, status_at);
     drop(reservation);
@@ -743,6 +739,29 @@ fn fill_pages(task: &images::TaskImages, mem: &mem::MemPlan, area: u64) -> Resul
         segs[i].2 += left;
     }
     Ok(())
+}
+
+/// The dumped bytes of `[start, start + len)` from the pages file (zeros
+/// where a page was not dumped).
+fn read_dumped(task: &images::TaskImages, start: u64, len: u64) -> Result<Vec<u8>, RestoreError> {
+    use std::os::unix::fs::FileExt;
+    let mut buf = vec![0u8; len as usize];
+    for r in &task.runs {
+        let Some(off) = r.file_off else { continue };
+        let (rs, re) = (r.vaddr, r.vaddr + r.nr_pages * images::PAGE);
+        let (s, e) = (rs.max(start), re.min(start + len));
+        if s < e {
+            task.pages
+                .read_exact_at(
+                    &mut buf[(s - start) as usize..(e - start) as usize],
+                    off + (s - rs),
+                )
+                .map_err(|e| {
+                    RestoreError::Inconsistent(format!("{}: {e}", task.pages_path.display()))
+                })?;
+        }
+    }
+    Ok(buf)
 }
 
 /// Stage names accepted by `CREST_FAULT`.

@@ -211,10 +211,20 @@ pub struct Status {
     pub stage: u32,
     /// Positive errno of the failed call.
     pub errno: u32,
-    pub _pad: u32,
+    /// `TRACER_*`: whether the loader traces the task, written by the
+    /// loader right after the fork; the blob waits for it at the end.
+    pub tracer: u32,
     /// A stage-specific detail, e.g. the address of the VMA that failed.
     pub detail: u64,
 }
+
+pub const TRACER_UNKNOWN: u32 = 0;
+/// The loader traces the task: stop with `int3` right before
+/// `rt_sigreturn` so it can unmap the blob once the task is back in its
+/// own registers.
+pub const TRACER_ATTACHED: u32 = 1;
+/// Nobody traces: return directly, the blob stays mapped.
+pub const TRACER_NONE: u32 = 2;
 
 pub const STATE_RUNNING: u32 = 0;
 pub const STATE_DONE: u32 = 1;
@@ -299,14 +309,7 @@ pub struct TaskArgs {
     pub fault: u32,
     /// exe fd to close after `PR_SET_MM_MAP` (u32::MAX: none).
     pub close_fd: u32,
-    /// `FLAG_*` below.
-    pub flags: u32,
-    pub _pad: u32,
 }
-
-/// The loader traces the task: stop with `int3` right before `rt_sigreturn`
-/// so it can unmap the blob once the task is back in its own registers.
-pub const FLAG_TRAP_BEFORE_SIGRETURN: u32 = 1;
 
 /// Arguments of the self-test entry (`__export_selftest`), which proves the
 /// build, relocation and ABI: it writes `value` to `out` (through a static
@@ -333,5 +336,5 @@ const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 104);
 const _: () = assert!(size_of::<Status>() == 24);
-const _: () = assert!(size_of::<TaskArgs>() == 392);
+const _: () = assert!(size_of::<TaskArgs>() == 384);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -266,6 +266,17 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
     };
     match result {
         Ok(frame) => {
+            // The loader says whether it traces us right after the fork;
+            // by now it almost always has.
+            let tracer = loop {
+                // SAFETY: tracer is an aligned u32 in the shared page.
+                let v = unsafe { core::ptr::read_volatile(&status.tracer) };
+                if v != TRACER_UNKNOWN {
+                    break v;
+                }
+                // SAFETY: as above; a spurious or failed wait just loops.
+                unsafe { sys::futex_wait(&status.tracer, TRACER_UNKNOWN) };
+            };
             // SAFETY: state is an aligned u32 in the shared page.
             unsafe { core::ptr::write_volatile(&mut status.state, STATE_DONE) };
             // SAFETY: as above.
@@ -274,7 +285,7 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
             // restore. Nothing reads it after this.
             // SAFETY: status_len covers the shared page only.
             let _ = unsafe { sys::munmap(t.status, t.status_len) };
-            if t.flags & FLAG_TRAP_BEFORE_SIGRETURN != 0 {
+            if tracer == TRACER_ATTACHED {
                 // The tracing loader takes over from here: it lets the
                 // rt_sigreturn below run, then unmaps this blob.
                 arch::x86_64::breakpoint();

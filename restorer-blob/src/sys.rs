@@ -21,6 +21,7 @@ pub const PR_CAPBSET_DROP: usize = 24;
 pub const PR_CAP_AMBIENT: usize = 47;
 pub const PR_CAP_AMBIENT_RAISE: usize = 2;
 pub const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
+pub const FUTEX_WAIT: usize = 0;
 pub const FUTEX_WAKE: usize = 1;
 
 /// # Safety
@@ -177,6 +178,22 @@ pub unsafe fn futex_wake(word: *const u32) {
     // SAFETY: forwarded to the caller; a failed wake leaves the waiter to
     // its timeout, so the result is not needed.
     let _ = unsafe { syscall!(Sysno::futex, word as usize, FUTEX_WAKE, 1usize) };
+}
+
+/// # Safety
+/// `word` must point to a `u32` in memory shared with the waker.
+pub unsafe fn futex_wait(word: *const u32, expected: u32) {
+    // SAFETY: forwarded to the caller; no timeout. The result does not
+    // matter: the caller re-reads the word.
+    let _ = unsafe {
+        syscall!(
+            Sysno::futex,
+            word as usize,
+            FUTEX_WAIT,
+            expected as usize,
+            0usize
+        )
+    };
 }
 
 pub fn getpid() -> u32 {
