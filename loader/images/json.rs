@@ -22,6 +22,7 @@
 
 use super::magic::{self, Header, ImageKind};
 use super::schema::{FieldDesc, Fmt, Kind, MsgDesc};
+use super::{Image, ImageError, ImageErrorKind};
 use std::fmt;
 
 /// Deepest message nesting accepted (the top-level message is depth 0).
@@ -100,7 +101,8 @@ pub fn message_to_json_with(
 
 /// Renders a whole image file (header, records, extra bytes) as crit does.
 /// The kind is taken from the magic in the header; raw images such as
-/// pages-*.img are rejected like crit rejects them. No trailing newline.
+/// pages-*.img have none and are rejected like crit rejects them. The
+/// framing is [`Image::parse`]'s. No trailing newline.
 pub fn image_to_json(data: &[u8], style: Style) -> Result<String, JsonError> {
     let err = |offset: usize, message: String| JsonError {
         offset,
@@ -124,58 +126,36 @@ pub fn image_to_json(data: &[u8], style: Style) -> Result<String, JsonError> {
     if header == Header::Inventory && kind.header != Header::Inventory {
         return Err(err(0, format!("{} image without common magic", kind.name)));
     }
-    image_body_to_json(kind, data, header.size(), style)
+    let image = Image::parse(
+        std::path::Path::new(kind.name),
+        data.to_vec(),
+        kind.magic,
+        |body| Ok(extra_length(kind, body) as u64),
+    )
+    .map_err(|e| framing_error(kind, data, e))?;
+    image_records_to_json(kind, &image, style)
 }
 
-/// Renders the records of an image of a known kind; `start` is the offset
-/// of the first record in `data`.
-pub fn image_body_to_json(
+/// Renders the records of `image`, already split by [`Image::parse`], as
+/// records of `kind`. Error offsets count from the start of the file.
+pub fn image_records_to_json(
     kind: &ImageKind,
-    data: &[u8],
-    start: usize,
+    image: &Image,
     style: Style,
 ) -> Result<String, JsonError> {
-    let mut entries = Vec::new();
-    let mut pos = start;
-    while pos < data.len() {
-        let index = entries.len();
+    let mut entries = Vec::with_capacity(image.records.len());
+    for (index, record) in image.records.iter().enumerate() {
         let desc = kind.entry_desc(index).ok_or_else(|| JsonError {
-            offset: pos,
+            offset: record.offset,
             field: kind.name.to_string(),
             message: "raw image has no records".into(),
         })?;
         let path = Path::root(desc.name);
-        let len = read_u32(data, pos).ok_or_else(|| JsonError {
-            offset: pos,
-            field: format!("record {index} ({})", desc.name),
-            message: "truncated record length".into(),
-        })? as usize;
-        let body_start = pos + 4;
-        let body = data
-            .get(body_start..)
-            .and_then(|rest| rest.get(..len))
-            .ok_or_else(|| JsonError {
-                offset: pos,
-                field: format!("record {index} ({})", desc.name),
-                message: format!(
-                    "record length {len} runs past the end of the file ({} bytes left)",
-                    data.len() - body_start.min(data.len())
-                ),
-            })?;
-        let mut value = decode_message(desc, body, body_start, 0, false, &path, style)?;
-        pos = body_start + len;
-        if let Some(field_name) = kind.extra_bytes_field {
-            let extra_len = extra_length(desc, field_name, body);
-            let extra = data
-                .get(pos..)
-                .and_then(|rest| rest.get(..extra_len))
-                .ok_or_else(|| JsonError {
-                    offset: pos,
-                    field: format!("record {index} extra ({field_name} = {extra_len})"),
-                    message: "extra data runs past the end of the file".into(),
-                })?;
-            pos += extra_len;
+        let body = &image.data[record.body.clone()];
+        let mut value = decode_message(desc, body, record.body.start, 0, false, &path, style)?;
+        if kind.extra_bytes_field.is_some() {
             if let Value::Obj(fields) = &mut value {
+                let extra = &image.data[record.extra.clone()];
                 fields.push(("extra".to_string(), Value::Str(base64_mime(extra))));
             }
         }
@@ -188,6 +168,71 @@ pub fn image_body_to_json(
     let mut out = String::new();
     write_value(&image, style, 0, &mut out);
     Ok(out)
+}
+
+/// Says which part of the framing `Image::parse` found broken, in the
+/// terms of a record of `kind`.
+fn framing_error(kind: &ImageKind, data: &[u8], e: ImageError) -> JsonError {
+    let record_name = |record: usize| match kind.entry_desc(record) {
+        Some(desc) => format!("record {record} ({})", desc.name),
+        None => format!("record {record}"),
+    };
+    match e.kind {
+        ImageErrorKind::Truncated {
+            record,
+            offset,
+            need,
+            have,
+        } => {
+            let (field, message) = match read_u32(data, offset) {
+                None => (record_name(record), "truncated record length".to_string()),
+                Some(len) if 4 + u64::from(len) > have as u64 => (
+                    record_name(record),
+                    format!(
+                        "record length {len} runs past the end of the file ({} bytes left)",
+                        have - 4
+                    ),
+                ),
+                Some(len) => (
+                    format!(
+                        "record {record} extra ({} = {})",
+                        kind.extra_bytes_field.unwrap_or("extra"),
+                        need - 4 - u64::from(len)
+                    ),
+                    "extra data runs past the end of the file".to_string(),
+                ),
+            };
+            JsonError {
+                offset,
+                field,
+                message,
+            }
+        }
+        // image_to_json picked the kind by the magic that decides the
+        // header, so only the first word can disagree with it.
+        ImageErrorKind::BadMagic { found, expected } => JsonError {
+            offset: 0,
+            field: "image header".to_string(),
+            message: format!(
+                "{} image: wrong magic {found:#010x} (expected {expected:#010x})",
+                kind.name
+            ),
+        },
+        ImageErrorKind::Decode {
+            record,
+            offset,
+            err,
+        } => JsonError {
+            offset,
+            field: record_name(record),
+            message: err,
+        },
+        _ => JsonError {
+            offset: 0,
+            field: "image".to_string(),
+            message: e.to_string(),
+        },
+    }
 }
 
 // ---------------------------------------------------------------------------
@@ -697,8 +742,13 @@ fn raw_value(raw: Raw<'_>) -> Value {
     }
 }
 
-/// Reads the uint32 field `name` of a record (0 if absent or malformed).
-fn extra_length(desc: &MsgDesc, name: &str, body: &[u8]) -> usize {
+/// How many raw bytes follow a record of `kind`: its uint32 field named by
+/// `extra_bytes_field` (0 if the kind has none, or it is absent or
+/// malformed; the record's own decoding reports malformed ones).
+fn extra_length(kind: &ImageKind, body: &[u8]) -> usize {
+    let (Some(name), Some(desc)) = (kind.extra_bytes_field, kind.entry) else {
+        return 0;
+    };
     let Some(field) = desc.fields.iter().find(|f| f.name == name) else {
         return 0;
     };
@@ -1017,6 +1067,57 @@ mod tests {
             .expect_err("extra")
             .field
             .contains("extra"));
+    }
+
+    #[test]
+    fn framing_errors_name_file_offsets() {
+        // Common magic, PSTREE magic, then records.
+        let head = [0x19, 0x43, 0x56, 0x54, 0x30, 0x30, 0x27, 0x50];
+        let image = |records: &[&[u8]]| {
+            let mut v = head.to_vec();
+            for r in records {
+                v.extend_from_slice(r);
+            }
+            v
+        };
+        // Record 1 (at byte 14) claims 255 bytes.
+        let e = image_to_json(
+            &image(&[&[2, 0, 0, 0, 8, 1], &[255, 0, 0, 0, 8]]),
+            Style::PLAIN,
+        )
+        .expect_err("oversized");
+        assert_eq!(
+            (e.offset, e.field.as_str()),
+            (14, "record 1 (pstree_entry)")
+        );
+        assert_eq!(
+            e.message,
+            "record length 255 runs past the end of the file (1 bytes left)"
+        );
+        // Record 1's body starts at byte 18; its bad key is there.
+        let e = image_to_json(
+            &image(&[&[2, 0, 0, 0, 8, 1], &[2, 0, 0, 0, 0x0f, 0]]),
+            Style::PLAIN,
+        )
+        .expect_err("bad wire type");
+        assert_eq!((e.offset, e.field.as_str()), (18, "pstree_entry.pid"));
+        // Extra bytes past the end of a pipes-data file: 9 announced, 1 there.
+        let pipes = [
+            0x19, 0x43, 0x56, 0x54, 0x09, 0x37, 0x45, 0x56, 4, 0, 0, 0, 0x08, 1, 0x10, 9, b'x',
+        ];
+        let e = image_to_json(&pipes, Style::PLAIN).expect_err("extra");
+        assert_eq!(
+            (e.offset, e.field.as_str()),
+            (8, "record 0 extra (bytes = 9)")
+        );
+        // A common header on a service image.
+        let stats = [0x19, 0x43, 0x56, 0x54, 0x06, 0x33, 0x09, 0x57];
+        let e = image_to_json(&stats, Style::PLAIN).expect_err("header");
+        assert_eq!(e.offset, 0);
+        assert!(
+            e.message.contains("STATS image: wrong magic 0x54564319"),
+            "{e}"
+        );
     }
 
     #[test]

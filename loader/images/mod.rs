@@ -34,7 +34,9 @@ pub enum ImageErrorKind {
     Truncated {
         record: usize,
         offset: usize,
-        need: usize,
+        /// Bytes the record needs from `offset` on; a u64 because the raw
+        /// bytes after a body are counted by a field of the record.
+        need: u64,
         have: usize,
     },
     /// A record is not valid protobuf for its message.
@@ -163,7 +165,7 @@ impl Image {
         let mut records = Vec::new();
         while pos < data.len() {
             let record = records.len();
-            let truncated = |need: usize, have: usize| {
+            let truncated = |need: u64, have: usize| {
                 err(ImageErrorKind::Truncated {
                     record,
                     offset: pos,
@@ -174,7 +176,7 @@ impl Image {
             let left = data.len() - pos;
             let len = read_u32(&data, pos).ok_or(truncated(4, left))? as usize;
             if len > left - 4 {
-                return Err(truncated(4 + len, left));
+                return Err(truncated(4 + len as u64, left));
             }
             let body = pos + 4..pos + 4 + len;
             let extra = extra_len(&data[body.clone()]).map_err(|e| {
@@ -186,7 +188,7 @@ impl Image {
             })?;
             let rest = data.len() - body.end;
             if extra > rest as u64 {
-                return Err(truncated(4 + len + extra as usize, left));
+                return Err(truncated((4 + len as u64).saturating_add(extra), left));
             }
             let extra = body.end..body.end + extra as usize;
             records.push(Record {
@@ -422,6 +424,21 @@ mod tests {
         assert_eq!(
             e.to_string(),
             "core-1.img: record 0 truncated at byte 8 (needs 4294967299 bytes, 7 left)"
+        );
+    }
+
+    #[test]
+    fn huge_extra_length_is_truncation_not_overflow() {
+        // An extra-bytes count near u64::MAX once overflowed the "needs"
+        // arithmetic (a panic with overflow checks on).
+        let v = image_bytes(&[b"\x08\x01"]);
+        let e = Image::parse(Path::new("pipes-data.img"), v, CORE, |_| Ok(u64::MAX)).unwrap_err();
+        assert_eq!(
+            e.to_string(),
+            format!(
+                "pipes-data.img: record 0 truncated at byte 8 (needs {} bytes, 6 left)",
+                u64::MAX
+            )
         );
     }
 
