@@ -505,3 +505,97 @@ pub fn ptrace_setregs(pid: i32, regs: &libc::user_regs_struct) -> io::Result<()>
     // SAFETY: the kernel reads a complete user_regs_struct.
     check(unsafe { libc::ptrace(libc::PTRACE_SETREGS, pid, 0, regs as *const _) }).map(drop)
 }
+
+/// `PTRACE_INTERRUPT`: stop a seized tracee.
+pub fn ptrace_interrupt(pid: i32) -> io::Result<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::ptrace(libc::PTRACE_INTERRUPT, pid, 0, 0) }).map(drop)
+}
+
+/// `PTRACE_GETREGSET` of note type `nt` into `buf`; returns the bytes the
+/// kernel filled.
+pub fn ptrace_getregset(pid: i32, nt: u32, buf: &mut [u8]) -> io::Result<usize> {
+    let mut iov = libc::iovec {
+        iov_base: buf.as_mut_ptr() as *mut libc::c_void,
+        iov_len: buf.len(),
+    };
+    // SAFETY: iov describes buf, which the kernel fills up to iov_len.
+    check(unsafe { libc::ptrace(libc::PTRACE_GETREGSET, pid, nt as u64, &mut iov as *mut _) })?;
+    Ok(iov.iov_len)
+}
+
+/// `PTRACE_GETSIGMASK`: the tracee's blocked signals.
+pub fn ptrace_getsigmask(pid: i32) -> io::Result<u64> {
+    let mut mask = 0u64;
+    // SAFETY: the kernel writes 8 bytes to mask.
+    check(unsafe { libc::ptrace(0x420a, pid, 8u64, &mut mask as *mut u64) })?;
+    Ok(mask)
+}
+
+/// `PTRACE_PEEKSIGINFO`: up to `buf.len()` queued siginfos from offset
+/// `off` of the thread's (or with `shared`, the process's) queue.
+pub fn ptrace_peeksiginfo(pid: i32, off: u64, shared: bool, buf: &mut [[u8; 128]]) -> io::Result<usize> {
+    #[repr(C)]
+    struct Args {
+        off: u64,
+        flags: u32,
+        nr: i32,
+    }
+    let args = Args {
+        off,
+        flags: shared as u32,
+        nr: buf.len() as i32,
+    };
+    // SAFETY: the kernel writes at most nr 128-byte siginfos into buf.
+    let r = check(unsafe { libc::ptrace(0x4209, pid, &args as *const Args, buf.as_mut_ptr()) })?;
+    Ok(r as usize)
+}
+
+/// `PTRACE_GET_RSEQ_CONFIGURATION`: (area, size, signature).
+pub fn ptrace_rseq_config(pid: i32) -> io::Result<(u64, u32, u32)> {
+    let mut conf = [0u64; 3];
+    // SAFETY: the kernel writes its 24-byte struct into conf.
+    check(unsafe { libc::ptrace(0x420f, pid, 24u64, conf.as_mut_ptr()) })?;
+    Ok((conf[0], conf[1] as u32, (conf[1] >> 32) as u32))
+}
+
+/// Reads the tracee's memory: `local` buffers filled from `remote`
+/// (address, length) ranges, as far as they go.
+pub fn process_vm_readv(pid: i32, local: &mut [u8], remote: &[(u64, u64)]) -> io::Result<usize> {
+    let liov = libc::iovec {
+        iov_base: local.as_mut_ptr() as *mut libc::c_void,
+        iov_len: local.len(),
+    };
+    let riov: Vec<libc::iovec> = remote
+        .iter()
+        .map(|&(a, l)| libc::iovec {
+            iov_base: a as *mut libc::c_void,
+            iov_len: l as usize,
+        })
+        .collect();
+    // SAFETY: liov covers `local`; the remote iovecs are only read by the
+    // kernel from the other process.
+    let r = unsafe { libc::process_vm_readv(pid, &liov, 1, riov.as_ptr(), riov.len() as u64, 0) };
+    check(r as libc::c_long).map(|n| n as usize)
+}
+
+/// `get_robust_list(pid)`: (head, len).
+pub fn get_robust_list(pid: i32) -> io::Result<(u64, u64)> {
+    let (mut head, mut len) = (0u64, 0u64);
+    // SAFETY: the kernel writes one pointer and one size_t.
+    check(unsafe {
+        libc::syscall(libc::SYS_get_robust_list, pid, &mut head as *mut u64, &mut len as *mut u64)
+    })?;
+    Ok((head, len))
+}
+
+/// `prlimit64(pid, resource, NULL, &old)`.
+pub fn prlimit_of(pid: i32, resource: u32) -> io::Result<(u64, u64)> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: old is a local rlimit64; no new limit is passed.
+    check_int(unsafe { libc::prlimit64(pid, resource as _, std::ptr::null(), &mut old) })?;
+    Ok((old.rlim_cur, old.rlim_max))
+}
