@@ -9,7 +9,7 @@ usage: crest COMMAND [OPTIONS]
 
 commands:
   restore -D DIR       restore the process tree dumped in DIR
-  dump -t PID -D DIR   checkpoint a process tree into DIR (not implemented yet)
+  dump -t PID -D DIR   checkpoint a single-threaded process into DIR
   show [--pretty] FILE print an image file as JSON, as `crit decode` does
   check                report the kernel features crest needs
 
@@ -125,10 +125,7 @@ pub fn main() -> i32 {
         "restore" => crate::restore::run(&opts),
         "show" | "decode" => crate::show::run(&opts),
         "check" => crate::show::check(&opts),
-        "dump" => {
-            eprintln!("crest: dump is not implemented yet");
-            return 2;
-        }
+        "dump" => crate::dump::run(&opts),
         "help" => {
             print!("{USAGE}");
             return 0;

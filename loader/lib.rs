@@ -9,6 +9,7 @@
 #[allow(unsafe_code)]
 pub mod blob;
 pub mod cli;
+pub mod dump;
 pub mod images;
 pub mod kerndat;
 pub mod log;

@@ -599,3 +599,16 @@ pub fn prlimit_of(pid: i32, resource: u32) -> io::Result<(u64, u64)> {
     check_int(unsafe { libc::prlimit64(pid, resource as _, std::ptr::null(), &mut old) })?;
     Ok((old.rlim_cur, old.rlim_max))
 }
+
+/// Resumes a stopped tracee, delivering `sig` (0: none).
+pub fn ptrace_cont(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: no memory is passed.
+    check(unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, sig as u64) }).map(drop)
+}
+
+/// `kcmp(pid, pid, KCMP_FILE, a, b) == 0`: both descriptors are one file.
+pub fn same_file(pid: i32, a: i32, b: i32) -> bool {
+    const KCMP_FILE: i32 = 0;
+    // SAFETY: kcmp takes no memory for KCMP_FILE.
+    unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0 }
+}

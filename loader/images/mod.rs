@@ -280,6 +280,12 @@ impl ImageWriter {
         self.data.extend_from_slice(extra);
     }
 
+    /// Appends one record already encoded.
+    pub fn push_encoded(&mut self, body: &[u8]) {
+        self.data.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        self.data.extend_from_slice(body);
+    }
+
     pub fn push(&mut self, msg: &impl prost::Message) {
         self.push_raw(msg, &[], &[]);
     }

@@ -22,6 +22,7 @@ pub const PAGE: u64 = 4096;
 
 pub const VMA_AREA_REGULAR: u32 = 1 << 0;
 pub const VMA_AREA_VSYSCALL: u32 = 1 << 2;
+pub const VMA_AREA_HEAP: u32 = 1 << 5;
 pub const VMA_AREA_VDSO: u32 = 1 << 3;
 pub const VMA_FILE_PRIVATE: u32 = 1 << 6;
 pub const VMA_FILE_SHARED: u32 = 1 << 7;

@@ -1,0 +1,215 @@
+//! Memory: VMAs from /proc/PID/maps, the pages worth keeping from
+//! /proc/PID/pagemap, and their contents with `process_vm_readv` in large
+//! batches, written to `pages-1.img` as CRIU lays it out.
+//!
+//! Dumped: present or swapped pages of private anonymous memory (the
+//! shared zero page, i.e. read but never written, is skipped), the pages of
+//! private file mappings that became anonymous copies, and the vdso text.
+//! Untouched pages are not dumped: a restore maps them fresh.
+
+use std::fs::File;
+use std::io::Write;
+use std::os::unix::fs::FileExt;
+
+use crate::images::proto::{PagemapEntry, VmaEntry};
+use crate::restore::images::{
+    PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_AREA_HEAP, VMA_AREA_REGULAR, VMA_AREA_VDSO,
+    VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
+};
+use crate::sys;
+
+use super::proc::Mapping;
+use super::DumpError;
+
+const PM_PRESENT: u64 = 1 << 63;
+const PM_SWAP: u64 = 1 << 62;
+const PM_FILE: u64 = 1 << 61;
+const PM_PFN: u64 = (1 << 55) - 1;
+/// Bytes read from the task per `process_vm_readv`.
+const BATCH: usize = 4 << 20;
+
+fn prot(perms: &[u8; 4]) -> u32 {
+    (perms[0] == b'r') as u32 | ((perms[1] == b'w') as u32) << 1 | ((perms[2] == b'x') as u32) << 2
+}
+
+/// Turns maps lines into VMA entries, refusing what crest cannot restore.
+/// `file_id` gives the files.img id of a mapped path.
+pub fn vmas(
+    pid: i32,
+    maps: &[Mapping],
+    file_id: &mut dyn FnMut(&str) -> u32,
+) -> Result<Vec<VmaEntry>, DumpError> {
+    let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u32;
+    let mut out: Vec<VmaEntry> = Vec::new();
+    for m in maps {
+        let what = || format!("pid {pid}: vma {:#x}-{:#x} {}", m.start, m.end, m.path);
+        let shared = m.perms[3] == b's';
+        let mut e = VmaEntry {
+            start: m.start,
+            end: m.end,
+            pgoff: 0,
+            shmid: 0,
+            prot: prot(&m.perms),
+            flags: anon,
+            status: VMA_AREA_REGULAR | VMA_ANON_PRIVATE,
+            fd: -1,
+            madv: None,
+            fdflags: None,
+        };
+        match m.path.as_str() {
+            "[vsyscall]" => e.status = VMA_AREA_VSYSCALL | VMA_ANON_PRIVATE,
+            "[vvar]" | "[vvar_vclock]" => {
+                // CRIU keeps the vvar pages as one VMA.
+                if let Some(prev) = out.last_mut() {
+                    if prev.status & VMA_AREA_VVAR != 0 && prev.end == m.start {
+                        prev.end = m.end;
+                        continue;
+                    }
+                }
+                e.status |= VMA_AREA_VVAR;
+            }
+            "[vdso]" => e.status |= VMA_AREA_VDSO,
+            "[heap]" => e.status |= VMA_AREA_HEAP,
+            "[stack]" => e.flags |= libc::MAP_GROWSDOWN as u32,
+            p if m.inode == 0 || p.is_empty() || p.starts_with("[anon:") => {
+                if shared {
+                    return Err(DumpError::Refused(format!(
+                        "{}: shared anonymous memory is not dumped yet",
+                        what()
+                    )));
+                }
+            }
+            p if p.ends_with(" (deleted)") => {
+                return Err(DumpError::Refused(format!("{}: the mapped file was deleted", what())));
+            }
+            p if p.starts_with('/') => {
+                if p.starts_with("/SYSV") || p.starts_with("/memfd:") || p.starts_with("/dev/") {
+                    return Err(DumpError::Refused(format!("{}: this kind of mapping is not dumped yet", what())));
+                }
+                e.pgoff = m.offset;
+                e.shmid = u64::from(file_id(p));
+                if shared {
+                    e.flags = libc::MAP_SHARED as u32;
+                    e.status = VMA_AREA_REGULAR | VMA_FILE_SHARED;
+                } else {
+                    e.flags = libc::MAP_PRIVATE as u32;
+                    e.status = VMA_AREA_REGULAR | VMA_FILE_PRIVATE;
+                }
+                e.fdflags = Some(if shared && m.perms[1] == b'w' { libc::O_RDWR as u32 } else { 0 });
+            }
+            _ => {
+                return Err(DumpError::Refused(format!("{}: unknown kind of mapping", what())));
+            }
+        }
+        out.push(e);
+    }
+    Ok(out)
+}
+
+/// The PFN of the shared zero page, read from our own pagemap (needs
+/// CAP_SYS_ADMIN to see PFNs; None otherwise).
+pub fn zero_pfn() -> Option<u64> {
+    let page = sys::mmap(0, PAGE, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0).ok()?;
+    let _ = sys::read_mem(page, 1); // fault the zero page in
+    let pm = File::open("/proc/self/pagemap").ok()?;
+    let mut b = [0u8; 8];
+    let r = pm.read_exact_at(&mut b, page / PAGE * 8);
+    let _ = sys::munmap(page, PAGE);
+    r.ok()?;
+    let e = u64::from_le_bytes(b);
+    (e & PM_PRESENT != 0 && e & PM_PFN != 0).then_some(e & PM_PFN)
+}
+
+/// Pages of one VMA worth dumping, as runs of (vaddr, pages).
+fn runs_of(pagemap: &File, v: &VmaEntry, zero: Option<u64>) -> Result<Vec<(u64, u64)>, String> {
+    let dump_anon = v.status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO) != 0 && v.status & VMA_AREA_VVAR == 0;
+    let dump_cow = v.status & VMA_FILE_PRIVATE != 0;
+    if v.status & VMA_AREA_VSYSCALL != 0 || !(dump_anon || dump_cow) {
+        return Ok(Vec::new());
+    }
+    let n = ((v.end - v.start) / PAGE) as usize;
+    let mut raw = vec![0u8; n * 8];
+    pagemap
+        .read_exact_at(&mut raw, v.start / PAGE * 8)
+        .map_err(|e| format!("pagemap at {:#x}: {e}", v.start))?;
+    let mut runs: Vec<(u64, u64)> = Vec::new();
+    for i in 0..n {
+        let e = u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let present = e & PM_PRESENT != 0;
+        let keep = if dump_cow {
+            (present && e & PM_FILE == 0) || e & PM_SWAP != 0
+        } else {
+            (present && zero.is_none_or(|z| e & PM_PFN != z)) || e & PM_SWAP != 0
+        };
+        if !keep {
+            continue;
+        }
+        let addr = v.start + i as u64 * PAGE;
+        match runs.last_mut() {
+            Some(r) if r.0 + r.1 * PAGE == addr => r.1 += 1,
+            _ => runs.push((addr, 1)),
+        }
+    }
+    Ok(runs)
+}
+
+/// Writes the dumped pages to `pages` and returns the pagemap entries.
+pub fn dump_pages(pid: i32, vmas: &[VmaEntry], pages: &mut File) -> Result<(Vec<PagemapEntry>, u64), DumpError> {
+    let pagemap = File::open(format!("/proc/{pid}/pagemap"))
+        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/pagemap: {e}")))?;
+    let zero = zero_pfn();
+    let mut entries = Vec::new();
+    let mut pending: Vec<(u64, u64)> = Vec::new();
+    let mut pending_len = 0usize;
+    let mut buf = vec![0u8; BATCH];
+    let mut total = 0u64;
+    let mut flush = |pending: &mut Vec<(u64, u64)>, len: &mut usize| -> Result<(), DumpError> {
+        if pending.is_empty() {
+            return Ok(());
+        }
+        let got = sys::process_vm_readv(pid, &mut buf[..*len], pending).map_err(|e| {
+            DumpError::Proc(format!("pid {pid}: reading memory at {:#x}: {e}", pending[0].0))
+        })?;
+        if got != *len {
+            return Err(DumpError::Proc(format!(
+                "pid {pid}: short memory read at {:#x} ({got} of {len} bytes)",
+                pending[0].0
+            )));
+        }
+        pages
+            .write_all(&buf[..*len])
+            .map_err(|e| DumpError::Io(format!("pages-1.img: {e}")))?;
+        pending.clear();
+        *len = 0;
+        Ok(())
+    };
+    for v in vmas {
+        let runs = runs_of(&pagemap, v, zero).map_err(|e| DumpError::Proc(format!("pid {pid}: {e}")))?;
+        for (addr, nr) in runs {
+            entries.push(PagemapEntry {
+                vaddr: addr,
+                compat_nr_pages: 0,
+                in_parent: None,
+                flags: Some(PE_PRESENT),
+                nr_pages: Some(nr),
+            });
+            total += nr;
+            // Feed the run in batch-sized pieces.
+            let mut at = addr;
+            let mut left = nr * PAGE;
+            while left > 0 {
+                let room = (BATCH - pending_len) as u64;
+                let take = left.min(room);
+                pending.push((at, take));
+                pending_len += take as usize;
+                at += take;
+                left -= take;
+                if pending_len == BATCH || pending.len() >= 1024 {
+                    flush(&mut pending, &mut pending_len)?;
+                }
+            }
+        }
+    }
+    flush(&mut pending, &mut pending_len)?;
+    Ok((entries, total))
+}

@@ -1,0 +1,160 @@
+//! What /proc tells about a task: stat, status, maps, fdinfo.
+
+use std::fs;
+
+use super::DumpError;
+
+pub fn read(pid: i32, name: &str) -> Result<String, DumpError> {
+    fs::read_to_string(format!("/proc/{pid}/{name}")).map_err(|e| match e.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ESRCH) => DumpError::Proc(format!("pid {pid}: no such process")),
+        _ => DumpError::Proc(format!("/proc/{pid}/{name}: {e}")),
+    })
+}
+
+pub fn readlink(pid: i32, name: &str) -> Result<String, DumpError> {
+    fs::read_link(format!("/proc/{pid}/{name}"))
+        .map(|p| p.to_string_lossy().into_owned())
+        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/{name}: {e}")))
+}
+
+/// /proc/PID/stat, split after the command name: `fields[i]` is field
+/// number `i + 3` of proc(5).
+pub struct Stat {
+    fields: Vec<u64>,
+    pub state: char,
+}
+
+impl Stat {
+    pub fn read(pid: i32) -> Result<Stat, DumpError> {
+        let s = read(pid, "stat")?;
+        let bad = || DumpError::Proc(format!("/proc/{pid}/stat: unexpected format"));
+        let close = s.rfind(") ").ok_or_else(bad)?;
+        let rest = &s[close + 2..];
+        let state = rest.chars().next().ok_or_else(bad)?;
+        let fields = rest
+            .split_whitespace()
+            .map(|f| f.parse::<i64>().map(|v| v as u64).unwrap_or(0))
+            .collect();
+        Ok(Stat {
+            fields,
+            state,
+        })
+    }
+
+    /// Field number `n` (1-based, as in proc(5); n >= 4).
+    pub fn field(&self, n: usize) -> u64 {
+        self.fields.get(n - 3).copied().unwrap_or(0)
+    }
+}
+
+/// /proc/PID/status as key -> value text.
+pub struct Status(Vec<(String, String)>);
+
+impl Status {
+    pub fn read(pid: i32) -> Result<Status, DumpError> {
+        let s = read(pid, "status")?;
+        Ok(Status(
+            s.lines()
+                .filter_map(|l| l.split_once(':'))
+                .map(|(k, v)| (k.to_string(), v.trim().to_string()))
+                .collect(),
+        ))
+    }
+
+    pub fn get(&self, key: &str) -> &str {
+        self.0.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
+    }
+
+    pub fn hex(&self, key: &str) -> u64 {
+        u64::from_str_radix(self.get(key), 16).unwrap_or(0)
+    }
+
+    pub fn octal(&self, key: &str) -> u32 {
+        u32::from_str_radix(self.get(key), 8).unwrap_or(0)
+    }
+
+    pub fn ids(&self, key: &str) -> Vec<u32> {
+        self.get(key).split_whitespace().filter_map(|v| v.parse().ok()).collect()
+    }
+}
+
+/// One line of /proc/PID/maps.
+#[derive(Debug, Clone)]
+pub struct Mapping {
+    pub start: u64,
+    pub end: u64,
+    pub perms: [u8; 4],
+    pub offset: u64,
+    pub inode: u64,
+    pub path: String,
+}
+
+pub fn maps(pid: i32) -> Result<Vec<Mapping>, DumpError> {
+    let text = read(pid, "maps")?;
+    let mut v = Vec::new();
+    for line in text.lines() {
+        let bad = || DumpError::Proc(format!("/proc/{pid}/maps: bad line {line:?}"));
+        let mut f = line.splitn(6, ' ');
+        let (s, e) = f.next().and_then(|r| r.split_once('-')).ok_or_else(bad)?;
+        let perms = f.next().ok_or_else(bad)?.as_bytes();
+        let offset = f.next().ok_or_else(bad)?;
+        let _dev = f.next();
+        let inode = f.next().ok_or_else(bad)?;
+        let path = f.next().unwrap_or("").trim_start().to_string();
+        let hex = |t: &str| u64::from_str_radix(t, 16).map_err(|_| bad());
+        v.push(Mapping {
+            start: hex(s)?,
+            end: hex(e)?,
+            perms: [perms[0], perms[1], perms[2], perms[3]],
+            offset: hex(offset)?,
+            inode: inode.parse().map_err(|_| bad())?,
+            path,
+        });
+    }
+    Ok(v)
+}
+
+/// /proc/PID/fdinfo/FD: (pos, flags).
+pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32), DumpError> {
+    let s = read(pid, &format!("fdinfo/{fd}"))?;
+    let mut pos = 0;
+    let mut flags = 0;
+    for l in s.lines() {
+        if let Some(v) = l.strip_prefix("pos:") {
+            pos = v.trim().parse().unwrap_or(0);
+        } else if let Some(v) = l.strip_prefix("flags:") {
+            flags = u32::from_str_radix(v.trim(), 8).unwrap_or(0);
+        }
+    }
+    Ok((pos, flags))
+}
+
+/// Descriptor numbers of the task, sorted.
+pub fn fds(pid: i32) -> Result<Vec<i32>, DumpError> {
+    let mut v: Vec<i32> = fs::read_dir(format!("/proc/{pid}/fd"))
+        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/fd: {e}")))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// Thread ids of the task.
+pub fn threads(pid: i32) -> Result<Vec<i32>, DumpError> {
+    let mut v: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task"))
+        .map_err(|_| DumpError::Proc(format!("pid {pid}: no such process")))?
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+        .collect();
+    v.sort_unstable();
+    Ok(v)
+}
+
+/// Child pids of the task (all its threads).
+pub fn children(pid: i32) -> Result<Vec<i32>, DumpError> {
+    let mut v = Vec::new();
+    for tid in threads(pid)? {
+        let s = read(pid, &format!("task/{tid}/children")).unwrap_or_default();
+        v.extend(s.split_whitespace().filter_map(|c| c.parse::<i32>().ok()));
+    }
+    Ok(v)
+}

@@ -1,0 +1,233 @@
+//! The stopped task: seized with `PTRACE_SEIZE` + `PTRACE_INTERRUPT`, asked
+//! what only it can answer by running one system call at a time in its own
+//! context, and always let go as it was (`Drop` detaches).
+//!
+//! Syscall injection: the registers are saved, `rip` is pointed at a
+//! `syscall` instruction that already exists in the task's vdso (no code is
+//! written into the task), the argument registers are set, and the task is
+//! stepped to the syscall's exit stop; the result is read from `rax`. With
+//! `orig_rax = -1` the kernel applies no syscall-restart logic to our
+//! registers.
+
+use std::io;
+
+use crate::sys;
+
+use super::DumpError;
+
+const PTRACE_EVENT_STOP: i32 = 128;
+const SYSCALL_STOP: i32 = libc::SIGTRAP | 0x80;
+const ERESTARTSYS: i64 = 512;
+const ERESTARTNOINTR: i64 = 513;
+const ERESTARTNOHAND: i64 = 514;
+const ERESTART_RESTARTBLOCK: i64 = 516;
+const EINTR: i64 = 4;
+const NR_RESTART_SYSCALL: u64 = 219;
+
+pub struct Tracee {
+    pub pid: i32,
+    /// Registers at the stop, untouched.
+    pub regs: libc::user_regs_struct,
+    /// Address of a `syscall` instruction in the task (vdso), once found.
+    gadget: Option<u64>,
+    attached: bool,
+}
+
+fn perr(pid: i32, what: &str, e: io::Error) -> DumpError {
+    DumpError::Ptrace(format!("pid {pid}: {what}: {e}"))
+}
+
+impl Tracee {
+    /// Seizes and stops `pid`. Signals that arrive while stopping it are
+    /// passed on (they would have been delivered anyway).
+    pub fn seize(pid: i32) -> Result<Tracee, DumpError> {
+        sys::ptrace_seize(pid, libc::PTRACE_O_TRACESYSGOOD as u64).map_err(|e| match e.raw_os_error() {
+            Some(libc::ESRCH) => DumpError::Proc(format!("pid {pid}: no such process")),
+            Some(libc::EPERM) => DumpError::Ptrace(format!(
+                "pid {pid}: may not be traced (already traced, or not permitted): {e}"
+            )),
+            _ => perr(pid, "PTRACE_SEIZE", e),
+        })?;
+        let mut t = Tracee {
+            pid,
+            regs: empty_regs(),
+            gadget: None,
+            attached: true,
+        };
+        sys::ptrace_interrupt(pid).map_err(|e| perr(pid, "PTRACE_INTERRUPT", e))?;
+        loop {
+            let st = match sys::waitpid(pid, libc::__WALL) {
+                Ok(Some((_, st))) => st,
+                Ok(None) => continue,
+                Err(e) => return Err(perr(pid, "waitpid", e)),
+            };
+            if !libc::WIFSTOPPED(st) {
+                t.attached = false;
+                return Err(DumpError::Proc(format!("pid {pid} exited while being stopped")));
+            }
+            if st >> 16 == PTRACE_EVENT_STOP {
+                break;
+            }
+            // A signal-delivery stop: let the signal through, stop again.
+            let sig = libc::WSTOPSIG(st);
+            sys::ptrace_cont(pid, sig).map_err(|e| perr(pid, "PTRACE_CONT", e))?;
+            sys::ptrace_interrupt(pid).map_err(|e| perr(pid, "PTRACE_INTERRUPT", e))?;
+        }
+        t.regs = sys::ptrace_getregs(pid).map_err(|e| perr(pid, "PTRACE_GETREGS", e))?;
+        Ok(t)
+    }
+
+    /// The registers to store in the image: an interrupted syscall is set
+    /// up to run again (or, for restart_block syscalls such as nanosleep,
+    /// to return EINTR, since the restart block cannot be restored).
+    pub fn image_regs(&self) -> libc::user_regs_struct {
+        let mut r = self.regs;
+        if (r.orig_rax as i64) >= 0 {
+            match -(r.rax as i64) {
+                ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
+                    r.rax = r.orig_rax;
+                    r.rip -= 2;
+                }
+                ERESTART_RESTARTBLOCK => r.rax = (-EINTR) as u64,
+                _ => {}
+            }
+        }
+        r
+    }
+
+    /// The registers to resume with when the task keeps running: as the
+    /// kernel would have restarted the interrupted syscall itself.
+    fn resume_regs(&self) -> libc::user_regs_struct {
+        let mut r = self.regs;
+        if (r.orig_rax as i64) >= 0 {
+            match -(r.rax as i64) {
+                ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
+                    r.rax = r.orig_rax;
+                    r.rip -= 2;
+                }
+                ERESTART_RESTARTBLOCK => {
+                    r.rax = NR_RESTART_SYSCALL;
+                    r.rip -= 2;
+                }
+                _ => {}
+            }
+        }
+        r.orig_rax = u64::MAX;
+        r
+    }
+
+    fn wait_syscall_stop(&self, what: &str) -> Result<(), DumpError> {
+        match sys::waitpid(self.pid, libc::__WALL) {
+            Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP => Ok(()),
+            Ok(Some((_, st))) => Err(DumpError::Ptrace(format!(
+                "pid {}: {what}: unexpected wait status {st:#x}",
+                self.pid
+            ))),
+            Ok(None) => Err(DumpError::Ptrace(format!("pid {}: {what}: no status", self.pid))),
+            Err(e) => Err(perr(self.pid, what, e)),
+        }
+    }
+
+    /// Finds a `syscall` instruction (0f 05) in the task's vdso.
+    fn gadget(&mut self, vdso: (u64, u64)) -> Result<u64, DumpError> {
+        if let Some(g) = self.gadget {
+            return Ok(g);
+        }
+        let mut buf = vec![0u8; (vdso.1 - vdso.0) as usize];
+        sys::process_vm_readv(self.pid, &mut buf, &[(vdso.0, vdso.1 - vdso.0)])
+            .map_err(|e| perr(self.pid, "reading the vdso", e))?;
+        let at = buf
+            .windows(2)
+            .position(|w| w == [0x0f, 0x05])
+            .ok_or_else(|| DumpError::Ptrace(format!("pid {}: no syscall instruction in the vdso", self.pid)))?;
+        let g = vdso.0 + at as u64;
+        self.gadget = Some(g);
+        Ok(g)
+    }
+
+    /// Runs `nr(args..)` in the task; returns the raw result (negative
+    /// errno on failure).
+    pub fn syscall(&mut self, vdso: (u64, u64), nr: i64, args: [u64; 6]) -> Result<i64, DumpError> {
+        let gadget = self.gadget(vdso)?;
+        let mut r = self.regs;
+        r.rax = nr as u64;
+        r.orig_rax = u64::MAX;
+        r.rdi = args[0];
+        r.rsi = args[1];
+        r.rdx = args[2];
+        r.r10 = args[3];
+        r.r8 = args[4];
+        r.r9 = args[5];
+        r.rip = gadget;
+        let what = format!("injected syscall {nr}");
+        sys::ptrace_setregs(self.pid, &r).map_err(|e| perr(self.pid, &what, e))?;
+        sys::ptrace_syscall(self.pid, 0).map_err(|e| perr(self.pid, &what, e))?;
+        self.wait_syscall_stop(&what)?;
+        sys::ptrace_syscall(self.pid, 0).map_err(|e| perr(self.pid, &what, e))?;
+        self.wait_syscall_stop(&what)?;
+        let out = sys::ptrace_getregs(self.pid).map_err(|e| perr(self.pid, &what, e))?;
+        Ok(out.rax as i64)
+    }
+
+    /// Lets the task go on as it was.
+    pub fn detach(mut self) -> Result<(), DumpError> {
+        self.release()
+    }
+
+    fn release(&mut self) -> Result<(), DumpError> {
+        if !self.attached {
+            return Ok(());
+        }
+        self.attached = false;
+        let r = self.resume_regs();
+        sys::ptrace_setregs(self.pid, &r).map_err(|e| perr(self.pid, "PTRACE_SETREGS", e))?;
+        sys::ptrace_detach(self.pid).map_err(|e| perr(self.pid, "PTRACE_DETACH", e))
+    }
+
+    /// Kills the task (after a complete dump) and collects its exit.
+    pub fn kill(mut self) {
+        self.attached = false;
+        let _ = sys::kill(self.pid, libc::SIGKILL);
+        let _ = sys::waitpid(self.pid, libc::__WALL);
+    }
+}
+
+impl Drop for Tracee {
+    fn drop(&mut self) {
+        if let Err(e) = self.release() {
+            crate::log!(crate::log::ERROR, "{e}");
+        }
+    }
+}
+
+fn empty_regs() -> libc::user_regs_struct {
+    libc::user_regs_struct {
+        r15: 0,
+        r14: 0,
+        r13: 0,
+        r12: 0,
+        rbp: 0,
+        rbx: 0,
+        r11: 0,
+        r10: 0,
+        r9: 0,
+        r8: 0,
+        rax: 0,
+        rcx: 0,
+        rdx: 0,
+        rsi: 0,
+        rdi: 0,
+        orig_rax: 0,
+        rip: 0,
+        cs: 0,
+        eflags: 0,
+        rsp: 0,
+        ss: 0,
+        fs_base: 0,
+        gs_base: 0,
+        ds: 0,
+        es: 0,
+        fs: 0,
+        gs: 0,
+    }
+}
