@@ -534,7 +534,12 @@ pub fn ptrace_getsigmask(pid: i32) -> io::Result<u64> {
 
 /// `PTRACE_PEEKSIGINFO`: up to `buf.len()` queued siginfos from offset
 /// `off` of the thread's (or with `shared`, the process's) queue.
-pub fn ptrace_peeksiginfo(pid: i32, off: u64, shared: bool, buf: &mut [[u8; 128]]) -> io::Result<usize> {
+pub fn ptrace_peeksiginfo(
+    pid: i32,
+    off: u64,
+    shared: bool,
+    buf: &mut [[u8; 128]],
+) -> io::Result<usize> {
     #[repr(C)]
     struct Args {
         off: u64,
@@ -584,7 +589,12 @@ pub fn get_robust_list(pid: i32) -> io::Result<(u64, u64)> {
     let (mut head, mut len) = (0u64, 0u64);
     // SAFETY: the kernel writes one pointer and one size_t.
     check(unsafe {
-        libc::syscall(libc::SYS_get_robust_list, pid, &mut head as *mut u64, &mut len as *mut u64)
+        libc::syscall(
+            libc::SYS_get_robust_list,
+            pid,
+            &mut head as *mut u64,
+            &mut len as *mut u64,
+        )
     })?;
     Ok((head, len))
 }

@@ -80,11 +80,17 @@ pub fn vmas(
                 }
             }
             p if p.ends_with(" (deleted)") => {
-                return Err(DumpError::Refused(format!("{}: the mapped file was deleted", what())));
+                return Err(DumpError::Refused(format!(
+                    "{}: the mapped file was deleted",
+                    what()
+                )));
             }
             p if p.starts_with('/') => {
                 if p.starts_with("/SYSV") || p.starts_with("/memfd:") || p.starts_with("/dev/") {
-                    return Err(DumpError::Refused(format!("{}: this kind of mapping is not dumped yet", what())));
+                    return Err(DumpError::Refused(format!(
+                        "{}: this kind of mapping is not dumped yet",
+                        what()
+                    )));
                 }
                 e.pgoff = m.offset;
                 e.shmid = u64::from(file_id(p));
@@ -95,10 +101,17 @@ pub fn vmas(
                     e.flags = libc::MAP_PRIVATE as u32;
                     e.status = VMA_AREA_REGULAR | VMA_FILE_PRIVATE;
                 }
-                e.fdflags = Some(if shared && m.perms[1] == b'w' { libc::O_RDWR as u32 } else { 0 });
+                e.fdflags = Some(if shared && m.perms[1] == b'w' {
+                    libc::O_RDWR as u32
+                } else {
+                    0
+                });
             }
             _ => {
-                return Err(DumpError::Refused(format!("{}: unknown kind of mapping", what())));
+                return Err(DumpError::Refused(format!(
+                    "{}: unknown kind of mapping",
+                    what()
+                )));
             }
         }
         out.push(e);
@@ -109,7 +122,15 @@ pub fn vmas(
 /// The PFN of the shared zero page, read from our own pagemap (needs
 /// CAP_SYS_ADMIN to see PFNs; None otherwise).
 pub fn zero_pfn() -> Option<u64> {
-    let page = sys::mmap(0, PAGE, libc::PROT_READ, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS, -1, 0).ok()?;
+    let page = sys::mmap(
+        0,
+        PAGE,
+        libc::PROT_READ,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+        0,
+    )
+    .ok()?;
     let _ = sys::read_mem(page, 1); // fault the zero page in
     let pm = File::open("/proc/self/pagemap").ok()?;
     let mut b = [0u8; 8];
@@ -122,7 +143,8 @@ pub fn zero_pfn() -> Option<u64> {
 
 /// Pages of one VMA worth dumping, as runs of (vaddr, pages).
 fn runs_of(pagemap: &File, v: &VmaEntry, zero: Option<u64>) -> Result<Vec<(u64, u64)>, String> {
-    let dump_anon = v.status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO) != 0 && v.status & VMA_AREA_VVAR == 0;
+    let dump_anon =
+        v.status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO) != 0 && v.status & VMA_AREA_VVAR == 0;
     let dump_cow = v.status & VMA_FILE_PRIVATE != 0;
     if v.status & VMA_AREA_VSYSCALL != 0 || !(dump_anon || dump_cow) {
         return Ok(Vec::new());
@@ -154,7 +176,11 @@ fn runs_of(pagemap: &File, v: &VmaEntry, zero: Option<u64>) -> Result<Vec<(u64, 
 }
 
 /// Writes the dumped pages to `pages` and returns the pagemap entries.
-pub fn dump_pages(pid: i32, vmas: &[VmaEntry], pages: &mut File) -> Result<(Vec<PagemapEntry>, u64), DumpError> {
+pub fn dump_pages(
+    pid: i32,
+    vmas: &[VmaEntry],
+    pages: &mut File,
+) -> Result<(Vec<PagemapEntry>, u64), DumpError> {
     let pagemap = File::open(format!("/proc/{pid}/pagemap"))
         .map_err(|e| DumpError::Proc(format!("/proc/{pid}/pagemap: {e}")))?;
     let zero = zero_pfn();
@@ -168,7 +194,10 @@ pub fn dump_pages(pid: i32, vmas: &[VmaEntry], pages: &mut File) -> Result<(Vec<
             return Ok(());
         }
         let got = sys::process_vm_readv(pid, &mut buf[..*len], pending).map_err(|e| {
-            DumpError::Proc(format!("pid {pid}: reading memory at {:#x}: {e}", pending[0].0))
+            DumpError::Proc(format!(
+                "pid {pid}: reading memory at {:#x}: {e}",
+                pending[0].0
+            ))
         })?;
         if got != *len {
             return Err(DumpError::Proc(format!(
@@ -184,7 +213,8 @@ pub fn dump_pages(pid: i32, vmas: &[VmaEntry], pages: &mut File) -> Result<(Vec<
         Ok(())
     };
     for v in vmas {
-        let runs = runs_of(&pagemap, v, zero).map_err(|e| DumpError::Proc(format!("pid {pid}: {e}")))?;
+        let runs =
+            runs_of(&pagemap, v, zero).map_err(|e| DumpError::Proc(format!("pid {pid}: {e}")))?;
         for (addr, nr) in runs {
             entries.push(PagemapEntry {
                 vaddr: addr,

@@ -55,7 +55,10 @@ impl fmt::Display for DumpError {
 /// `crest dump`.
 pub fn run(opts: &Opts) -> Result<i32, String> {
     let pid = opts.tree.ok_or("dump: name the process with -t PID")?;
-    let dir = opts.images_dir.clone().unwrap_or_else(|| PathBuf::from("."));
+    let dir = opts
+        .images_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     dump(pid, &dir, opts.leave_running).map_err(|e| e.to_string())?;
     Ok(0)
 }
@@ -105,7 +108,11 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> 
     fs::create_dir_all(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
     let mut tracee = Tracee::seize(pid)?;
     refuse_tree(pid)?;
-    crate::log!(DEBUG, "pid {pid} stopped after {} us", t0.elapsed().as_micros());
+    crate::log!(
+        DEBUG,
+        "pid {pid} stopped after {} us",
+        t0.elapsed().as_micros()
+    );
     let mut written = Written {
         paths: Vec::new(),
         done: false,
@@ -193,7 +200,10 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
     let pid = t.pid;
     let stat = proc::Stat::read(pid)?;
     if stat.state == 'Z' || stat.state == 'X' {
-        return Err(DumpError::Proc(format!("pid {pid} is exiting (state {})", stat.state)));
+        return Err(DumpError::Proc(format!(
+            "pid {pid} is exiting (state {})",
+            stat.state
+        )));
     }
     let status = proc::Status::read(pid)?;
     if status.get("Seccomp") != "0" && !status.get("Seccomp").is_empty() {
@@ -213,15 +223,15 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
     let mut files = Files::default();
     let exe = proc::readlink(pid, "exe")?;
     if exe.ends_with(" (deleted)") {
-        return Err(DumpError::Refused(format!("pid {pid}: its executable {exe} was deleted")));
+        return Err(DumpError::Refused(format!(
+            "pid {pid}: its executable {exe} was deleted"
+        )));
     }
     let exe_id = files.path_id(&exe)?;
     let cwd_id = files.path_id(&proc::readlink(pid, "cwd")?)?;
-    let root_id = {
-        let root = proc::readlink(pid, "root")?;
-        let id = files.reg(&root, 0, 0)?;
-        id
-    };
+    // The root gets its own entry, even when it is also the cwd, as CRIU
+    // writes it.
+    let root_id = files.reg(&proc::readlink(pid, "root")?, 0, 0)?;
     let mut map_err = None;
     let vmas = mem::vmas(pid, &maps, &mut |p| match files.path_id(p) {
         Ok(id) => id,
@@ -238,12 +248,14 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
     // Registers and FPU state.
     let regs = t.image_regs();
     let mut xsave = vec![0u8; 64 * 1024];
-    let xlen = sys::ptrace_getregset(pid, 0x202, &mut xsave)
-        .map_err(|e| DumpError::Ptrace(format!("pid {pid}: PTRACE_GETREGSET NT_X86_XSTATE: {e}")))?;
+    let xlen = sys::ptrace_getregset(pid, 0x202, &mut xsave).map_err(|e| {
+        DumpError::Ptrace(format!("pid {pid}: PTRACE_GETREGSET NT_X86_XSTATE: {e}"))
+    })?;
     let fpregs = fpregs(&xsave[..xlen]);
 
     // Signals.
-    let blocked = sys::ptrace_getsigmask(pid).map_err(|e| DumpError::Ptrace(format!("pid {pid}: PTRACE_GETSIGMASK: {e}")))?;
+    let blocked = sys::ptrace_getsigmask(pid)
+        .map_err(|e| DumpError::Ptrace(format!("pid {pid}: PTRACE_GETSIGMASK: {e}")))?;
     let shared = queued(pid, true)?;
     let private = queued(pid, false)?;
 
@@ -252,10 +264,20 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
     let scratch = t.syscall(
         vdso,
         libc::SYS_mmap,
-        [0, 4096, (libc::PROT_READ | libc::PROT_WRITE) as u64, (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64, u64::MAX, 0],
+        [
+            0,
+            4096,
+            (libc::PROT_READ | libc::PROT_WRITE) as u64,
+            (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u64,
+            u64::MAX,
+            0,
+        ],
     )?;
     if scratch < 0 {
-        return Err(DumpError::Ptrace(format!("pid {pid}: injected mmap failed: errno {}", -scratch)));
+        return Err(DumpError::Ptrace(format!(
+            "pid {pid}: injected mmap failed: errno {}",
+            -scratch
+        )));
     }
     let scratch = scratch as u64;
     let asked = ask_task(t, vdso, scratch, &status);
@@ -322,8 +344,12 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
             rlimits: Some(TaskRlimitsEntry { rlimits }),
             signals_s: Some(SignalQueueEntry { signals: shared }),
             sigactions: asked.sigactions,
-            loginuid: proc::read(pid, "loginuid").ok().and_then(|s| s.trim().parse().ok()),
-            oom_score_adj: proc::read(pid, "oom_score_adj").ok().and_then(|s| s.trim().parse().ok()),
+            loginuid: proc::read(pid, "loginuid")
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
+            oom_score_adj: proc::read(pid, "oom_score_adj")
+                .ok()
+                .and_then(|s| s.trim().parse().ok()),
             ..Default::default()
         }),
         ids: None,
@@ -369,27 +395,76 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
     // Pages first (the big one), then the rest.
     let pages_path = dir.join("pages-1.img");
     written.paths.push(pages_path.clone());
-    let mut pages = File::create(&pages_path).map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
+    let mut pages = File::create(&pages_path)
+        .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
     let (entries, npages) = mem::dump_pages(pid, &vmas, &mut pages)?;
-    pages.sync_all().map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
-    crate::log!(DEBUG, "pid {pid}: {npages} pages in {} pagemap entries", entries.len());
+    pages
+        .sync_all()
+        .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
+    crate::log!(
+        DEBUG,
+        "pid {pid}: {npages} pages in {} pagemap entries",
+        entries.len()
+    );
 
     let mut pm = enc(&[PagemapHead { pages_id: 1 }]);
     pm.extend(enc(&entries));
-    write_image(dir, &format!("pagemap-{pid}.img"), magic::PAGEMAP_MAGIC, pm, written)?;
-    write_image(dir, &format!("core-{pid}.img"), magic::CORE_MAGIC, enc(&[core]), written)?;
-    write_image(dir, &format!("mm-{pid}.img"), magic::MM_MAGIC, enc(&[mm]), written)?;
+    write_image(
+        dir,
+        &format!("pagemap-{pid}.img"),
+        magic::PAGEMAP_MAGIC,
+        pm,
+        written,
+    )?;
+    write_image(
+        dir,
+        &format!("core-{pid}.img"),
+        magic::CORE_MAGIC,
+        enc(&[core]),
+        written,
+    )?;
+    write_image(
+        dir,
+        &format!("mm-{pid}.img"),
+        magic::MM_MAGIC,
+        enc(&[mm]),
+        written,
+    )?;
     let fs_entry = FsEntry {
         cwd_id,
         root_id,
         umask: Some(status.octal("Umask")),
     };
-    write_image(dir, &format!("fs-{pid}.img"), magic::FS_MAGIC, enc(&[fs_entry]), written)?;
+    write_image(
+        dir,
+        &format!("fs-{pid}.img"),
+        magic::FS_MAGIC,
+        enc(&[fs_entry]),
+        written,
+    )?;
     let (root_ids, task_ids) = namespace_ids(pid);
     let files_id = task_ids.files_id;
-    write_image(dir, &format!("ids-{pid}.img"), magic::IDS_MAGIC, enc(&[task_ids]), written)?;
-    write_image(dir, "files.img", magic::FILES_MAGIC, enc(&files.entries), written)?;
-    write_image(dir, &format!("fdinfo-{files_id}.img"), magic::FDINFO_MAGIC, enc(&fdinfo), written)?;
+    write_image(
+        dir,
+        &format!("ids-{pid}.img"),
+        magic::IDS_MAGIC,
+        enc(&[task_ids]),
+        written,
+    )?;
+    write_image(
+        dir,
+        "files.img",
+        magic::FILES_MAGIC,
+        enc(&files.entries),
+        written,
+    )?;
+    write_image(
+        dir,
+        &format!("fdinfo-{files_id}.img"),
+        magic::FDINFO_MAGIC,
+        enc(&fdinfo),
+        written,
+    )?;
     let pstree = PstreeEntry {
         pid: pid as u32,
         ppid: 0,
@@ -397,9 +472,27 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
         sid: stat.field(6) as u32,
         threads: vec![pid as u32],
     };
-    write_image(dir, "pstree.img", magic::PSTREE_MAGIC, enc(&[pstree]), written)?;
-    write_image(dir, "timens-0.img", magic::TIMENS_MAGIC, enc(&[timens(pid)?]), written)?;
-    write_image(dir, "seccomp.img", magic::SECCOMP_MAGIC, enc(&[SeccompEntry::default()]), written)?;
+    write_image(
+        dir,
+        "pstree.img",
+        magic::PSTREE_MAGIC,
+        enc(&[pstree]),
+        written,
+    )?;
+    write_image(
+        dir,
+        "timens-0.img",
+        magic::TIMENS_MAGIC,
+        enc(&[timens(pid)?]),
+        written,
+    )?;
+    write_image(
+        dir,
+        "seccomp.img",
+        magic::SECCOMP_MAGIC,
+        enc(&[SeccompEntry::default()]),
+        written,
+    )?;
     let inventory = InventoryEntry {
         img_version: 2,
         fdinfo_per_id: Some(true),
@@ -409,7 +502,13 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
         ..Default::default()
     };
     // The inventory last: an image set without it is not a complete dump.
-    write_image(dir, "inventory.img", magic::INVENTORY_MAGIC, enc(&[inventory]), written)?;
+    write_image(
+        dir,
+        "inventory.img",
+        magic::INVENTORY_MAGIC,
+        enc(&[inventory]),
+        written,
+    )?;
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
     }
@@ -437,10 +536,18 @@ fn read_words<const N: usize>(pid: i32, at: u64) -> Result<[u64; N], DumpError> 
     Ok(w)
 }
 
-fn ask_task(t: &mut Tracee, vdso: (u64, u64), scratch: u64, status: &proc::Status) -> Result<Asked, DumpError> {
+fn ask_task(
+    t: &mut Tracee,
+    vdso: (u64, u64),
+    scratch: u64,
+    status: &proc::Status,
+) -> Result<Asked, DumpError> {
     let pid = t.pid;
     let fail = |what: &str, r: i64| {
-        DumpError::Ptrace(format!("pid {pid}: injected {what} failed: {}", std::io::Error::from_raw_os_error(-r as i32)))
+        DumpError::Ptrace(format!(
+            "pid {pid}: injected {what} failed: {}",
+            std::io::Error::from_raw_os_error(-r as i32)
+        ))
     };
     // Only handlers that are not SIG_DFL need asking: /proc says which.
     let interesting = status.hex("SigCgt") | status.hex("SigIgn");
@@ -471,18 +578,39 @@ fn ask_task(t: &mut Tracee, vdso: (u64, u64), scratch: u64, status: &proc::Statu
     let [ss_sp, ss_flags, ss_size] = read_words::<3>(pid, scratch)?;
     let mut itimers: [ItimerEntry; 3] = Default::default();
     for (which, it) in itimers.iter_mut().enumerate() {
-        let r = t.syscall(vdso, libc::SYS_getitimer, [which as u64, scratch, 0, 0, 0, 0])?;
+        let r = t.syscall(
+            vdso,
+            libc::SYS_getitimer,
+            [which as u64, scratch, 0, 0, 0, 0],
+        )?;
         if r < 0 {
             return Err(fail("getitimer", r));
         }
         let [isec, iusec, vsec, vusec] = read_words::<4>(pid, scratch)?;
-        *it = ItimerEntry { isec, iusec, vsec, vusec };
+        *it = ItimerEntry {
+            isec,
+            iusec,
+            vsec,
+            vusec,
+        };
     }
     let brk = t.syscall(vdso, libc::SYS_brk, [0; 6])? as u64;
     const PR_GET_TID_ADDRESS: u64 = 40;
-    let r = t.syscall(vdso, libc::SYS_prctl, [PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0])?;
-    let tid_address = if r < 0 { 0 } else { read_words::<1>(pid, scratch)?[0] };
-    let secbits = t.syscall(vdso, libc::SYS_prctl, [libc::PR_GET_SECUREBITS as u64, 0, 0, 0, 0, 0])?;
+    let r = t.syscall(
+        vdso,
+        libc::SYS_prctl,
+        [PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0],
+    )?;
+    let tid_address = if r < 0 {
+        0
+    } else {
+        read_words::<1>(pid, scratch)?[0]
+    };
+    let secbits = t.syscall(
+        vdso,
+        libc::SYS_prctl,
+        [libc::PR_GET_SECUREBITS as u64, 0, 0, 0, 0, 0],
+    )?;
     Ok(Asked {
         sigactions,
         sas: ThreadSasEntry {
@@ -504,7 +632,9 @@ fn queued(pid: i32, shared: bool) -> Result<Vec<SiginfoEntry>, DumpError> {
     loop {
         let n = sys::ptrace_peeksiginfo(pid, out.len() as u64, shared, &mut buf)
             .map_err(|e| DumpError::Ptrace(format!("pid {pid}: PTRACE_PEEKSIGINFO: {e}")))?;
-        out.extend(buf[..n].iter().map(|s| SiginfoEntry { siginfo: s.to_vec() }));
+        out.extend(buf[..n].iter().map(|s| SiginfoEntry {
+            siginfo: s.to_vec(),
+        }));
         if n < buf.len() {
             return Ok(out);
         }
@@ -512,8 +642,12 @@ fn queued(pid: i32, shared: bool) -> Result<Vec<SiginfoEntry>, DumpError> {
 }
 
 fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
-    let raw = fs::read(format!("/proc/{pid}/auxv")).map_err(|e| DumpError::Proc(format!("/proc/{pid}/auxv: {e}")))?;
-    let mut v: Vec<u64> = raw.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect();
+    let raw = fs::read(format!("/proc/{pid}/auxv"))
+        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/auxv: {e}")))?;
+    let mut v: Vec<u64> = raw
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
     // Keep up to and including the AT_NULL pair.
     if let Some(end) = v.chunks(2).position(|p| p[0] == 0) {
         v.truncate(end * 2 + 2);
@@ -539,7 +673,10 @@ fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpErro
             Some("an anonymous inode (eventfd, epoll, io_uring, ...)")
         } else if link.ends_with(" (deleted)") {
             Some("a deleted file")
-        } else if link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console" {
+        } else if link.starts_with("/dev/pts/")
+            || link.starts_with("/dev/tty")
+            || link == "/dev/console"
+        {
             Some("a terminal")
         } else if !link.starts_with('/') {
             Some("not a file")
@@ -547,10 +684,15 @@ fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpErro
             None
         };
         if let Some(kind) = kind {
-            return Err(DumpError::Refused(format!("pid {pid}: fd {fd} is {kind} ({link}), which crest does not dump yet")));
+            return Err(DumpError::Refused(format!(
+                "pid {pid}: fd {fd} is {kind} ({link}), which crest does not dump yet"
+            )));
         }
         // Descriptors sharing one open file share one files.img entry.
-        let shared = first_of.iter().find(|&&(other, _)| sys::same_file(pid, other, fd)).map(|&(_, id)| id);
+        let shared = first_of
+            .iter()
+            .find(|&&(other, _)| sys::same_file(pid, other, fd))
+            .map(|&(_, id)| id);
         let id = match shared {
             Some(id) => id,
             None => {
@@ -604,11 +746,15 @@ fn gpregs(r: &libc::user_regs_struct) -> UserX86RegsEntry {
 }
 
 fn u32s(b: &[u8]) -> Vec<u32> {
-    b.chunks_exact(4).map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default())).collect()
+    b.chunks_exact(4)
+        .map(|c| u32::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect()
 }
 
 fn u64s(b: &[u8]) -> Vec<u64> {
-    b.chunks_exact(8).map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default())).collect()
+    b.chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect()
 }
 
 /// The fxsave part and the extended features CRIU stores, from an
@@ -703,7 +849,8 @@ fn timens(pid: i32) -> Result<TimensEntry, DumpError> {
             .unwrap_or(0)
     };
     let clock = |c, name: &str| -> Result<Timespec, DumpError> {
-        let (s, ns) = sys::clock_gettime(c).map_err(|e| DumpError::Io(format!("clock_gettime: {e}")))?;
+        let (s, ns) =
+            sys::clock_gettime(c).map_err(|e| DumpError::Io(format!("clock_gettime: {e}")))?;
         let t = s as i128 * 1_000_000_000 + ns as i128 + offset(name);
         Ok(Timespec {
             tv_sec: (t / 1_000_000_000) as u64,

@@ -6,7 +6,9 @@ use super::DumpError;
 
 pub fn read(pid: i32, name: &str) -> Result<String, DumpError> {
     fs::read_to_string(format!("/proc/{pid}/{name}")).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ESRCH) => DumpError::Proc(format!("pid {pid}: no such process")),
+        Some(libc::ENOENT) | Some(libc::ESRCH) => {
+            DumpError::Proc(format!("pid {pid}: no such process"))
+        }
         _ => DumpError::Proc(format!("/proc/{pid}/{name}: {e}")),
     })
 }
@@ -35,10 +37,7 @@ impl Stat {
             .split_whitespace()
             .map(|f| f.parse::<i64>().map(|v| v as u64).unwrap_or(0))
             .collect();
-        Ok(Stat {
-            fields,
-            state,
-        })
+        Ok(Stat { fields, state })
     }
 
     /// Field number `n` (1-based, as in proc(5); n >= 4).
@@ -62,7 +61,10 @@ impl Status {
     }
 
     pub fn get(&self, key: &str) -> &str {
-        self.0.iter().find(|(k, _)| k == key).map_or("", |(_, v)| v.as_str())
+        self.0
+            .iter()
+            .find(|(k, _)| k == key)
+            .map_or("", |(_, v)| v.as_str())
     }
 
     pub fn hex(&self, key: &str) -> u64 {
@@ -74,7 +76,10 @@ impl Status {
     }
 
     pub fn ids(&self, key: &str) -> Vec<u32> {
-        self.get(key).split_whitespace().filter_map(|v| v.parse().ok()).collect()
+        self.get(key)
+            .split_whitespace()
+            .filter_map(|v| v.parse().ok())
+            .collect()
     }
 }
 

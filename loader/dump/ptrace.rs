@@ -41,12 +41,14 @@ impl Tracee {
     /// Seizes and stops `pid`. Signals that arrive while stopping it are
     /// passed on (they would have been delivered anyway).
     pub fn seize(pid: i32) -> Result<Tracee, DumpError> {
-        sys::ptrace_seize(pid, libc::PTRACE_O_TRACESYSGOOD as u64).map_err(|e| match e.raw_os_error() {
-            Some(libc::ESRCH) => DumpError::Proc(format!("pid {pid}: no such process")),
-            Some(libc::EPERM) => DumpError::Ptrace(format!(
-                "pid {pid}: may not be traced (already traced, or not permitted): {e}"
-            )),
-            _ => perr(pid, "PTRACE_SEIZE", e),
+        sys::ptrace_seize(pid, libc::PTRACE_O_TRACESYSGOOD as u64).map_err(|e| {
+            match e.raw_os_error() {
+                Some(libc::ESRCH) => DumpError::Proc(format!("pid {pid}: no such process")),
+                Some(libc::EPERM) => DumpError::Ptrace(format!(
+                    "pid {pid}: may not be traced (already traced, or not permitted): {e}"
+                )),
+                _ => perr(pid, "PTRACE_SEIZE", e),
+            }
         })?;
         let mut t = Tracee {
             pid,
@@ -63,7 +65,9 @@ impl Tracee {
             };
             if !libc::WIFSTOPPED(st) {
                 t.attached = false;
-                return Err(DumpError::Proc(format!("pid {pid} exited while being stopped")));
+                return Err(DumpError::Proc(format!(
+                    "pid {pid} exited while being stopped"
+                )));
             }
             if st >> 16 == PTRACE_EVENT_STOP {
                 break;
@@ -118,12 +122,17 @@ impl Tracee {
 
     fn wait_syscall_stop(&self, what: &str) -> Result<(), DumpError> {
         match sys::waitpid(self.pid, libc::__WALL) {
-            Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP => Ok(()),
+            Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP => {
+                Ok(())
+            }
             Ok(Some((_, st))) => Err(DumpError::Ptrace(format!(
                 "pid {}: {what}: unexpected wait status {st:#x}",
                 self.pid
             ))),
-            Ok(None) => Err(DumpError::Ptrace(format!("pid {}: {what}: no status", self.pid))),
+            Ok(None) => Err(DumpError::Ptrace(format!(
+                "pid {}: {what}: no status",
+                self.pid
+            ))),
             Err(e) => Err(perr(self.pid, what, e)),
         }
     }
@@ -139,7 +148,12 @@ impl Tracee {
         let at = buf
             .windows(2)
             .position(|w| w == [0x0f, 0x05])
-            .ok_or_else(|| DumpError::Ptrace(format!("pid {}: no syscall instruction in the vdso", self.pid)))?;
+            .ok_or_else(|| {
+                DumpError::Ptrace(format!(
+                    "pid {}: no syscall instruction in the vdso",
+                    self.pid
+                ))
+            })?;
         let g = vdso.0 + at as u64;
         self.gadget = Some(g);
         Ok(g)

@@ -282,7 +282,8 @@ impl ImageWriter {
 
     /// Appends one record already encoded.
     pub fn push_encoded(&mut self, body: &[u8]) {
-        self.data.extend_from_slice(&(body.len() as u32).to_le_bytes());
+        self.data
+            .extend_from_slice(&(body.len() as u32).to_le_bytes());
         self.data.extend_from_slice(body);
     }
 

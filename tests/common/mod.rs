@@ -1,0 +1,168 @@
+//! The test harness shared by the integration tests: a serial lock (the
+//! restores share pids), a child subreaper with checks that nothing
+//! survives, and writable copies of the shared fixtures.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::sync::{Mutex, MutexGuard, Once};
+
+pub static SERIAL: Mutex<()> = Mutex::new(());
+static SUBREAPER: Once = Once::new();
+
+pub fn crest() -> &'static str {
+    env!("CARGO_BIN_EXE_crest")
+}
+
+pub fn fixtures() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
+}
+
+/// Serialises the test and makes this process a subreaper; `None` (with
+/// the reason printed) where the test cannot run.
+pub fn harness(fixture: &str) -> Option<MutexGuard<'static, ()>> {
+    let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
+    if euid() != 0 {
+        eprintln!("SKIP: restore tests need root (clone3 set_tid, PR_SET_MM_MAP)");
+        return None;
+    }
+    if !fixtures().join(fixture).is_dir() {
+        eprintln!(
+            "SKIP: fixture {fixture} not found at {}",
+            fixtures().display()
+        );
+        return None;
+    }
+    SUBREAPER.call_once(|| {
+        crest::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+            .expect("PR_SET_CHILD_SUBREAPER");
+    });
+    reap_all();
+    Some(guard)
+}
+
+pub fn euid() -> u32 {
+    fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(String::from))
+        })
+        .and_then(|u| u.parse().ok())
+        .unwrap_or(u32::MAX)
+}
+
+/// Our children (adopted orphans included), from /proc.
+pub fn children() -> Vec<(i32, String)> {
+    let me = std::process::id() as i32;
+    let mut v = Vec::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        let Some((comm, rest)) = stat.rsplit_once(") ") else {
+            continue;
+        };
+        let ppid: i32 = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse().ok())
+            .unwrap_or(0);
+        if ppid == me {
+            v.push((pid, comm.split_once(" (").map_or("", |c| c.1).to_string()));
+        }
+    }
+    v
+}
+
+/// Reaps exited children without blocking.
+pub fn reap_all() {
+    while let Ok(Some(_)) = crest::sys::waitpid(-1, libc::WNOHANG) {}
+}
+
+/// Asserts that no task of a restore survived: the pid is free and we
+/// have no (adopted) children left.
+pub fn assert_nothing_left(pid: u32) {
+    reap_all();
+    let left = children();
+    assert!(left.is_empty(), "tasks left behind: {left:?}");
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "pid {pid} still exists"
+    );
+}
+
+/// A writable copy of a fixture in a fresh temp dir.
+pub struct Copy {
+    pub dir: PathBuf,
+}
+
+impl Copy {
+    pub fn new(fixture: &str) -> Copy {
+        let dir = std::env::temp_dir().join(format!(
+            "crest-test-{}-{fixture}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        ));
+        fs::create_dir_all(&dir).unwrap();
+        let st = Command::new("cp")
+            .arg("-r")
+            .arg(fixtures().join(fixture))
+            .arg(&dir)
+            .status()
+            .unwrap();
+        assert!(st.success());
+        let dir = dir.join(fixture);
+        Command::new("chmod")
+            .arg("-R")
+            .arg("u+w")
+            .arg(&dir)
+            .status()
+            .unwrap();
+        Copy { dir }
+    }
+
+    pub fn images(&self) -> PathBuf {
+        self.dir.join("images")
+    }
+
+    /// Installs the victim binary where the images expect it (run.sh does
+    /// this itself).
+    pub fn install_binary(&self, name: &str) {
+        fs::create_dir_all("/tmp/crest-fixtures/bin").unwrap();
+        let to = Path::new("/tmp/crest-fixtures/bin").join(name);
+        let _ = fs::remove_file(&to);
+        fs::copy(self.dir.join(name), &to).unwrap();
+    }
+
+    pub fn run_sh(&self) -> Output {
+        Command::new(self.dir.join("run.sh"))
+            .args([
+                crest(),
+                "restore",
+                "-D",
+                "{images}",
+                "-d",
+                "--pidfile",
+                "{pidfile}",
+            ])
+            .output()
+            .unwrap()
+    }
+}
+
+impl Drop for Copy {
+    fn drop(&mut self) {
+        if let Some(parent) = self.dir.parent() {
+            let _ = fs::remove_dir_all(parent);
+        }
+    }
+}

@@ -1,0 +1,202 @@
+//! Dump against the real kernel: live programs are checkpointed with
+//! `crest dump`, restored with `crest restore`, and check themselves.
+//! The shared fixtures' static programs run live here (they daemonize and
+//! write their pid), which checks crest's dump independently of the CRIU
+//! images. Every image crest writes must decode with Debian's crit.
+
+mod common;
+
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const RUN: &str = "/tmp/crest-fixtures/run";
+
+fn wait_for(path: &Path, secs: u64) -> Option<String> {
+    let end = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < end {
+        if let Ok(s) = fs::read_to_string(path) {
+            if !s.trim().is_empty() {
+                return Some(s.trim().to_string());
+            }
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    None
+}
+
+fn crest_cmd(args: &[&str]) -> Output {
+    Command::new(crest()).args(args).output().unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+/// A fresh images directory, removed on drop.
+struct Dir(PathBuf);
+
+impl Dir {
+    fn new(tag: &str) -> Dir {
+        let d = std::env::temp_dir().join(format!("crest-dump-{}-{tag}", std::process::id()));
+        let _ = fs::remove_dir_all(&d);
+        fs::create_dir_all(&d).unwrap();
+        Dir(d)
+    }
+    fn s(&self) -> &str {
+        self.0.to_str().unwrap()
+    }
+}
+
+impl Drop for Dir {
+    fn drop(&mut self) {
+        let _ = fs::remove_dir_all(&self.0);
+    }
+}
+
+/// Starts a fixture program live; returns its pid once it is ready.
+fn start_fixture(name: &str) -> i32 {
+    let copy_to = Path::new("/tmp/crest-fixtures/bin").join(name);
+    fs::create_dir_all("/tmp/crest-fixtures/bin").unwrap();
+    fs::create_dir_all(RUN).unwrap();
+    fs::create_dir_all("/tmp/crest-fixtures/data").unwrap();
+    for suffix in ["pid", "out", "out.tmp", "restored.pid"] {
+        let _ = fs::remove_file(Path::new(RUN).join(format!("{name}.{suffix}")));
+    }
+    let _ = fs::remove_file(&copy_to);
+    fs::copy(fixtures().join(name).join(name), &copy_to).unwrap();
+    if name == "openfile" {
+        fs::copy(
+            fixtures().join("openfile/openfile.dat"),
+            "/tmp/crest-fixtures/data/openfile.dat",
+        )
+        .unwrap();
+    }
+    let st = Command::new(&copy_to)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .unwrap();
+    assert!(st.success(), "{name} failed to start");
+    let pid = wait_for(&Path::new(RUN).join(format!("{name}.pid")), 5).expect("fixture pid file");
+    pid.parse().unwrap()
+}
+
+fn wait_gone(pid: i32) {
+    let end = Instant::now() + Duration::from_secs(5);
+    while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < end {
+        reap_all();
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// Every image in `dir` decodes with crit (when installed).
+fn crit_decodes(dir: &Path) {
+    if Command::new("crit").arg("--help").output().is_err() {
+        assert!(
+            std::env::var("CREST_REQUIRE_CRIT").as_deref() != Ok("1"),
+            "crit is required"
+        );
+        eprintln!("SKIP crit check: crit not installed");
+        return;
+    }
+    for e in fs::read_dir(dir).unwrap().flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.starts_with("pages-") || !name.ends_with(".img") {
+            continue;
+        }
+        let o = Command::new("crit")
+            .args(["decode", "-i"])
+            .arg(e.path())
+            .output()
+            .unwrap();
+        assert!(o.status.success(), "crit decode {name}: {}", text(&o));
+        let ours = crest_cmd(&["show", e.path().to_str().unwrap()]);
+        assert!(ours.status.success(), "crest show {name}: {}", text(&ours));
+    }
+}
+
+/// Runs a fixture program live, dumps it, restores it, lets it check.
+fn live_round_trip(name: &str) {
+    let Some(_g) = harness(name) else { return };
+    let pid = start_fixture(name);
+    std::thread::sleep(Duration::from_millis(400));
+    let dir = Dir::new(name);
+    let out = crest_cmd(&["dump", "-t", &pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump {name}: {}", text(&out));
+    wait_gone(pid);
+    assert!(
+        !Path::new(&format!("/proc/{pid}")).exists(),
+        "dump must kill the task"
+    );
+    crit_decodes(&dir.0);
+    let pidfile = dir.0.join("restored.pid");
+    let out = crest_cmd(&[
+        "restore",
+        "-D",
+        dir.s(),
+        "-d",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "restore {name}: {}", text(&out));
+    reap_all();
+    let restored: i32 = fs::read_to_string(&pidfile)
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert_eq!(restored, pid);
+    std::thread::sleep(Duration::from_millis(300));
+    crest::sys::kill(pid, libc::SIGTERM).unwrap();
+    let verdict = wait_for(&Path::new(RUN).join(format!("{name}.out")), 5);
+    wait_gone(pid);
+    assert_eq!(
+        verdict.as_deref(),
+        Some("PASS"),
+        "{name} after dump+restore"
+    );
+    assert_nothing_left(pid as u32);
+}
+
+#[test]
+fn counter_live() {
+    live_round_trip("counter");
+}
+
+#[test]
+fn sigstate_live() {
+    live_round_trip("sigstate");
+}
+
+#[test]
+fn openfile_live() {
+    live_round_trip("openfile");
+}
+
+#[test]
+fn missing_pid_is_a_clear_error() {
+    let Some(_g) = harness("counter") else { return };
+    let dir = Dir::new("nopid");
+    // pid_max is 32768 here, well above any real pid the test can race.
+    let out = crest_cmd(&["dump", "-t", "4194303", "-D", dir.s()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out).contains("4194303: no such process"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        fs::read_dir(&dir.0).unwrap().next().is_none(),
+        "no images for a failed dump"
+    );
+}

@@ -1,0 +1,281 @@
+/*
+ * socket: crest integration-test victim that a dump must REFUSE (it holds a UNIX
+ * socketpair, which crest does not checkpoint), and that must keep running afterwards.
+ *
+ * Usage: socket OUTDIR            (OUTDIR: absolute path of a writable directory)
+ *
+ * The victim does not daemonize. At start it closes every inherited fd above 2, then sets up:
+ *   - a SIGTERM handler (sets a flag; no SA_RESTART);
+ *   - socketpair(AF_UNIX, SOCK_STREAM) moved to fds 5 and 6 (dup2, originals closed,
+ *     FD_CLOEXEC clear); the dev/inode of both ends are recorded;
+ *   - one byte 'q' written on fd 5 and left unread in fd 6's receive queue;
+ *   - OUTDIR/ready containing the pid (no newline; via ready.tmp + rename).
+ * Main loop (about every 10 ms, nanosleep; EINTR ignored): counter++, and OUTDIR/alive
+ * is rewritten with the counter value in decimal (no newline; via alive.tmp + rename),
+ * so the harness can watch it keep increasing after the refused dump. The loop also
+ * checks that the counter never stepped by anything but 1 (shadow copy on the stack).
+ *
+ * On SIGTERM the loop ends and it checks:
+ *   - getpid() equals the pid written to ready;
+ *   - the counter went up by exactly 1 per iteration, reached at least 5, and the last
+ *     value written to alive equals it (every alive update succeeded);
+ *   - fds 5 and 6 are still the same sockets (dev/inode) and nothing else is open
+ *     above fd 2;
+ *   - the socketpair still works: the 'q' queued before is still in fd 6's queue, a byte
+ *     'x' written on fd 5 arrives on fd 6 right after it ("qx"), and a byte 'y' written on
+ *     fd 6 arrives on fd 5 (reads are non-blocking, so a broken pair cannot hang it).
+ * Verdict: OUTDIR/verdict (via verdict.tmp + rename) holds exactly "PASS" (exit 0) or
+ * "FAIL: " followed by every failed check, separated by "; " (exit 1). A setup error
+ * writes "FAIL: setup: ..." and exits 2 without writing ready.
+ *
+ * Build: gcc -O1 -static -Wall -Wextra -pthread -o socket socket.c -lm
+ */
+#define _GNU_SOURCE
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#define FD_A 5
+#define FD_B 6
+#define MIN_COUNT 5
+#define SLEEP_NS (10 * 1000 * 1000L)
+
+static char outdir[PATH_MAX];
+static char failures[4096];
+static int nfailures;
+static volatile sig_atomic_t got_term;
+
+static void fail(const char *fmt, ...)
+{
+	size_t used = strlen(failures);
+	va_list ap;
+
+	if (used + 16 >= sizeof(failures))
+		return;
+	if (nfailures++)
+		used += snprintf(failures + used, sizeof(failures) - used, "; ");
+	va_start(ap, fmt);
+	vsnprintf(failures + used, sizeof(failures) - used, fmt, ap);
+	va_end(ap);
+}
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
+/* OUTDIR/name <- text, atomically through OUTDIR/name.tmp */
+static int publish(const char *name, const char *text)
+{
+	char path[PATH_MAX + 64], tmp[PATH_MAX + 64];
+	int fd, err;
+
+	snprintf(path, sizeof(path), "%s/%s", outdir, name);
+	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", outdir, name);
+	do
+		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	while (fd < 0 && errno == EINTR);
+	if (fd < 0)
+		return -1;
+	err = write_all(fd, text, strlen(text));
+	close(fd);
+	if (err || rename(tmp, path))
+		return -1;
+	return 0;
+}
+
+static void setup_failed(const char *what)
+{
+	char msg[512];
+
+	snprintf(msg, sizeof(msg), "FAIL: setup: %s: %s", what, strerror(errno));
+	publish("verdict", msg);
+	_exit(2);
+}
+
+static void on_term(int sig)
+{
+	(void)sig;
+	got_term = 1;
+}
+
+static pid_t ready_pid;
+static struct stat start_a, start_b;
+static volatile uint64_t counter;
+static uint64_t last_alive;  /* last value successfully written to alive */
+static uint64_t alive_errors;
+static uint64_t step_errors; /* iterations where the counter did not step by exactly 1 */
+
+/* non-blocking read of exactly len bytes that are expected to be queued already */
+static int recv_now(int fd, char *buf, size_t len)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = recv(fd, buf + got, len - got, MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		got += n;
+	}
+	return 0;
+}
+
+static void check_same_socket(int fd, const struct stat *want)
+{
+	struct stat st;
+
+	if (fstat(fd, &st))
+		fail("fd %d: fstat: %s", fd, strerror(errno));
+	else if (!S_ISSOCK(st.st_mode) || st.st_dev != want->st_dev || st.st_ino != want->st_ino)
+		fail("fd %d is no longer the socket it was (inode %lu, want %lu)", fd, (unsigned long)st.st_ino,
+		     (unsigned long)want->st_ino);
+}
+
+static void check_fd_table(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *de;
+	char extra[256] = "";
+	size_t used = 0;
+
+	if (!d) {
+		fail("opendir /proc/self/fd: %s", strerror(errno));
+		return;
+	}
+	while ((de = readdir(d))) {
+		int fd;
+
+		if (de->d_name[0] == '.')
+			continue;
+		fd = atoi(de->d_name);
+		if (fd <= 2 || fd == FD_A || fd == FD_B || fd == dirfd(d))
+			continue;
+		if (used < sizeof(extra) - 16)
+			used += snprintf(extra + used, sizeof(extra) - used, " %d", fd);
+	}
+	closedir(d);
+	if (used)
+		fail("unexpected open fds:%s", extra);
+}
+
+static void verify(uint64_t shadow)
+{
+	char buf[2];
+
+	if (getpid() != ready_pid)
+		fail("getpid() %d, but ready said %d", (int)getpid(), (int)ready_pid);
+	if (step_errors || shadow != counter)
+		fail("counter did not step by 1 (%llu bad steps, counter %llu, shadow %llu)",
+		     (unsigned long long)step_errors, (unsigned long long)counter, (unsigned long long)shadow);
+	if (counter < MIN_COUNT)
+		fail("counter only reached %llu, want >= %d", (unsigned long long)counter, MIN_COUNT);
+	if (alive_errors || last_alive != counter)
+		fail("alive: %llu failed updates, last written %llu, counter %llu",
+		     (unsigned long long)alive_errors, (unsigned long long)last_alive,
+		     (unsigned long long)counter);
+
+	check_same_socket(FD_A, &start_a);
+	check_same_socket(FD_B, &start_b);
+	check_fd_table();
+
+	if (write_all(FD_A, "x", 1))
+		fail("write on fd %d: %s", FD_A, strerror(errno));
+	else if (recv_now(FD_B, buf, 2))
+		fail("fd %d: 'q' + 'x' not readable: %s", FD_B, strerror(errno));
+	else if (buf[0] != 'q' || buf[1] != 'x')
+		fail("fd %d read \"%.2s\", want \"qx\"", FD_B, buf);
+	if (write_all(FD_B, "y", 1))
+		fail("write on fd %d: %s", FD_B, strerror(errno));
+	else if (recv_now(FD_A, buf, 1))
+		fail("fd %d: 'y' not readable: %s", FD_A, strerror(errno));
+	else if (buf[0] != 'y')
+		fail("fd %d read '%c', want 'y'", FD_A, buf[0]);
+}
+
+int main(int argc, char **argv)
+{
+	struct sigaction sa;
+	struct timespec ts = { 0, SLEEP_NS };
+	uint64_t shadow = 0;
+	int sv[2];
+	char text[32];
+
+	syscall(SYS_close_range, 3, ~0U, 0);
+	if (argc < 2 || argv[1][0] != '/' || strlen(argv[1]) >= sizeof(outdir) - 64)
+		return 2;
+	strcpy(outdir, argv[1]);
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_term;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGTERM, &sa, NULL))
+		setup_failed("sigaction SIGTERM");
+
+	/* fds 0-2 are taken and 3+ are free, so socketpair() gives 3 and 4 */
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
+		setup_failed("socketpair");
+	if (dup2(sv[0], FD_A) != FD_A || dup2(sv[1], FD_B) != FD_B)
+		setup_failed("dup2");
+	if (sv[0] != FD_A && sv[0] != FD_B)
+		close(sv[0]);
+	if (sv[1] != FD_A && sv[1] != FD_B)
+		close(sv[1]);
+	if (fstat(FD_A, &start_a) || fstat(FD_B, &start_b))
+		setup_failed("fstat socket");
+	if (write_all(FD_A, "q", 1))
+		setup_failed("write q");
+
+	ready_pid = getpid();
+	snprintf(text, sizeof(text), "%d", (int)ready_pid);
+	if (publish("ready", text))
+		setup_failed("write ready");
+
+	while (!got_term) {
+		if (counter != shadow)
+			step_errors++;
+		counter++;
+		shadow = counter;
+		snprintf(text, sizeof(text), "%llu", (unsigned long long)counter);
+		if (publish("alive", text))
+			alive_errors++;
+		else
+			last_alive = counter;
+		nanosleep(&ts, NULL); /* EINTR (SIGTERM, or a ptrace stop) is fine */
+	}
+
+	verify(shadow);
+	if (nfailures) {
+		static char msg[sizeof(failures) + 16];
+
+		snprintf(msg, sizeof(msg), "FAIL: %s", failures);
+		publish("verdict", msg);
+		return 1;
+	}
+	publish("verdict", "PASS");
+	return 0;
+}
