@@ -70,3 +70,36 @@ macro_rules! log {
         }
     };
 }
+
+/// Times the stages of a command, logged at `-v4` as they end.
+pub struct Stages {
+    pub start: Instant,
+    last: Instant,
+}
+
+impl Stages {
+    pub fn new() -> Stages {
+        let now = Instant::now();
+        Stages {
+            start: now,
+            last: now,
+        }
+    }
+
+    pub fn stage(&mut self, what: &str) {
+        let now = Instant::now();
+        crate::log!(
+            DEBUG,
+            "stage {what}: {} us (total {} us)",
+            (now - self.last).as_micros(),
+            (now - self.start).as_micros()
+        );
+        self.last = now;
+    }
+}
+
+impl Default for Stages {
+    fn default() -> Self {
+        Self::new()
+    }
+}

@@ -622,3 +622,10 @@ pub fn same_file(pid: i32, a: i32, b: i32) -> bool {
     // SAFETY: kcmp takes no memory for KCMP_FILE.
     unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0 }
 }
+
+/// `syncfs`: write back everything of the filesystem holding `f`.
+pub fn syncfs(f: &std::fs::File) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: syncfs takes no memory.
+    check_int(unsafe { libc::syncfs(f.as_raw_fd()) }).map(drop)
+}

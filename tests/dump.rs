@@ -200,3 +200,188 @@ fn missing_pid_is_a_clear_error() {
         "no images for a failed dump"
     );
 }
+
+/// The C victims in tests/victims, built once per run with the C compiler
+/// the `cc` crate finds, as static binaries.
+fn victim(name: &str) -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    let dir = BUILT.get_or_init(|| {
+        let out = std::env::temp_dir().join(format!("crest-victims-{}", std::process::id()));
+        fs::create_dir_all(&out).unwrap();
+        let cc = cc::Build::new()
+            .target("x86_64-unknown-linux-gnu")
+            .host("x86_64-unknown-linux-gnu")
+            .opt_level(1)
+            .cargo_metadata(false)
+            .get_compiler();
+        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims");
+        for v in ["state", "socket", "plain"] {
+            let st = Command::new(cc.path())
+                .args(["-O1", "-static", "-Wall", "-Wextra", "-pthread", "-o"])
+                .arg(out.join(v))
+                .arg(src.join(format!("{v}.c")))
+                .arg("-lm")
+                .status()
+                .unwrap();
+            assert!(st.success(), "building victim {v}");
+        }
+        out
+    });
+    dir.join(name)
+}
+
+/// A running victim with its output directory.
+struct Victim {
+    pid: i32,
+    out: Dir,
+}
+
+// The victim is reaped by reap_all() (waitpid(-1)) once the dump kills it
+// or it exits, not through its Child handle.
+#[allow(clippy::zombie_processes)]
+fn start_victim(name: &str, args: &[&str]) -> Victim {
+    let out = Dir::new(&format!("victim-{name}"));
+    Command::new(victim(name))
+        .arg(out.s())
+        .args(args)
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = wait_for(&out.0.join("ready"), 10)
+        .expect("victim ready")
+        .parse()
+        .unwrap();
+    Victim { pid, out }
+}
+
+impl Victim {
+    /// Lets the victim run a few more iterations, then asks for its verdict.
+    fn verdict(&self) -> Option<String> {
+        std::thread::sleep(Duration::from_millis(100));
+        crest::sys::kill(self.pid, libc::SIGTERM).unwrap();
+        let v = wait_for(&self.out.0.join("verdict"), 5);
+        wait_gone(self.pid);
+        v
+    }
+}
+
+fn restore_dir(dir: &Dir, pid: i32) {
+    let pidfile = dir.0.join("restored.pid");
+    // The victims run in the test's session, hence --shell-job, as CRIU.
+    let pidfile = pidfile.to_str().unwrap();
+    let out = crest_cmd(&[
+        "restore",
+        "-D",
+        dir.s(),
+        "-d",
+        "--shell-job",
+        "--pidfile",
+        pidfile,
+    ]);
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    assert_eq!(fs::read_to_string(pidfile).unwrap().trim(), pid.to_string());
+}
+
+/// Heap and anonymous patterns, a counter, SSE/AVX registers live across
+/// the dump, TLS, handlers, mask, altstack, a pending queued signal, umask,
+/// cwd, rlimit and a file at an offset survive dump + restore.
+#[test]
+fn state_victim_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("state", &[]);
+    std::thread::sleep(Duration::from_millis(100));
+    let dir = Dir::new("state");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// --leave-running: the victim goes on untouched; the images restore it
+/// once the original is gone.
+#[test]
+fn leave_running_keeps_the_task_and_its_images_restore() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("plain", &[]);
+    let dir = Dir::new("plain");
+    let out = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        dir.s(),
+        "--leave-running",
+    ]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    std::thread::sleep(Duration::from_millis(100));
+    assert!(
+        Path::new(&format!("/proc/{}", v.pid)).exists(),
+        "left running"
+    );
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "the original after the dump"
+    );
+    let _ = fs::remove_file(v.out.0.join("verdict"));
+    restore_dir(&dir, v.pid);
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "restored from its images"
+    );
+    assert_nothing_left(v.pid as u32);
+}
+
+/// A socket is refused before anything is written, naming the descriptor;
+/// the victim keeps running and its sockets still work.
+#[test]
+fn socket_is_refused_and_the_task_runs_on() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("socket", &[]);
+    let dir = Dir::new("socket");
+    let before = wait_for(&v.out.0.join("alive"), 2).unwrap();
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert_eq!(out.status.code(), Some(1));
+    let t = text(&out);
+    assert!(t.contains("fd 5 is a socket"), "{t}");
+    assert!(
+        fs::read_dir(&dir.0).unwrap().next().is_none(),
+        "no images from a refused dump"
+    );
+    std::thread::sleep(Duration::from_millis(100));
+    let after = wait_for(&v.out.0.join("alive"), 2).unwrap();
+    assert!(
+        after.parse::<u64>().unwrap() > before.parse::<u64>().unwrap(),
+        "still running"
+    );
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// A task already traced by someone else cannot be dumped; it is left
+/// as it was.
+#[test]
+fn traced_task_is_refused() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("plain", &[]);
+    crest::sys::ptrace_seize(v.pid, 0).unwrap();
+    let dir = Dir::new("traced");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    // Detaching needs a stopped tracee.
+    crest::sys::ptrace_interrupt(v.pid).unwrap();
+    crest::sys::waitpid(v.pid, libc::__WALL).unwrap();
+    crest::sys::ptrace_detach(v.pid).unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(text(&out).contains("may not be traced"), "{}", text(&out));
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}

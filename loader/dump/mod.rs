@@ -22,7 +22,6 @@ use std::collections::HashMap;
 use std::fmt;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
-use std::time::Instant;
 
 use crate::cli::Opts;
 use crate::images::magic;
@@ -97,7 +96,7 @@ fn refuse_tree(pid: i32) -> Result<(), DumpError> {
 }
 
 pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> {
-    let t0 = Instant::now();
+    let mut clock = crate::log::Stages::new();
     if pid <= 0 {
         return Err(DumpError::Proc(format!("pid {pid}: not a process id")));
     }
@@ -108,18 +107,14 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> 
     fs::create_dir_all(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
     let mut tracee = Tracee::seize(pid)?;
     refuse_tree(pid)?;
-    crate::log!(
-        DEBUG,
-        "pid {pid} stopped after {} us",
-        t0.elapsed().as_micros()
-    );
+    clock.stage("seize");
     let mut written = Written {
         paths: Vec::new(),
         done: false,
     };
-    collect_and_write(&mut tracee, dir, &mut written)?;
+    collect_and_write(&mut tracee, dir, &mut written, &mut clock)?;
     written.done = true;
-    let elapsed = t0.elapsed();
+    let elapsed = clock.start.elapsed();
     if leave_running {
         tracee.detach()?;
     } else {
@@ -190,13 +185,17 @@ fn write_image(
     written.paths.push(path.clone());
     let f = File::create(&path).map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))?;
     f.write_all_at(&w.into_bytes(), 0)
-        .and_then(|_| f.sync_all())
         .map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))
 }
 
 use std::os::unix::fs::FileExt;
 
-fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Result<(), DumpError> {
+fn collect_and_write(
+    t: &mut Tracee,
+    dir: &Path,
+    written: &mut Written,
+    clock: &mut crate::log::Stages,
+) -> Result<(), DumpError> {
     let pid = t.pid;
     let stat = proc::Stat::read(pid)?;
     if stat.state == 'Z' || stat.state == 'X' {
@@ -244,6 +243,7 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
         return Err(e);
     }
     let fdinfo = descriptors(pid, &mut files)?;
+    clock.stage("proc");
 
     // Registers and FPU state.
     let regs = t.image_regs();
@@ -283,6 +283,7 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
     let asked = ask_task(t, vdso, scratch, &status);
     let _ = t.syscall(vdso, libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0]);
     let asked = asked?;
+    clock.stage("injected syscalls");
 
     let rseq = sys::ptrace_rseq_config(pid).ok().filter(|r| r.0 != 0);
     let (robust, robust_len) = sys::get_robust_list(pid).unwrap_or((0, 0));
@@ -398,14 +399,12 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
     let mut pages = File::create(&pages_path)
         .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
     let (entries, npages) = mem::dump_pages(pid, &vmas, &mut pages)?;
-    pages
-        .sync_all()
-        .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
     crate::log!(
         DEBUG,
         "pid {pid}: {npages} pages in {} pagemap entries",
         entries.len()
     );
+    clock.stage("pages");
 
     let mut pm = enc(&[PagemapHead { pages_id: 1 }]);
     pm.extend(enc(&entries));
@@ -509,9 +508,12 @@ fn collect_and_write(t: &mut Tracee, dir: &Path, written: &mut Written) -> Resul
         enc(&[inventory]),
         written,
     )?;
-    if let Ok(d) = File::open(dir) {
-        let _ = d.sync_all();
-    }
+    clock.stage("images");
+    // One syncfs for the whole set and its directory entries, rather than
+    // an fsync per file: the task is killed only once all of it is safe.
+    let d = File::open(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
+    sys::syncfs(&d).map_err(|e| DumpError::Io(format!("{}: syncfs: {e}", dir.display())))?;
+    clock.stage("sync");
     Ok(())
 }
 

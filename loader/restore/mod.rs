@@ -123,40 +123,13 @@ fn errno_name(errno: u32) -> String {
     format!("{e}")
 }
 
-/// Stage timings for `-v4` and stats-restore.
-struct Clock {
-    start: Instant,
-    last: Instant,
-}
-
-impl Clock {
-    fn new() -> Clock {
-        let now = Instant::now();
-        Clock {
-            start: now,
-            last: now,
-        }
-    }
-
-    fn stage(&mut self, what: &str) {
-        let now = Instant::now();
-        crate::log!(
-            DEBUG,
-            "stage {what}: {} us (total {} us)",
-            (now - self.last).as_micros(),
-            (now - self.start).as_micros()
-        );
-        self.last = now;
-    }
-}
-
 /// `crest restore`.
 pub fn run(opts: &Opts) -> Result<i32, String> {
     restore(opts).map_err(|e| e.to_string())
 }
 
 fn restore(opts: &Opts) -> Result<i32, RestoreError> {
-    let mut clock = Clock::new();
+    let mut clock = crate::log::Stages::new();
     let dir = opts
         .images_dir
         .clone()

@@ -23,10 +23,16 @@
  *     above fd 2;
  *   - the socketpair still works: the 'q' queued before is still in fd 6's queue, a byte
  *     'x' written on fd 5 arrives on fd 6 right after it ("qx"), and a byte 'y' written on
- *     fd 6 arrives on fd 5 (reads are non-blocking, so a broken pair cannot hang it).
+ *     fd 6 arrives on fd 5 (non-blocking reads, sends with MSG_NOSIGNAL: a broken pair
+ *     gives a FAIL verdict instead of a hang or a SIGPIPE death).
  * Verdict: OUTDIR/verdict (via verdict.tmp + rename) holds exactly "PASS" (exit 0) or
  * "FAIL: " followed by every failed check, separated by "; " (exit 1). A setup error
  * writes "FAIL: setup: ..." and exits 2 without writing ready.
+ *
+ * Self test: -DCREST_SELFTEST_BREAK=N breaks one thing right before the checks, to prove
+ * that they can fail (bare -DCREST_SELFTEST_BREAK means N=1): 1 the queued 'q' is read
+ * away, 2 fd 6 is replaced by the end of a new socketpair (whose peer stays open on fd 3),
+ * 3 the counter is set back to 0.
  *
  * Build: gcc -O1 -static -Wall -Wextra -pthread -o socket socket.c -lm
  */
@@ -128,6 +134,22 @@ static uint64_t last_alive;  /* last value successfully written to alive */
 static uint64_t alive_errors;
 static uint64_t step_errors; /* iterations where the counter did not step by exactly 1 */
 
+/* send without SIGPIPE: a broken pair must give a verdict, not kill the victim */
+static int send_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = send(fd, buf, len, MSG_NOSIGNAL | MSG_DONTWAIT);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return -1;
+		buf += n;
+		len -= n;
+	}
+	return 0;
+}
+
 /* non-blocking read of exactly len bytes that are expected to be queued already */
 static int recv_now(int fd, char *buf, size_t len)
 {
@@ -183,9 +205,28 @@ static void check_fd_table(void)
 		fail("unexpected open fds:%s", extra);
 }
 
+static void selftest_break(void)
+{
+#ifdef CREST_SELFTEST_BREAK
+	char c;
+	int other[2];
+
+	if (CREST_SELFTEST_BREAK == 1)
+		recv_now(FD_B, &c, 1);
+	if (CREST_SELFTEST_BREAK == 2 && socketpair(AF_UNIX, SOCK_STREAM, 0, other) == 0) {
+		dup2(other[1], FD_B);
+		close(other[1]);
+	}
+	if (CREST_SELFTEST_BREAK == 3)
+		counter = 0;
+#endif
+}
+
 static void verify(uint64_t shadow)
 {
 	char buf[2];
+
+	selftest_break();
 
 	if (getpid() != ready_pid)
 		fail("getpid() %d, but ready said %d", (int)getpid(), (int)ready_pid);
@@ -203,14 +244,14 @@ static void verify(uint64_t shadow)
 	check_same_socket(FD_B, &start_b);
 	check_fd_table();
 
-	if (write_all(FD_A, "x", 1))
-		fail("write on fd %d: %s", FD_A, strerror(errno));
+	if (send_all(FD_A, "x", 1))
+		fail("send on fd %d: %s", FD_A, strerror(errno));
 	else if (recv_now(FD_B, buf, 2))
 		fail("fd %d: 'q' + 'x' not readable: %s", FD_B, strerror(errno));
 	else if (buf[0] != 'q' || buf[1] != 'x')
 		fail("fd %d read \"%.2s\", want \"qx\"", FD_B, buf);
-	if (write_all(FD_B, "y", 1))
-		fail("write on fd %d: %s", FD_B, strerror(errno));
+	if (send_all(FD_B, "y", 1))
+		fail("send on fd %d: %s", FD_B, strerror(errno));
 	else if (recv_now(FD_A, buf, 1))
 		fail("fd %d: 'y' not readable: %s", FD_A, strerror(errno));
 	else if (buf[0] != 'y')
@@ -236,7 +277,7 @@ int main(int argc, char **argv)
 	if (sigaction(SIGTERM, &sa, NULL))
 		setup_failed("sigaction SIGTERM");
 
-	/* fds 0-2 are taken and 3+ are free, so socketpair() gives 3 and 4 */
+	/* fds above 2 are all closed, so socketpair() gives 3 and 4, distinct from 5 and 6 */
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
 		setup_failed("socketpair");
 	if (dup2(sv[0], FD_A) != FD_A || dup2(sv[1], FD_B) != FD_B)
@@ -247,7 +288,7 @@ int main(int argc, char **argv)
 		close(sv[1]);
 	if (fstat(FD_A, &start_a) || fstat(FD_B, &start_b))
 		setup_failed("fstat socket");
-	if (write_all(FD_A, "q", 1))
+	if (send_all(FD_A, "q", 1))
 		setup_failed("write q");
 
 	ready_pid = getpid();
