@@ -629,3 +629,18 @@ pub fn syncfs(f: &std::fs::File) -> io::Result<()> {
     // SAFETY: syncfs takes no memory.
     check_int(unsafe { libc::syncfs(f.as_raw_fd()) }).map(drop)
 }
+
+/// Starts writeback of `[off, off + len)` of `f` without waiting for it.
+pub fn start_writeback(f: &std::fs::File, off: u64, len: u64) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: sync_file_range takes no memory.
+    check_int(unsafe {
+        libc::sync_file_range(
+            f.as_raw_fd(),
+            off as i64,
+            len as i64,
+            libc::SYNC_FILE_RANGE_WRITE,
+        )
+    })
+    .map(drop)
+}

@@ -1,0 +1,190 @@
+//! `cargo bench`: crest's latencies next to the cost of starting a static
+//! binary (fork + exec + wait of `crest help`) measured in the same run,
+//! printed as medians and ratios. Run as root.
+//!
+//! - restore (`crest restore -d`) of two CRIU 4.2 fixtures: `counter` (one
+//!   process, 9.4 MB of pages) and `sigstate` (one process, 96 KB);
+//! - dump (`crest dump --leave-running`, images synced) of a process with
+//!   1 MiB of touched anonymous memory, and the dump throughput for 1 GiB.
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ROUNDS: usize = 30;
+
+fn median(mut v: Vec<Duration>) -> Duration {
+    v.sort_unstable();
+    v[v.len() / 2]
+}
+
+fn reap_all() {
+    while let Ok(Some(_)) = crest::sys::waitpid(-1, libc::WNOHANG) {}
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn main() {
+    let crest = env!("CARGO_BIN_EXE_crest");
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
+    if !fixtures.is_dir() {
+        eprintln!("bench: no fixtures at {}", fixtures.display());
+        return;
+    }
+    crest::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0).expect("subreaper");
+    std::fs::create_dir_all("/tmp/crest-fixtures/bin").unwrap();
+    let pidfile = std::env::temp_dir().join("crest-bench.pid");
+    let cases = [("counter", 31000), ("sigstate", 31100)];
+    for (name, _) in cases {
+        let bin = Path::new("/tmp/crest-fixtures/bin").join(name);
+        let _ = std::fs::remove_file(&bin);
+        std::fs::copy(fixtures.join(name).join(name), &bin).unwrap();
+    }
+
+    let mut spawn = Vec::new();
+    let mut restores = vec![Vec::new(); cases.len()];
+    for _ in 0..ROUNDS {
+        // Interleave everything so that drift on this noisy VM hits all.
+        let t = Instant::now();
+        let st = Command::new(crest)
+            .arg("help")
+            .stdout(Stdio::null())
+            .status()
+            .unwrap();
+        spawn.push(t.elapsed());
+        assert!(st.success());
+        for (i, (name, pid)) in cases.iter().enumerate() {
+            let t = Instant::now();
+            let out = Command::new(crest)
+                .args(["restore", "-d", "-D"])
+                .arg(fixtures.join(name).join("images"))
+                .arg("--pidfile")
+                .arg(&pidfile)
+                .output()
+                .unwrap();
+            restores[i].push(t.elapsed());
+            assert!(
+                out.status.success(),
+                "{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            reap_all();
+            crest::sys::kill(*pid, libc::SIGKILL).unwrap();
+            crest::sys::waitpid(*pid, 0).unwrap();
+        }
+    }
+    let base = median(spawn);
+    println!(
+        "baseline: fork+exec+wait of static crest      median {:>7.3} ms",
+        ms(base)
+    );
+    for ((name, _), r) in cases.iter().zip(restores) {
+        let r = median(r);
+        println!(
+            "restore {name:<9} (crest restore -d)          median {:>7.3} ms  = {:.1}x baseline",
+            ms(r),
+            r.as_secs_f64() / base.as_secs_f64()
+        );
+    }
+    println!("({ROUNDS} rounds, interleaved)");
+    dump_bench(crest, base);
+}
+
+/// Builds tests/victims/plain.c (a buffer of N MiB, every page touched).
+fn plain_victim() -> std::path::PathBuf {
+    let out = std::env::temp_dir().join(format!("crest-bench-plain-{}", std::process::id()));
+    let cc = cc::Build::new()
+        .target("x86_64-unknown-linux-gnu")
+        .host("x86_64-unknown-linux-gnu")
+        .opt_level(1)
+        .cargo_metadata(false)
+        .get_compiler();
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims/plain.c");
+    let st = Command::new(cc.path())
+        .args(["-O1", "-static", "-o"])
+        .arg(&out)
+        .arg(src)
+        .status()
+        .unwrap();
+    assert!(st.success(), "building plain.c");
+    out
+}
+
+fn start_plain(bin: &Path, dir: &Path, mib: u32) -> i32 {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    let mut child = Command::new(bin)
+        .arg(dir)
+        .arg(mib.to_string())
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ready = dir.join("ready");
+    for _ in 0..3000 {
+        if let Ok(p) = std::fs::read_to_string(&ready) {
+            if let Ok(pid) = p.trim().parse() {
+                return pid;
+            }
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = child.kill();
+    panic!("plain victim did not start");
+}
+
+fn dump_once(crest: &str, pid: i32, dir: &Path) -> Duration {
+    let _ = std::fs::remove_dir_all(dir);
+    let t = Instant::now();
+    let out = Command::new(crest)
+        .args(["dump", "--leave-running", "-t", &pid.to_string(), "-D"])
+        .arg(dir)
+        .output()
+        .unwrap();
+    let d = t.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    d
+}
+
+fn stop(pid: i32) {
+    crest::sys::kill(pid, libc::SIGKILL).unwrap();
+    crest::sys::waitpid(pid, 0).unwrap();
+}
+
+fn dump_bench(crest: &str, base: Duration) {
+    let bin = plain_victim();
+    let tmp = std::env::temp_dir().join(format!("crest-bench-dump-{}", std::process::id()));
+    let (vdir, idir) = (tmp.join("victim"), tmp.join("images"));
+
+    let pid = start_plain(&bin, &vdir, 1);
+    let lat: Vec<Duration> = (0..ROUNDS).map(|_| dump_once(crest, pid, &idir)).collect();
+    stop(pid);
+    let l = median(lat);
+    println!(
+        "dump 1 MiB process (crest dump --leave-running)   median {:>7.3} ms  = {:.1}x baseline",
+        ms(l),
+        l.as_secs_f64() / base.as_secs_f64()
+    );
+
+    let pid = start_plain(&bin, &vdir, 1024);
+    let big: Vec<Duration> = (0..3).map(|_| dump_once(crest, pid, &idir)).collect();
+    stop(pid);
+    let pages = std::fs::metadata(idir.join("pages-1.img"))
+        .map(|m| m.len())
+        .unwrap_or(0);
+    let b = median(big);
+    println!(
+        "dump 1 GiB process: {:.2} GB of pages in {:.1} ms (median of 3) = {:.2} GB/s, synced to disk",
+        pages as f64 / 1e9,
+        ms(b),
+        pages as f64 / 1e9 / b.as_secs_f64()
+    );
+    let _ = std::fs::remove_dir_all(&tmp);
+}
