@@ -112,6 +112,8 @@ fn plain_victim() -> std::path::PathBuf {
     out
 }
 
+// Reaped by stop() (waitpid on the pid), not through the Child handle.
+#[allow(clippy::zombie_processes)]
 fn start_plain(bin: &Path, dir: &Path, mib: u32) -> i32 {
     let _ = std::fs::remove_dir_all(dir);
     std::fs::create_dir_all(dir).unwrap();
