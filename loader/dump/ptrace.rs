@@ -85,38 +85,38 @@ impl Tracee {
     /// up to run again (or, for restart_block syscalls such as nanosleep,
     /// to return EINTR, since the restart block cannot be restored).
     pub fn image_regs(&self) -> libc::user_regs_struct {
-        let mut r = self.regs;
-        if (r.orig_rax as i64) >= 0 {
-            match -(r.rax as i64) {
-                ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
-                    r.rax = r.orig_rax;
-                    r.rip -= 2;
-                }
-                ERESTART_RESTARTBLOCK => r.rax = (-EINTR) as u64,
-                _ => {}
-            }
-        }
-        r
+        self.restarted(false)
     }
 
     /// The registers to resume with when the task keeps running: as the
     /// kernel would have restarted the interrupted syscall itself.
     fn resume_regs(&self) -> libc::user_regs_struct {
-        let mut r = self.regs;
-        if (r.orig_rax as i64) >= 0 {
-            match -(r.rax as i64) {
-                ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
-                    r.rax = r.orig_rax;
-                    r.rip -= 2;
-                }
-                ERESTART_RESTARTBLOCK => {
-                    r.rax = NR_RESTART_SYSCALL;
-                    r.rip -= 2;
-                }
-                _ => {}
-            }
-        }
+        let mut r = self.restarted(true);
         r.orig_rax = u64::MAX;
+        r
+    }
+
+    /// The stop registers with syscall restart applied, as the kernel does
+    /// on the way back to user space (arch/x86/kernel/signal.c). A
+    /// restart_block syscall goes through restart_syscall when the task
+    /// stays alive, and returns EINTR otherwise.
+    fn restarted(&self, alive: bool) -> libc::user_regs_struct {
+        let mut r = self.regs;
+        if (r.orig_rax as i64) < 0 {
+            return r;
+        }
+        match -(r.rax as i64) {
+            ERESTARTSYS | ERESTARTNOINTR | ERESTARTNOHAND => {
+                r.rax = r.orig_rax;
+                r.rip -= 2;
+            }
+            ERESTART_RESTARTBLOCK if alive => {
+                r.rax = NR_RESTART_SYSCALL;
+                r.rip -= 2;
+            }
+            ERESTART_RESTARTBLOCK => r.rax = (-EINTR) as u64,
+            _ => {}
+        }
         r
     }
 
