@@ -3,6 +3,8 @@
 //! survives, and writable copies of the shared fixtures.
 #![allow(dead_code)]
 
+pub mod crit;
+
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};

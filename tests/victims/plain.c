@@ -26,96 +26,20 @@
  * Build: gcc -O1 -static -Wall -Wextra -pthread -o plain plain.c -lm
  */
 #define _GNU_SOURCE
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
+#define VICTIM_FAILURES_BYTES 2048
+#include "victim.h"
+
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #define MIN_COUNT 5
 #define MAX_MIB 65536
 #define SLEEP_NS (10 * 1000 * 1000L)
 
-static char outdir[PATH_MAX];
-static char failures[2048];
-static int nfailures;
-static volatile sig_atomic_t got_term;
 static volatile uint64_t counter;
 static uint64_t *buf;
 static size_t buf_words;
-static pid_t ready_pid;
-
-static void fail(const char *fmt, ...)
-{
-	size_t used = strlen(failures);
-	va_list ap;
-
-	if (used + 16 >= sizeof(failures))
-		return;
-	if (nfailures++)
-		used += snprintf(failures + used, sizeof(failures) - used, "; ");
-	va_start(ap, fmt);
-	vsnprintf(failures + used, sizeof(failures) - used, fmt, ap);
-	va_end(ap);
-}
-
-static int write_all(int fd, const char *p, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, p, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		p += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* OUTDIR/name <- text, atomically through OUTDIR/name.tmp */
-static int publish(const char *name, const char *text)
-{
-	char path[PATH_MAX + 64], tmp[PATH_MAX + 64];
-	int fd, err;
-
-	snprintf(path, sizeof(path), "%s/%s", outdir, name);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", outdir, name);
-	do
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return -1;
-	err = write_all(fd, text, strlen(text));
-	close(fd);
-	if (err || rename(tmp, path))
-		return -1;
-	return 0;
-}
-
-static void setup_failed(const char *what)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "FAIL: setup: %s: %s", what, strerror(errno));
-	publish("verdict", msg);
-	_exit(2);
-}
-
-static void on_term(int sig)
-{
-	(void)sig;
-	got_term = 1;
-}
 
 /* cheap (a benchmark may fill GiBs) but position-dependent in every bit */
 static uint64_t pattern(uint64_t i)
@@ -135,8 +59,7 @@ static void verify(uint64_t shadow)
 	if (CREST_SELFTEST_BREAK == 2)
 		counter = 0;
 #endif
-	if (getpid() != ready_pid)
-		fail("getpid() %d, but ready said %d", (int)getpid(), (int)ready_pid);
+	check_pid();
 	for (i = 0; i < buf_words; i++)
 		if (buf[i] != pattern(i) && !bad++)
 			first_bad = i;
@@ -151,17 +74,13 @@ static void verify(uint64_t shadow)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa;
 	struct timespec ts = { 0, SLEEP_NS };
 	uint64_t shadow = ~(uint64_t)0;
 	unsigned long mib = 1;
 	size_t i;
-	char text[32], *end;
+	char *end;
 
-	syscall(SYS_close_range, 3, ~0U, 0);
-	if (argc < 2 || argv[1][0] != '/' || strlen(argv[1]) >= sizeof(outdir) - 64)
-		return 2;
-	strcpy(outdir, argv[1]);
+	victim_start(argc, argv);
 	if (argc > 2) {
 		errno = 0;
 		mib = strtoul(argv[2], &end, 10);
@@ -171,11 +90,7 @@ int main(int argc, char **argv)
 		}
 	}
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL))
-		setup_failed("sigaction SIGTERM");
+	install_term_handler();
 
 	buf_words = (size_t)mib << 17; /* MiB / 8 bytes */
 	buf = mmap(NULL, buf_words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
@@ -184,10 +99,7 @@ int main(int argc, char **argv)
 	for (i = 0; i < buf_words; i++)
 		buf[i] = pattern(i);
 
-	ready_pid = getpid();
-	snprintf(text, sizeof(text), "%d", (int)ready_pid);
-	if (publish("ready", text))
-		setup_failed("write ready");
+	write_ready();
 
 	while (!got_term) {
 		counter++;
@@ -196,13 +108,5 @@ int main(int argc, char **argv)
 	}
 
 	verify(shadow);
-	if (nfailures) {
-		static char msg[sizeof(failures) + 16];
-
-		snprintf(msg, sizeof(msg), "FAIL: %s", failures);
-		publish("verdict", msg);
-		return 1;
-	}
-	publish("verdict", "PASS");
-	return 0;
+	return finish_verdict();
 }

@@ -37,97 +37,19 @@
  * Build: gcc -O1 -static -Wall -Wextra -pthread -o socket socket.c -lm
  */
 #define _GNU_SOURCE
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
-#include <signal.h>
-#include <stdarg.h>
+#define VICTIM_FAILURES_BYTES 4096
+#include "victim.h"
+
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 
 #define FD_A 5
 #define FD_B 6
 #define MIN_COUNT 5
 #define SLEEP_NS (10 * 1000 * 1000L)
 
-static char outdir[PATH_MAX];
-static char failures[4096];
-static int nfailures;
-static volatile sig_atomic_t got_term;
-
-static void fail(const char *fmt, ...)
-{
-	size_t used = strlen(failures);
-	va_list ap;
-
-	if (used + 16 >= sizeof(failures))
-		return;
-	if (nfailures++)
-		used += snprintf(failures + used, sizeof(failures) - used, "; ");
-	va_start(ap, fmt);
-	vsnprintf(failures + used, sizeof(failures) - used, fmt, ap);
-	va_end(ap);
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* OUTDIR/name <- text, atomically through OUTDIR/name.tmp */
-static int publish(const char *name, const char *text)
-{
-	char path[PATH_MAX + 64], tmp[PATH_MAX + 64];
-	int fd, err;
-
-	snprintf(path, sizeof(path), "%s/%s", outdir, name);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", outdir, name);
-	do
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return -1;
-	err = write_all(fd, text, strlen(text));
-	close(fd);
-	if (err || rename(tmp, path))
-		return -1;
-	return 0;
-}
-
-static void setup_failed(const char *what)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "FAIL: setup: %s: %s", what, strerror(errno));
-	publish("verdict", msg);
-	_exit(2);
-}
-
-static void on_term(int sig)
-{
-	(void)sig;
-	got_term = 1;
-}
-
-static pid_t ready_pid;
 static struct stat start_a, start_b;
 static volatile uint64_t counter;
 static uint64_t last_alive;  /* last value successfully written to alive */
@@ -178,33 +100,6 @@ static void check_same_socket(int fd, const struct stat *want)
 		     (unsigned long)want->st_ino);
 }
 
-static void check_fd_table(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	struct dirent *de;
-	char extra[256] = "";
-	size_t used = 0;
-
-	if (!d) {
-		fail("opendir /proc/self/fd: %s", strerror(errno));
-		return;
-	}
-	while ((de = readdir(d))) {
-		int fd;
-
-		if (de->d_name[0] == '.')
-			continue;
-		fd = atoi(de->d_name);
-		if (fd <= 2 || fd == FD_A || fd == FD_B || fd == dirfd(d))
-			continue;
-		if (used < sizeof(extra) - 16)
-			used += snprintf(extra + used, sizeof(extra) - used, " %d", fd);
-	}
-	closedir(d);
-	if (used)
-		fail("unexpected open fds:%s", extra);
-}
-
 static void selftest_break(void)
 {
 #ifdef CREST_SELFTEST_BREAK
@@ -224,12 +119,12 @@ static void selftest_break(void)
 
 static void verify(uint64_t shadow)
 {
+	static const int sockets[] = { FD_A, FD_B };
 	char buf[2];
 
 	selftest_break();
 
-	if (getpid() != ready_pid)
-		fail("getpid() %d, but ready said %d", (int)getpid(), (int)ready_pid);
+	check_pid();
 	if (step_errors || shadow != counter)
 		fail("counter did not step by 1 (%llu bad steps, counter %llu, shadow %llu)",
 		     (unsigned long long)step_errors, (unsigned long long)counter, (unsigned long long)shadow);
@@ -242,7 +137,7 @@ static void verify(uint64_t shadow)
 
 	check_same_socket(FD_A, &start_a);
 	check_same_socket(FD_B, &start_b);
-	check_fd_table();
+	check_open_fds(sockets, 2);
 
 	if (send_all(FD_A, "x", 1))
 		fail("send on fd %d: %s", FD_A, strerror(errno));
@@ -260,22 +155,13 @@ static void verify(uint64_t shadow)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa;
 	struct timespec ts = { 0, SLEEP_NS };
 	uint64_t shadow = 0;
 	int sv[2];
 	char text[32];
 
-	syscall(SYS_close_range, 3, ~0U, 0);
-	if (argc < 2 || argv[1][0] != '/' || strlen(argv[1]) >= sizeof(outdir) - 64)
-		return 2;
-	strcpy(outdir, argv[1]);
-
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL))
-		setup_failed("sigaction SIGTERM");
+	victim_start(argc, argv);
+	install_term_handler();
 
 	/* fds above 2 are all closed, so socketpair() gives 3 and 4, distinct from 5 and 6 */
 	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv))
@@ -291,10 +177,7 @@ int main(int argc, char **argv)
 	if (send_all(FD_A, "q", 1))
 		setup_failed("write q");
 
-	ready_pid = getpid();
-	snprintf(text, sizeof(text), "%d", (int)ready_pid);
-	if (publish("ready", text))
-		setup_failed("write ready");
+	write_ready();
 
 	while (!got_term) {
 		if (counter != shadow)
@@ -310,13 +193,5 @@ int main(int argc, char **argv)
 	}
 
 	verify(shadow);
-	if (nfailures) {
-		static char msg[sizeof(failures) + 16];
-
-		snprintf(msg, sizeof(msg), "FAIL: %s", failures);
-		publish("verdict", msg);
-		return 1;
-	}
-	publish("verdict", "PASS");
-	return 0;
+	return finish_verdict();
 }

@@ -87,27 +87,19 @@
  * Build: gcc -O1 -static -Wall -Wextra -pthread -o state state.c -lm
  */
 #define _GNU_SOURCE
+#define VICTIM_FAILURES_BYTES 8192
+#include "victim.h"
+
 #include <asm/prctl.h>
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <fenv.h>
-#include <limits.h>
 #include <malloc.h>
 #include <setjmp.h>
-#include <signal.h>
-#include <stdarg.h>
 #include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
-#include <sys/syscall.h>
 #include <time.h>
-#include <unistd.h>
 #include <xmmintrin.h>
 
 #ifdef CREST_SELFTEST_BREAK
@@ -132,70 +124,6 @@
 #define SA_RESTORER 0x04000000
 #endif
 
-/* ---- verdict bookkeeping ---- */
-
-static char outdir[PATH_MAX];
-static char failures[8192];
-static int nfailures;
-
-static void fail(const char *fmt, ...)
-{
-	size_t used = strlen(failures);
-	va_list ap;
-
-	if (used + 16 >= sizeof(failures))
-		return;
-	if (nfailures++)
-		used += snprintf(failures + used, sizeof(failures) - used, "; ");
-	va_start(ap, fmt);
-	vsnprintf(failures + used, sizeof(failures) - used, fmt, ap);
-	va_end(ap);
-}
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		buf += n;
-		len -= n;
-	}
-	return 0;
-}
-
-/* OUTDIR/name <- text, atomically through OUTDIR/name.tmp */
-static int publish(const char *name, const char *text)
-{
-	char path[PATH_MAX + 64], tmp[PATH_MAX + 64];
-	int fd, err;
-
-	snprintf(path, sizeof(path), "%s/%s", outdir, name);
-	snprintf(tmp, sizeof(tmp), "%s/%s.tmp", outdir, name);
-	do
-		fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	while (fd < 0 && errno == EINTR);
-	if (fd < 0)
-		return -1;
-	err = write_all(fd, text, strlen(text));
-	close(fd);
-	if (err || rename(tmp, path))
-		return -1;
-	return 0;
-}
-
-static void setup_failed(const char *what)
-{
-	char msg[512];
-
-	snprintf(msg, sizeof(msg), "FAIL: setup: %s: %s", what, strerror(errno));
-	publish("verdict", msg);
-	_exit(2);
-}
-
 /* ---- state ---- */
 
 static uint64_t pat(uint64_t seed, uint64_t idx)
@@ -208,7 +136,6 @@ static uint64_t pat(uint64_t seed, uint64_t idx)
 	return x;
 }
 
-static pid_t ready_pid;
 static long page_size;
 static uint64_t *heap_buf;
 static uint64_t *anon_map;
@@ -231,7 +158,6 @@ static unsigned long start_fs_base;
 /* signals */
 static char altstack[ALTSTACK_BYTES] __attribute__((aligned(64)));
 static struct sigaction start_usr1, start_usr2, start_hup, start_term;
-static volatile sig_atomic_t got_term;
 static volatile int usr1_runs, usr1_on_altstack, usr1_ss_onstack, usr1_mask_ok, usr1_code, usr1_pid;
 static volatile int usr2_runs, usr2_code, usr2_value;
 
@@ -265,12 +191,6 @@ static void on_usr2(int sig, siginfo_t *si, void *ctx)
 	usr2_runs++;
 	usr2_code = si->si_code;
 	usr2_value = si->si_value.sival_int;
-}
-
-static void on_term(int sig)
-{
-	(void)sig;
-	got_term = 1;
 }
 
 static sigjmp_buf segv_env;
@@ -473,11 +393,7 @@ static void setup(void)
 	if (sigaction(SIGHUP, &sa, NULL))
 		setup_failed("sigaction SIGHUP");
 
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_term;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGTERM, &sa, NULL))
-		setup_failed("sigaction SIGTERM");
+	install_term_handler();
 
 	if (sigaction(SIGUSR1, NULL, &start_usr1) || sigaction(SIGUSR2, NULL, &start_usr2) ||
 	    sigaction(SIGHUP, NULL, &start_hup) || sigaction(SIGTERM, NULL, &start_term))
@@ -829,7 +745,7 @@ static void check_fds(void)
 	char link[PATH_MAX];
 	off_t off;
 	int fl, fdfl, i;
-	DIR *d;
+	static const int data_fd = DATA_FD;
 
 	if (fstat(DATA_FD, &fst)) {
 		fail("fd %d: fstat: %s", DATA_FD, strerror(errno));
@@ -861,34 +777,8 @@ static void check_fds(void)
 						   : strcmp(start_stdio[i], link))
 			fail("fd %d now points elsewhere than %s", i, start_stdio[i]);
 
-	d = opendir("/proc/self/fd");
-	if (!d) {
-		fail("opendir /proc/self/fd: %s", strerror(errno));
-	} else {
-		struct dirent *de;
-		char extra[256] = "";
-		size_t used = 0;
-		int seen7 = 0;
-
-		while ((de = readdir(d))) {
-			int fd;
-
-			if (de->d_name[0] == '.')
-				continue;
-			fd = atoi(de->d_name);
-			if (fd == dirfd(d) || fd <= 2)
-				continue;
-			if (fd == DATA_FD)
-				seen7 = 1;
-			else if (used < sizeof(extra) - 16)
-				used += snprintf(extra + used, sizeof(extra) - used, " %d", fd);
-		}
-		closedir(d);
-		if (used)
-			fail("unexpected open fds:%s", extra);
-		if (!seen7)
-			fail("fd %d is not open", DATA_FD);
-	}
+	if (check_open_fds(&data_fd, 1) == 0)
+		fail("fd %d is not open", DATA_FD);
 }
 
 static void check_attributes(void)
@@ -923,8 +813,7 @@ static void verify(uint64_t shadow)
 
 	selftest_break();
 
-	if (getpid() != ready_pid)
-		fail("getpid() %d, but ready said %d", (int)getpid(), (int)ready_pid);
+	check_pid();
 
 	if (counter <= READY_AT)
 		fail(".data counter %llu, want > %d", (unsigned long long)counter, READY_AT);
@@ -953,12 +842,8 @@ static void verify(uint64_t shadow)
 int main(int argc, char **argv)
 {
 	uint64_t shadow = ~(uint64_t)0;
-	char text[64];
 
-	syscall(SYS_close_range, 3, ~0U, 0);
-	if (argc < 2 || argv[1][0] != '/' || strlen(argv[1]) >= sizeof(outdir) - 64)
-		return 2;
-	strcpy(outdir, argv[1]);
+	victim_start(argc, argv);
 
 	setup();
 
@@ -966,12 +851,8 @@ int main(int argc, char **argv)
 		counter++;
 		shadow = ~counter;
 		sleep_with_live_registers();
-		if (counter == READY_AT) {
-			ready_pid = getpid();
-			snprintf(text, sizeof(text), "%d", (int)ready_pid);
-			if (publish("ready", text))
-				setup_failed("write ready");
-		}
+		if (counter == READY_AT)
+			write_ready();
 	}
 	if (!ready_pid) {
 		/* SIGTERM before ready: still report, but this cannot be a pass */
@@ -980,13 +861,5 @@ int main(int argc, char **argv)
 	}
 
 	verify(shadow);
-	if (nfailures) {
-		static char msg[sizeof(failures) + 16];
-
-		snprintf(msg, sizeof(msg), "FAIL: %s", failures);
-		publish("verdict", msg);
-		return 1;
-	}
-	publish("verdict", "PASS");
-	return 0;
+	return finish_verdict();
 }
