@@ -27,10 +27,6 @@ const CREST: &str = env!("CARGO_BIN_EXE_crest");
 const CORE_MAGIC: u32 = 0x5505_3847;
 const PSTREE_MAGIC: u32 = 0x5027_3030;
 
-/// Compares crest's and crit's JSON. argv[1] is a manifest with one line
-/// per output pair: `label TAB plain|pretty TAB crest-file TAB crit-file`. Prints every
-/// difference and exits 1 if there is any.
-
 /// `../shared/fixtures`, if it is there.
 fn fixtures() -> Option<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures");
