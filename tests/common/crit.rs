@@ -6,6 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
+/// Compares crest's and crit's JSON. argv[1] is a manifest with one line
+/// per output pair: `label TAB plain|pretty TAB crest-file TAB crit-file`.
+/// Prints every difference and exits 1 if there is any.
 pub const COMPARE: &str = r#"
 import json, sys
 
