@@ -39,6 +39,9 @@ pub struct Kerndat {
     pub sigframe_xfeatures: u64,
 
     pub cap_last_cap: u32,
+    /// `PR_TIMER_CREATE_RESTORE_IDS` (Linux 6.13): POSIX timers can be
+    /// created with a given id.
+    pub has_timer_restore_ids: bool,
 }
 
 const CAP_SYS_ADMIN: u32 = 21;
@@ -77,6 +80,7 @@ impl Kerndat {
             sigframe_xstate: sigframe.map(|(size, _)| size),
             sigframe_xfeatures: sigframe.map_or(3, |(_, f)| f),
 
+            has_timer_restore_ids: crate::sys::prctl(77, 2, 0, 0, 0).is_ok(),
             cap_last_cap: fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
                 .and_then(|s| s.trim().parse().ok())

@@ -101,6 +101,12 @@ pub fn check(_opts: &Opts) -> Result<i32, String> {
         "time namespace (monotonic clocks continue)",
         String::new(),
     );
+    line(
+        k.has_timer_restore_ids,
+        false,
+        "PR_TIMER_CREATE_RESTORE_IDS (POSIX timers keep their ids)",
+        String::new(),
+    );
     let ns: Vec<String> = k
         .namespaces
         .iter()

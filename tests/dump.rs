@@ -218,7 +218,7 @@ fn victim(name: &str) -> PathBuf {
             .cargo_metadata(false)
             .get_compiler();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims");
-        for v in ["state", "socket", "plain"] {
+        for v in ["state", "socket", "plain", "timers"] {
             let st = Command::new(cc.path())
                 .args(["-O1", "-static", "-Wall", "-Wextra", "-pthread", "-o"])
                 .arg(out.join(v))
@@ -385,6 +385,23 @@ fn traced_task_is_refused() {
     crest::sys::ptrace_detach(v.pid).unwrap();
     assert_eq!(out.status.code(), Some(1));
     assert!(text(&out).contains("may not be traced"), "{}", text(&out));
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// POSIX timers keep their ids, clocks, signals and remaining times (one
+/// periodic, one one-shot far away, one disarmed), and the itimer keeps
+/// firing after dump + restore.
+#[test]
+fn timers_victim_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("timers", &[]);
+    let dir = Dir::new("timers");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     assert_nothing_left(v.pid as u32);
 }

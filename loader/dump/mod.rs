@@ -340,7 +340,7 @@ fn collect_and_write(
                 real: asked.itimers[0].clone(),
                 virt: asked.itimers[1].clone(),
                 prof: asked.itimers[2].clone(),
-                posix: Vec::new(),
+                posix: asked.posix,
             }),
             rlimits: Some(TaskRlimitsEntry { rlimits }),
             signals_s: Some(SignalQueueEntry { signals: shared }),
@@ -525,6 +525,7 @@ struct Asked {
     brk: u64,
     tid_address: u64,
     secbits: u32,
+    posix: Vec<PosixTimerEntry>,
 }
 
 fn read_words<const N: usize>(pid: i32, at: u64) -> Result<[u64; N], DumpError> {
@@ -613,6 +614,17 @@ fn ask_task(
         libc::SYS_prctl,
         [libc::PR_GET_SECUREBITS as u64, 0, 0, 0, 0, 0],
     )?;
+    let mut posix = proc::posix_timers(pid)?;
+    for p in &mut posix {
+        let id = u64::from(p.it_id);
+        let r = t.syscall(vdso, libc::SYS_timer_gettime, [id, scratch, 0, 0, 0, 0])?;
+        if r < 0 {
+            return Err(fail("timer_gettime", r));
+        }
+        [p.isec, p.insec, p.vsec, p.vnsec] = read_words::<4>(pid, scratch)?;
+        let r = t.syscall(vdso, libc::SYS_timer_getoverrun, [id, 0, 0, 0, 0, 0])?;
+        p.overrun = r.max(0) as u32;
+    }
     Ok(Asked {
         sigactions,
         sas: ThreadSasEntry {
@@ -624,6 +636,7 @@ fn ask_task(
         brk,
         tid_address,
         secbits: secbits.max(0) as u32,
+        posix,
     })
 }
 

@@ -163,3 +163,53 @@ pub fn children(pid: i32) -> Result<Vec<i32>, DumpError> {
     }
     Ok(v)
 }
+
+/// The task's POSIX timers from /proc/PID/timers (ids, clocks, signals,
+/// notification), without their times, which only the task can read.
+pub fn posix_timers(pid: i32) -> Result<Vec<crate::images::proto::PosixTimerEntry>, DumpError> {
+    let text = read(pid, "timers")?;
+    let bad = |l: &str| DumpError::Proc(format!("/proc/{pid}/timers: unexpected line {l:?}"));
+    let mut out: Vec<crate::images::proto::PosixTimerEntry> = Vec::new();
+    for line in text.lines() {
+        let Some((key, value)) = line.split_once(": ") else {
+            continue;
+        };
+        if key == "ID" {
+            out.push(crate::images::proto::PosixTimerEntry {
+                it_id: value.trim().parse().map_err(|_| bad(line))?,
+                ..Default::default()
+            });
+            continue;
+        }
+        let t = out.last_mut().ok_or_else(|| bad(line))?;
+        match key {
+            // "signal: SIGNO/SIVAL_PTR(hex)"
+            "signal" => {
+                let (signo, ptr) = value.split_once('/').ok_or_else(|| bad(line))?;
+                t.si_signo = signo.trim().parse().map_err(|_| bad(line))?;
+                t.sival_ptr =
+                    u64::from_str_radix(ptr.trim().trim_start_matches("0x"), 16).unwrap_or(0);
+            }
+            // "notify: signal|none|thread/pid|tid.N"
+            "notify" => {
+                let (kind, who) = value.split_once('/').ok_or_else(|| bad(line))?;
+                let base = match kind {
+                    "signal" => libc::SIGEV_SIGNAL,
+                    "none" => libc::SIGEV_NONE,
+                    "thread" => libc::SIGEV_THREAD,
+                    _ => return Err(bad(line)),
+                } as u32;
+                let (whom, id) = who.split_once('.').ok_or_else(|| bad(line))?;
+                if whom == "tid" {
+                    t.it_sigev_notify = base | libc::SIGEV_THREAD_ID as u32;
+                    t.notify_thread_id = Some(id.parse().map_err(|_| bad(line))?);
+                } else {
+                    t.it_sigev_notify = base;
+                }
+            }
+            "ClockID" => t.clock_id = value.trim().parse().map_err(|_| bad(line))?,
+            _ => {}
+        }
+    }
+    Ok(out)
+}

@@ -219,13 +219,32 @@ pub fn build(
     a.auxv = b.array(&m.mm_saved_auxv);
     a.sigactions = b.array(&sigactions(&tc.sigactions));
     if let Some(timers) = &tc.timers {
-        if !timers.posix.is_empty() {
+        if !timers.posix.is_empty() && !k.has_timer_restore_ids {
             return Err(RestoreError::Unsupported(format!(
-                "pid {}: {} POSIX timers are not restored yet",
+                "pid {}: {} POSIX timers, but this kernel cannot create timers with given ids \
+                 (PR_TIMER_CREATE_RESTORE_IDS, Linux 6.13+)",
                 t.pstree.pid,
                 timers.posix.len()
             )));
         }
+        let posix: Vec<PosixTimer> = timers
+            .posix
+            .iter()
+            .map(|p| PosixTimer {
+                id: p.it_id,
+                clock_id: p.clock_id,
+                signo: p.si_signo,
+                notify: p.it_sigev_notify,
+                notify_tid: p.notify_thread_id.unwrap_or(0) as u32,
+                _pad: 0,
+                sival: p.sival_ptr,
+                interval_sec: p.isec,
+                interval_nsec: p.insec,
+                value_sec: p.vsec,
+                value_nsec: p.vnsec,
+            })
+            .collect();
+        a.posix_timers = b.array(&posix);
         let its: Vec<Itimer> = [(0, &timers.real), (1, &timers.virt), (2, &timers.prof)]
             .into_iter()
             .filter(|(_, i)| i.isec | i.iusec | i.vsec | i.vusec != 0)

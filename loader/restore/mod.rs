@@ -755,6 +755,7 @@ pub fn fault_from_env() -> u32 {
         "sigqueue" => restorer_blob::STAGE_SIGQUEUE,
         "creds" => restorer_blob::STAGE_CREDS,
         "rseq" => restorer_blob::STAGE_RSEQ,
+        "posix-timer" => restorer_blob::STAGE_POSIX_TIMER,
         "sigreturn" => restorer_blob::STAGE_SIGRETURN,
         _ => restorer_blob::FAULT_NONE,
     }

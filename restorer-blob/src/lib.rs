@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 1;
+pub const ABI_VERSION: u32 = 2;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -99,6 +99,26 @@ pub struct Itimer {
     pub interval_usec: u64,
     pub value_sec: u64,
     pub value_usec: u64,
+}
+
+/// One POSIX timer, created with its dumped id (`PR_TIMER_CREATE_RESTORE_IDS`)
+/// and armed with `timer_settime` (relative: the dumped remaining time).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PosixTimer {
+    pub id: u32,
+    pub clock_id: u32,
+    pub signo: u32,
+    /// `sigev_notify` (SIGEV_SIGNAL, SIGEV_NONE, | SIGEV_THREAD_ID).
+    pub notify: u32,
+    /// `sigev_notify_thread_id` for SIGEV_THREAD_ID.
+    pub notify_tid: u32,
+    pub _pad: u32,
+    pub sival: u64,
+    pub interval_sec: u64,
+    pub interval_nsec: u64,
+    pub value_sec: u64,
+    pub value_nsec: u64,
 }
 
 /// The kernel's `struct prctl_mm_map` (include/uapi/linux/prctl.h), passed to
@@ -245,6 +265,7 @@ pub const STAGE_SIGQUEUE: u32 = 11;
 pub const STAGE_CREDS: u32 = 12;
 pub const STAGE_RSEQ: u32 = 13;
 pub const STAGE_SIGRETURN: u32 = 14;
+pub const STAGE_POSIX_TIMER: u32 = 15;
 
 /// What the loader prints for a failed stage.
 pub fn stage_name(stage: u32) -> &'static str {
@@ -263,6 +284,7 @@ pub fn stage_name(stage: u32) -> &'static str {
         STAGE_CREDS => "restoring credentials",
         STAGE_RSEQ => "registering rseq",
         STAGE_SIGRETURN => "rt_sigreturn",
+        STAGE_POSIX_TIMER => "restoring a POSIX timer (timer_create/timer_settime)",
         _ => "unknown stage",
     }
 }
@@ -295,6 +317,8 @@ pub struct TaskArgs {
     pub sigactions: Array,
     /// `Itimer`s.
     pub itimers: Array,
+    /// `PosixTimer`s.
+    pub posix_timers: Array,
     /// `Rlimit`s.
     pub rlimits: Array,
     /// `ThreadArgs`; index 0 is the thread that runs the blob.
@@ -330,11 +354,12 @@ const _: () = assert!(size_of::<SigAction>() == 40);
 const _: () = assert!(size_of::<Rlimit>() == 24);
 const _: () = assert!(size_of::<PendingSignal>() == 136);
 const _: () = assert!(size_of::<Itimer>() == 40);
+const _: () = assert!(size_of::<PosixTimer>() == 64);
 const _: () = assert!(size_of::<PrctlMmMap>() == 104);
 const _: () = assert!(size_of::<Creds>() == 104);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 104);
 const _: () = assert!(size_of::<Status>() == 24);
-const _: () = assert!(size_of::<TaskArgs>() == 384);
+const _: () = assert!(size_of::<TaskArgs>() == 400);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -179,6 +179,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
         // SAFETY: the four u64 after `which` are a struct itimerval.
         unsafe { sys::setitimer(it.which, &it.interval_sec) }.map_err(Failure::at(STAGE_ITIMER))?;
     }
+    posix_timers(args)?;
     fault(t, STAGE_RLIMIT)?;
     let rlimits: &[Rlimit] = args.array(t.rlimits)?;
     for r in rlimits {
@@ -241,6 +242,52 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     }
     fault(t, STAGE_SIGRETURN)?;
     Ok(args.addr(me.sigframe))
+}
+
+/// POSIX timers with their dumped ids: with PR_TIMER_CREATE_RESTORE_IDS on,
+/// timer_create takes the id to create from its id argument. Signals stay
+/// blocked, so a timer that expires before rt_sigreturn only queues.
+fn posix_timers(args: &Args) -> Result<(), Failure> {
+    let timers: &[PosixTimer] = args.array(args.task.posix_timers)?;
+    if timers.is_empty() {
+        return Ok(());
+    }
+    fault(args.task, STAGE_POSIX_TIMER)?;
+    let fail = Failure::at(STAGE_POSIX_TIMER);
+    // SAFETY: integer arguments only.
+    unsafe { sys::prctl(sys::PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0) }.map_err(&fail)?;
+    for tm in timers {
+        // struct sigevent: sigev_value, sigev_signo, sigev_notify, then
+        // the union whose first member is the thread id; 64 bytes.
+        let mut sev = [0u64; 8];
+        sev[0] = tm.sival;
+        sev[1] = u64::from(tm.signo) | u64::from(tm.notify) << 32;
+        sev[2] = u64::from(tm.notify_tid);
+        let mut id = tm.id as i32;
+        // SAFETY: sev is a complete sigevent, id a local.
+        unsafe { sys::timer_create(tm.clock_id, sev.as_ptr(), &mut id) }.map_err(|e| Failure {
+            detail: u64::from(tm.id),
+            ..fail(e)
+        })?;
+        if id as u32 != tm.id {
+            return Err(Failure {
+                stage: STAGE_POSIX_TIMER,
+                errno: 17, // EEXIST: the kernel handed out another id
+                detail: u64::from(tm.id),
+            });
+        }
+        let spec = [
+            tm.interval_sec,
+            tm.interval_nsec,
+            tm.value_sec,
+            tm.value_nsec,
+        ];
+        // SAFETY: spec is a struct itimerspec.
+        unsafe { sys::timer_settime(tm.id, spec.as_ptr()) }.map_err(&fail)?;
+    }
+    // SAFETY: integer arguments only.
+    unsafe { sys::prctl(sys::PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0) }.map_err(&fail)?;
+    Ok(())
 }
 
 /// Entered by `__export_restore_task` on the blob's own stack.

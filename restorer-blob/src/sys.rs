@@ -21,6 +21,7 @@ pub const PR_CAPBSET_DROP: usize = 24;
 pub const PR_CAP_AMBIENT: usize = 47;
 pub const PR_CAP_AMBIENT_RAISE: usize = 2;
 pub const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
+pub const PR_TIMER_CREATE_RESTORE_IDS: usize = 77;
 pub const FUTEX_WAIT: usize = 0;
 pub const FUTEX_WAKE: usize = 1;
 
@@ -238,4 +239,36 @@ pub fn setfsgid(id: u32) {
 pub unsafe fn capset(header: *const u32, data: *const u32) -> Result<()> {
     // SAFETY: forwarded to the caller.
     unsafe { syscall!(Sysno::capset, header as usize, data as usize) }.map(drop)
+}
+
+/// # Safety
+/// `sev` points to a 64-byte `struct sigevent`; `id` to the wanted id (with
+/// PR_TIMER_CREATE_RESTORE_IDS on), overwritten with the id created.
+pub unsafe fn timer_create(clock: u32, sev: *const u64, id: *mut i32) -> Result<()> {
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        syscall!(
+            Sysno::timer_create,
+            clock as usize,
+            sev as usize,
+            id as usize
+        )
+    }
+    .map(drop)
+}
+
+/// # Safety
+/// `spec` points to a `struct itimerspec` (four u64).
+pub unsafe fn timer_settime(id: u32, spec: *const u64) -> Result<()> {
+    // SAFETY: forwarded to the caller; the old value is not asked for.
+    unsafe {
+        syscall!(
+            Sysno::timer_settime,
+            id as usize,
+            0usize,
+            spec as usize,
+            0usize
+        )
+    }
+    .map(drop)
 }
