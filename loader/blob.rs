@@ -92,6 +92,8 @@ unsafe impl Abi for restorer_blob::PendingSignal {}
 // SAFETY: as above.
 unsafe impl Abi for restorer_blob::PosixTimer {}
 // SAFETY: as above.
+unsafe impl Abi for restorer_blob::SeccompFilter {}
+// SAFETY: as above.
 unsafe impl Abi for restorer_blob::SelftestArgs {}
 // SAFETY: a u64 is 8 plain bytes.
 unsafe impl Abi for u64 {}

@@ -644,3 +644,33 @@ pub fn start_writeback(f: &std::fs::File, off: u64, len: u64) -> io::Result<()> 
     })
     .map(drop)
 }
+
+/// `PTRACE_SECCOMP_GET_FILTER`: the BPF program of the tracee's seccomp
+/// filter number `index` (0: the most recently installed), as raw
+/// `struct sock_filter` bytes; `Ok(None)` past the last filter.
+pub fn ptrace_seccomp_filter(pid: i32, index: u64) -> io::Result<Option<Vec<u8>>> {
+    const PTRACE_SECCOMP_GET_FILTER: libc::c_uint = 0x420c;
+    // SAFETY: with a NULL buffer the kernel only returns the length.
+    let n = unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index, 0) };
+    if n < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENOENT) {
+            Ok(None)
+        } else {
+            Err(e)
+        };
+    }
+    let mut buf = vec![0u8; n as usize * 8];
+    // SAFETY: buf holds n 8-byte instructions, as the kernel will write.
+    check(unsafe { libc::ptrace(PTRACE_SECCOMP_GET_FILTER, pid, index, buf.as_mut_ptr()) })?;
+    Ok(Some(buf))
+}
+
+/// `PTRACE_GET_SECCOMP_METADATA`: the flags filter `index` was installed with.
+pub fn ptrace_seccomp_flags(pid: i32, index: u64) -> io::Result<u32> {
+    const PTRACE_GET_SECCOMP_METADATA: libc::c_uint = 0x420d;
+    let mut meta = [index, 0u64];
+    // SAFETY: the kernel reads filter_off and writes flags in meta.
+    check(unsafe { libc::ptrace(PTRACE_GET_SECCOMP_METADATA, pid, 16u64, meta.as_mut_ptr()) })?;
+    Ok(meta[1] as u32)
+}

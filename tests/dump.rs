@@ -218,7 +218,7 @@ fn victim(name: &str) -> PathBuf {
             .cargo_metadata(false)
             .get_compiler();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims");
-        for v in ["state", "socket", "plain", "timers"] {
+        for v in ["state", "socket", "plain", "timers", "seccomp"] {
             let st = Command::new(cc.path())
                 .args(["-O1", "-static", "-Wall", "-Wextra", "-pthread", "-o"])
                 .arg(out.join(v))
@@ -397,6 +397,21 @@ fn timers_victim_round_trip() {
     let Some(_g) = harness("counter") else { return };
     let v = start_victim("timers", &[]);
     let dir = Dir::new("timers");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// Two stacked seccomp filters and no_new_privs survive dump + restore.
+#[test]
+fn seccomp_victim_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("seccomp", &[]);
+    let dir = Dir::new("seccomp");
     let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
     assert!(out.status.success(), "dump: {}", text(&out));
     wait_gone(v.pid);

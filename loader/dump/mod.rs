@@ -205,12 +205,7 @@ fn collect_and_write(
         )));
     }
     let status = proc::Status::read(pid)?;
-    if status.get("Seccomp") != "0" && !status.get("Seccomp").is_empty() {
-        return Err(DumpError::Refused(format!(
-            "pid {pid} runs under seccomp (mode {}); filters are not dumped yet",
-            status.get("Seccomp")
-        )));
-    }
+    let seccomp = seccomp_filters(pid, status.get("Seccomp"))?;
     let maps = proc::maps(pid)?;
     let vdso = maps
         .iter()
@@ -364,6 +359,13 @@ fn collect_and_write(
             signals_p: Some(SignalQueueEntry { signals: private }),
             creds: Some(creds),
             comm: Some(comm),
+            seccomp_mode: (!seccomp.seccomp_filters.is_empty())
+                .then_some(SeccompMode::Filter as i32),
+            seccomp_filter: seccomp
+                .seccomp_filters
+                .len()
+                .checked_sub(1)
+                .map(|i| i as u32),
             rseq_entry: rseq.map(|(ptr, size, sig)| RseqEntry {
                 rseq_abi_pointer: ptr,
                 rseq_abi_size: size,
@@ -489,7 +491,7 @@ fn collect_and_write(
         dir,
         "seccomp.img",
         magic::SECCOMP_MAGIC,
-        enc(&[SeccompEntry::default()]),
+        enc(&[seccomp]),
         written,
     )?;
     let inventory = InventoryEntry {
@@ -515,6 +517,42 @@ fn collect_and_write(
     sys::syncfs(&d).map_err(|e| DumpError::Io(format!("{}: syncfs: {e}", dir.display())))?;
     clock.stage("sync");
     Ok(())
+}
+
+/// The task's seccomp filters, as CRIU writes them: oldest first, each
+/// newer one pointing at the one before it with `prev`.
+fn seccomp_filters(pid: i32, mode: &str) -> Result<SeccompEntry, DumpError> {
+    match mode {
+        "" | "0" => return Ok(SeccompEntry::default()),
+        "2" => {}
+        m => {
+            return Err(DumpError::Refused(format!(
+                "pid {pid} runs in seccomp mode {m}; only filter mode (2) is dumped"
+            )))
+        }
+    }
+    let mut newest_first = Vec::new();
+    let fail =
+        |e: std::io::Error| DumpError::Ptrace(format!("pid {pid}: PTRACE_SECCOMP_GET_FILTER: {e}"));
+    while let Some(bpf) =
+        sys::ptrace_seccomp_filter(pid, newest_first.len() as u64).map_err(fail)?
+    {
+        let flags = sys::ptrace_seccomp_flags(pid, newest_first.len() as u64).map_err(fail)?;
+        newest_first.push((bpf, flags));
+    }
+    let filters = newest_first
+        .into_iter()
+        .rev()
+        .enumerate()
+        .map(|(i, (filter, flags))| SeccompFilter {
+            filter,
+            prev: i.checked_sub(1).map(|p| p as u32),
+            flags: (flags != 0).then_some(flags),
+        })
+        .collect();
+    Ok(SeccompEntry {
+        seccomp_filters: filters,
+    })
 }
 
 /// Answers from the task itself.

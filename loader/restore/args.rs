@@ -282,10 +282,25 @@ pub fn build(
             cap_amb: pair(&c.cap_amb),
             last_cap: k.cap_last_cap,
             skip: 0,
+            no_new_privs: c.no_new_privs.unwrap_or(0),
+            _pad: 0,
         };
     } else {
         a.creds.skip = 1;
     }
+
+    let mut filters = Vec::with_capacity(t.seccomp.len());
+    for (bpf, flags) in &t.seccomp {
+        b.align(8);
+        let off = b.buf.len() as u64;
+        b.buf.extend_from_slice(bpf);
+        filters.push(SeccompFilter {
+            off,
+            len: (bpf.len() / 8) as u32,
+            flags: *flags,
+        });
+    }
+    a.seccomp = b.array(&filters);
 
     // The one thread: its signal frame (64-byte aligned for xsave).
     let private = b.array(&signals(th.and_then(|th| th.signals_p.as_ref()), false));

@@ -66,6 +66,35 @@ pub struct TaskImages {
     pub files: HashMap<u32, FileEntry>,
     pub fdinfo: Vec<FdinfoEntry>,
     pub timens: Option<TimensEntry>,
+    /// Seccomp filters, oldest first: (BPF bytes, flags).
+    pub seccomp: Vec<(Vec<u8>, u32)>,
+}
+
+/// Follows `prev` links from filter `top` of a seccomp image to the oldest
+/// filter and returns the chain oldest first.
+fn seccomp_chain(entry: &SeccompEntry, top: u32) -> Result<Vec<(Vec<u8>, u32)>, String> {
+    let n = entry.seccomp_filters.len();
+    let mut chain = Vec::new();
+    let mut at = Some(top);
+    while let Some(i) = at {
+        let f = entry
+            .seccomp_filters
+            .get(i as usize)
+            .ok_or_else(|| format!("filter {i} of {n} does not exist"))?;
+        if chain.len() >= n {
+            return Err("the filters' prev links form a cycle".into());
+        }
+        if f.filter.is_empty() || f.filter.len() % 8 != 0 || f.filter.len() / 8 > 4096 {
+            return Err(format!(
+                "filter {i}: {} bytes is not a BPF program",
+                f.filter.len()
+            ));
+        }
+        chain.push((f.filter.clone(), f.flags.unwrap_or(0)));
+        at = f.prev;
+    }
+    chain.reverse();
+    Ok(chain)
 }
 
 fn open(dir: &Path, name: &str, magic: u32) -> Result<Image, RestoreError> {
@@ -223,19 +252,29 @@ pub fn read_task(
         }
         Err(e) => return Err(RestoreError::Image(e)),
     };
-    if let Ok(img) = Image::open(&dir.join("seccomp.img"), SECCOMP) {
-        for i in 0..img.records.len() {
-            let s: SeccompEntry = img.decode(i)?;
-            if !s.seccomp_filters.is_empty() {
-                return Err(RestoreError::Unsupported(format!(
-                    "{}: seccomp filters are not restored yet",
-                    dir.join("seccomp.img").display()
-                )));
-            }
+    // The filters the task runs under, oldest first.
+    let seccomp = match core.thread_core.as_ref().and_then(|t| t.seccomp_mode) {
+        None | Some(0) => Vec::new(),
+        Some(2) => {
+            let top = core
+                .thread_core
+                .as_ref()
+                .and_then(|t| t.seccomp_filter)
+                .unwrap_or(0);
+            let img = open(dir, "seccomp.img", SECCOMP)?;
+            let entry: SeccompEntry = img.decode_one()?;
+            seccomp_chain(&entry, top).map_err(|m| bad(dir, "seccomp.img", m))?
         }
-    }
+        Some(mode) => {
+            return Err(RestoreError::Unsupported(format!(
+                "{}: seccomp mode {mode} is not restored (only filters, mode 2)",
+                dir.join(&core_name).display()
+            )))
+        }
+    };
 
     Ok(TaskImages {
+        seccomp,
         dir: dir.into(),
         pstree: entry.clone(),
         core,

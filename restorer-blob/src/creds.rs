@@ -7,7 +7,8 @@
 //!    still in the effective set);
 //! 4. capset for effective/permitted/inheritable;
 //! 5. ambient capabilities, which must be in permitted and inheritable;
-//! 6. the dumped securebits.
+//! 6. the dumped securebits;
+//! 7. no_new_privs, which nothing can clear again.
 
 use crate::{sys, Args, Failure};
 use restorer_blob::{Creds, STAGE_CREDS};
@@ -80,5 +81,9 @@ pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
     }
     // SAFETY: PR_SET_SECUREBITS takes an integer.
     unsafe { sys::prctl(sys::PR_SET_SECUREBITS, c.secbits as usize, 0, 0, 0) }.map_err(&fail)?;
+    if c.no_new_privs != 0 {
+        // SAFETY: PR_SET_NO_NEW_PRIVS takes integers.
+        unsafe { sys::prctl(sys::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }.map_err(&fail)?;
+    }
     Ok(())
 }

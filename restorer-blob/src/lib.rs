@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 2;
+pub const ABI_VERSION: u32 = 3;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -169,6 +169,20 @@ pub struct Creds {
     pub last_cap: u32,
     /// Non-zero: apply nothing (the restorer already runs with these creds).
     pub skip: u32,
+    /// Non-zero: set PR_SET_NO_NEW_PRIVS (it cannot be cleared).
+    pub no_new_privs: u32,
+    pub _pad: u32,
+}
+
+/// One seccomp filter to install, oldest first: `len` BPF instructions
+/// (8 bytes each) at `off` from the [`TaskArgs`] block.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct SeccompFilter {
+    pub off: u64,
+    pub len: u32,
+    /// `SECCOMP_FILTER_FLAG_*` the filter was installed with.
+    pub flags: u32,
 }
 
 /// The rseq area to register right before `rt_sigreturn` (size 0: none).
@@ -266,6 +280,7 @@ pub const STAGE_CREDS: u32 = 12;
 pub const STAGE_RSEQ: u32 = 13;
 pub const STAGE_SIGRETURN: u32 = 14;
 pub const STAGE_POSIX_TIMER: u32 = 15;
+pub const STAGE_SECCOMP: u32 = 16;
 
 /// What the loader prints for a failed stage.
 pub fn stage_name(stage: u32) -> &'static str {
@@ -285,6 +300,7 @@ pub fn stage_name(stage: u32) -> &'static str {
         STAGE_RSEQ => "registering rseq",
         STAGE_SIGRETURN => "rt_sigreturn",
         STAGE_POSIX_TIMER => "restoring a POSIX timer (timer_create/timer_settime)",
+        STAGE_SECCOMP => "installing a seccomp filter",
         _ => "unknown stage",
     }
 }
@@ -326,6 +342,8 @@ pub struct TaskArgs {
     /// Process-wide pending signals (`PendingSignal`).
     pub shared_signals: Array,
     pub creds: Creds,
+    /// `SeccompFilter`s, installed last, oldest first.
+    pub seccomp: Array,
     /// Range of the status page to unmap right before `rt_sigreturn`
     /// (it is shared with the loader and must not outlive the restore).
     pub status_len: u64,
@@ -355,11 +373,12 @@ const _: () = assert!(size_of::<Rlimit>() == 24);
 const _: () = assert!(size_of::<PendingSignal>() == 136);
 const _: () = assert!(size_of::<Itimer>() == 40);
 const _: () = assert!(size_of::<PosixTimer>() == 64);
+const _: () = assert!(size_of::<SeccompFilter>() == 16);
 const _: () = assert!(size_of::<PrctlMmMap>() == 104);
-const _: () = assert!(size_of::<Creds>() == 104);
+const _: () = assert!(size_of::<Creds>() == 112);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 104);
 const _: () = assert!(size_of::<Status>() == 24);
-const _: () = assert!(size_of::<TaskArgs>() == 400);
+const _: () = assert!(size_of::<TaskArgs>() == 424);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -232,7 +232,24 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &t.creds)?;
 
-    // 10. rseq, registered with the dumped area. The kernel starts writing
+    // 10. seccomp filters, oldest first so the stack keeps its order.
+    //     After creds: installing needs no_new_privs or CAP_SYS_ADMIN, and
+    //     a filter could forbid what the steps above call.
+    fault(t, STAGE_SECCOMP)?;
+    let filters: &[SeccompFilter] = args.array(t.seccomp)?;
+    for f in filters {
+        let insns: &[u64] = args.array(Array {
+            off: f.off,
+            count: u64::from(f.len),
+        })?;
+        // struct sock_fprog: an unsigned short length, then the pointer.
+        let prog = [u64::from(f.len), insns.as_ptr() as u64];
+        // SAFETY: prog is a sock_fprog whose filter lies in the block.
+        unsafe { sys::seccomp_set_filter(f.flags, prog.as_ptr()) }
+            .map_err(Failure::at(STAGE_SECCOMP))?;
+    }
+
+    // 11. rseq, registered with the dumped area. The kernel starts writing
     //     the current CPU into it on the next return to user space.
     fault(t, STAGE_RSEQ)?;
     if me.rseq.len != 0 {

@@ -22,6 +22,7 @@ pub const PR_CAP_AMBIENT: usize = 47;
 pub const PR_CAP_AMBIENT_RAISE: usize = 2;
 pub const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
 pub const PR_TIMER_CREATE_RESTORE_IDS: usize = 77;
+pub const PR_SET_NO_NEW_PRIVS: usize = 38;
 pub const FUTEX_WAIT: usize = 0;
 pub const FUTEX_WAKE: usize = 1;
 
@@ -268,6 +269,22 @@ pub unsafe fn timer_settime(id: u32, spec: *const u64) -> Result<()> {
             0usize,
             spec as usize,
             0usize
+        )
+    }
+    .map(drop)
+}
+
+/// # Safety
+/// `prog` points to a `struct sock_fprog` whose filter array is readable.
+pub unsafe fn seccomp_set_filter(flags: u32, prog: *const u64) -> Result<()> {
+    const SECCOMP_SET_MODE_FILTER: usize = 1;
+    // SAFETY: forwarded to the caller.
+    unsafe {
+        syscall!(
+            Sysno::seccomp,
+            SECCOMP_SET_MODE_FILTER,
+            flags as usize,
+            prog as usize
         )
     }
     .map(drop)
