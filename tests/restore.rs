@@ -55,6 +55,11 @@ fn sigstate_fixture() {
 }
 
 #[test]
+fn threads_fixture() {
+    fixture_passes_twice("threads", 31300);
+}
+
+#[test]
 fn openfile_fixture() {
     fixture_passes_twice("openfile", 31400);
 }

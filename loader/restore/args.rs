@@ -148,11 +148,6 @@ pub fn build(
         .as_ref()
         .ok_or_else(|| RestoreError::Inconsistent("no task core".into()))?;
     let th = t.core.thread_core.as_ref();
-    let ti = t
-        .core
-        .thread_info
-        .as_ref()
-        .ok_or_else(|| RestoreError::Inconsistent("no thread info".into()))?;
     let mut b = Block {
         buf: vec![0; std::mem::size_of::<TaskArgs>()],
     };
@@ -302,27 +297,67 @@ pub fn build(
     }
     a.seccomp = b.array(&filters);
 
-    // The one thread: its signal frame (64-byte aligned for xsave).
-    let private = b.array(&signals(th.and_then(|th| th.signals_p.as_ref()), false));
+    // Every thread: its frame, signals, name, rseq; the others a stack.
+    let mut threads = vec![thread(
+        k,
+        &mut b,
+        layout,
+        t.pstree.pid,
+        &t.core,
+        &tc.comm,
+        tc.blk_sigset,
+    )?];
+    for (tid, core) in &t.thread_cores {
+        let mut th = thread(k, &mut b, layout, *tid, core, &tc.comm, tc.blk_sigset)?;
+        b.align(16);
+        b.buf.resize(b.buf.len() + THREAD_STACK_SIZE as usize, 0);
+        th.stack_top = b.buf.len() as u64;
+        threads.push(th);
+    }
+    a.threads_left = (threads.len() - 1) as u32;
+    a.threads = b.array(&threads);
+    a.total_size = b.buf.len() as u32;
+    b.buf[..std::mem::size_of::<TaskArgs>()].copy_from_slice(abi_bytes(&[a]));
+    Ok(b.buf)
+}
+
+/// One thread's `ThreadArgs`, with its signal frame and pending signals
+/// appended to the block. `comm` and `blocked` are the task's, for a core
+/// that lacks its own.
+fn thread(
+    k: &Kerndat,
+    b: &mut Block,
+    layout: &Layout,
+    tid: u32,
+    core: &crate::images::proto::CoreEntry,
+    comm: &str,
+    blocked: u64,
+) -> Result<ThreadArgs, RestoreError> {
+    let th = core.thread_core.as_ref();
+    let ti = core
+        .thread_info
+        .as_ref()
+        .ok_or_else(|| RestoreError::Inconsistent(format!("thread {tid}: no thread info")))?;
+    let signals = b.array(&signals(th.and_then(|th| th.signals_p.as_ref()), false));
+    // The frame is 64-byte aligned for its xsave area.
     b.align(64);
     let frame_off = b.buf.len() as u64;
-    let blocked = th.and_then(|th| th.blk_sigset).unwrap_or(tc.blk_sigset);
     let frame = sigframe::build(
         k,
         layout.args_at + frame_off,
         &ti.gpregs,
         &ti.fpregs,
-        blocked,
+        th.and_then(|th| th.blk_sigset).unwrap_or(blocked),
         th.and_then(|th| th.sas.as_ref()),
     )?;
     b.buf.extend_from_slice(&frame);
-    let mut comm = [0u8; 16];
-    let name = th
+    let mut name = [0u8; 16];
+    let given = th
         .and_then(|th| th.comm.as_deref())
-        .unwrap_or(&tc.comm)
+        .unwrap_or(comm)
         .as_bytes();
-    let n = name.len().min(15);
-    comm[..n].copy_from_slice(&name[..n]);
+    let n = given.len().min(15);
+    name[..n].copy_from_slice(&given[..n]);
     let rseq = th
         .and_then(|th| th.rseq_entry.as_ref())
         .filter(|r| r.rseq_abi_pointer != 0)
@@ -331,21 +366,18 @@ pub fn build(
             len: r.rseq_abi_size,
             sig: r.signature,
         });
-    let thread = ThreadArgs {
-        tid: t.pstree.pid,
+    Ok(ThreadArgs {
+        tid,
         _pad: 0,
         fs_base: ti.gpregs.fs_base,
         gs_base: ti.gpregs.gs_base,
         robust_list: th.map_or(0, |th| th.futex_rla),
-        robust_list_len: th.map_or(0, |th| th.futex_rla_len as u64),
+        robust_list_len: th.map_or(0, |th| u64::from(th.futex_rla_len)),
         clear_tid: ti.clear_tid_addr,
         rseq,
         sigframe: frame_off,
-        signals: private,
-        comm,
-    };
-    a.threads = b.array(&[thread]);
-    a.total_size = b.buf.len() as u32;
-    b.buf[..std::mem::size_of::<TaskArgs>()].copy_from_slice(abi_bytes(&[a]));
-    Ok(b.buf)
+        signals,
+        comm: name,
+        stack_top: 0,
+    })
 }

@@ -55,6 +55,38 @@ fn step(pid: i32, sig: i32, what: &str) -> Result<(), RestoreError> {
     wait_stop(pid, SYSCALL_STOP, what)
 }
 
+/// The other threads have each counted themselves out before their own
+/// `rt_sigreturn`, which leaves a few instructions still in the blob.
+/// Makes sure that every one of them is past them: each is seized and
+/// stopped, its `rip` looked at, and let go.
+pub fn threads_out(pid: i32, tids: &[u32], blob: (u64, u64)) -> Result<(), RestoreError> {
+    for &tid in tids.iter().filter(|&&t| t as i32 != pid) {
+        let tid = tid as i32;
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::System(format!("pid {pid}: thread {tid}: {what}: {e}"))
+        };
+        for attempt in 0.. {
+            sys::ptrace_seize(tid, 0).map_err(|e| fail("PTRACE_SEIZE", e))?;
+            sys::ptrace_interrupt(tid).map_err(|e| fail("PTRACE_INTERRUPT", e))?;
+            wait_stop(tid, libc::SIGTRAP, "stopping a thread")?;
+            let rip = sys::ptrace_getregs(tid)
+                .map_err(|e| fail("PTRACE_GETREGS", e))?
+                .rip;
+            sys::ptrace_detach(tid).map_err(|e| fail("PTRACE_DETACH", e))?;
+            if !(blob.0..blob.1).contains(&rip) {
+                break;
+            }
+            if attempt == 1000 {
+                return Err(RestoreError::System(format!(
+                    "pid {pid}: thread {tid} does not leave the restorer (rip {rip:#x})"
+                )));
+            }
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
+    Ok(())
+}
+
 /// Steps 2-4 above. `trapped`: the `int3` stop was already reaped.
 pub fn unmap_blob(
     pid: i32,

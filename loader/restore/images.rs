@@ -58,6 +58,8 @@ pub struct TaskImages {
     pub dir: PathBuf,
     pub pstree: PstreeEntry,
     pub core: CoreEntry,
+    /// The other threads' cores, by tid.
+    pub thread_cores: Vec<(u32, CoreEntry)>,
     pub mm: MmEntry,
     pub runs: Vec<PageRun>,
     pub pages_path: PathBuf,
@@ -135,6 +137,14 @@ pub fn read_task(
     let core_name = format!("core-{pid}.img");
     let core: CoreEntry = open(dir, &core_name, CORE)?.decode_one()?;
     check_core(dir, &core_name, &core)?;
+
+    let mut thread_cores = Vec::new();
+    for &tid in entry.threads.iter().filter(|&&t| t != pid) {
+        let name = format!("core-{tid}.img");
+        let c: CoreEntry = open(dir, &name, CORE)?.decode_one()?;
+        check_thread(dir, &name, &c, &core)?;
+        thread_cores.push((tid, c));
+    }
 
     let mm_name = format!("mm-{pid}.img");
     let mm: MmEntry = open(dir, &mm_name, MM)?.decode_one()?;
@@ -274,6 +284,7 @@ pub fn read_task(
     };
 
     Ok(TaskImages {
+        thread_cores,
         seccomp,
         dir: dir.into(),
         pstree: entry.clone(),
@@ -287,6 +298,40 @@ pub fn read_task(
         fdinfo,
         timens,
     })
+}
+
+/// A thread's core: x86_64 registers, and what crest restores per process
+/// (credentials, seccomp) equal to the main thread's.
+fn check_thread(
+    dir: &Path,
+    name: &str,
+    c: &CoreEntry,
+    main: &CoreEntry,
+) -> Result<(), RestoreError> {
+    let ti = c
+        .thread_info
+        .as_ref()
+        .ok_or_else(|| bad(dir, name, "no x86 thread_info".into()))?;
+    if ti.fpregs.st_space.len() != 32 || ti.fpregs.xmm_space.len() != 64 {
+        return Err(bad(dir, name, "fpregs of the wrong size".into()));
+    }
+    let (a, b) = (c.thread_core.as_ref(), main.thread_core.as_ref());
+    if a.and_then(|t| t.creds.as_ref()) != b.and_then(|t| t.creds.as_ref()) {
+        return Err(RestoreError::Unsupported(format!(
+            "{}: the thread's credentials differ from the main thread's",
+            dir.join(name).display()
+        )));
+    }
+    let sc = |t: Option<&crate::images::proto::ThreadCoreEntry>| {
+        t.map(|t| (t.seccomp_mode.unwrap_or(0), t.seccomp_filter))
+    };
+    if sc(a) != sc(b) {
+        return Err(RestoreError::Unsupported(format!(
+            "{}: the thread's seccomp filters differ from the main thread's",
+            dir.join(name).display()
+        )));
+    }
+    Ok(())
 }
 
 fn check_core(dir: &Path, name: &str, core: &CoreEntry) -> Result<(), RestoreError> {

@@ -150,12 +150,12 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         )));
     }
     let entry = &tree[0];
-    if entry.threads.len() != 1 || entry.threads[0] != entry.pid {
-        return Err(RestoreError::Unsupported(format!(
-            "{}: pid {} has {} threads; crest restores single-threaded tasks so far",
+    if !entry.threads.contains(&entry.pid) {
+        return Err(RestoreError::Inconsistent(format!(
+            "{}: pid {} is not among its own threads {:?}",
             dir.join("pstree.img").display(),
             entry.pid,
-            entry.threads.len()
+            entry.threads
         )));
     }
     if entry.sid != entry.pid && !opts.shell_job {
@@ -271,6 +271,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     let trapped = result?;
     clock.stage("restore");
     if traced {
+        finish::threads_out(guard.pid, &entry.threads, (blob_at, blob_at + blob_len))?;
         finish::unmap_blob(guard.pid, trapped, blob_at, blob_len)?;
         clock.stage("unmap restorer");
     }

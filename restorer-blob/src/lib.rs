@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 3;
+pub const ABI_VERSION: u32 = 4;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -233,6 +233,9 @@ pub struct ThreadArgs {
     pub signals: Array,
     /// The task name for `PR_SET_NAME`, NUL padded.
     pub comm: [u8; 16],
+    /// Offset (from [`TaskArgs`]) of the top of this thread's stack in the
+    /// blob's mapping; 0 for thread 0, which runs on the blob's own stack.
+    pub stack_top: u64,
 }
 
 /// The shared status word the loader waits on (a futex).
@@ -264,6 +267,9 @@ pub const STATE_RUNNING: u32 = 0;
 pub const STATE_DONE: u32 = 1;
 pub const STATE_FAILED: u32 = 2;
 
+/// Stack of each cloned thread while it restores itself.
+pub const THREAD_STACK_SIZE: u64 = 32 * 1024;
+
 /// Stages of the blob, in the order it runs them. `stage_name` gives words.
 pub const STAGE_ENTRY: u32 = 1;
 pub const STAGE_UNMAP: u32 = 2;
@@ -281,6 +287,7 @@ pub const STAGE_RSEQ: u32 = 13;
 pub const STAGE_SIGRETURN: u32 = 14;
 pub const STAGE_POSIX_TIMER: u32 = 15;
 pub const STAGE_SECCOMP: u32 = 16;
+pub const STAGE_CLONE: u32 = 17;
 
 /// What the loader prints for a failed stage.
 pub fn stage_name(stage: u32) -> &'static str {
@@ -301,6 +308,7 @@ pub fn stage_name(stage: u32) -> &'static str {
         STAGE_SIGRETURN => "rt_sigreturn",
         STAGE_POSIX_TIMER => "restoring a POSIX timer (timer_create/timer_settime)",
         STAGE_SECCOMP => "installing a seccomp filter",
+        STAGE_CLONE => "creating a thread with its tid (clone3)",
         _ => "unknown stage",
     }
 }
@@ -337,8 +345,13 @@ pub struct TaskArgs {
     pub posix_timers: Array,
     /// `Rlimit`s.
     pub rlimits: Array,
-    /// `ThreadArgs`; index 0 is the thread that runs the blob.
+    /// `ThreadArgs`; index 0 is the thread that runs the blob, which
+    /// clones the others with their dumped tids.
     pub threads: Array,
+    /// Threads still restoring themselves: a futex the first thread waits
+    /// on before it finishes (set by the loader to `threads.count - 1`).
+    pub threads_left: u32,
+    pub _pad: u32,
     /// Process-wide pending signals (`PendingSignal`).
     pub shared_signals: Array,
     pub creds: Creds,
@@ -378,7 +391,7 @@ const _: () = assert!(size_of::<PrctlMmMap>() == 104);
 const _: () = assert!(size_of::<Creds>() == 112);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
-const _: () = assert!(size_of::<ThreadArgs>() == 104);
+const _: () = assert!(size_of::<ThreadArgs>() == 112);
 const _: () = assert!(size_of::<Status>() == 24);
-const _: () = assert!(size_of::<TaskArgs>() == 424);
+const _: () = assert!(size_of::<TaskArgs>() == 432);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

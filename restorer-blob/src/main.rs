@@ -189,13 +189,77 @@ fn restore(args: &Args) -> Result<u64, Failure> {
             ..Failure::at(STAGE_RLIMIT)(e)
         })?;
     }
-    // SAFETY: comm is a 16-byte NUL-padded buffer, as PR_SET_NAME reads.
-    unsafe { sys::prctl(sys::PR_SET_NAME, me.comm.as_ptr() as usize, 0, 0, 0) }
-        .map_err(Failure::at(STAGE_NAME))?;
+    // 7. Process-wide pending signals go back into their queue while
+    //    everything is still blocked, so none is delivered before the
+    //    threads' rt_sigreturn.
+    fault(t, STAGE_SIGQUEUE)?;
+    let shared: &[PendingSignal] = args.array(t.shared_signals)?;
+    for s in shared {
+        // SAFETY: siginfo is 128 bytes.
+        unsafe { sys::rt_sigqueueinfo(sys::getpid(), s.sig, s.siginfo.as_ptr()) }
+            .map_err(Failure::at(STAGE_SIGQUEUE))?;
+    }
 
-    // 7. Thread state: TLS bases (not part of the signal frame), the
-    //    robust futex list and clear_child_tid, which still point into the
-    //    loader's TLS after the fork.
+    // 8. The other threads, with their dumped tids: each restores its own
+    //    state (restore_thread) and returns into its registers. Before the
+    //    credentials change: clone3 with set_tid needs CAP_SYS_ADMIN.
+    for (i, th) in threads.iter().enumerate().skip(1) {
+        fault(t, STAGE_CLONE)?;
+        let stack_top = args.addr(th.stack_top);
+        let clone = [
+            CLONE_THREAD_FLAGS,
+            0,
+            0,
+            0,
+            0, // exit_signal: none for a thread
+            stack_top - THREAD_STACK_SIZE,
+            THREAD_STACK_SIZE,
+            0,
+            &th.tid as *const u32 as u64,
+            1,
+            0,
+        ];
+        // SAFETY: clone is a complete clone_args; the new thread starts on
+        // its own stack in the blob's mapping and never returns.
+        let r =
+            unsafe { arch::x86_64::clone_thread(&clone, thread_main, args.base as u64, i as u64) };
+        if r < 0 {
+            return Err(Failure {
+                stage: STAGE_CLONE,
+                errno: (-r) as u32,
+                detail: u64::from(th.tid),
+            });
+        }
+    }
+    // Wait until every thread is on its way out: only then may the status
+    // page go and the loader take the blob away.
+    loop {
+        // SAFETY: threads_left is an aligned u32 of the block, which the
+        // threads decrement atomically.
+        let left = unsafe { core::ptr::read_volatile(&t.threads_left) };
+        if left == 0 {
+            break;
+        }
+        // SAFETY: as above; a spurious wake just loops.
+        unsafe { sys::futex_wait(&t.threads_left, left) };
+    }
+
+    // 9. This thread's own state, as every other thread did.
+    restore_thread(args, me)
+}
+
+/// The state of one thread, in its own context, in this order:
+/// 1. TLS bases (not part of the signal frame), the robust futex list and
+///    clear_child_tid (a forked loader's still point into its TLS);
+/// 2. its name and its pending signals, while all signals are blocked;
+/// 3. credentials, which are per thread, after everything that needs
+///    CAP_SYS_ADMIN; then no_new_privs and seccomp filters (oldest first),
+///    which could forbid what came before;
+/// 4. rseq, which the kernel starts writing on the next return to user.
+///
+/// Returns the address of the thread's signal frame.
+fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
+    let t = args.task;
     fault(t, STAGE_THREAD)?;
     // SAFETY: the bases are the dumped ones; nothing in the blob uses TLS.
     unsafe { sys::arch_prctl(sys::ARCH_SET_FS, me.fs_base) }.map_err(Failure::at(STAGE_THREAD))?;
@@ -208,18 +272,12 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     }
     // SAFETY: the dumped clear_child_tid lives in the restored memory.
     unsafe { sys::set_tid_address(me.clear_tid) };
+    // SAFETY: comm is a 16-byte NUL-padded buffer, as PR_SET_NAME reads.
+    unsafe { sys::prctl(sys::PR_SET_NAME, me.comm.as_ptr() as usize, 0, 0, 0) }
+        .map_err(Failure::at(STAGE_NAME))?;
 
-    // 8. Pending signals go back into their queues while everything is
-    //    still blocked, so none is delivered before rt_sigreturn.
     fault(t, STAGE_SIGQUEUE)?;
-    let pid = sys::getpid();
-    let tid = sys::gettid();
-    let shared: &[PendingSignal] = args.array(t.shared_signals)?;
-    for s in shared {
-        // SAFETY: siginfo is 128 bytes.
-        unsafe { sys::rt_sigqueueinfo(pid, s.sig, s.siginfo.as_ptr()) }
-            .map_err(Failure::at(STAGE_SIGQUEUE))?;
-    }
+    let (pid, tid) = (sys::getpid(), sys::gettid());
     let private: &[PendingSignal] = args.array(me.signals)?;
     for s in private {
         // SAFETY: siginfo is 128 bytes.
@@ -227,14 +285,8 @@ fn restore(args: &Args) -> Result<u64, Failure> {
             .map_err(Failure::at(STAGE_SIGQUEUE))?;
     }
 
-    // 9. Credentials last: dropping privileges earlier would make the
-    //    calls above fail (prctl PR_SET_MM_MAP needs CAP_SYS_ADMIN).
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &t.creds)?;
-
-    // 10. seccomp filters, oldest first so the stack keeps its order.
-    //     After creds: installing needs no_new_privs or CAP_SYS_ADMIN, and
-    //     a filter could forbid what the steps above call.
     fault(t, STAGE_SECCOMP)?;
     let filters: &[SeccompFilter] = args.array(t.seccomp)?;
     for f in filters {
@@ -249,8 +301,6 @@ fn restore(args: &Args) -> Result<u64, Failure> {
             .map_err(Failure::at(STAGE_SECCOMP))?;
     }
 
-    // 11. rseq, registered with the dumped area. The kernel starts writing
-    //     the current CPU into it on the next return to user space.
     fault(t, STAGE_RSEQ)?;
     if me.rseq.len != 0 {
         // SAFETY: the dumped rseq area lives in the restored memory.
@@ -259,6 +309,46 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     }
     fault(t, STAGE_SIGRETURN)?;
     Ok(args.addr(me.sigframe))
+}
+
+/// clone3 flags of a thread: one address space, descriptors, fs info,
+/// signal handlers and SysV undo list.
+const CLONE_THREAD_FLAGS: u64 = 0x100 | 0x200 | 0x400 | 0x800 | 0x10000 | 0x40000;
+
+/// Where a cloned thread starts, on its own stack: restore its state and
+/// return into its registers, or report the failure for the whole task.
+extern "C" fn thread_main(base: u64, index: u64) -> ! {
+    // SAFETY: base is the block the first thread was entered with, and it
+    // stays mapped until every thread has left (threads_left).
+    let t = unsafe { &*(base as *const TaskArgs) };
+    let args = Args {
+        task: t,
+        base: base as usize,
+    };
+    let result = args
+        .array::<ThreadArgs>(t.threads)
+        .and_then(|ths| {
+            ths.get(index as usize).ok_or(Failure {
+                stage: STAGE_ENTRY,
+                errno: 22,
+                detail: index,
+            })
+        })
+        .and_then(|me| restore_thread(&args, me));
+    match result {
+        Ok(frame) => {
+            let word = core::ptr::addr_of!(t.threads_left) as *mut u32;
+            // SAFETY: threads_left is an aligned u32 of the writable block;
+            // every thread changes it only through this atomic.
+            let left = unsafe { core::sync::atomic::AtomicU32::from_ptr(word) };
+            left.fetch_sub(1, core::sync::atomic::Ordering::SeqCst);
+            // SAFETY: as above.
+            unsafe { sys::futex_wake(&t.threads_left) };
+            // SAFETY: the loader built this thread's frame in the block.
+            unsafe { arch::x86_64::rt_sigreturn(frame) }
+        }
+        Err(f) => fail_task(t, f),
+    }
 }
 
 /// POSIX timers with their dumped ids: with PR_TIMER_CREATE_RESTORE_IDS on,
@@ -305,6 +395,22 @@ fn posix_timers(args: &Args) -> Result<(), Failure> {
     // SAFETY: integer arguments only.
     unsafe { sys::prctl(sys::PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0) }.map_err(&fail)?;
     Ok(())
+}
+
+/// The one exit for failures of any thread: the stage and errno go to the
+/// shared status page, the loader is woken, the whole task ends.
+fn fail_task(t: &TaskArgs, f: Failure) -> ! {
+    // SAFETY: the status page was mapped shared by the loader and is kept
+    // until every thread is done.
+    let status = unsafe { &mut *(t.status as *mut Status) };
+    status.stage = f.stage;
+    status.errno = f.errno;
+    status.detail = f.detail;
+    // SAFETY: state is an aligned u32 in the shared page.
+    unsafe { core::ptr::write_volatile(&mut status.state, STATE_FAILED) };
+    // SAFETY: as above.
+    unsafe { sys::futex_wake(&status.state) };
+    arch::x86_64::exit_group(1)
 }
 
 /// Entered by `__export_restore_task` on the blob's own stack.
@@ -358,16 +464,7 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
             // block, which stays mapped.
             unsafe { arch::x86_64::rt_sigreturn(frame) }
         }
-        Err(f) => {
-            status.stage = f.stage;
-            status.errno = f.errno;
-            status.detail = f.detail;
-            // SAFETY: state is an aligned u32 in the shared page.
-            unsafe { core::ptr::write_volatile(&mut status.state, STATE_FAILED) };
-            // SAFETY: as above.
-            unsafe { sys::futex_wake(&status.state) };
-            arch::x86_64::exit_group(1)
-        }
+        Err(f) => fail_task(t, f),
     }
 }
 
