@@ -182,6 +182,11 @@ fn sigstate_live() {
 }
 
 #[test]
+fn threads_live() {
+    live_round_trip("threads");
+}
+
+#[test]
 fn openfile_live() {
     live_round_trip("openfile");
 }

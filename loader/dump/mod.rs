@@ -79,13 +79,6 @@ impl Drop for Written {
 }
 
 fn refuse_tree(pid: i32) -> Result<(), DumpError> {
-    let threads = proc::threads(pid)?;
-    if threads.len() > 1 {
-        return Err(DumpError::Refused(format!(
-            "pid {pid} has {} threads; crest dumps single-threaded processes so far",
-            threads.len()
-        )));
-    }
     let children = proc::children(pid)?;
     if !children.is_empty() {
         return Err(DumpError::Refused(format!(
@@ -105,23 +98,43 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> 
     }
     refuse_tree(pid)?;
     fs::create_dir_all(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
-    let mut tracee = Tracee::seize(pid)?;
+    let mut threads = seize_threads(pid)?;
     refuse_tree(pid)?;
     clock.stage("seize");
     let mut written = Written {
         paths: Vec::new(),
         done: false,
     };
-    collect_and_write(&mut tracee, dir, &mut written, &mut clock)?;
+    collect_and_write(&mut threads, dir, &mut written, &mut clock)?;
     written.done = true;
     let elapsed = clock.start.elapsed();
     if leave_running {
-        tracee.detach()?;
+        for t in threads {
+            t.detach()?;
+        }
     } else {
-        tracee.kill();
+        ptrace::kill_all(pid, threads);
     }
     crate::log!(INFO, "pid {pid} dumped in {} us", elapsed.as_micros());
     Ok(())
+}
+
+/// Seizes and stops every thread of `pid`, the main one first, until no
+/// new thread appears (one may be cloned while the others are stopped).
+fn seize_threads(pid: i32) -> Result<Vec<Tracee>, DumpError> {
+    let mut threads = vec![Tracee::seize(pid)?];
+    loop {
+        let mut new = false;
+        for tid in proc::threads(pid)? {
+            if threads.iter().all(|t| t.pid != tid) {
+                threads.push(Tracee::seize(tid)?);
+                new = true;
+            }
+        }
+        if !new {
+            return Ok(threads);
+        }
+    }
 }
 
 /// files.img entries and their ids.
@@ -191,12 +204,12 @@ fn write_image(
 use std::os::unix::fs::FileExt;
 
 fn collect_and_write(
-    t: &mut Tracee,
+    threads: &mut [Tracee],
     dir: &Path,
     written: &mut Written,
     clock: &mut crate::log::Stages,
 ) -> Result<(), DumpError> {
-    let pid = t.pid;
+    let pid = threads[0].pid;
     let stat = proc::Stat::read(pid)?;
     if stat.state == 'Z' || stat.state == 'X' {
         return Err(DumpError::Proc(format!(
@@ -240,23 +253,9 @@ fn collect_and_write(
     let fdinfo = descriptors(pid, &mut files)?;
     clock.stage("proc");
 
-    // Registers and FPU state.
-    let regs = t.image_regs();
-    let mut xsave = vec![0u8; 64 * 1024];
-    let xlen = sys::ptrace_getregset(pid, 0x202, &mut xsave).map_err(|e| {
-        DumpError::Ptrace(format!("pid {pid}: PTRACE_GETREGSET NT_X86_XSTATE: {e}"))
-    })?;
-    let fpregs = fpregs(&xsave[..xlen]);
-
-    // Signals.
-    let blocked = sys::ptrace_getsigmask(pid)
-        .map_err(|e| DumpError::Ptrace(format!("pid {pid}: PTRACE_GETSIGMASK: {e}")))?;
-    let shared = queued(pid, true)?;
-    let private = queued(pid, false)?;
-
     // What only the task knows, one injected syscall at a time, through a
     // scratch page mapped in the task (and unmapped again).
-    let scratch = t.syscall(
+    let scratch = threads[0].syscall(
         vdso,
         libc::SYS_mmap,
         [
@@ -275,106 +274,55 @@ fn collect_and_write(
         )));
     }
     let scratch = scratch as u64;
-    let asked = ask_task(t, vdso, scratch, &status);
-    let _ = t.syscall(vdso, libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0]);
-    let asked = asked?;
+    let asked = ask_process(&mut threads[0], vdso, scratch, &status).and_then(|p| {
+        let mut cores = Vec::with_capacity(threads.len());
+        for t in threads.iter_mut() {
+            cores.push(thread_core(t, pid, vdso, scratch, &seccomp)?);
+        }
+        Ok((p, cores))
+    });
+    let _ = threads[0].syscall(vdso, libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0]);
+    let (asked, mut cores) = asked?;
     clock.stage("injected syscalls");
 
-    let rseq = sys::ptrace_rseq_config(pid).ok().filter(|r| r.0 != 0);
-    let (robust, robust_len) = sys::get_robust_list(pid).unwrap_or((0, 0));
+    let shared = queued(pid, true)?;
     let mut rlimits = Vec::new();
     for res in 0..16 {
         let (cur, max) = sys::prlimit_of(pid, res)
             .map_err(|e| DumpError::Proc(format!("pid {pid}: prlimit {res}: {e}")))?;
         rlimits.push(RlimitEntry { cur, max });
     }
-    let caps = |key: &str| {
-        let v = status.hex(key);
-        vec![v as u32, (v >> 32) as u32]
-    };
-    let ids = status.ids("Uid");
-    let gids = status.ids("Gid");
-    let id = |v: &Vec<u32>, i: usize| v.get(i).copied().unwrap_or(0);
-    let creds = CredsEntry {
-        uid: id(&ids, 0),
-        euid: id(&ids, 1),
-        suid: id(&ids, 2),
-        fsuid: id(&ids, 3),
-        gid: id(&gids, 0),
-        egid: id(&gids, 1),
-        sgid: id(&gids, 2),
-        fsgid: id(&gids, 3),
-        cap_inh: caps("CapInh"),
-        cap_prm: caps("CapPrm"),
-        cap_eff: caps("CapEff"),
-        cap_bnd: caps("CapBnd"),
-        cap_amb: caps("CapAmb"),
-        secbits: asked.secbits,
-        groups: status.ids("Groups"),
-        no_new_privs: Some(status.get("NoNewPrivs").parse().unwrap_or(0)),
-        ..Default::default()
-    };
     let comm = proc::read(pid, "comm")?.trim_end().to_string();
     let personality = u32::from_str_radix(proc::read(pid, "personality")?.trim(), 16).unwrap_or(0);
-    let core = CoreEntry {
-        mtype: core_entry::March::X8664 as i32,
-        thread_info: Some(ThreadInfoX86 {
-            clear_tid_addr: asked.tid_address,
-            gpregs: gpregs(&regs),
-            fpregs,
-            tls: Vec::new(),
+    // The process-wide part lives in the main thread's core.
+    cores[0].tc = Some(TaskCoreEntry {
+        task_state: TaskState::Alive as u32,
+        exit_code: 0,
+        personality,
+        flags: stat.field(9) as u32,
+        blk_sigset: cores[0]
+            .thread_core
+            .as_ref()
+            .and_then(|t| t.blk_sigset)
+            .unwrap_or(0),
+        comm,
+        timers: Some(TaskTimersEntry {
+            real: asked.itimers[0].clone(),
+            virt: asked.itimers[1].clone(),
+            prof: asked.itimers[2].clone(),
+            posix: asked.posix,
         }),
-        tc: Some(TaskCoreEntry {
-            task_state: TaskState::Alive as u32,
-            exit_code: 0,
-            personality,
-            flags: stat.field(9) as u32,
-            blk_sigset: blocked,
-            comm: comm.clone(),
-            timers: Some(TaskTimersEntry {
-                real: asked.itimers[0].clone(),
-                virt: asked.itimers[1].clone(),
-                prof: asked.itimers[2].clone(),
-                posix: asked.posix,
-            }),
-            rlimits: Some(TaskRlimitsEntry { rlimits }),
-            signals_s: Some(SignalQueueEntry { signals: shared }),
-            sigactions: asked.sigactions,
-            loginuid: proc::read(pid, "loginuid")
-                .ok()
-                .and_then(|s| s.trim().parse().ok()),
-            oom_score_adj: proc::read(pid, "oom_score_adj")
-                .ok()
-                .and_then(|s| s.trim().parse().ok()),
-            ..Default::default()
-        }),
-        ids: None,
-        thread_core: Some(ThreadCoreEntry {
-            futex_rla: robust,
-            futex_rla_len: robust_len as u32,
-            sched_nice: Some(stat.field(19) as i32),
-            sched_policy: Some(stat.field(41) as u32),
-            blk_sigset: Some(blocked),
-            sas: Some(asked.sas),
-            signals_p: Some(SignalQueueEntry { signals: private }),
-            creds: Some(creds),
-            comm: Some(comm),
-            seccomp_mode: (!seccomp.seccomp_filters.is_empty())
-                .then_some(SeccompMode::Filter as i32),
-            seccomp_filter: seccomp
-                .seccomp_filters
-                .len()
-                .checked_sub(1)
-                .map(|i| i as u32),
-            rseq_entry: rseq.map(|(ptr, size, sig)| RseqEntry {
-                rseq_abi_pointer: ptr,
-                rseq_abi_size: size,
-                signature: sig,
-                rseq_cs_pointer: None,
-            }),
-            ..Default::default()
-        }),
-    };
+        rlimits: Some(TaskRlimitsEntry { rlimits }),
+        signals_s: Some(SignalQueueEntry { signals: shared }),
+        sigactions: asked.sigactions,
+        loginuid: proc::read(pid, "loginuid")
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        oom_score_adj: proc::read(pid, "oom_score_adj")
+            .ok()
+            .and_then(|s| s.trim().parse().ok()),
+        ..Default::default()
+    });
     let mm = MmEntry {
         mm_start_code: stat.field(26),
         mm_end_code: stat.field(27),
@@ -417,13 +365,15 @@ fn collect_and_write(
         pm,
         written,
     )?;
-    write_image(
-        dir,
-        &format!("core-{pid}.img"),
-        magic::CORE_MAGIC,
-        enc(&[core]),
-        written,
-    )?;
+    for (t, core) in threads.iter().zip(&cores) {
+        write_image(
+            dir,
+            &format!("core-{}.img", t.pid),
+            magic::CORE_MAGIC,
+            enc(std::slice::from_ref(core)),
+            written,
+        )?;
+    }
     write_image(
         dir,
         &format!("mm-{pid}.img"),
@@ -471,7 +421,7 @@ fn collect_and_write(
         ppid: 0,
         pgid: stat.field(5) as u32,
         sid: stat.field(6) as u32,
-        threads: vec![pid as u32],
+        threads: threads.iter().map(|t| t.pid as u32).collect(),
     };
     write_image(
         dir,
@@ -555,14 +505,11 @@ fn seccomp_filters(pid: i32, mode: &str) -> Result<SeccompEntry, DumpError> {
     })
 }
 
-/// Answers from the task itself.
+/// Answers from the task itself about the whole process.
 struct Asked {
     sigactions: Vec<SaEntry>,
-    sas: ThreadSasEntry,
     itimers: [ItimerEntry; 3],
     brk: u64,
-    tid_address: u64,
-    secbits: u32,
     posix: Vec<PosixTimerEntry>,
 }
 
@@ -577,19 +524,22 @@ fn read_words<const N: usize>(pid: i32, at: u64) -> Result<[u64; N], DumpError> 
     Ok(w)
 }
 
-fn ask_task(
+fn injected_failure(tid: i32, what: &str, r: i64) -> DumpError {
+    DumpError::Ptrace(format!(
+        "pid {tid}: injected {what} failed: {}",
+        std::io::Error::from_raw_os_error(-r as i32)
+    ))
+}
+
+/// Signal handlers, interval timers, brk and POSIX timers, asked through
+/// the main thread.
+fn ask_process(
     t: &mut Tracee,
     vdso: (u64, u64),
     scratch: u64,
     status: &proc::Status,
 ) -> Result<Asked, DumpError> {
     let pid = t.pid;
-    let fail = |what: &str, r: i64| {
-        DumpError::Ptrace(format!(
-            "pid {pid}: injected {what} failed: {}",
-            std::io::Error::from_raw_os_error(-r as i32)
-        ))
-    };
     // Only handlers that are not SIG_DFL need asking: /proc says which.
     let interesting = status.hex("SigCgt") | status.hex("SigIgn");
     let mut sigactions = Vec::new();
@@ -600,7 +550,7 @@ fn ask_task(
         }
         let r = t.syscall(vdso, libc::SYS_rt_sigaction, [sig, 0, scratch, 8, 0, 0])?;
         if r < 0 {
-            return Err(fail("rt_sigaction", r));
+            return Err(injected_failure(pid, "rt_sigaction", r));
         }
         let [handler, flags, restorer, mask] = read_words::<4>(pid, scratch)?;
         sigactions.push(SaEntry {
@@ -612,11 +562,6 @@ fn ask_task(
             mask_extended: None,
         });
     }
-    let r = t.syscall(vdso, libc::SYS_sigaltstack, [0, scratch, 0, 0, 0, 0])?;
-    if r < 0 {
-        return Err(fail("sigaltstack", r));
-    }
-    let [ss_sp, ss_flags, ss_size] = read_words::<3>(pid, scratch)?;
     let mut itimers: [ItimerEntry; 3] = Default::default();
     for (which, it) in itimers.iter_mut().enumerate() {
         let r = t.syscall(
@@ -625,7 +570,7 @@ fn ask_task(
             [which as u64, scratch, 0, 0, 0, 0],
         )?;
         if r < 0 {
-            return Err(fail("getitimer", r));
+            return Err(injected_failure(pid, "getitimer", r));
         }
         let [isec, iusec, vsec, vusec] = read_words::<4>(pid, scratch)?;
         *it = ItimerEntry {
@@ -636,6 +581,52 @@ fn ask_task(
         };
     }
     let brk = t.syscall(vdso, libc::SYS_brk, [0; 6])? as u64;
+    let mut posix = proc::posix_timers(pid)?;
+    for p in &mut posix {
+        let id = u64::from(p.it_id);
+        let r = t.syscall(vdso, libc::SYS_timer_gettime, [id, scratch, 0, 0, 0, 0])?;
+        if r < 0 {
+            return Err(injected_failure(pid, "timer_gettime", r));
+        }
+        [p.isec, p.insec, p.vsec, p.vnsec] = read_words::<4>(pid, scratch)?;
+        let r = t.syscall(vdso, libc::SYS_timer_getoverrun, [id, 0, 0, 0, 0, 0])?;
+        p.overrun = r.max(0) as u32;
+    }
+    Ok(Asked {
+        sigactions,
+        itimers,
+        brk,
+        posix,
+    })
+}
+
+/// One thread's core image: registers, FPU state, blocked mask, pending
+/// signals, credentials, name, altstack, clear_child_tid, robust list and
+/// rseq; seccomp filters must be the process's (`seccomp`, the main
+/// thread's).
+fn thread_core(
+    t: &mut Tracee,
+    pid: i32,
+    vdso: (u64, u64),
+    scratch: u64,
+    seccomp: &SeccompEntry,
+) -> Result<CoreEntry, DumpError> {
+    let tid = t.pid;
+    let perr = |what: &str, e: std::io::Error| {
+        DumpError::Ptrace(format!("pid {pid} thread {tid}: {what}: {e}"))
+    };
+    let regs = t.image_regs();
+    let mut xsave = vec![0u8; 64 * 1024];
+    let xlen = sys::ptrace_getregset(tid, 0x202, &mut xsave)
+        .map_err(|e| perr("PTRACE_GETREGSET NT_X86_XSTATE", e))?;
+    let blocked = sys::ptrace_getsigmask(tid).map_err(|e| perr("PTRACE_GETSIGMASK", e))?;
+    let private = queued(tid, false)?;
+
+    let r = t.syscall(vdso, libc::SYS_sigaltstack, [0, scratch, 0, 0, 0, 0])?;
+    if r < 0 {
+        return Err(injected_failure(tid, "sigaltstack", r));
+    }
+    let [ss_sp, ss_flags, ss_size] = read_words::<3>(pid, scratch)?;
     const PR_GET_TID_ADDRESS: u64 = 40;
     let r = t.syscall(
         vdso,
@@ -652,29 +643,85 @@ fn ask_task(
         libc::SYS_prctl,
         [libc::PR_GET_SECUREBITS as u64, 0, 0, 0, 0, 0],
     )?;
-    let mut posix = proc::posix_timers(pid)?;
-    for p in &mut posix {
-        let id = u64::from(p.it_id);
-        let r = t.syscall(vdso, libc::SYS_timer_gettime, [id, scratch, 0, 0, 0, 0])?;
-        if r < 0 {
-            return Err(fail("timer_gettime", r));
-        }
-        [p.isec, p.insec, p.vsec, p.vnsec] = read_words::<4>(pid, scratch)?;
-        let r = t.syscall(vdso, libc::SYS_timer_getoverrun, [id, 0, 0, 0, 0, 0])?;
-        p.overrun = r.max(0) as u32;
+
+    let task = format!("task/{tid}");
+    let status = proc::Status::read_at(pid, &format!("{task}/status"))?;
+    let stat = proc::Stat::read_at(pid, &format!("{task}/stat"))?;
+    if tid != pid && seccomp_filters(tid, status.get("Seccomp"))? != *seccomp {
+        return Err(DumpError::Refused(format!(
+            "pid {pid}: thread {tid} runs under other seccomp filters than the main thread"
+        )));
     }
-    Ok(Asked {
-        sigactions,
-        sas: ThreadSasEntry {
-            ss_sp,
-            ss_size,
-            ss_flags: ss_flags as u32,
-        },
-        itimers,
-        brk,
-        tid_address,
+    let caps = |key: &str| {
+        let v = status.hex(key);
+        vec![v as u32, (v >> 32) as u32]
+    };
+    let (uids, gids) = (status.ids("Uid"), status.ids("Gid"));
+    let id = |v: &Vec<u32>, i: usize| v.get(i).copied().unwrap_or(0);
+    let creds = CredsEntry {
+        uid: id(&uids, 0),
+        euid: id(&uids, 1),
+        suid: id(&uids, 2),
+        fsuid: id(&uids, 3),
+        gid: id(&gids, 0),
+        egid: id(&gids, 1),
+        sgid: id(&gids, 2),
+        fsgid: id(&gids, 3),
+        cap_inh: caps("CapInh"),
+        cap_prm: caps("CapPrm"),
+        cap_eff: caps("CapEff"),
+        cap_bnd: caps("CapBnd"),
+        cap_amb: caps("CapAmb"),
         secbits: secbits.max(0) as u32,
-        posix,
+        groups: status.ids("Groups"),
+        no_new_privs: Some(status.get("NoNewPrivs").parse().unwrap_or(0)),
+        ..Default::default()
+    };
+    let rseq = sys::ptrace_rseq_config(tid).ok().filter(|r| r.0 != 0);
+    let (robust, robust_len) = sys::get_robust_list(tid).unwrap_or((0, 0));
+    Ok(CoreEntry {
+        mtype: core_entry::March::X8664 as i32,
+        thread_info: Some(ThreadInfoX86 {
+            clear_tid_addr: tid_address,
+            gpregs: gpregs(&regs),
+            fpregs: fpregs(&xsave[..xlen]),
+            tls: Vec::new(),
+        }),
+        tc: None,
+        ids: None,
+        thread_core: Some(ThreadCoreEntry {
+            futex_rla: robust,
+            futex_rla_len: robust_len as u32,
+            sched_nice: Some(stat.field(19) as i32),
+            sched_policy: Some(stat.field(41) as u32),
+            blk_sigset: Some(blocked),
+            sas: Some(ThreadSasEntry {
+                ss_sp,
+                ss_size,
+                ss_flags: ss_flags as u32,
+            }),
+            signals_p: Some(SignalQueueEntry { signals: private }),
+            creds: Some(creds),
+            comm: Some(
+                proc::read(pid, &format!("{task}/comm"))?
+                    .trim_end()
+                    .to_string(),
+            ),
+            seccomp_mode: (!seccomp.seccomp_filters.is_empty())
+                .then_some(SeccompMode::Filter as i32),
+            seccomp_filter: seccomp
+                .seccomp_filters
+                .len()
+                .checked_sub(1)
+                .map(|i| i as u32),
+            rseq_entry: rseq.map(|(ptr, size, sig)| RseqEntry {
+                rseq_abi_pointer: ptr,
+                rseq_abi_size: size,
+                signature: sig,
+                rseq_cs_pointer: None,
+            }),
+            ..Default::default()
+        }),
     })
 }
 

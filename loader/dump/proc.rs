@@ -28,7 +28,12 @@ pub struct Stat {
 
 impl Stat {
     pub fn read(pid: i32) -> Result<Stat, DumpError> {
-        let s = read(pid, "stat")?;
+        Stat::read_at(pid, "stat")
+    }
+
+    /// A stat file below /proc/PID, e.g. `task/TID/stat`.
+    pub fn read_at(pid: i32, name: &str) -> Result<Stat, DumpError> {
+        let s = read(pid, name)?;
         let bad = || DumpError::Proc(format!("/proc/{pid}/stat: unexpected format"));
         let close = s.rfind(") ").ok_or_else(bad)?;
         let rest = &s[close + 2..];
@@ -51,7 +56,12 @@ pub struct Status(Vec<(String, String)>);
 
 impl Status {
     pub fn read(pid: i32) -> Result<Status, DumpError> {
-        let s = read(pid, "status")?;
+        Status::read_at(pid, "status")
+    }
+
+    /// A status file below /proc/PID, e.g. `task/TID/status`.
+    pub fn read_at(pid: i32, name: &str) -> Result<Status, DumpError> {
+        let s = read(pid, name)?;
         Ok(Status(
             s.lines()
                 .filter_map(|l| l.split_once(':'))

@@ -197,12 +197,19 @@ impl Tracee {
         sys::ptrace_setregs(self.pid, &r).map_err(|e| perr(self.pid, "PTRACE_SETREGS", e))?;
         sys::ptrace_detach(self.pid).map_err(|e| perr(self.pid, "PTRACE_DETACH", e))
     }
+}
 
-    /// Kills the task (after a complete dump) and collects its exit.
-    pub fn kill(mut self) {
-        self.attached = false;
-        let _ = sys::kill(self.pid, libc::SIGKILL);
-        let _ = sys::waitpid(self.pid, libc::__WALL);
+/// Kills the whole process after a complete dump and collects the exit of
+/// every thread it traced.
+pub fn kill_all(pid: i32, mut threads: Vec<Tracee>) {
+    for t in &mut threads {
+        t.attached = false;
+    }
+    let _ = sys::kill(pid, libc::SIGKILL);
+    // The other threads first: a thread-group leader is only reported once
+    // all its threads are gone, and they are ours to collect.
+    for t in threads.iter().rev() {
+        let _ = sys::waitpid(t.pid, libc::__WALL);
     }
 }
 
