@@ -266,6 +266,16 @@ fn start_victim(name: &str, args: &[&str]) -> Victim {
     Victim { pid, out }
 }
 
+impl Drop for Victim {
+    /// A failed test must not leave its victim running.
+    fn drop(&mut self) {
+        if Path::new(&format!("/proc/{}", self.pid)).exists() {
+            let _ = crest::sys::kill(self.pid, libc::SIGKILL);
+            wait_gone(self.pid);
+        }
+    }
+}
+
 impl Victim {
     /// Lets the victim run a few more iterations, then asks for its verdict.
     fn verdict(&self) -> Option<String> {
