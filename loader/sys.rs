@@ -674,3 +674,39 @@ pub fn ptrace_seccomp_flags(pid: i32, index: u64) -> io::Result<u32> {
     check(unsafe { libc::ptrace(PTRACE_GET_SECCOMP_METADATA, pid, 16u64, meta.as_mut_ptr()) })?;
     Ok(meta[1] as u32)
 }
+
+/// `pipe2(O_CLOEXEC)`: (read end, write end).
+pub fn pipe() -> io::Result<(RawFd, RawFd)> {
+    let mut fds = [0; 2];
+    // SAFETY: the kernel writes two descriptors into fds.
+    check_int(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) })?;
+    Ok((fds[0], fds[1]))
+}
+
+pub fn set_pipe_size(fd: RawFd, size: u32) -> io::Result<()> {
+    // SAFETY: F_SETPIPE_SZ takes an integer.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETPIPE_SZ, size as libc::c_int) }).map(drop)
+}
+
+/// `fcntl(F_SETFL)`.
+pub fn set_status_flags(fd: RawFd, flags: i32) -> io::Result<()> {
+    // SAFETY: F_SETFL takes an integer.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
+}
+
+/// Writes all of `buf` to `fd`.
+pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
+    while !buf.is_empty() {
+        // SAFETY: buf is valid for buf.len() bytes.
+        let n = unsafe { libc::write(fd, buf.as_ptr() as *const libc::c_void, buf.len()) };
+        if n < 0 {
+            let e = io::Error::last_os_error();
+            if e.kind() == io::ErrorKind::Interrupted {
+                continue;
+            }
+            return Err(e);
+        }
+        buf = &buf[n as usize..];
+    }
+    Ok(())
+}

@@ -55,6 +55,11 @@ fn sigstate_fixture() {
 }
 
 #[test]
+fn tree_fixture() {
+    fixture_passes_twice("tree", 31200);
+}
+
+#[test]
 fn threads_fixture() {
     fixture_passes_twice("threads", 31300);
 }

@@ -29,6 +29,7 @@ pub const FILES_MAGIC: u32 = 0x5630_3138;
 pub const SECCOMP_MAGIC: u32 = 0x6441_3049;
 pub const TIMENS_MAGIC: u32 = 0x4311_4433;
 pub const STATS_MAGIC: u32 = 0x5709_3306;
+pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
 
 /// How an image file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -195,7 +196,7 @@ pub static IMAGES: &[ImageKind] = &[
         extra_bytes_field: Some("bytes"),
         ..kind(
             "PIPES_DATA",
-            0x5645_3709,
+            PIPES_DATA_MAGIC,
             "pipes-data.img",
             &schema::PIPE_DATA_ENTRY,
         )

@@ -21,9 +21,13 @@ pub const STACK_SIZE: u64 = 64 * 1024;
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Layout {
     pub area: u64,
+    /// This task's status slot, and the shared status area holding it.
     pub status_at: u64,
+    pub status_area: u64,
+    pub status_len: u64,
     pub args_at: u64,
-    /// End of the restore area: the sweep keeps `[area, keep_end)`.
+    /// End of this task's part of the restore area: the sweep keeps
+    /// `[status_area, keep_end)`.
     pub keep_end: u64,
 }
 
@@ -154,7 +158,8 @@ pub fn build(
     let mut a = TaskArgs {
         abi_version: ABI_VERSION,
         status: layout.status_at,
-        status_len: crate::blob::PAGE,
+        status_area: layout.status_area,
+        status_len: layout.status_len,
         fault,
         close_fd: if fds.exe.is_some() {
             fds.exe_fd as u32
@@ -165,7 +170,7 @@ pub fn build(
     };
     a.keep = b.array(&[
         Range {
-            start: layout.area,
+            start: layout.status_area,
             end: layout.keep_end,
         },
         Range {

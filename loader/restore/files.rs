@@ -1,7 +1,15 @@
 //! Descriptors, cwd and root: planned in the parent (paths checked, sizes
 //! compared as CRIU does), installed in the child before the blob runs.
 
+use std::collections::HashMap;
 use std::ffi::CString;
+use std::path::Path;
+
+use prost::Message;
+
+use crate::images::magic::PIPES_DATA_MAGIC;
+use crate::images::proto::PipeDataEntry;
+use crate::images::Image;
 
 use crate::images::proto::{FdTypes, FileEntry};
 use crate::sys;
@@ -16,6 +24,9 @@ pub enum Source {
     Path { path: CString, flags: i32, pos: u64 },
     /// One of crest's own descriptors (a shell job's terminal).
     Inherit(i32),
+    /// One end of a pipe the loader creates before the first fork, so that
+    /// every task holding an end inherits the same pipe.
+    Pipe { pipe_id: u32, flags: i32 },
 }
 
 #[derive(Debug, Clone)]
@@ -82,6 +93,18 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     pos: reg.pos,
                 }
             }
+            (FdTypes::Pipe, _) => {
+                let pipe = file.pipe.as_ref().ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "{what}: pipe entry {} without pipe data",
+                        fi.id
+                    ))
+                })?;
+                Source::Pipe {
+                    pipe_id: pipe.pipe_id,
+                    flags: pipe.flags as i32,
+                }
+            }
             (FdTypes::Tty, _) if shell_job => {
                 let own = (0..3).find(|&f| sys::isatty(f)).ok_or_else(|| {
                     RestoreError::Unsupported(format!(
@@ -131,7 +154,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
 
 /// In the child: opens every target above all target numbers, then moves
 /// each onto its number, so no open can land on a number still needed.
-pub fn install(plan: &FdPlan) -> Result<(), String> {
+pub fn install(plan: &FdPlan, pipes: &PipeFds) -> Result<(), String> {
     let floor = plan.exe_fd + 1;
     let mut staged = Vec::with_capacity(plan.targets.len());
     for t in &plan.targets {
@@ -143,6 +166,21 @@ pub fn install(plan: &FdPlan) -> Result<(), String> {
                 fd
             }
             Source::Inherit(own) => *own,
+            Source::Pipe { pipe_id, flags } => {
+                let &(r, w) = pipes
+                    .get(pipe_id)
+                    .ok_or_else(|| format!("fd {}: pipe {pipe_id} was not created", t.fd))?;
+                let end = if flags & libc::O_ACCMODE == libc::O_WRONLY {
+                    w
+                } else {
+                    r
+                };
+                // Status flags belong to the open file, shared by every
+                // task holding this end, as they were when dumped.
+                sys::set_status_flags(end, flags & (libc::O_NONBLOCK | libc::O_DIRECT))
+                    .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
+                end
+            }
         };
         let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
         if matches!(t.source, Source::Path { .. }) {
@@ -182,4 +220,91 @@ pub fn close_strays(plan: &FdPlan) -> Result<(), String> {
         from = k + 1;
     }
     sys::close_range(from, u32::MAX).map_err(|e| format!("close_range: {e}"))
+}
+
+/// A pipe to create: its size and the bytes it held.
+#[derive(Debug)]
+pub struct PipePlan {
+    pub pipe_id: u32,
+    pub size: Option<u32>,
+    pub data: Vec<u8>,
+}
+
+/// The pipes the loader created: pipe_id -> (read end, write end).
+pub type PipeFds = HashMap<u32, (i32, i32)>;
+
+/// Every pipe some task holds an end of, with its buffered data from
+/// pipes-data.img (each record is followed by `bytes` raw bytes).
+pub fn read_pipes<'a>(
+    dir: &Path,
+    plans: impl Iterator<Item = &'a FdPlan>,
+) -> Result<Vec<PipePlan>, RestoreError> {
+    let mut pipes: Vec<PipePlan> = Vec::new();
+    for plan in plans {
+        for t in &plan.targets {
+            if let Source::Pipe { pipe_id, .. } = t.source {
+                if pipes.iter().all(|p| p.pipe_id != pipe_id) {
+                    pipes.push(PipePlan {
+                        pipe_id,
+                        size: None,
+                        data: Vec::new(),
+                    });
+                }
+            }
+        }
+    }
+    if pipes.is_empty() {
+        return Ok(pipes);
+    }
+    let path = dir.join("pipes-data.img");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pipes),
+        Err(e) => {
+            return Err(RestoreError::Inconsistent(format!(
+                "{}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let img = Image::parse(&path, bytes, PIPES_DATA_MAGIC, |body| {
+        PipeDataEntry::decode(body)
+            .map(|e| u64::from(e.bytes))
+            .map_err(|e| e.to_string())
+    })?;
+    for i in 0..img.records.len() {
+        let e: PipeDataEntry = img.decode(i)?;
+        if let Some(p) = pipes.iter_mut().find(|p| p.pipe_id == e.pipe_id) {
+            p.size = e.size;
+            p.data = img.data[img.records[i].extra.clone()].to_vec();
+        }
+    }
+    Ok(pipes)
+}
+
+/// Creates every pipe with its size and contents, before the first fork.
+pub fn create_pipes(pipes: &[PipePlan]) -> Result<PipeFds, RestoreError> {
+    let mut fds = PipeFds::new();
+    for p in pipes {
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::System(format!("pipe {}: {what}: {e}", p.pipe_id))
+        };
+        let (r, w) = sys::pipe().map_err(|e| fail("pipe2", e))?;
+        fds.insert(p.pipe_id, (r, w));
+        if let Some(size) = p.size {
+            sys::set_pipe_size(w, size).map_err(|e| fail("F_SETPIPE_SZ", e))?;
+        }
+        if !p.data.is_empty() {
+            sys::write_all(w, &p.data).map_err(|e| fail("writing its data", e))?;
+        }
+    }
+    Ok(fds)
+}
+
+/// The loader's copies of the pipes, closed once the tree has them.
+pub fn close_pipes(fds: &PipeFds) {
+    for &(r, w) in fds.values() {
+        sys::close(r);
+        sys::close(w);
+    }
 }

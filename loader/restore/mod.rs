@@ -27,7 +27,7 @@ use std::time::{Duration, Instant};
 
 use restorer_blob::{Status, STATE_DONE, STATE_FAILED, STATE_RUNNING};
 
-use crate::blob::{self, PAGE};
+use crate::blob;
 use crate::cli::Opts;
 use crate::images::ImageError;
 use crate::kerndat::Kerndat;
@@ -142,157 +142,209 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     }
     clock.stage("kerndat");
     let (inventory, tree) = images::read_tree(&dir)?;
-    if tree.len() > 1 {
-        return Err(RestoreError::Unsupported(format!(
-            "{}: a tree of {} processes; crest restores single processes so far",
-            dir.join("pstree.img").display(),
-            tree.len()
-        )));
+    check_tree(&dir, &tree, opts.shell_job)?;
+    let mut plans = Vec::with_capacity(tree.len());
+    for entry in &tree {
+        let task = images::read_task(&dir, &inventory, entry)?;
+        let mem = mem::plan(
+            &dir.join(format!("mm-{}.img", entry.pid)),
+            &task.mm.vmas,
+            &task.files,
+        )?;
+        mem.check_vdso(k.vdso)?;
+        if let (Some(d), Some(c)) = (mem.vdso, k.vdso) {
+            let dumped = read_dumped(&task, d.vdso_start, d.vdso_len)?;
+            vdso::check(&dumped, &sys::read_mem(c.vdso_start, c.vdso_len as usize))?;
+        }
+        let fds = files::plan(&task, opts.shell_job)?;
+        plans.push(TaskPlan {
+            task,
+            mem,
+            fds,
+            args: Vec::new(),
+            blob_at: 0,
+            args_at: 0,
+            stack_top: 0,
+        });
     }
-    let entry = &tree[0];
-    if !entry.threads.contains(&entry.pid) {
-        return Err(RestoreError::Inconsistent(format!(
-            "{}: pid {} is not among its own threads {:?}",
-            dir.join("pstree.img").display(),
-            entry.pid,
-            entry.threads
-        )));
-    }
-    if entry.sid != entry.pid && !opts.shell_job {
-        return Err(RestoreError::Unsupported(format!(
-            "pid {} belongs to session {} which is not in the images; \
-             restore it into the current session with --shell-job",
-            entry.pid, entry.sid
-        )));
-    }
-    let task = images::read_task(&dir, &inventory, entry)?;
-    clock.stage("read images");
-    let mem = mem::plan(
-        &dir.join(format!("mm-{}.img", entry.pid)),
-        &task.mm.vmas,
-        &task.files,
-    )?;
-    mem.check_vdso(k.vdso)?;
-    if let (Some(d), Some(c)) = (mem.vdso, k.vdso) {
-        let dumped = read_dumped(&task, d.vdso_start, d.vdso_len)?;
-        vdso::check(&dumped, &sys::read_mem(c.vdso_start, c.vdso_len as usize))?;
-    }
-    let fds = files::plan(&task, opts.shell_job)?;
-    clock.stage("plan");
+    let pipes = files::read_pipes(&dir, plans.iter().map(|p| &p.fds))?;
+    clock.stage("read images and plan");
 
-    // 2. The hole: [premap area][status page][blob][args][stack]. The
-    //    argument block's size does not depend on where it goes.
+    // 2. The hole: [status area][premap area][blob][args][stack], the
+    //    last four per task at the same addresses (each task is its own
+    //    address space). The argument block's size does not depend on
+    //    where it goes.
     let fault = fault_from_env();
-    let sizing = args::Layout::default();
-    let args_len = blob::page_up(args::build(&k, &task, &mem, &fds, &sizing, fault)?.len() as u64);
-    let blob_len = blob::code_size() + args_len + args::STACK_SIZE;
-    let total = mem.premap_len + PAGE + blob_len;
+    let status_len = blob::page_up(SLOT * plans.len() as u64 + MSG_LEN);
+    let mut total = 0;
+    for p in &plans {
+        let sizing = args::Layout::default();
+        let args_len =
+            blob::page_up(args::build(&k, &p.task, &p.mem, &p.fds, &sizing, fault)?.len() as u64);
+        total = total.max(p.mem.premap_len + blob::code_size() + args_len + args::STACK_SIZE);
+    }
+    let total = status_len + total;
     let mut used = mem::own_mappings()?;
-    used.extend_from_slice(&mem.dumped);
-    let area = mem::find_hole(&used, total).ok_or_else(|| {
+    for p in &plans {
+        used.extend_from_slice(&p.mem.dumped);
+    }
+    let hole = mem::find_hole(&used, total).ok_or_else(|| {
         RestoreError::System(format!(
-            "no {total} bytes of address space free in both layouts"
+            "no {total} bytes of address space free in the loader's and the dumped layouts"
         ))
     })?;
-    let status_at = area + mem.premap_len;
-    let blob_at = status_at + PAGE;
-    let args_at = blob_at + blob::code_size();
-    let layout = args::Layout {
-        area,
-        status_at,
-        args_at,
-        keep_end: area + total,
-    };
-    let args_block = args::build(&k, &task, &mem, &fds, &layout, fault)?;
-    let reservation = Reservation::new(area, total)?;
+    let area = hole + status_len;
+    for (i, p) in plans.iter_mut().enumerate() {
+        p.blob_at = area + p.mem.premap_len;
+        p.args_at = p.blob_at + blob::code_size();
+        let mut layout = args::Layout {
+            area,
+            status_at: hole + SLOT * i as u64,
+            status_area: hole,
+            status_len,
+            args_at: p.args_at,
+            keep_end: 0,
+        };
+        let sizing = args::build(&k, &p.task, &p.mem, &p.fds, &layout, fault)?;
+        p.stack_top = p.args_at + blob::page_up(sizing.len() as u64) + args::STACK_SIZE;
+        layout.keep_end = p.stack_top;
+        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &layout, fault)?;
+    }
+    let reservation = Reservation::new(hole, total)?;
     sys::mmap(
-        status_at,
-        PAGE,
+        hole,
+        status_len,
         libc::PROT_READ | libc::PROT_WRITE,
         libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
         -1,
         0,
     )
-    .map_err(|e| RestoreError::System(format!("status page: {e}")))?;
+    .map_err(|e| RestoreError::System(format!("status area: {e}")))?;
     clock.stage("layout");
 
-    // 3. Time namespace, then the task.
-    if let Some(t) = &task.timens {
+    // 3. Time namespace, pipes, then the tree: its root is our child and
+    //    forks the others, each with its pid (TaskPlan::run).
+    if let Some(t) = &plans[0].task.timens {
         if k.has_timens {
             enter_timens(t)?;
         } else {
             crate::log!(WARN, "no time namespaces here: monotonic clocks will jump");
         }
     }
-    let pid = entry.pid as i32;
-    let child = ChildPlan {
-        task: &task,
-        mem: &mem,
-        fds: &fds,
-        area,
-        blob_at,
-        args_at,
-        args: &args_block,
-        status_at,
-        stack_top: blob_at + blob_len,
+    let pipe_fds = files::create_pipes(&pipes)?;
+    // Orphans of a failed restore come to us, to be killed and reaped.
+    let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    let run = TreeRun {
+        plans: &plans,
+        hole,
+        total,
+        pipes: &pipe_fds,
     };
-    // The task starts with every signal blocked; rt_sigreturn installs
-    // its dumped mask.
+    // The tasks start with every signal blocked; rt_sigreturn installs
+    // their dumped masks.
     let mask =
         sys::block_all_signals().map_err(|e| RestoreError::System(format!("sigprocmask: {e}")))?;
-    let forked = sys::clone3(0, &[pid]);
+    let root_pid = tree[0].pid;
+    let forked = sys::clone3(0, &[root_pid as i32]);
     if !matches!(forked, Ok(Forked::Child)) {
         sys::restore_sigmask(mask);
     }
     let guard = match forked {
-        Ok(Forked::Child) => child.run(),
-        Ok(Forked::Parent(p)) => ChildGuard { pid: p },
+        Ok(Forked::Child) => run.task(0),
+        Ok(Forked::Parent(p)) => TreeGuard { root: p },
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
             return Err(RestoreError::PidTaken {
-                pid: entry.pid,
-                holder: pid_holder(entry.pid),
+                pid: root_pid,
+                holder: pid_holder(root_pid),
             })
         }
-        Err(e) => return Err(RestoreError::System(format!("clone3 for pid {pid}: {e}"))),
+        Err(e) => {
+            return Err(RestoreError::System(format!(
+                "clone3 for pid {root_pid}: {e}"
+            )))
+        }
     };
-    // Trace the task so that the blob can be unmapped at the end
-    // (finish.rs), and tell the blob, which waits for the answer.
-    let traced = finish::seize(guard.pid);
-    let tracer = if traced {
-        restorer_blob::TRACER_ATTACHED
-    } else {
-        restorer_blob::TRACER_NONE
-    };
-    sys::write_mem(status_at + 12, &tracer.to_ne_bytes());
-    sys::futex_wake(status_at + 12);
+    files::close_pipes(&pipe_fds);
     clock.stage("fork");
-    let result = wait_status(&guard, status_at);
+    let result = wait_tree(&plans, hole);
     drop(reservation);
-    let trapped = result?;
+    let traced = result?;
     clock.stage("restore");
-    if traced {
-        finish::threads_out(guard.pid, &entry.threads, (blob_at, blob_at + blob_len))?;
-        finish::unmap_blob(guard.pid, trapped, blob_at, blob_len)?;
-        clock.stage("unmap restorer");
+    for (p, trap) in plans.iter().zip(&traced) {
+        if let Some(trapped) = *trap {
+            let pid = p.task.pstree.pid as i32;
+            let blob = (p.blob_at, p.stack_top);
+            finish::threads_out(pid, &p.task.pstree.threads, blob)?;
+            finish::unmap_blob(pid, trapped, p.blob_at, p.stack_top - p.blob_at)?;
+        }
     }
+    clock.stage("unmap restorer");
     let elapsed = clock.start.elapsed();
-    crate::log!(INFO, "pid {pid} restored in {} us", elapsed.as_micros());
+    crate::log!(
+        INFO,
+        "pid {root_pid} restored in {} us ({} processes)",
+        elapsed.as_micros(),
+        plans.len()
+    );
     if let Some(p) = &opts.pidfile {
-        std::fs::write(p, format!("{pid}\n"))
+        std::fs::write(p, format!("{root_pid}\n"))
             .map_err(|e| RestoreError::System(format!("pidfile {}: {e}", p.display())))?;
     }
-    write_stats(opts, &dir, elapsed, &task);
+    let tasks: Vec<&images::TaskImages> = plans.iter().map(|p| &p.task).collect();
+    write_stats(opts, &dir, elapsed, &tasks);
     let pid = guard.release();
     if opts.detach {
         return Ok(0);
     }
-    // Like criu restore without -d: wait for the task, pass on its status.
+    // Like criu restore without -d: wait for the root, pass on its status.
     match sys::waitpid(pid, 0) {
         Ok(Some((_, st))) if libc::WIFEXITED(st) => Ok(libc::WEXITSTATUS(st)),
         Ok(Some((_, st))) if libc::WIFSIGNALED(st) => Ok(128 + libc::WTERMSIG(st)),
         _ => Ok(0),
     }
 }
+
+/// The tree must be restorable as a whole: unique pids, parents before
+/// their children (CRIU writes it depth first), one session.
+fn check_tree(
+    dir: &Path,
+    tree: &[crate::images::proto::PstreeEntry],
+    shell_job: bool,
+) -> Result<(), RestoreError> {
+    let name = dir.join("pstree.img");
+    let bad = |m: String| RestoreError::Inconsistent(format!("{}: {m}", name.display()));
+    let root = &tree[0];
+    for (i, e) in tree.iter().enumerate() {
+        if !e.threads.contains(&e.pid) {
+            return Err(bad(format!(
+                "pid {} is not among its own threads {:?}",
+                e.pid, e.threads
+            )));
+        }
+        if tree[..i].iter().any(|o| o.pid == e.pid) {
+            return Err(bad(format!("pid {} appears twice", e.pid)));
+        }
+        if i > 0 && !tree[..i].iter().any(|o| o.pid == e.ppid) {
+            return Err(bad(format!(
+                "the parent {} of pid {} does not come before it",
+                e.ppid, e.pid
+            )));
+        }
+    }
+    if root.sid != root.pid && !shell_job {
+        return Err(RestoreError::Unsupported(format!(
+            "pid {} belongs to session {} which is not in the images; \
+             restore it into the current session with --shell-job",
+            root.pid, root.sid
+        )));
+    }
+    Ok(())
+}
+
+/// Slot bytes per task in the status area, and the room after the slots
+/// for a loader-side error message from a child.
+const SLOT: u64 = 64;
+const MSG_LEN: u64 = 2048;
 
 /// Who holds `pid`, for the error message.
 fn pid_holder(pid: u32) -> String {
@@ -369,93 +421,151 @@ impl Drop for Reservation {
     }
 }
 
-/// A restored task that is killed and reaped unless released: a restore
-/// is all or nothing.
-struct ChildGuard {
-    pid: i32,
+/// A restored tree that is killed and reaped unless released: a restore
+/// is all or nothing. We are a child subreaper while restoring, so the
+/// root's descendants come to us once it is gone.
+struct TreeGuard {
+    root: i32,
 }
 
-impl ChildGuard {
+impl TreeGuard {
     fn release(self) -> i32 {
-        let pid = self.pid;
+        let root = self.root;
         std::mem::forget(self);
-        pid
+        root
     }
 }
 
-impl Drop for ChildGuard {
+impl Drop for TreeGuard {
     fn drop(&mut self) {
-        let _ = sys::kill(self.pid, libc::SIGKILL);
-        let _ = sys::waitpid(self.pid, 0);
-    }
-}
-
-/// Offset in the status page of a loader-side error message from the child.
-const MSG_OFF: u64 = 64;
-
-/// Waits until the task reports success or failure, or dies. On success,
-/// tells whether the blob's breakpoint stop was already reaped here.
-fn wait_status(child: &ChildGuard, status_at: u64) -> Result<bool, RestoreError> {
-    let pid = child.pid as u32;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let state = sys::load_u32(status_at);
-        match state {
-            STATE_DONE => return Ok(false),
-            STATE_FAILED => return Err(read_failure(pid, status_at)),
-            STATE_RUNNING => {}
-            s => {
-                return Err(RestoreError::System(format!(
-                    "pid {pid}: bad status word {s}"
-                )));
+        let _ = sys::kill(self.root, libc::SIGKILL);
+        let _ = sys::waitpid(self.root, libc::__WALL);
+        // Then every task adopted from it, until none is left.
+        for _ in 0..1000 {
+            let kids = children_of(sys::getpid());
+            if kids.is_empty() {
+                break;
+            }
+            for k in kids {
+                let _ = sys::kill(k, libc::SIGKILL);
+                let _ = sys::waitpid(k, libc::__WALL);
             }
         }
-        match sys::waitpid(child.pid, libc::WNOHANG | libc::__WALL) {
-            Ok(Some((_, st))) if libc::WIFSTOPPED(st) => {
-                // A traced task stops at the blob's breakpoint once done,
-                // or at a fault (SIGSEGV..) in the restorer.
-                match sys::load_u32(status_at) {
-                    STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP => return Ok(true),
-                    STATE_FAILED => return Err(read_failure(pid, status_at)),
+    }
+}
+
+/// Pids whose parent is `pid`, from /proc.
+fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|p| {
+            std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|st| {
+                st.rsplit(") ")
+                    .next()
+                    .and_then(|r| r.split_whitespace().nth(1))
+                    .and_then(|pp| pp.parse::<i32>().ok())
+                    == Some(pid)
+            })
+        })
+        .collect()
+}
+
+/// Waits until every task of the tree reports success, or one fails or
+/// dies. Meanwhile traces each task as soon as it exists, and tells its
+/// blob (which waits for the answer at its end) whether it is traced.
+/// Returns, per task, `None` if untraced, else whether its breakpoint
+/// stop was already reaped here.
+fn wait_tree(plans: &[TaskPlan], status: u64) -> Result<Vec<Option<bool>>, RestoreError> {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let n = plans.len();
+    let mut tracer: Vec<Option<Option<bool>>> = vec![None; n];
+    loop {
+        let mut done = 0;
+        for (i, p) in plans.iter().enumerate() {
+            let pid = p.task.pstree.pid;
+            let slot = status + SLOT * i as u64;
+            if tracer[i].is_none() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
+                let traced = finish::seize(pid as i32);
+                let word = if traced {
+                    restorer_blob::TRACER_ATTACHED
+                } else {
+                    restorer_blob::TRACER_NONE
+                };
+                tracer[i] = Some(traced.then_some(false));
+                sys::write_mem(slot + 12, &word.to_ne_bytes());
+                sys::futex_wake(slot + 12);
+            }
+            match sys::load_u32(slot) {
+                STATE_DONE => done += 1,
+                STATE_FAILED => return Err(read_failure(pid, slot, status + SLOT * n as u64)),
+                STATE_RUNNING => {}
+                s => {
+                    return Err(RestoreError::System(format!(
+                        "pid {pid}: bad status word {s}"
+                    )))
+                }
+            }
+            // Our child (the root) and every traced task report here.
+            if tracer[i].is_none() && i != 0 {
+                continue;
+            }
+            match sys::waitpid(pid as i32, libc::WNOHANG | libc::__WALL) {
+                Ok(Some((_, st))) if libc::WIFSTOPPED(st) => match sys::load_u32(slot) {
+                    STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP => {
+                        tracer[i] = Some(Some(true));
+                    }
+                    STATE_FAILED => return Err(read_failure(pid, slot, status + SLOT * n as u64)),
                     _ => {
                         return Err(RestoreError::Died {
                             pid,
                             status: format!("stopped on signal {}", libc::WSTOPSIG(st)),
                         })
                     }
+                },
+                Ok(Some((_, st))) => {
+                    if sys::load_u32(slot) == STATE_FAILED {
+                        return Err(read_failure(pid, slot, status + SLOT * n as u64));
+                    }
+                    let how = if libc::WIFSIGNALED(st) {
+                        format!("was killed by signal {}", libc::WTERMSIG(st))
+                    } else {
+                        format!("exited with {}", libc::WEXITSTATUS(st))
+                    };
+                    return Err(RestoreError::Died { pid, status: how });
                 }
+                Ok(None) | Err(_) => {}
             }
-            Ok(Some((_, st))) => {
-                // It may have reported just before dying.
-                if sys::load_u32(status_at) == STATE_FAILED {
-                    return Err(read_failure(pid, status_at));
-                }
-                let status = if libc::WIFSIGNALED(st) {
-                    format!("was killed by signal {}", libc::WTERMSIG(st))
-                } else {
-                    format!("exited with {}", libc::WEXITSTATUS(st))
-                };
-                return Err(RestoreError::Died { pid, status });
-            }
-            Ok(None) => {}
-            Err(e) => return Err(RestoreError::System(format!("waitpid {pid}: {e}"))),
+        }
+        if done == n && tracer.iter().all(|t| t.is_some()) {
+            return Ok(tracer.into_iter().map(|t| t.flatten()).collect());
         }
         if Instant::now() > deadline {
             return Err(RestoreError::System(format!(
-                "pid {pid}: no report within 30 s"
+                "{done} of {n} tasks restored within 30 s"
             )));
         }
-        sys::futex_wait(status_at, STATE_RUNNING, 5_000_000);
+        // Sleep on the first unfinished task's word; any task's report or
+        // a new task to trace is picked up within a millisecond.
+        let first = (0..n).find(|&i| sys::load_u32(status + SLOT * i as u64) == STATE_RUNNING);
+        match first {
+            Some(i) if tracer.iter().all(|t| t.is_some()) => {
+                sys::futex_wait(status + SLOT * i as u64, STATE_RUNNING, 1_000_000)
+            }
+            _ => std::thread::sleep(Duration::from_micros(20)),
+        }
     }
 }
 
-fn read_failure(pid: u32, status_at: u64) -> RestoreError {
+fn read_failure(pid: u32, status_at: u64, msg_at: u64) -> RestoreError {
     let raw = sys::read_mem(status_at, std::mem::size_of::<Status>());
     let word = |i: usize| u32::from_ne_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
     let (stage, errno) = (word(4), word(8));
     let detail = u64::from_ne_bytes(raw[16..24].try_into().unwrap_or([0; 8]));
     if stage == 0 {
-        let msg = sys::read_mem(status_at + MSG_OFF, (PAGE - MSG_OFF) as usize);
+        let msg = sys::read_mem(msg_at, MSG_LEN as usize);
         let end = msg.iter().position(|&b| b == 0).unwrap_or(msg.len());
         return RestoreError::Child {
             pid,
@@ -472,7 +582,7 @@ fn read_failure(pid: u32, status_at: u64) -> RestoreError {
 
 /// CRIU's stats-restore image, in the work directory (default: the image
 /// directory, unless that is read-only, as the shared fixtures are).
-fn write_stats(opts: &Opts, dir: &Path, elapsed: Duration, task: &images::TaskImages) {
+fn write_stats(opts: &Opts, dir: &Path, elapsed: Duration, tasks: &[&images::TaskImages]) {
     use crate::images::proto::{RestoreStatsEntry, StatsEntry};
     use std::os::unix::fs::PermissionsExt;
     let work = opts.work_dir.clone().unwrap_or_else(|| dir.to_path_buf());
@@ -485,9 +595,9 @@ fn write_stats(opts: &Opts, dir: &Path, elapsed: Duration, task: &images::TaskIm
         );
         return;
     }
-    let pages: u64 = task
-        .runs
+    let pages: u64 = tasks
         .iter()
+        .flat_map(|t| &t.runs)
         .filter(|r| r.file_off.is_some())
         .map(|r| r.nr_pages)
         .sum();
@@ -508,85 +618,118 @@ fn write_stats(opts: &Opts, dir: &Path, elapsed: Duration, task: &images::TaskIm
     }
 }
 
-/// What the child needs, all computed by the parent before the fork.
-struct ChildPlan<'a> {
-    task: &'a images::TaskImages,
-    mem: &'a mem::MemPlan,
-    fds: &'a files::FdPlan,
-    area: u64,
+/// Everything planned for one task of the tree, computed by the loader
+/// before the first fork.
+struct TaskPlan {
+    task: images::TaskImages,
+    mem: mem::MemPlan,
+    fds: files::FdPlan,
+    args: Vec<u8>,
     blob_at: u64,
     args_at: u64,
-    args: &'a [u8],
-    status_at: u64,
     stack_top: u64,
 }
 
-impl ChildPlan<'_> {
-    /// Runs in the forked task: never returns.
-    fn run(&self) -> ! {
-        match self.prepare() {
+/// The tree being restored, as each forked task sees it.
+struct TreeRun<'a> {
+    plans: &'a [TaskPlan],
+    hole: u64,
+    total: u64,
+    pipes: &'a files::PipeFds,
+}
+
+impl TreeRun<'_> {
+    /// Runs in the forked task number `i`: never returns. It joins its
+    /// session and group, forks its own children (so they inherit both),
+    /// restores its memory and descriptors and enters the blob.
+    fn task(&self, i: usize) -> ! {
+        let p = &self.plans[i];
+        match self.prepare(i) {
             Ok(()) => {
                 // SAFETY: prepare() installed and sealed the blob at
                 // blob_at, wrote the argument block at args_at, and the
                 // stack below stack_top is part of the blob's mapping.
                 #[allow(unsafe_code)]
                 unsafe {
-                    blob::enter(
-                        self.blob_at,
-                        blob::RESTORE_TASK_OFFSET,
-                        self.args_at,
-                        self.stack_top,
-                    )
+                    blob::enter(p.blob_at, blob::RESTORE_TASK_OFFSET, p.args_at, p.stack_top)
                 }
             }
             Err(msg) => {
+                let slot = self.hole + SLOT * i as u64;
                 let mut bytes = msg.into_bytes();
-                bytes.truncate((PAGE - MSG_OFF - 1) as usize);
+                bytes.truncate(MSG_LEN as usize - 1);
                 bytes.push(0);
-                sys::write_mem(self.status_at + MSG_OFF, &bytes);
-                sys::write_mem(self.status_at + 4, &0u32.to_ne_bytes());
-                sys::write_mem(self.status_at, &STATE_FAILED.to_ne_bytes());
-                sys::futex_wake(self.status_at);
+                sys::write_mem(self.hole + SLOT * self.plans.len() as u64, &bytes);
+                sys::write_mem(slot + 4, &0u32.to_ne_bytes());
+                sys::write_mem(slot, &STATE_FAILED.to_ne_bytes());
+                sys::futex_wake(slot);
                 sys::exit_now(1)
             }
         }
     }
 
-    fn prepare(&self) -> Result<(), String> {
-        let t = self.task;
+    fn prepare(&self, i: usize) -> Result<(), String> {
+        let p = &self.plans[i];
+        let t = &p.task;
         let ps = &t.pstree;
         if ps.sid == ps.pid {
             sys::setsid().map_err(|e| format!("setsid: {e}"))?;
         } else if ps.pgid == ps.pid {
             sys::setpgid(0, 0).map_err(|e| format!("setpgid: {e}"))?;
+        } else if i > 0 {
+            sys::setpgid(0, ps.pgid as i32)
+                .map_err(|e| format!("joining process group {}: {e}", ps.pgid))?;
+        }
+        for (c, child) in self.plans.iter().enumerate().skip(1) {
+            if child.task.pstree.ppid != ps.pid {
+                continue;
+            }
+            let cpid = child.task.pstree.pid;
+            match sys::clone3(0, &[cpid as i32]) {
+                Ok(Forked::Child) => self.task(c),
+                Ok(Forked::Parent(_)) => {}
+                Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    return Err(format!(
+                        "pid {cpid} is already in use by {}",
+                        pid_holder(cpid)
+                    ))
+                }
+                Err(e) => return Err(format!("clone3 for child {cpid}: {e}")),
+            }
         }
         sys::umask(t.fs.umask.unwrap_or(0o022));
-        let root = &self.fds.root;
+        let root = &p.fds.root;
         if root.as_bytes() != b"/" {
             sys::chroot(root).map_err(|e| format!("chroot {root:?}: {e}"))?;
         }
         let cwd = sys::open(
-            &self.fds.cwd,
+            &p.fds.cwd,
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
             0,
         )
-        .map_err(|e| format!("cwd {:?}: {e}", self.fds.cwd))?;
-        sys::fchdir(cwd).map_err(|e| format!("chdir {:?}: {e}", self.fds.cwd))?;
+        .map_err(|e| format!("cwd {:?}: {e}", p.fds.cwd))?;
+        sys::fchdir(cwd).map_err(|e| format!("chdir {:?}: {e}", p.fds.cwd))?;
         sys::close(cwd);
         // Memory before descriptors: the pages file is one of our inherited
         // descriptors, whose number a target descriptor may need.
-        self.premap()?;
-        files::install(self.fds)?;
-        files::close_strays(self.fds)?;
+        self.premap(p)?;
+        files::install(&p.fds, self.pipes)?;
+        files::close_strays(&p.fds)?;
+        // The part of the reservation this task does not use.
+        let end = self.hole + self.total;
+        if p.stack_top < end {
+            sys::munmap(p.stack_top, end - p.stack_top).map_err(|e| format!("munmap: {e}"))?;
+        }
         sys::rseq_unregister().map_err(|e| format!("rseq unregister: {e}"))?;
         Ok(())
     }
 
     /// Maps every premapped VMA into its slot, fills the dumped pages,
     /// applies the dumped protection, then installs the blob.
-    fn premap(&self) -> Result<(), String> {
-        for p in &self.mem.premaps {
-            let at = self.area + p.slot;
+    fn premap(&self, plan: &TaskPlan) -> Result<(), String> {
+        let area = self.hole + blob::page_up(SLOT * self.plans.len() as u64 + MSG_LEN);
+        for p in &plan.mem.premaps {
+            let at = area + p.slot;
             let (fd, what) = match &p.file {
                 Some((path, flags)) => (
                     sys::open(path, *flags, 0)
@@ -608,9 +751,9 @@ impl ChildPlan<'_> {
                 )
             })?;
         }
-        fill_pages(self.task, self.mem, self.area)?;
-        for p in &self.mem.premaps {
-            let at = self.area + p.slot;
+        fill_pages(&plan.task, &plan.mem, area)?;
+        for p in &plan.mem.premaps {
+            let at = area + p.slot;
             if p.prot != p.prot | libc::PROT_READ | libc::PROT_WRITE {
                 sys::mprotect(at, p.len, p.prot)
                     .map_err(|e| format!("mprotect vma {:#x}: {e}", p.start))?;
@@ -620,19 +763,19 @@ impl ChildPlan<'_> {
                     .map_err(|e| format!("madvise({adv}) vma {:#x}: {e}", p.start))?;
             }
         }
-        let blob_len = self.stack_top - self.blob_at;
+        let blob_len = plan.stack_top - plan.blob_at;
         sys::mmap(
-            self.blob_at,
+            plan.blob_at,
             blob_len,
             libc::PROT_READ | libc::PROT_WRITE,
             libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
             -1,
             0,
         )
-        .map_err(|e| format!("mapping the restorer at {:#x}: {e}", self.blob_at))?;
-        blob::install(self.blob_at);
-        sys::write_mem(self.args_at, self.args);
-        blob::seal(self.blob_at).map_err(|e| format!("sealing the restorer: {e}"))?;
+        .map_err(|e| format!("mapping the restorer at {:#x}: {e}", plan.blob_at))?;
+        blob::install(plan.blob_at);
+        sys::write_mem(plan.args_at, &plan.args);
+        blob::seal(plan.blob_at).map_err(|e| format!("sealing the restorer: {e}"))?;
         Ok(())
     }
 }

@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 4;
+pub const ABI_VERSION: u32 = 5;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -325,8 +325,11 @@ pub struct TaskArgs {
     pub abi_version: u32,
     /// Size of this block plus everything it refers to, for bound checks.
     pub total_size: u32,
-    /// Address of the shared [`Status`] page.
+    /// Address of this task's [`Status`] slot in the shared status area.
     pub status: u64,
+    /// The shared status area (`status_len` bytes), which the task unmaps
+    /// right before `rt_sigreturn`.
+    pub status_area: u64,
     /// `Range`s the unmap sweep keeps, sorted and disjoint; the sweep
     /// unmaps every gap below the last range, which starts at the top of
     /// the user address space.
@@ -357,8 +360,8 @@ pub struct TaskArgs {
     pub creds: Creds,
     /// `SeccompFilter`s, installed last, oldest first.
     pub seccomp: Array,
-    /// Range of the status page to unmap right before `rt_sigreturn`
-    /// (it is shared with the loader and must not outlive the restore).
+    /// Length of the status area to unmap right before `rt_sigreturn` (it
+    /// is shared with the loader and must not outlive the restore).
     pub status_len: u64,
     /// `STAGE_*` at which to fail on purpose, or `FAULT_NONE`.
     pub fault: u32,
@@ -393,5 +396,5 @@ const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 112);
 const _: () = assert!(size_of::<Status>() == 24);
-const _: () = assert!(size_of::<TaskArgs>() == 432);
+const _: () = assert!(size_of::<TaskArgs>() == 440);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -454,7 +454,7 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
             // The status page is the loader's; it must not outlive the
             // restore. Nothing reads it after this.
             // SAFETY: status_len covers the shared page only.
-            let _ = unsafe { sys::munmap(t.status, t.status_len) };
+            let _ = unsafe { sys::munmap(t.status_area, t.status_len) };
             if tracer == TRACER_ATTACHED {
                 // The tracing loader takes over from here: it lets the
                 // rt_sigreturn below run, then unmaps this blob.
