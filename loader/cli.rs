@@ -9,7 +9,7 @@ usage: crest COMMAND [OPTIONS]
 
 commands:
   restore -D DIR       restore the process tree dumped in DIR
-  dump -t PID -D DIR   checkpoint a single-threaded process into DIR
+  dump -t PID -D DIR   checkpoint the process tree below PID into DIR
   show [--pretty] FILE print an image file as JSON, as `crit decode` does
   check                report the kernel features crest needs
 

@@ -616,11 +616,49 @@ pub fn ptrace_cont(pid: i32, sig: i32) -> io::Result<()> {
     check(unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, sig as u64) }).map(drop)
 }
 
-/// `kcmp(pid, pid, KCMP_FILE, a, b) == 0`: both descriptors are one file.
-pub fn same_file(pid: i32, a: i32, b: i32) -> bool {
+/// `kcmp(pid_a, pid_b, KCMP_FILE, a, b) == 0`: descriptor `a` of `pid_a`
+/// and `b` of `pid_b` are one open file.
+pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> bool {
     const KCMP_FILE: i32 = 0;
     // SAFETY: kcmp takes no memory for KCMP_FILE.
-    unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_FILE, a, b) == 0 }
+    unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a, b) == 0 }
+}
+
+/// A copy of descriptor `fd` of process `pid` (pidfd_open + pidfd_getfd).
+pub fn steal_fd(pid: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: pidfd_open takes no memory.
+    let pidfd = check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) })? as RawFd;
+    // SAFETY: pidfd_getfd takes no memory; pidfd is ours and closed below.
+    let r = check(unsafe { libc::syscall(libc::SYS_pidfd_getfd, pidfd, fd, 0) });
+    close(pidfd);
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(r? as RawFd) })
+}
+
+pub fn get_pipe_size(fd: RawFd) -> io::Result<u32> {
+    // SAFETY: F_GETPIPE_SZ takes no memory.
+    check_int(unsafe { libc::fcntl(fd, libc::F_GETPIPE_SZ) }).map(|n| n as u32)
+}
+
+/// `tee(fd_in, fd_out, len, SPLICE_F_NONBLOCK)`: copies pipe contents
+/// without consuming them; 0 when the input pipe is empty.
+pub fn tee(fd_in: RawFd, fd_out: RawFd, len: usize) -> io::Result<usize> {
+    // SAFETY: tee takes no memory.
+    match check(unsafe { libc::tee(fd_in, fd_out, len, libc::SPLICE_F_NONBLOCK) } as libc::c_long) {
+        Ok(n) => Ok(n as usize),
+        Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => Ok(0),
+        Err(e) => Err(e),
+    }
+}
+
+/// `read(2)` into `buf`.
+pub fn read(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is valid for buf.len() bytes.
+    check(
+        unsafe { libc::read(fd, buf.as_mut_ptr() as *mut libc::c_void, buf.len()) } as libc::c_long,
+    )
+    .map(|n| n as usize)
 }
 
 /// `syncfs`: write back everything of the filesystem holding `f`.

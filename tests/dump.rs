@@ -182,6 +182,11 @@ fn sigstate_live() {
 }
 
 #[test]
+fn tree_live() {
+    live_round_trip("tree");
+}
+
+#[test]
 fn threads_live() {
     live_round_trip("threads");
 }

@@ -78,16 +78,6 @@ impl Drop for Written {
     }
 }
 
-fn refuse_tree(pid: i32) -> Result<(), DumpError> {
-    let children = proc::children(pid)?;
-    if !children.is_empty() {
-        return Err(DumpError::Refused(format!(
-            "pid {pid} has child processes {children:?}; crest dumps single processes so far"
-        )));
-    }
-    Ok(())
-}
-
 pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> {
     let mut clock = crate::log::Stages::new();
     if pid <= 0 {
@@ -96,27 +86,173 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> 
     if pid == sys::getpid() {
         return Err(DumpError::Refused("crest cannot dump itself".into()));
     }
-    refuse_tree(pid)?;
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(DumpError::Proc(format!("pid {pid}: no such process")));
+    }
     fs::create_dir_all(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
-    let mut threads = seize_threads(pid)?;
-    refuse_tree(pid)?;
+    let mut tree = seize_tree(pid)?;
     clock.stage("seize");
     let mut written = Written {
         paths: Vec::new(),
         done: false,
     };
-    collect_and_write(&mut threads, dir, &mut written, &mut clock)?;
+    let mut acc = TreeDump::default();
+    for (i, p) in tree.iter_mut().enumerate() {
+        dump_process(
+            &mut p.threads,
+            i,
+            p.ppid,
+            dir,
+            &mut acc,
+            &mut written,
+            &mut clock,
+        )?;
+    }
+    write_tree(pid, dir, &acc, &mut written)?;
+    clock.stage("images");
+    // One syncfs for the whole set and its directory entries, rather than
+    // an fsync per file: the tasks are killed only once all of it is safe.
+    let d = File::open(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
+    sys::syncfs(&d).map_err(|e| DumpError::Io(format!("{}: syncfs: {e}", dir.display())))?;
+    clock.stage("sync");
     written.done = true;
     let elapsed = clock.start.elapsed();
     if leave_running {
-        for t in threads {
-            t.detach()?;
+        for p in tree {
+            for t in p.threads {
+                t.detach()?;
+            }
         }
     } else {
-        ptrace::kill_all(pid, threads);
+        for p in tree {
+            ptrace::kill_all(p.threads[0].pid, p.threads);
+        }
     }
     crate::log!(INFO, "pid {pid} dumped in {} us", elapsed.as_micros());
     Ok(())
+}
+
+/// One process of the dumped tree, stopped.
+struct Process {
+    ppid: u32,
+    threads: Vec<Tracee>,
+}
+
+/// The tree below `root`, depth first as CRIU lists it: (pid, ppid).
+fn tree_order(root: i32) -> Result<Vec<(i32, u32)>, DumpError> {
+    let mut out = Vec::new();
+    let mut stack = vec![(root, 0u32)];
+    while let Some((pid, ppid)) = stack.pop() {
+        out.push((pid, ppid));
+        let mut kids = proc::children(pid)?;
+        kids.reverse();
+        stack.extend(kids.into_iter().map(|k| (k, pid as u32)));
+    }
+    Ok(out)
+}
+
+/// Seizes every process of the tree (root first, so it forks no more),
+/// again and again until no new child appears.
+fn seize_tree(root: i32) -> Result<Vec<Process>, DumpError> {
+    let mut procs = vec![Process {
+        ppid: 0,
+        threads: seize_threads(root)?,
+    }];
+    loop {
+        let order = tree_order(root)?;
+        let mut new = false;
+        for &(pid, ppid) in &order {
+            if procs.iter().any(|p| p.threads[0].pid == pid) {
+                continue;
+            }
+            let stat = proc::Stat::read(pid)?;
+            if stat.state == 'Z' || stat.state == 'X' {
+                return Err(DumpError::Refused(format!(
+                    "pid {pid}, a child of {ppid}, is a zombie; crest dumps live tasks only"
+                )));
+            }
+            procs.push(Process {
+                ppid,
+                threads: seize_threads(pid)?,
+            });
+            new = true;
+        }
+        if !new {
+            procs.sort_by_key(|p| order.iter().position(|&(pid, _)| pid == p.threads[0].pid));
+            return Ok(procs);
+        }
+    }
+}
+
+/// What the processes of a tree share in the image set.
+#[derive(Default)]
+struct TreeDump {
+    files: Files,
+    seccomp: SeccompEntry,
+    pstree: Vec<PstreeEntry>,
+    root_ids: Option<TaskKobjIdsEntry>,
+}
+
+/// The images of the whole tree: files, pipe data, pstree, time
+/// namespace, seccomp filters, and the inventory last (an image set
+/// without it is not a complete dump).
+fn write_tree(
+    root: i32,
+    dir: &Path,
+    acc: &TreeDump,
+    written: &mut Written,
+) -> Result<(), DumpError> {
+    write_image(
+        dir,
+        "files.img",
+        magic::FILES_MAGIC,
+        enc(&acc.files.entries),
+        written,
+    )?;
+    let pipes = pipes_data(&acc.files)?;
+    if !pipes.is_empty() {
+        let mut w = ImageWriter::new(magic::PIPES_DATA_MAGIC);
+        for (e, data) in &pipes {
+            w.push_raw(e, &[], data);
+        }
+        write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
+    }
+    write_image(
+        dir,
+        "pstree.img",
+        magic::PSTREE_MAGIC,
+        enc(&acc.pstree),
+        written,
+    )?;
+    write_image(
+        dir,
+        "timens-0.img",
+        magic::TIMENS_MAGIC,
+        enc(&[timens(root)?]),
+        written,
+    )?;
+    write_image(
+        dir,
+        "seccomp.img",
+        magic::SECCOMP_MAGIC,
+        enc(std::slice::from_ref(&acc.seccomp)),
+        written,
+    )?;
+    let inventory = InventoryEntry {
+        img_version: 2,
+        fdinfo_per_id: Some(true),
+        root_ids: acc.root_ids.clone(),
+        ns_per_id: Some(true),
+        lsmtype: Some(Lsmtype::NoLsm as i32),
+        ..Default::default()
+    };
+    write_image(
+        dir,
+        "inventory.img",
+        magic::INVENTORY_MAGIC,
+        enc(&[inventory]),
+        written,
+    )
 }
 
 /// Seizes and stops every thread of `pid`, the main one first, until no
@@ -142,9 +278,48 @@ fn seize_threads(pid: i32) -> Result<Vec<Tracee>, DumpError> {
 struct Files {
     entries: Vec<FileEntry>,
     by_path: HashMap<String, u32>,
+    /// One descriptor of every open file met, to find the others sharing it.
+    open: Vec<OpenFile>,
+    /// Every pipe end met.
+    pipes: Vec<PipeEnd>,
+}
+
+struct OpenFile {
+    pid: i32,
+    fd: i32,
+    id: u32,
+}
+
+struct PipeEnd {
+    pid: i32,
+    fd: i32,
+    ino: u32,
+    flags: u32,
 }
 
 impl Files {
+    fn pipe(&mut self, pid: i32, fd: i32, ino: u32, flags: u32) -> u32 {
+        let id = self.entries.len() as u32 + 1;
+        self.entries.push(FileEntry {
+            r#type: FdTypes::Pipe as i32,
+            id,
+            pipe: Some(PipeEntry {
+                id,
+                pipe_id: ino,
+                flags,
+                fown: FownEntry::default(),
+            }),
+            ..Default::default()
+        });
+        self.pipes.push(PipeEnd {
+            pid,
+            fd,
+            ino,
+            flags,
+        });
+        id
+    }
+
     fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
         let meta = fs::metadata(name).map_err(|e| DumpError::Proc(format!("{name}: {e}")))?;
         use std::os::unix::fs::MetadataExt;
@@ -194,22 +369,38 @@ fn write_image(
     for r in &records {
         w.push_encoded(r);
     }
+    write_bytes(dir, name, w.into_bytes(), written)
+}
+
+/// Writes one image file of the set (synced with the others at the end).
+fn write_bytes(
+    dir: &Path,
+    name: &str,
+    bytes: Vec<u8>,
+    written: &mut Written,
+) -> Result<(), DumpError> {
     let path = dir.join(name);
     written.paths.push(path.clone());
     let f = File::create(&path).map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))?;
-    f.write_all_at(&w.into_bytes(), 0)
+    f.write_all_at(&bytes, 0)
         .map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))
 }
 
 use std::os::unix::fs::FileExt;
 
-fn collect_and_write(
+/// Dumps process number `index` of the tree (its threads stopped) into
+/// its own images, adding what the tree shares to `acc`.
+fn dump_process(
     threads: &mut [Tracee],
+    index: usize,
+    ppid: u32,
     dir: &Path,
+    acc: &mut TreeDump,
     written: &mut Written,
     clock: &mut crate::log::Stages,
 ) -> Result<(), DumpError> {
     let pid = threads[0].pid;
+    let files = &mut acc.files;
     let stat = proc::Stat::read(pid)?;
     if stat.state == 'Z' || stat.state == 'X' {
         return Err(DumpError::Proc(format!(
@@ -227,7 +418,6 @@ fn collect_and_write(
         .ok_or_else(|| DumpError::Refused(format!("pid {pid} has no vdso")))?;
 
     // Files: exe, cwd, root, mapped files, then descriptors.
-    let mut files = Files::default();
     let exe = proc::readlink(pid, "exe")?;
     if exe.ends_with(" (deleted)") {
         return Err(DumpError::Refused(format!(
@@ -250,7 +440,7 @@ fn collect_and_write(
     if let Some(e) = map_err {
         return Err(e);
     }
-    let fdinfo = descriptors(pid, &mut files)?;
+    let fdinfo = descriptors(pid, files)?;
     clock.stage("proc");
 
     // What only the task knows, one injected syscall at a time, through a
@@ -283,6 +473,19 @@ fn collect_and_write(
     });
     let _ = threads[0].syscall(vdso, libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0]);
     let (asked, mut cores) = asked?;
+    // This process's filters join the tree's seccomp image after those of
+    // the processes before it; its threads point at the moved top.
+    let base = acc.seccomp.seccomp_filters.len() as u32;
+    for f in &seccomp.seccomp_filters {
+        let mut f = f.clone();
+        f.prev = f.prev.map(|p| p + base);
+        acc.seccomp.seccomp_filters.push(f);
+    }
+    for c in &mut cores {
+        if let Some(tc) = c.thread_core.as_mut() {
+            tc.seccomp_filter = tc.seccomp_filter.map(|i| i + base);
+        }
+    }
     clock.stage("injected syscalls");
 
     let shared = queued(pid, true)?;
@@ -344,7 +547,8 @@ fn collect_and_write(
     };
 
     // Pages first (the big one), then the rest.
-    let pages_path = dir.join("pages-1.img");
+    let pages_id = index as u32 + 1;
+    let pages_path = dir.join(format!("pages-{pages_id}.img"));
     written.paths.push(pages_path.clone());
     let mut pages = File::create(&pages_path)
         .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
@@ -356,7 +560,7 @@ fn collect_and_write(
     );
     clock.stage("pages");
 
-    let mut pm = enc(&[PagemapHead { pages_id: 1 }]);
+    let mut pm = enc(&[PagemapHead { pages_id }]);
     pm.extend(enc(&entries));
     write_image(
         dir,
@@ -393,7 +597,8 @@ fn collect_and_write(
         enc(&[fs_entry]),
         written,
     )?;
-    let (root_ids, task_ids) = namespace_ids(pid);
+    let (root_ids, task_ids) = namespace_ids(pid, index as u32 + 2);
+    acc.root_ids = Some(root_ids);
     let files_id = task_ids.files_id;
     write_image(
         dir,
@@ -404,68 +609,18 @@ fn collect_and_write(
     )?;
     write_image(
         dir,
-        "files.img",
-        magic::FILES_MAGIC,
-        enc(&files.entries),
-        written,
-    )?;
-    write_image(
-        dir,
         &format!("fdinfo-{files_id}.img"),
         magic::FDINFO_MAGIC,
         enc(&fdinfo),
         written,
     )?;
-    let pstree = PstreeEntry {
+    acc.pstree.push(PstreeEntry {
         pid: pid as u32,
-        ppid: 0,
+        ppid,
         pgid: stat.field(5) as u32,
         sid: stat.field(6) as u32,
         threads: threads.iter().map(|t| t.pid as u32).collect(),
-    };
-    write_image(
-        dir,
-        "pstree.img",
-        magic::PSTREE_MAGIC,
-        enc(&[pstree]),
-        written,
-    )?;
-    write_image(
-        dir,
-        "timens-0.img",
-        magic::TIMENS_MAGIC,
-        enc(&[timens(pid)?]),
-        written,
-    )?;
-    write_image(
-        dir,
-        "seccomp.img",
-        magic::SECCOMP_MAGIC,
-        enc(&[seccomp]),
-        written,
-    )?;
-    let inventory = InventoryEntry {
-        img_version: 2,
-        fdinfo_per_id: Some(true),
-        root_ids: Some(root_ids),
-        ns_per_id: Some(true),
-        lsmtype: Some(Lsmtype::NoLsm as i32),
-        ..Default::default()
-    };
-    // The inventory last: an image set without it is not a complete dump.
-    write_image(
-        dir,
-        "inventory.img",
-        magic::INVENTORY_MAGIC,
-        enc(&[inventory]),
-        written,
-    )?;
-    clock.stage("images");
-    // One syncfs for the whole set and its directory entries, rather than
-    // an fsync per file: the task is killed only once all of it is safe.
-    let d = File::open(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
-    sys::syncfs(&d).map_err(|e| DumpError::Io(format!("{}: syncfs: {e}", dir.display())))?;
-    clock.stage("sync");
+    });
     Ok(())
 }
 
@@ -760,13 +915,16 @@ fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
 fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpError> {
     let fds = proc::fds(pid)?;
     let mut out: Vec<FdinfoEntry> = Vec::new();
-    let mut first_of: Vec<(i32, u32)> = Vec::new();
     for fd in fds {
         let link = proc::readlink(pid, &format!("fd/{fd}"))?;
         let (pos, flags) = proc::fdinfo(pid, fd)?;
         let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
-        let kind = if link.starts_with("pipe:") {
-            Some("a pipe")
+        let pipe = link
+            .strip_prefix("pipe:[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|ino| ino.parse::<u32>().ok());
+        let kind = if pipe.is_some() {
+            None
         } else if link.starts_with("socket:") {
             Some("a socket")
         } else if link.starts_with("anon_inode:") {
@@ -788,28 +946,83 @@ fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpErro
                 "pid {pid}: fd {fd} is {kind} ({link}), which crest does not dump yet"
             )));
         }
-        // Descriptors sharing one open file share one files.img entry.
-        let shared = first_of
+        // Descriptors sharing one open file (dup'ed, or inherited across
+        // fork in the tree) share one files.img entry.
+        let shared = files
+            .open
             .iter()
-            .find(|&&(other, _)| sys::same_file(pid, other, fd))
-            .map(|&(_, id)| id);
-        let id = match shared {
-            Some(id) => id,
-            None => {
-                let id = files.reg(&link, flags & !(libc::O_CLOEXEC as u32), pos)?;
-                first_of.push((fd, id));
-                id
-            }
+            .find(|o| sys::same_file(o.pid, o.fd, pid, fd))
+            .map(|o| o.id);
+        let status_flags = flags & !(libc::O_CLOEXEC as u32);
+        let id = match (shared, pipe) {
+            (Some(id), _) => id,
+            (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
+            (None, None) => files.reg(&link, status_flags, pos)?,
         };
+        if shared.is_none() {
+            files.open.push(OpenFile { pid, fd, id });
+        }
         out.push(FdinfoEntry {
             id,
             flags: if cloexec { libc::FD_CLOEXEC as u32 } else { 0 },
-            r#type: FdTypes::Reg as i32,
+            r#type: if pipe.is_some() {
+                FdTypes::Pipe
+            } else {
+                FdTypes::Reg
+            } as i32,
             fd: fd as u32,
             ..Default::default()
         });
     }
     Ok(out)
+}
+
+/// The bytes buffered in every pipe of the tree, read without consuming
+/// them: a read end is taken from a task that holds one (pidfd_getfd) and
+/// `tee`d into a pipe of ours.
+fn pipes_data(files: &Files) -> Result<Vec<(PipeDataEntry, Vec<u8>)>, DumpError> {
+    use std::os::fd::AsRawFd;
+    let mut records = Vec::new();
+    let mut done: Vec<u32> = Vec::new();
+    for p in &files.pipes {
+        if done.contains(&p.ino) || p.flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32 {
+            continue;
+        }
+        done.push(p.ino);
+        let fail = |what: &str, e: std::io::Error| {
+            DumpError::Proc(format!(
+                "pid {} fd {}: pipe {}: {what}: {e}",
+                p.pid, p.fd, p.ino
+            ))
+        };
+        let theirs = sys::steal_fd(p.pid, p.fd).map_err(|e| fail("pidfd_getfd", e))?;
+        let size = sys::get_pipe_size(theirs.as_raw_fd()).map_err(|e| fail("F_GETPIPE_SZ", e))?;
+        let (r, w) = sys::pipe().map_err(|e| fail("pipe", e))?;
+        let mut data = Vec::new();
+        let copied = sys::set_pipe_size(w, size)
+            .and_then(|_| sys::tee(theirs.as_raw_fd(), w, size as usize));
+        if let Ok(n) = copied {
+            data.resize(n, 0);
+            let mut got = 0;
+            while got < n {
+                match sys::read(r, &mut data[got..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => got += k,
+                }
+            }
+            data.truncate(got);
+        }
+        sys::close(r);
+        sys::close(w);
+        copied.map_err(|e| fail("tee", e))?;
+        let entry = PipeDataEntry {
+            pipe_id: p.ino,
+            bytes: data.len() as u32,
+            size: Some(size),
+        };
+        records.push((entry, data));
+    }
+    Ok(records)
 }
 
 fn gpregs(r: &libc::user_regs_struct) -> UserX86RegsEntry {
@@ -902,7 +1115,7 @@ fn fpregs(x: &[u8]) -> UserX86FpregsEntry {
 /// Namespace ids as CRIU numbers them: small integers, one per distinct
 /// namespace, shared by crest's own (the inventory's root_ids) and the
 /// task's.
-fn namespace_ids(pid: i32) -> (TaskKobjIdsEntry, TaskKobjIdsEntry) {
+fn namespace_ids(pid: i32, own: u32) -> (TaskKobjIdsEntry, TaskKobjIdsEntry) {
     let mut seen: Vec<u64> = Vec::new();
     let mut id_of = |who: &str, ns: &str| -> Option<u32> {
         use std::os::unix::fs::MetadataExt;
@@ -928,7 +1141,7 @@ fn namespace_ids(pid: i32) -> (TaskKobjIdsEntry, TaskKobjIdsEntry) {
         time_ns_id: id_of(who, "time"),
     };
     let root = ids("self", 1);
-    let task = ids(&pid.to_string(), 2);
+    let task = ids(&pid.to_string(), own);
     (root, task)
 }
 
