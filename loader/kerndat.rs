@@ -53,39 +53,54 @@ fn has_cap(eff: [u32; 2], cap: u32) -> bool {
 }
 
 impl Kerndat {
+    /// Everything, for `crest check`.
     pub fn probe() -> Kerndat {
-        let caps = crate::sys::capget().unwrap_or_default();
-        let eff = [caps[0][0], caps[1][0]];
-        let namespaces = ["mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time"]
+        let mut k = Kerndat::probe_restore();
+        k.namespaces = ["mnt", "pid", "net", "ipc", "uts", "user", "cgroup", "time"]
             .into_iter()
             .map(|ns| (ns, fs::metadata(format!("/proc/self/ns/{ns}")).is_ok()))
-            .collect::<Vec<_>>();
+            .collect();
+        k.kernel = fs::read_to_string("/proc/sys/kernel/osrelease")
+            .map(|s| s.trim().to_string())
+            .unwrap_or_default();
+        k.has_mm_map = crate::sys::prctl_mm_map_size().is_ok();
+        k.has_map_files = fs::read_dir("/proc/self/map_files")
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        k
+    }
+
+    /// What a restore branches on: a subset that costs a few syscalls and
+    /// one read of /proc/self/maps, which `maps` hands back for reuse.
+    pub fn probe_restore() -> Kerndat {
+        Kerndat::probe_restore_with_maps().0
+    }
+
+    /// As `probe_restore`, also returning the text of /proc/self/maps.
+    pub fn probe_restore_with_maps() -> (Kerndat, String) {
+        let caps = crate::sys::capget().unwrap_or_default();
+        let eff = [caps[0][0], caps[1][0]];
         let sigframe = crate::sys::probe_sigframe_fpu();
-        Kerndat {
-            kernel: fs::read_to_string("/proc/sys/kernel/osrelease")
-                .map(|s| s.trim().to_string())
-                .unwrap_or_default(),
+        let maps = fs::read_to_string("/proc/self/maps").unwrap_or_default();
+        let k = Kerndat {
+            kernel: String::new(),
             has_clone3_set_tid: crate::sys::probe_clone3_set_tid(),
-            has_mm_map: crate::sys::prctl_mm_map_size().is_ok(),
+            has_mm_map: true,
             has_restore_caps: has_cap(eff, CAP_SYS_ADMIN) || has_cap(eff, CAP_CHECKPOINT_RESTORE),
             has_sys_resource: has_cap(eff, CAP_SYS_RESOURCE),
-            has_map_files: fs::read_dir("/proc/self/map_files")
-                .map(|mut d| d.next().is_some())
-                .unwrap_or(false),
-            has_timens: namespaces.iter().any(|&(n, ok)| n == "time" && ok),
-            namespaces,
-            vdso: fs::read_to_string("/proc/self/maps")
-                .ok()
-                .and_then(|m| vdso_layout(&m)),
+            has_map_files: true,
+            has_timens: fs::metadata("/proc/self/ns/time").is_ok(),
+            namespaces: Vec::new(),
+            vdso: vdso_layout(&maps),
             sigframe_xstate: sigframe.map(|(size, _)| size),
             sigframe_xfeatures: sigframe.map_or(3, |(_, f)| f),
-
             has_timer_restore_ids: crate::sys::prctl(77, 2, 0, 0, 0).is_ok(),
             cap_last_cap: fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
                 .unwrap_or(40),
-        }
+        };
+        (k, maps)
     }
 }
 

@@ -252,8 +252,12 @@ pub fn find_hole(used: &[(u64, u64)], len: u64) -> Option<u64> {
 pub fn own_mappings() -> Result<Vec<(u64, u64)>, RestoreError> {
     let maps = std::fs::read_to_string("/proc/self/maps")
         .map_err(|e| RestoreError::System(format!("/proc/self/maps: {e}")))?;
-    Ok(maps
-        .lines()
+    Ok(parse_maps(&maps))
+}
+
+/// The ranges of a maps file.
+pub fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
+    maps.lines()
         .filter_map(|l| {
             let (s, e) = l.split_whitespace().next()?.split_once('-')?;
             Some((
@@ -261,7 +265,7 @@ pub fn own_mappings() -> Result<Vec<(u64, u64)>, RestoreError> {
                 u64::from_str_radix(e, 16).ok()?,
             ))
         })
-        .collect())
+        .collect()
 }
 
 #[cfg(test)]

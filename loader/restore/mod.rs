@@ -134,7 +134,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         .images_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
-    let k = Kerndat::probe();
+    let (k, own_maps) = Kerndat::probe_restore_with_maps();
     if !k.has_clone3_set_tid {
         return Err(RestoreError::Unsupported(
             "this kernel lacks clone3 with set_tid (Linux 5.5+), needed to restore pids".into(),
@@ -184,7 +184,12 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         total = total.max(p.mem.premap_len + blob::code_size() + args_len + args::STACK_SIZE);
     }
     let total = status_len + total;
-    let mut used = mem::own_mappings()?;
+    // Our own layout as it was at start-up: nothing since has mapped
+    // anything big (std's heap grows with brk or far below the hole).
+    let mut used = mem::parse_maps(&own_maps);
+    if used.is_empty() {
+        used = mem::own_mappings()?;
+    }
     for p in &plans {
         used.extend_from_slice(&p.mem.dumped);
     }
