@@ -228,7 +228,7 @@ fn victim(name: &str) -> PathBuf {
             .cargo_metadata(false)
             .get_compiler();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims");
-        for v in ["state", "socket", "plain", "timers", "seccomp"] {
+        for v in ["state", "socket", "plain", "timers", "seccomp", "pipes"] {
             let st = Command::new(cc.path())
                 .args(["-O1", "-static", "-Wall", "-Wextra", "-pthread", "-o"])
                 .arg(out.join(v))
@@ -432,6 +432,62 @@ fn seccomp_victim_round_trip() {
     let Some(_g) = harness("counter") else { return };
     let v = start_victim("seccomp", &[]);
     let dir = Dir::new("seccomp");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// A process killed while it is being dumped: the dump either completes
+/// (the kill came after it) or fails with a clear error; it never panics,
+/// never hangs, and a failed dump leaves no images behind.
+#[test]
+fn task_dying_mid_dump_is_handled() {
+    let Some(_g) = harness("counter") else { return };
+    for delay_us in [0u64, 300, 1000, 2000, 4000, 8000] {
+        let v = start_victim("plain", &["8"]);
+        let dir = Dir::new(&format!("dying-{delay_us}"));
+        let pid = v.pid;
+        let killer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_micros(delay_us));
+            let _ = crest::sys::kill(pid, libc::SIGKILL);
+        });
+        let out = Command::new(crest())
+            .args(["dump", "-t", &pid.to_string(), "-D", dir.s()])
+            .output()
+            .unwrap();
+        killer.join().unwrap();
+        let t = text(&out);
+        assert!(!t.contains("panicked"), "{t}");
+        match out.status.code() {
+            Some(0) => {}
+            Some(1) => {
+                assert!(t.contains(&pid.to_string()), "the error names the pid: {t}");
+                let left: Vec<_> = fs::read_dir(&dir.0)
+                    .unwrap()
+                    .flatten()
+                    .map(|e| e.file_name())
+                    .collect();
+                assert!(left.is_empty(), "a failed dump leaves no images: {left:?}");
+            }
+            c => panic!("dump exit {c:?}: {t}"),
+        }
+        wait_gone(pid);
+        assert_nothing_left(pid as u32);
+    }
+}
+
+/// A parent and child joined by two pipes holding unread data (one resized
+/// to 128 KiB, one end non-blocking): the tree, its pipes and their bytes
+/// survive dump + restore.
+#[test]
+fn pipes_tree_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("pipes", &[]);
+    let dir = Dir::new("pipes");
     let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
     assert!(out.status.success(), "dump: {}", text(&out));
     wait_gone(v.pid);

@@ -199,6 +199,9 @@ pub fn dump_pages(
             return Ok(());
         }
         let got = sys::process_vm_readv(pid, &mut buf[..*len], pending).map_err(|e| {
+            if e.raw_os_error() == Some(libc::ESRCH) {
+                return DumpError::Proc(format!("pid {pid} was killed during the dump"));
+            }
             DumpError::Proc(format!(
                 "pid {pid}: reading memory at {:#x}: {e}",
                 pending[0].0

@@ -34,6 +34,10 @@ pub struct Tracee {
 }
 
 fn perr(pid: i32, what: &str, e: io::Error) -> DumpError {
+    if e.raw_os_error() == Some(libc::ESRCH) {
+        // A stopped tracee only goes away when it is killed.
+        return DumpError::Proc(format!("pid {pid} was killed during the dump ({what})"));
+    }
     DumpError::Ptrace(format!("pid {pid}: {what}: {e}"))
 }
 
@@ -125,6 +129,9 @@ impl Tracee {
             Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP => {
                 Ok(())
             }
+            Ok(Some((_, st))) if libc::WIFSIGNALED(st) || libc::WIFEXITED(st) => {
+                self_died(self.pid, st)
+            }
             Ok(Some((_, st))) => Err(DumpError::Ptrace(format!(
                 "pid {}: {what}: unexpected wait status {st:#x}",
                 self.pid
@@ -194,8 +201,21 @@ impl Tracee {
         }
         self.attached = false;
         let r = self.resume_regs();
-        sys::ptrace_setregs(self.pid, &r).map_err(|e| perr(self.pid, "PTRACE_SETREGS", e))?;
-        sys::ptrace_detach(self.pid).map_err(|e| perr(self.pid, "PTRACE_DETACH", e))
+        // ESRCH: no longer stopped, so killed (or already gone).
+        let gone = |e: &io::Error| e.raw_os_error() == Some(libc::ESRCH);
+        match sys::ptrace_setregs(self.pid, &r).and_then(|_| sys::ptrace_detach(self.pid)) {
+            Ok(()) => Ok(()),
+            // It died meanwhile: there is nothing left to let go.
+            Err(e) if gone(&e) => {
+                let _ = sys::waitpid(self.pid, libc::__WALL | libc::WNOHANG);
+                Ok(())
+            }
+            Err(e) => Err(perr(
+                self.pid,
+                "letting the task go (PTRACE_SETREGS/DETACH)",
+                e,
+            )),
+        }
     }
 }
 
@@ -219,6 +239,16 @@ impl Drop for Tracee {
             crate::log!(crate::log::ERROR, "{e}");
         }
     }
+}
+
+/// The error for a task that ended while we held it.
+fn self_died(pid: i32, st: i32) -> Result<(), DumpError> {
+    let how = if libc::WIFSIGNALED(st) {
+        format!("was killed by signal {}", libc::WTERMSIG(st))
+    } else {
+        format!("exited with {}", libc::WEXITSTATUS(st))
+    };
+    Err(DumpError::Proc(format!("pid {pid} {how} during the dump")))
 }
 
 fn empty_regs() -> libc::user_regs_struct {
