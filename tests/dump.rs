@@ -310,22 +310,32 @@ fn restore_dir(dir: &Dir, pid: i32) {
     assert_eq!(fs::read_to_string(pidfile).unwrap().trim(), pid.to_string());
 }
 
+/// Starts victim `name`, dumps it (which ends it), checks the images with
+/// crit, restores it and asks for its verdict.
+fn victim_round_trip(name: &str, settle_ms: u64) {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim(name, &[]);
+    std::thread::sleep(Duration::from_millis(settle_ms));
+    let dir = Dir::new(name);
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump {name}: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "{name} after dump + restore"
+    );
+    assert_nothing_left(v.pid as u32);
+}
+
 /// Heap and anonymous patterns, a counter, SSE/AVX registers live across
 /// the dump, TLS, handlers, mask, altstack, a pending queued signal, umask,
 /// cwd, rlimit and a file at an offset survive dump + restore.
 #[test]
 fn state_victim_round_trip() {
-    let Some(_g) = harness("counter") else { return };
-    let v = start_victim("state", &[]);
-    std::thread::sleep(Duration::from_millis(100));
-    let dir = Dir::new("state");
-    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
-    assert!(out.status.success(), "dump: {}", text(&out));
-    wait_gone(v.pid);
-    crit_decodes(&dir.0);
-    restore_dir(&dir, v.pid);
-    assert_eq!(v.verdict().as_deref(), Some("PASS"));
-    assert_nothing_left(v.pid as u32);
+    victim_round_trip("state", 100);
 }
 
 /// --leave-running: the victim goes on untouched; the images restore it
@@ -414,31 +424,13 @@ fn traced_task_is_refused() {
 /// firing after dump + restore.
 #[test]
 fn timers_victim_round_trip() {
-    let Some(_g) = harness("counter") else { return };
-    let v = start_victim("timers", &[]);
-    let dir = Dir::new("timers");
-    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
-    assert!(out.status.success(), "dump: {}", text(&out));
-    wait_gone(v.pid);
-    crit_decodes(&dir.0);
-    restore_dir(&dir, v.pid);
-    assert_eq!(v.verdict().as_deref(), Some("PASS"));
-    assert_nothing_left(v.pid as u32);
+    victim_round_trip("timers", 0);
 }
 
 /// Two stacked seccomp filters and no_new_privs survive dump + restore.
 #[test]
 fn seccomp_victim_round_trip() {
-    let Some(_g) = harness("counter") else { return };
-    let v = start_victim("seccomp", &[]);
-    let dir = Dir::new("seccomp");
-    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
-    assert!(out.status.success(), "dump: {}", text(&out));
-    wait_gone(v.pid);
-    crit_decodes(&dir.0);
-    restore_dir(&dir, v.pid);
-    assert_eq!(v.verdict().as_deref(), Some("PASS"));
-    assert_nothing_left(v.pid as u32);
+    victim_round_trip("seccomp", 0);
 }
 
 /// A process killed while it is being dumped: the dump either completes
@@ -485,14 +477,5 @@ fn task_dying_mid_dump_is_handled() {
 /// survive dump + restore.
 #[test]
 fn pipes_tree_round_trip() {
-    let Some(_g) = harness("counter") else { return };
-    let v = start_victim("pipes", &[]);
-    let dir = Dir::new("pipes");
-    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
-    assert!(out.status.success(), "dump: {}", text(&out));
-    wait_gone(v.pid);
-    crit_decodes(&dir.0);
-    restore_dir(&dir, v.pid);
-    assert_eq!(v.verdict().as_deref(), Some("PASS"));
-    assert_nothing_left(v.pid as u32);
+    victim_round_trip("pipes", 0);
 }
