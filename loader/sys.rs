@@ -748,3 +748,16 @@ pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     }
     Ok(())
 }
+
+/// An anonymous memory file of `size` bytes (memfd_create + ftruncate).
+pub fn memfd(size: u64) -> io::Result<RawFd> {
+    // SAFETY: the name is a NUL-terminated empty string, as CRIU names
+    // its shmem objects.
+    let fd = check_int(unsafe { libc::memfd_create(c"".as_ptr(), libc::MFD_CLOEXEC) })?;
+    // SAFETY: ftruncate takes no memory.
+    if let Err(e) = check_int(unsafe { libc::ftruncate(fd, size as libc::off_t) }) {
+        close(fd);
+        return Err(e);
+    }
+    Ok(fd)
+}

@@ -228,7 +228,9 @@ fn victim(name: &str) -> PathBuf {
             .cargo_metadata(false)
             .get_compiler();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims");
-        for v in ["state", "socket", "plain", "timers", "seccomp", "pipes"] {
+        for v in [
+            "state", "socket", "plain", "timers", "seccomp", "pipes", "shmem",
+        ] {
             let st = Command::new(cc.path())
                 .args(["-O1", "-static", "-Wall", "-Wextra", "-pthread", "-o"])
                 .arg(out.join(v))
@@ -478,4 +480,12 @@ fn task_dying_mid_dump_is_handled() {
 #[test]
 fn pipes_tree_round_trip() {
     victim_round_trip("pipes", 0);
+}
+
+/// A parent and child sharing MAP_SHARED|MAP_ANONYMOUS memory (partly
+/// untouched): after dump + restore it holds the same bytes and is still
+/// one object, written by one and seen by the other.
+#[test]
+fn shared_memory_tree_round_trip() {
+    victim_round_trip("shmem", 0);
 }

@@ -13,8 +13,8 @@ use std::os::unix::fs::FileExt;
 
 use crate::images::proto::{PagemapEntry, VmaEntry};
 use crate::restore::images::{
-    PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_AREA_HEAP, VMA_AREA_REGULAR, VMA_AREA_VDSO,
-    VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
+    PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_HEAP, VMA_AREA_REGULAR,
+    VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
 };
 use crate::sys;
 
@@ -75,6 +75,14 @@ pub fn vmas(
             "[vdso]" => e.status |= VMA_AREA_VDSO,
             "[heap]" => e.status |= VMA_AREA_HEAP,
             "[stack]" => e.flags |= libc::MAP_GROWSDOWN as u32,
+            // MAP_SHARED | MAP_ANONYMOUS: a shmem object, named by inode;
+            // its pages are dumped once for the tree (dump_shmem).
+            "/dev/zero (deleted)" if shared && m.inode != 0 => {
+                e.flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u32;
+                e.status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
+                e.shmid = m.inode;
+                e.pgoff = m.offset;
+            }
             p if m.inode == 0 || p.is_empty() || p.starts_with("[anon:") => {
                 if shared {
                     return Err(DumpError::Refused(format!(
@@ -257,4 +265,86 @@ pub fn dump_pages(
     }
     flush(&mut pending, &mut pending_len)?;
     Ok((entries, total))
+}
+
+/// One mapping of a shmem object by a process of the tree.
+pub struct ShmemUse {
+    pub shmid: u64,
+    pub pid: i32,
+    pub start: u64,
+    pub end: u64,
+    pub pgoff: u64,
+}
+
+/// The pages of shmem object `shmid` that any of its mappings has touched
+/// (present or swapped in that process's page tables), read through the
+/// first mapping that has each, written to `pages`. Returns the pagemap
+/// entries, addressed by offset in the object as CRIU addresses them.
+pub fn dump_shmem(
+    shmid: u64,
+    uses: &[&ShmemUse],
+    pages: &mut File,
+) -> Result<Vec<PagemapEntry>, DumpError> {
+    use std::collections::BTreeMap;
+    // offset -> (pid, address) of a mapping where the page is present.
+    let mut found: BTreeMap<u64, (i32, u64)> = BTreeMap::new();
+    for u in uses {
+        let pagemap = File::open(format!("/proc/{}/pagemap", u.pid))
+            .map_err(|e| DumpError::Proc(format!("/proc/{}/pagemap: {e}", u.pid)))?;
+        let n = ((u.end - u.start) / PAGE) as usize;
+        let mut raw = vec![0u8; n * 8];
+        pagemap
+            .read_exact_at(&mut raw, u.start / PAGE * 8)
+            .map_err(|e| {
+                DumpError::Proc(format!("pid {}: pagemap at {:#x}: {e}", u.pid, u.start))
+            })?;
+        for i in 0..n {
+            let e = u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+            if e & (PM_PRESENT | PM_SWAP) != 0 {
+                let addr = u.start + i as u64 * PAGE;
+                found
+                    .entry(u.pgoff + i as u64 * PAGE)
+                    .or_insert((u.pid, addr));
+            }
+        }
+    }
+    // Runs contiguous both in the object and in one process's memory.
+    let mut runs: Vec<(u64, i32, u64, u64)> = Vec::new(); // offset, pid, addr, pages
+    for (&off, &(pid, addr)) in &found {
+        match runs.last_mut() {
+            Some(r) if r.0 + r.3 * PAGE == off && r.1 == pid && r.2 + r.3 * PAGE == addr => {
+                r.3 += 1
+            }
+            _ => runs.push((off, pid, addr, 1)),
+        }
+    }
+    let mut entries = Vec::with_capacity(runs.len());
+    let mut buf = vec![0u8; BATCH];
+    for &(off, pid, addr, nr) in &runs {
+        let (mut at, mut left) = (addr, nr * PAGE);
+        while left > 0 {
+            let take = left.min(BATCH as u64) as usize;
+            let got = sys::process_vm_readv(pid, &mut buf[..take], &[(at, take as u64)]).map_err(
+                |e| DumpError::Proc(format!("pid {pid}: shmem {shmid:#x} at {at:#x}: {e}")),
+            )?;
+            if got != take {
+                return Err(DumpError::Proc(format!(
+                    "pid {pid}: short read of shmem {shmid:#x} at {at:#x}"
+                )));
+            }
+            pages
+                .write_all(&buf[..take])
+                .map_err(|e| DumpError::Io(format!("shmem pages: {e}")))?;
+            at += take as u64;
+            left -= take as u64;
+        }
+        entries.push(PagemapEntry {
+            vaddr: off,
+            compat_nr_pages: 0,
+            in_parent: None,
+            flags: Some(PE_PRESENT),
+            nr_pages: Some(nr),
+        });
+    }
+    Ok(entries)
 }

@@ -191,6 +191,8 @@ struct TreeDump {
     seccomp: SeccompEntry,
     pstree: Vec<PstreeEntry>,
     root_ids: Option<TaskKobjIdsEntry>,
+    /// Mappings of shared anonymous memory, by process.
+    shmem: Vec<mem::ShmemUse>,
 }
 
 /// The images of the whole tree: files, pipe data, pstree, time
@@ -209,6 +211,29 @@ fn write_tree(
         enc(&acc.files.entries),
         written,
     )?;
+    // Each shmem object once, in pagemap-shmem-SHMID.img and its own
+    // pages file, numbered after the processes' ones.
+    let mut shmids: Vec<u64> = acc.shmem.iter().map(|u| u.shmid).collect();
+    shmids.sort_unstable();
+    shmids.dedup();
+    for (n, &shmid) in shmids.iter().enumerate() {
+        let pages_id = (acc.pstree.len() + n + 1) as u32;
+        let pages_path = dir.join(format!("pages-{pages_id}.img"));
+        written.paths.push(pages_path.clone());
+        let mut pages = File::create(&pages_path)
+            .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
+        let uses: Vec<&mem::ShmemUse> = acc.shmem.iter().filter(|u| u.shmid == shmid).collect();
+        let entries = mem::dump_shmem(shmid, &uses, &mut pages)?;
+        let mut pm = enc(&[PagemapHead { pages_id }]);
+        pm.extend(enc(&entries));
+        write_image(
+            dir,
+            &format!("pagemap-shmem-{shmid}.img"),
+            magic::PAGEMAP_MAGIC,
+            pm,
+            written,
+        )?;
+    }
     let pipes = pipes_data(&acc.files)?;
     if !pipes.is_empty() {
         let mut w = ImageWriter::new(magic::PIPES_DATA_MAGIC);
@@ -597,6 +622,17 @@ fn dump_process(
         enc(&[fs_entry]),
         written,
     )?;
+    acc.shmem.extend(
+        vmas.iter()
+            .filter(|v| v.status & crate::restore::images::VMA_ANON_SHARED != 0)
+            .map(|v| mem::ShmemUse {
+                shmid: v.shmid,
+                pid,
+                start: v.start,
+                end: v.end,
+                pgoff: v.pgoff,
+            }),
+    );
     let (root_ids, task_ids) = namespace_ids(pid, index as u32 + 2);
     acc.root_ids = Some(root_ids);
     let files_id = task_ids.files_id;

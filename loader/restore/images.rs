@@ -151,67 +151,8 @@ pub fn read_task(
     check_vmas(dir, &mm_name, &mm)?;
 
     let pm_name = format!("pagemap-{pid}.img");
-    let pm = open(dir, &pm_name, PAGEMAP)?;
-    if pm.records.is_empty() {
-        return Err(bad(dir, &pm_name, "no pagemap head".into()));
-    }
-    let head: PagemapHead = pm.decode(0)?;
-    let mut runs = Vec::with_capacity(pm.records.len() - 1);
-    let mut off = 0u64;
-    for i in 1..pm.records.len() {
-        let e: PagemapEntry = pm.decode(i)?;
-        // CRIU 4.2 moved the count to field 5 and writes 0 in field 2.
-        let nr = e.nr_pages.unwrap_or(0).max(u64::from(e.compat_nr_pages));
-        let flags = e.flags.unwrap_or(PE_PRESENT);
-        let present =
-            flags & PE_PRESENT != 0 && flags & PE_PARENT == 0 && e.in_parent != Some(true);
-        if flags & PE_PARENT != 0 || e.in_parent == Some(true) {
-            return Err(bad(
-                dir,
-                &pm_name,
-                format!(
-                    "entry {i} at {:#x} refers to a parent image (incremental dumps are not supported)",
-                    e.vaddr
-                ),
-            ));
-        }
-        runs.push(PageRun {
-            vaddr: e.vaddr,
-            nr_pages: nr,
-            file_off: present.then_some(off),
-        });
-        if present {
-            off = nr
-                .checked_mul(PAGE)
-                .and_then(|b| off.checked_add(b))
-                .ok_or_else(|| {
-                    bad(
-                        dir,
-                        &pm_name,
-                        format!("entry {i}: page count {nr} overflows"),
-                    )
-                })?;
-        }
-    }
-    check_runs(dir, &pm_name, &mm, &runs)?;
-    let pages_name = format!("pages-{}.img", head.pages_id);
-    let pages_path = dir.join(&pages_name);
-    let pages = File::open(&pages_path)
-        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?;
-    let pages_len = pages
-        .metadata()
-        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?
-        .len();
-    if pages_len < off {
-        return Err(bad(
-            dir,
-            &pages_name,
-            format!(
-                "{pages_len} bytes, but {pm_name} needs {off} ({} pages)",
-                off / PAGE
-            ),
-        ));
-    }
+    let (runs, pages_path, pages) =
+        read_pagemap(dir, &pm_name, |runs| check_runs(dir, &pm_name, &mm, runs))?;
 
     let fs: FsEntry = open(dir, &format!("fs-{pid}.img"), FS)?.decode_one()?;
     let ids: TaskKobjIdsEntry = open(dir, &format!("ids-{pid}.img"), IDS)?.decode_one()?;
@@ -298,6 +239,76 @@ pub fn read_task(
         fdinfo,
         timens,
     })
+}
+
+/// Reads a pagemap image and opens the pages file its head names, which
+/// must hold every page it says is present. `check` vets the runs first.
+pub fn read_pagemap(
+    dir: &Path,
+    pm_name: &str,
+    check: impl FnOnce(&[PageRun]) -> Result<(), RestoreError>,
+) -> Result<(Vec<PageRun>, PathBuf, File), RestoreError> {
+    let pm = open(dir, pm_name, PAGEMAP)?;
+    if pm.records.is_empty() {
+        return Err(bad(dir, pm_name, "no pagemap head".into()));
+    }
+    let head: PagemapHead = pm.decode(0)?;
+    let mut runs = Vec::with_capacity(pm.records.len() - 1);
+    let mut off = 0u64;
+    for i in 1..pm.records.len() {
+        let e: PagemapEntry = pm.decode(i)?;
+        // CRIU 4.2 moved the count to field 5 and writes 0 in field 2.
+        let nr = e.nr_pages.unwrap_or(0).max(u64::from(e.compat_nr_pages));
+        let flags = e.flags.unwrap_or(PE_PRESENT);
+        if flags & PE_PARENT != 0 || e.in_parent == Some(true) {
+            return Err(bad(
+                dir,
+                pm_name,
+                format!(
+                    "entry {i} at {:#x} refers to a parent image (incremental dumps are not supported)",
+                    e.vaddr
+                ),
+            ));
+        }
+        let present = flags & PE_PRESENT != 0;
+        runs.push(PageRun {
+            vaddr: e.vaddr,
+            nr_pages: nr,
+            file_off: present.then_some(off),
+        });
+        if present {
+            off = nr
+                .checked_mul(PAGE)
+                .and_then(|b| off.checked_add(b))
+                .ok_or_else(|| {
+                    bad(
+                        dir,
+                        pm_name,
+                        format!("entry {i}: page count {nr} overflows"),
+                    )
+                })?;
+        }
+    }
+    check(&runs)?;
+    let pages_name = format!("pages-{}.img", head.pages_id);
+    let pages_path = dir.join(&pages_name);
+    let pages = File::open(&pages_path)
+        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?;
+    let pages_len = pages
+        .metadata()
+        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?
+        .len();
+    if pages_len < off {
+        return Err(bad(
+            dir,
+            &pages_name,
+            format!(
+                "{pages_len} bytes, but {pm_name} needs {off} ({} pages)",
+                off / PAGE
+            ),
+        ));
+    }
+    Ok((runs, pages_path, pages))
 }
 
 /// A thread's core: x86_64 registers, and what crest restores per process

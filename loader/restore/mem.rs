@@ -11,6 +11,7 @@
 use std::ffi::CString;
 use std::path::Path;
 
+use super::images::PageRun;
 use crate::images::proto::{FileEntry, VmaEntry};
 use crate::kerndat::VdsoLayout;
 
@@ -29,6 +30,8 @@ pub struct Premap {
     pub flags: i32,
     /// The file to map (path, open flags) and its page offset.
     pub file: Option<(CString, i32)>,
+    /// The shmem object to map (shared anonymous memory).
+    pub shmid: Option<u64>,
     pub pgoff: u64,
     /// `madvise` advice numbers to apply.
     pub advice: Vec<i32>,
@@ -53,7 +56,6 @@ pub struct MemPlan {
 }
 
 const UNSUPPORTED: &[(u32, &str)] = &[
-    (VMA_ANON_SHARED, "shared anonymous memory"),
     (VMA_AREA_SYSVIPC, "System V shared memory"),
     (VMA_AREA_SOCKET, "a packet socket ring"),
     (VMA_AREA_AIORING, "an AIO ring"),
@@ -134,6 +136,8 @@ pub fn plan(
             (base | keep, Some((path, oflags | libc::O_CLOEXEC)))
         } else if v.status & VMA_ANON_PRIVATE != 0 {
             (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | keep, None)
+        } else if v.status & VMA_ANON_SHARED != 0 {
+            (libc::MAP_SHARED | keep, None)
         } else {
             return Err(RestoreError::Unsupported(format!(
                 "{}: status {:#x} is neither anonymous nor file memory",
@@ -148,6 +152,7 @@ pub fn plan(
             prot: v.prot as i32,
             flags,
             file,
+            shmid: (v.status & VMA_ANON_SHARED != 0).then_some(v.shmid),
             pgoff: v.pgoff,
             advice: advice(v.madv),
         });
@@ -291,4 +296,107 @@ mod tests {
     fn no_hole() {
         assert_eq!(find_hole(&[(0, TASK_SIZE)], PAGE), None);
     }
+}
+
+/// A shmem object (shared anonymous memory) of the tree: created once by
+/// the loader before the first fork, so every task maps the same one.
+#[derive(Debug)]
+pub struct Shmem {
+    pub shmid: u64,
+    pub size: u64,
+    /// Its dumped pages (offsets in the object) and their pages file.
+    pub pages: Option<(Vec<PageRun>, std::path::PathBuf, std::fs::File)>,
+}
+
+/// Every shmem object mapped in `plans`, sized to cover all its mappings,
+/// with its pages from pagemap-shmem-SHMID.img where there is one.
+pub fn plan_shmem<'a>(
+    dir: &Path,
+    plans: impl Iterator<Item = &'a MemPlan>,
+) -> Result<Vec<Shmem>, RestoreError> {
+    let mut out: Vec<Shmem> = Vec::new();
+    for plan in plans {
+        for p in &plan.premaps {
+            let Some(shmid) = p.shmid else { continue };
+            let end = p.pgoff + p.len;
+            match out.iter_mut().find(|s| s.shmid == shmid) {
+                Some(s) => s.size = s.size.max(end),
+                None => out.push(Shmem {
+                    shmid,
+                    size: end,
+                    pages: None,
+                }),
+            }
+        }
+    }
+    for s in &mut out {
+        let name = format!("pagemap-shmem-{}.img", s.shmid);
+        if !dir.join(&name).exists() {
+            continue; // never touched: all zero
+        }
+        let size = s.size;
+        let check = |runs: &[PageRun]| match runs
+            .iter()
+            .find(|r| r.vaddr % PAGE != 0 || r.vaddr + r.nr_pages * PAGE > size)
+        {
+            Some(r) => Err(RestoreError::Inconsistent(format!(
+                "{}: pages at offset {:#x} lie outside the object ({size} bytes)",
+                dir.join(&name).display(),
+                r.vaddr
+            ))),
+            None => Ok(()),
+        };
+        s.pages = Some(super::images::read_pagemap(dir, &name, check)?);
+    }
+    Ok(out)
+}
+
+/// Creates each shmem object as a memfd (as CRIU does) with its contents;
+/// returns shmid -> descriptor.
+pub fn create_shmem(
+    objects: &[Shmem],
+) -> Result<std::collections::HashMap<u64, i32>, RestoreError> {
+    use std::os::fd::AsRawFd;
+    let mut fds = std::collections::HashMap::new();
+    for s in objects {
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::System(format!("shmem {:#x}: {what}: {e}", s.shmid))
+        };
+        let fd = crate::sys::memfd(s.size).map_err(|e| fail("memfd", e))?;
+        fds.insert(s.shmid, fd);
+        let Some((runs, path, file)) = &s.pages else {
+            continue;
+        };
+        let at = crate::sys::mmap(
+            0,
+            s.size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+        .map_err(|e| fail("mmap", e))?;
+        let mut result = Ok(());
+        for r in runs {
+            let Some(off) = r.file_off else { continue };
+            let len = r.nr_pages * PAGE;
+            match crate::sys::preadv(file.as_raw_fd(), &[(at + r.vaddr, len)], off) {
+                Ok(n) if n as u64 == len => {}
+                Ok(_) => {
+                    result = Err(RestoreError::Inconsistent(format!(
+                        "{}: ends early",
+                        path.display()
+                    )));
+                    break;
+                }
+                Err(e) => {
+                    result = Err(fail("reading its pages", e));
+                    break;
+                }
+            }
+        }
+        let _ = crate::sys::munmap(at, s.size);
+        result?;
+    }
+    Ok(fds)
 }

@@ -168,6 +168,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         });
     }
     let pipes = files::read_pipes(&dir, plans.iter().map(|p| &p.fds))?;
+    let shmem = mem::plan_shmem(&dir, plans.iter().map(|p| &p.mem))?;
     clock.stage("read images and plan");
 
     // 2. The hole: [status area][premap area][blob][args][stack], the
@@ -237,6 +238,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         }
     }
     let pipe_fds = files::create_pipes(&pipes)?;
+    let shmem_fds = mem::create_shmem(&shmem)?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     let run = TreeRun {
@@ -244,6 +246,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         hole,
         total,
         pipes: &pipe_fds,
+        shmem: &shmem_fds,
     };
     // The tasks start with every signal blocked; rt_sigreturn installs
     // their dumped masks.
@@ -270,6 +273,9 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         }
     };
     files::close_pipes(&pipe_fds);
+    for &fd in shmem_fds.values() {
+        sys::close(fd);
+    }
     clock.stage("fork");
     let result = wait_tree(&plans, hole);
     drop(reservation);
@@ -641,6 +647,8 @@ struct TreeRun<'a> {
     hole: u64,
     total: u64,
     pipes: &'a files::PipeFds,
+    /// shmid -> memfd of each shmem object.
+    shmem: &'a std::collections::HashMap<u64, i32>,
 }
 
 impl TreeRun<'_> {
@@ -735,13 +743,22 @@ impl TreeRun<'_> {
         let area = self.hole + blob::page_up(SLOT * self.plans.len() as u64 + MSG_LEN);
         for p in &plan.mem.premaps {
             let at = area + p.slot;
-            let (fd, what) = match &p.file {
-                Some((path, flags)) => (
+            let (fd, what) = match (&p.file, p.shmid) {
+                (Some((path, flags)), _) => (
                     sys::open(path, *flags, 0)
                         .map_err(|e| format!("{path:?} (mapped at {:#x}): {e}", p.start))?,
                     path.to_string_lossy().into_owned(),
                 ),
-                None => (-1, "anonymous".to_string()),
+                (None, Some(shmid)) => {
+                    let fd = *self
+                        .shmem
+                        .get(&shmid)
+                        .ok_or(format!("shmem {shmid:#x} was not created"))?;
+                    // The object stays ours: dup so that closing below is harmless.
+                    let fd = sys::dup_above(fd, 3).map_err(|e| format!("shmem {shmid:#x}: {e}"))?;
+                    (fd, format!("shared anonymous {shmid:#x}"))
+                }
+                (None, None) => (-1, "anonymous".to_string()),
             };
             let prot = p.prot | libc::PROT_READ | libc::PROT_WRITE;
             let r = sys::mmap(at, p.len, prot, p.flags | libc::MAP_FIXED, fd, p.pgoff);
