@@ -761,3 +761,21 @@ pub fn memfd(size: u64) -> io::Result<RawFd> {
     }
     Ok(fd)
 }
+
+/// A new pseudo-terminal: its master and the path of its slave.
+pub fn open_pty() -> io::Result<(std::os::fd::OwnedFd, std::path::PathBuf)> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: posix_openpt returns a new descriptor or -1.
+    let m =
+        check_int(unsafe { libc::posix_openpt(libc::O_RDWR | libc::O_NOCTTY | libc::O_CLOEXEC) })?;
+    // SAFETY: m is the descriptor just opened, owned from here on.
+    let master = unsafe { std::os::fd::OwnedFd::from_raw_fd(m) };
+    // SAFETY: grantpt/unlockpt take the master descriptor only.
+    check_int(unsafe { libc::grantpt(m) })?;
+    // SAFETY: as above.
+    check_int(unsafe { libc::unlockpt(m) })?;
+    let mut n: libc::c_uint = 0;
+    // SAFETY: TIOCGPTN writes the pty number into n.
+    check_int(unsafe { libc::ioctl(m, libc::TIOCGPTN, &mut n) })?;
+    Ok((master, format!("/dev/pts/{n}").into()))
+}

@@ -489,3 +489,64 @@ fn pipes_tree_round_trip() {
 fn shared_memory_tree_round_trip() {
     victim_round_trip("shmem", 0);
 }
+
+/// A task whose stdio is a terminal: refused without --shell-job; with
+/// it the terminal is recorded, and a restore with --shell-job hands the
+/// task the restoring crest's own terminal.
+#[test]
+// The victim is reaped by reap_all(), as in start_victim().
+#[allow(clippy::zombie_processes)]
+fn shell_job_terminal() {
+    let Some(_g) = harness("counter") else { return };
+    let (_master, slave) = crest::sys::open_pty().unwrap();
+    let tty = || {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave)
+            .unwrap()
+    };
+    let out_dir = Dir::new("tty-victim");
+    Command::new(victim("plain"))
+        .arg(out_dir.s())
+        .env_clear()
+        .stdin(tty())
+        .stdout(tty())
+        .stderr(tty())
+        .spawn()
+        .unwrap();
+    let pid: i32 = wait_for(&out_dir.0.join("ready"), 10)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let v = Victim { pid, out: out_dir };
+    let dir = Dir::new("tty");
+    let refused = crest_cmd(&["dump", "-t", &pid.to_string(), "-D", dir.s()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains("fd 0 is a terminal"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "a refused dump leaves the task"
+    );
+    let out = crest_cmd(&["dump", "-t", &pid.to_string(), "-D", dir.s(), "--shell-job"]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(pid);
+    crit_decodes(&dir.0);
+    let pidfile = dir.0.join("restored.pid");
+    let out = Command::new(crest())
+        .args(["restore", "-D", dir.s(), "-d", "--shell-job", "--pidfile"])
+        .arg(&pidfile)
+        .stdin(tty())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    let fd0 = fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert_eq!(fd0, slave, "stdin is the restoring crest's terminal");
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(pid as u32);
+}

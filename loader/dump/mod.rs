@@ -58,7 +58,7 @@ pub fn run(opts: &Opts) -> Result<i32, String> {
         .images_dir
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
-    dump(pid, &dir, opts.leave_running).map_err(|e| e.to_string())?;
+    dump(pid, &dir, opts.leave_running, opts.shell_job).map_err(|e| e.to_string())?;
     Ok(0)
 }
 
@@ -78,7 +78,10 @@ impl Drop for Written {
     }
 }
 
-pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> {
+/// Dumps the tree below `pid` into `dir`. `shell_job`: terminals are the
+/// caller's (a shell job's) and are recorded, for a restore with
+/// --shell-job to hand over its own.
+pub fn dump(pid: i32, dir: &Path, leave_running: bool, shell_job: bool) -> Result<(), DumpError> {
     let mut clock = crate::log::Stages::new();
     if pid <= 0 {
         return Err(DumpError::Proc(format!("pid {pid}: not a process id")));
@@ -96,7 +99,10 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool) -> Result<(), DumpError> 
         paths: Vec::new(),
         done: false,
     };
-    let mut acc = TreeDump::default();
+    let mut acc = TreeDump {
+        shell_job,
+        ..Default::default()
+    };
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(
             &mut p.threads,
@@ -193,6 +199,8 @@ struct TreeDump {
     root_ids: Option<TaskKobjIdsEntry>,
     /// Mappings of shared anonymous memory, by process.
     shmem: Vec<mem::ShmemUse>,
+    /// Terminals may be dumped (as the caller's, --shell-job).
+    shell_job: bool,
 }
 
 /// The images of the whole tree: files, pipe data, pstree, time
@@ -241,6 +249,15 @@ fn write_tree(
             w.push_raw(e, &[], data);
         }
         write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
+    }
+    if !acc.files.ttys.is_empty() {
+        write_image(
+            dir,
+            "tty-info.img",
+            magic::TTY_INFO_MAGIC,
+            enc(&acc.files.ttys),
+            written,
+        )?;
     }
     write_image(
         dir,
@@ -307,6 +324,8 @@ struct Files {
     open: Vec<OpenFile>,
     /// Every pipe end met.
     pipes: Vec<PipeEnd>,
+    /// tty-info.img records, one per terminal device.
+    ttys: Vec<TtyInfoEntry>,
 }
 
 struct OpenFile {
@@ -323,6 +342,47 @@ struct PipeEnd {
 }
 
 impl Files {
+    /// A terminal of the caller's (shell job): a TTY entry naming its
+    /// device in tty-info.img.
+    fn tty(&mut self, name: &str, flags: u32) -> Result<u32, DumpError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(name).map_err(|e| DumpError::Proc(format!("{name}: {e}")))?;
+        let rdev = meta.rdev() as u32;
+        let info_id = match self.ttys.iter().find(|t| t.rdev == rdev) {
+            Some(t) => t.id,
+            None => {
+                let index = name.strip_prefix("/dev/pts/").and_then(|n| n.parse().ok());
+                let id = self.ttys.len() as u32 + 1;
+                self.ttys.push(TtyInfoEntry {
+                    id,
+                    r#type: if index.is_some() {
+                        TtyType::Pty
+                    } else {
+                        TtyType::Vt
+                    } as i32,
+                    rdev,
+                    pty: index.map(|index| TtyPtyEntry { index }),
+                    ..Default::default()
+                });
+                id
+            }
+        };
+        let id = self.entries.len() as u32 + 1;
+        self.entries.push(FileEntry {
+            r#type: FdTypes::Tty as i32,
+            id,
+            tty: Some(TtyFileEntry {
+                id,
+                tty_info_id: info_id,
+                flags,
+                fown: FownEntry::default(),
+                regf_id: None,
+            }),
+            ..Default::default()
+        });
+        Ok(id)
+    }
+
     fn pipe(&mut self, pid: i32, fd: i32, ino: u32, flags: u32) -> u32 {
         let id = self.entries.len() as u32 + 1;
         self.entries.push(FileEntry {
@@ -465,7 +525,7 @@ fn dump_process(
     if let Some(e) = map_err {
         return Err(e);
     }
-    let fdinfo = descriptors(pid, files)?;
+    let fdinfo = descriptors(pid, files, acc.shell_job)?;
     clock.stage("proc");
 
     // What only the task knows, one injected syscall at a time, through a
@@ -948,7 +1008,11 @@ fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
 
 /// Descriptors: regular files and devices reopenable by path; anything
 /// else is refused, naming the descriptor.
-fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpError> {
+fn descriptors(
+    pid: i32,
+    files: &mut Files,
+    shell_job: bool,
+) -> Result<Vec<FdinfoEntry>, DumpError> {
     let fds = proc::fds(pid)?;
     let mut out: Vec<FdinfoEntry> = Vec::new();
     for fd in fds {
@@ -959,7 +1023,9 @@ fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpErro
             .strip_prefix("pipe:[")
             .and_then(|r| r.strip_suffix(']'))
             .and_then(|ino| ino.parse::<u32>().ok());
-        let kind = if pipe.is_some() {
+        let tty =
+            link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
+        let kind = if pipe.is_some() || (tty && shell_job) {
             None
         } else if link.starts_with("socket:") {
             Some("a socket")
@@ -967,11 +1033,8 @@ fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpErro
             Some("an anonymous inode (eventfd, epoll, io_uring, ...)")
         } else if link.ends_with(" (deleted)") {
             Some("a deleted file")
-        } else if link.starts_with("/dev/pts/")
-            || link.starts_with("/dev/tty")
-            || link == "/dev/console"
-        {
-            Some("a terminal")
+        } else if tty {
+            Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
         } else if !link.starts_with('/') {
             Some("not a file")
         } else {
@@ -993,6 +1056,7 @@ fn descriptors(pid: i32, files: &mut Files) -> Result<Vec<FdinfoEntry>, DumpErro
         let id = match (shared, pipe) {
             (Some(id), _) => id,
             (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
+            (None, None) if tty => files.tty(&link, status_flags)?,
             (None, None) => files.reg(&link, status_flags, pos)?,
         };
         if shared.is_none() {

@@ -30,6 +30,7 @@ pub const SECCOMP_MAGIC: u32 = 0x6441_3049;
 pub const TIMENS_MAGIC: u32 = 0x4311_4433;
 pub const STATS_MAGIC: u32 = 0x5709_3306;
 pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
+pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 
 /// How an image file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -214,7 +215,7 @@ pub static IMAGES: &[ImageKind] = &[
     kind("TTY_FILES", 0x5943_3025, "tty.img", &schema::TTY_FILE_ENTRY),
     kind(
         "TTY_INFO",
-        0x5945_3036,
+        TTY_INFO_MAGIC,
         "tty-info.img",
         &schema::TTY_INFO_ENTRY,
     ),
