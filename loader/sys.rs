@@ -779,3 +779,50 @@ pub fn open_pty() -> io::Result<(std::os::fd::OwnedFd, std::path::PathBuf)> {
     check_int(unsafe { libc::ioctl(m, libc::TIOCGPTN, &mut n) })?;
     Ok((master, format!("/dev/pts/{n}").into()))
 }
+
+pub fn eventfd(counter: u64, flags: i32) -> io::Result<RawFd> {
+    // The kernel takes the initial count as an unsigned int; a larger one
+    // is written after creation.
+    // SAFETY: eventfd takes no memory.
+    let fd = check_int(unsafe { libc::eventfd(0, flags | libc::EFD_CLOEXEC) })?;
+    if counter > 0 {
+        if let Err(e) = write_all(fd, &counter.to_ne_bytes()) {
+            close(fd);
+            return Err(e);
+        }
+    }
+    Ok(fd)
+}
+
+pub fn signalfd(mask: u64, flags: i32) -> io::Result<RawFd> {
+    // SAFETY: the kernel reads 8 bytes of mask.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_signalfd4,
+            -1,
+            &mask as *const u64,
+            8usize,
+            flags | libc::SFD_CLOEXEC,
+        )
+    })
+    .map(|fd| fd as RawFd)
+}
+
+pub fn timerfd(clock: i32, flags: i32) -> io::Result<RawFd> {
+    // SAFETY: timerfd_create takes no memory.
+    check_int(unsafe { libc::timerfd_create(clock, flags | libc::TFD_CLOEXEC) })
+}
+
+/// `timerfd_settime(fd, 0, {interval, value})`, relative.
+pub fn timerfd_settime(fd: RawFd, spec: &[u64; 4]) -> io::Result<()> {
+    // SAFETY: spec has the layout of struct itimerspec; no old value.
+    check(unsafe { libc::syscall(libc::SYS_timerfd_settime, fd, 0, spec.as_ptr(), 0usize) })
+        .map(drop)
+}
+
+/// `TFD_IOC_SET_TICKS`: expirations not yet read.
+pub fn timerfd_set_ticks(fd: RawFd, ticks: u64) -> io::Result<()> {
+    const TFD_IOC_SET_TICKS: libc::c_ulong = 0x4008_5400;
+    // SAFETY: the kernel reads one u64.
+    check_int(unsafe { libc::ioctl(fd, TFD_IOC_SET_TICKS, &ticks as *const u64) }).map(drop)
+}

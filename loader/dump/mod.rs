@@ -383,6 +383,66 @@ impl Files {
         Ok(id)
     }
 
+    /// An eventfd, signalfd or timerfd, from its fdinfo text.
+    fn anon(&mut self, fdinfo: &str, flags: u32) -> u32 {
+        let field = |key: &str| {
+            fdinfo
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        // "(sec, nsec)"
+        let pair = |key: &str| -> (u64, u64) {
+            let v = field(key);
+            let mut n = v
+                .trim_matches(|c| c == '(' || c == ')')
+                .split(',')
+                .map(|x| x.trim().parse::<u64>().unwrap_or(0));
+            (n.next().unwrap_or(0), n.next().unwrap_or(0))
+        };
+        let id = self.entries.len() as u32 + 1;
+        let mut e = FileEntry {
+            id,
+            ..Default::default()
+        };
+        if fdinfo.contains("eventfd-count:") {
+            e.r#type = FdTypes::Eventfd as i32;
+            e.efd = Some(EventfdFileEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                counter: u64::from_str_radix(&field("eventfd-count:"), 16).unwrap_or(0),
+            });
+        } else if fdinfo.contains("clockid:") {
+            let (vsec, vnsec) = pair("it_value:");
+            let (isec, insec) = pair("it_interval:");
+            e.r#type = FdTypes::Timerfd as i32;
+            e.tfd = Some(TimerfdEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                clockid: field("clockid:").parse().unwrap_or(0),
+                ticks: field("ticks:").parse().unwrap_or(0),
+                settime_flags: u32::from_str_radix(&field("settime flags:"), 8).unwrap_or(0),
+                vsec,
+                vnsec,
+                isec,
+                insec,
+            });
+        } else {
+            e.r#type = FdTypes::Signalfd as i32;
+            e.sgfd = Some(SignalfdEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                sigmask: u64::from_str_radix(&field("sigmask:"), 16).unwrap_or(0),
+            });
+        }
+        self.entries.push(e);
+        id
+    }
+
     fn pipe(&mut self, pid: i32, fd: i32, ino: u32, flags: u32) -> u32 {
         let id = self.entries.len() as u32 + 1;
         self.entries.push(FileEntry {
@@ -1025,12 +1085,18 @@ fn descriptors(
             .and_then(|ino| ino.parse::<u32>().ok());
         let tty =
             link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
-        let kind = if pipe.is_some() || (tty && shell_job) {
+        let anon = match link.as_str() {
+            "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
+            "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
+            "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
+            _ => None,
+        };
+        let kind = if pipe.is_some() || anon.is_some() || (tty && shell_job) {
             None
         } else if link.starts_with("socket:") {
             Some("a socket")
         } else if link.starts_with("anon_inode:") {
-            Some("an anonymous inode (eventfd, epoll, io_uring, ...)")
+            Some("an anonymous inode (epoll, io_uring, inotify, ...)")
         } else if link.ends_with(" (deleted)") {
             Some("a deleted file")
         } else if tty {
@@ -1057,6 +1123,9 @@ fn descriptors(
             (Some(id), _) => id,
             (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
             (None, None) if tty => files.tty(&link, status_flags)?,
+            (None, None) if anon.is_some() => {
+                files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+            }
             (None, None) => files.reg(&link, status_flags, pos)?,
         };
         if shared.is_none() {

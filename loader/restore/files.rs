@@ -27,6 +27,9 @@ pub enum Source {
     /// One end of a pipe the loader creates before the first fork, so that
     /// every task holding an end inherits the same pipe.
     Pipe { pipe_id: u32, flags: i32 },
+    /// An eventfd, signalfd or timerfd, also created by the loader before
+    /// the first fork (one object however many tasks hold it).
+    Anon(Box<FileEntry>),
 }
 
 #[derive(Debug, Clone)]
@@ -105,6 +108,9 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     flags: pipe.flags as i32,
                 }
             }
+            (FdTypes::Eventfd | FdTypes::Signalfd | FdTypes::Timerfd, _) => {
+                Source::Anon(Box::new(file.clone()))
+            }
             (FdTypes::Tty, _) if shell_job => {
                 let own = (0..3).find(|&f| sys::isatty(f)).ok_or_else(|| {
                     RestoreError::Unsupported(format!(
@@ -154,7 +160,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
 
 /// In the child: opens every target above all target numbers, then moves
 /// each onto its number, so no open can land on a number still needed.
-pub fn install(plan: &FdPlan, pipes: &PipeFds) -> Result<(), String> {
+pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
     let floor = plan.exe_fd + 1;
     let mut staged = Vec::with_capacity(plan.targets.len());
     for t in &plan.targets {
@@ -167,7 +173,8 @@ pub fn install(plan: &FdPlan, pipes: &PipeFds) -> Result<(), String> {
             }
             Source::Inherit(own) => *own,
             Source::Pipe { pipe_id, flags } => {
-                let &(r, w) = pipes
+                let &(r, w) = shared
+                    .pipes
                     .get(pipe_id)
                     .ok_or_else(|| format!("fd {}: pipe {pipe_id} was not created", t.fd))?;
                 let end = if flags & libc::O_ACCMODE == libc::O_WRONLY {
@@ -181,6 +188,10 @@ pub fn install(plan: &FdPlan, pipes: &PipeFds) -> Result<(), String> {
                     .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
                 end
             }
+            Source::Anon(file) => *shared
+                .anon
+                .get(&file.id)
+                .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
         };
         let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
         if matches!(t.source, Source::Path { .. }) {
@@ -230,8 +241,13 @@ pub struct PipePlan {
     pub data: Vec<u8>,
 }
 
-/// The pipes the loader created: pipe_id -> (read end, write end).
-pub type PipeFds = HashMap<u32, (i32, i32)>;
+/// What the loader created for the tasks to share: pipes by pipe_id (read
+/// end, write end) and eventfds, signalfds and timerfds by file id.
+#[derive(Debug, Default)]
+pub struct Shared {
+    pub pipes: HashMap<u32, (i32, i32)>,
+    pub anon: HashMap<u32, i32>,
+}
 
 /// Every pipe some task holds an end of, with its buffered data from
 /// pipes-data.img (each record is followed by `bytes` raw bytes).
@@ -282,9 +298,24 @@ pub fn read_pipes<'a>(
     Ok(pipes)
 }
 
-/// Creates every pipe with its size and contents, before the first fork.
-pub fn create_pipes(pipes: &[PipePlan]) -> Result<PipeFds, RestoreError> {
-    let mut fds = PipeFds::new();
+/// Creates every pipe with its size and contents, and every eventfd,
+/// signalfd and timerfd some task holds, before the first fork.
+pub fn create_shared<'a>(
+    pipes: &[PipePlan],
+    plans: impl Iterator<Item = &'a FdPlan>,
+) -> Result<Shared, RestoreError> {
+    let mut shared = Shared::default();
+    for plan in plans {
+        for t in &plan.targets {
+            if let Source::Anon(file) = &t.source {
+                if let std::collections::hash_map::Entry::Vacant(slot) = shared.anon.entry(file.id)
+                {
+                    slot.insert(create_anon(file)?);
+                }
+            }
+        }
+    }
+    let fds = &mut shared.pipes;
     for p in pipes {
         let fail = |what: &str, e: std::io::Error| {
             RestoreError::System(format!("pipe {}: {what}: {e}", p.pipe_id))
@@ -298,13 +329,53 @@ pub fn create_pipes(pipes: &[PipePlan]) -> Result<PipeFds, RestoreError> {
             sys::write_all(w, &p.data).map_err(|e| fail("writing its data", e))?;
         }
     }
-    Ok(fds)
+    Ok(shared)
 }
 
-/// The loader's copies of the pipes, closed once the tree has them.
-pub fn close_pipes(fds: &PipeFds) {
-    for &(r, w) in fds.values() {
+/// The loader's copies, closed once the tree has them.
+pub fn close_shared(shared: &Shared) {
+    for &(r, w) in shared.pipes.values() {
         sys::close(r);
         sys::close(w);
     }
+    for &fd in shared.anon.values() {
+        sys::close(fd);
+    }
+}
+
+/// An eventfd with its counter, a signalfd with its mask, or a timerfd
+/// armed with its remaining time and interval and its pending ticks.
+fn create_anon(file: &FileEntry) -> Result<i32, RestoreError> {
+    let nonblock = |flags: u32| flags as i32 & libc::O_NONBLOCK;
+    let fail = |what: &str, e: std::io::Error| {
+        RestoreError::System(format!("file {}: {what}: {e}", file.id))
+    };
+    if let Some(e) = &file.efd {
+        return sys::eventfd(e.counter, nonblock(e.flags)).map_err(|err| fail("eventfd", err));
+    }
+    if let Some(s) = &file.sgfd {
+        return sys::signalfd(s.sigmask, nonblock(s.flags)).map_err(|err| fail("signalfd", err));
+    }
+    if let Some(t) = &file.tfd {
+        let fd = sys::timerfd(t.clockid as i32, nonblock(t.flags))
+            .map_err(|err| fail("timerfd_create", err))?;
+        // A periodic timer whose expirations are still unread shows a
+        // zero remaining time (it is forwarded on read): it stays armed,
+        // next expiring an interval from now.
+        let (vsec, vnsec) = if t.vsec == 0 && t.vnsec == 0 {
+            (t.isec, t.insec)
+        } else {
+            (t.vsec, t.vnsec)
+        };
+        let spec = [t.isec, t.insec, vsec, vnsec];
+        sys::timerfd_settime(fd, &spec).map_err(|err| fail("timerfd_settime", err))?;
+        if t.ticks > 0 {
+            sys::timerfd_set_ticks(fd, t.ticks).map_err(|err| fail("TFD_IOC_SET_TICKS", err))?;
+        }
+        return Ok(fd);
+    }
+    Err(RestoreError::Inconsistent(format!(
+        "files.img: file {} has no eventfd/signalfd/timerfd data",
+        file.id
+    )))
 }

@@ -237,7 +237,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
             crate::log!(WARN, "no time namespaces here: monotonic clocks will jump");
         }
     }
-    let pipe_fds = files::create_pipes(&pipes)?;
+    let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds))?;
     let shmem_fds = mem::create_shmem(&shmem)?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -245,7 +245,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         plans: &plans,
         hole,
         total,
-        pipes: &pipe_fds,
+        shared: &shared,
         shmem: &shmem_fds,
     };
     // The tasks start with every signal blocked; rt_sigreturn installs
@@ -272,7 +272,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
             )))
         }
     };
-    files::close_pipes(&pipe_fds);
+    files::close_shared(&shared);
     for &fd in shmem_fds.values() {
         sys::close(fd);
     }
@@ -646,7 +646,7 @@ struct TreeRun<'a> {
     plans: &'a [TaskPlan],
     hole: u64,
     total: u64,
-    pipes: &'a files::PipeFds,
+    shared: &'a files::Shared,
     /// shmid -> memfd of each shmem object.
     shmem: &'a std::collections::HashMap<u64, i32>,
 }
@@ -726,7 +726,7 @@ impl TreeRun<'_> {
         // Memory before descriptors: the pages file is one of our inherited
         // descriptors, whose number a target descriptor may need.
         self.premap(p)?;
-        files::install(&p.fds, self.pipes)?;
+        files::install(&p.fds, self.shared)?;
         files::close_strays(&p.fds)?;
         // The part of the reservation this task does not use.
         let end = self.hole + self.total;
