@@ -247,3 +247,80 @@ fn coalesce(mut v: Vec<(u64, u64, u32)>) -> Vec<(u64, u64, u32)> {
     }
     out
 }
+
+/// Hostile images: bytes flipped or cut at pseudo-random places of every
+/// image of the counter fixture. Each restore must end on its own (no
+/// crash, no panic, no hang); a failure must say why; and whatever it did,
+/// no task may survive it (a restore that still succeeds is killed here).
+#[test]
+fn mutated_images_fail_cleanly() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    copy.install_binary("counter");
+    let mut images: Vec<_> = fs::read_dir(copy.images())
+        .unwrap()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p.file_name().unwrap().to_string_lossy();
+            n.ends_with(".img") && !n.starts_with("pages-")
+        })
+        .collect();
+    images.sort();
+    let mut seed: u64 = 0x5eed_c0ff_ee15_0001;
+    let mut next = move || {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        seed >> 33
+    };
+    for round in 0..60 {
+        let image = &images[next() as usize % images.len()];
+        let original = fs::read(image).unwrap();
+        let mut bytes = original.clone();
+        let at = 8 + next() as usize % (bytes.len().max(9) - 8);
+        if round % 4 == 3 {
+            bytes.truncate(at); // cut short
+        } else if at < bytes.len() {
+            bytes[at] ^= 1 << (next() % 8); // one bit flipped
+        }
+        fs::write(image, &bytes).unwrap();
+        let mut child = Command::new(crest())
+            .args(["restore", "-d", "-D"])
+            .arg(copy.images())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(st) = child.try_wait().unwrap() {
+                break st;
+            }
+            assert!(
+                start.elapsed().as_secs() < 40,
+                "round {round}: restore hangs on {image:?}"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        };
+        let out = child.wait_with_output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let what = format!(
+            "round {round}, {} byte {at}: {status:?} {err}",
+            image.display()
+        );
+        assert!(!err.contains("panicked"), "{what}");
+        eprintln!("{}", what.lines().next().unwrap_or(""));
+        match status.code() {
+            Some(0) => {
+                reap_all();
+                let _ = crest::sys::kill(31000, libc::SIGKILL);
+                let _ = crest::sys::waitpid(31000, 0);
+            }
+            Some(1) => assert!(err.trim().len() > 10, "a failure says why: {what}"),
+            _ => panic!("crest crashed: {what}"),
+        }
+        fs::write(image, &original).unwrap();
+        assert_nothing_left(31000);
+    }
+}
