@@ -30,6 +30,7 @@ pub const SECCOMP_MAGIC: u32 = 0x6441_3049;
 pub const TIMENS_MAGIC: u32 = 0x4311_4433;
 pub const STATS_MAGIC: u32 = 0x5709_3306;
 pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
+pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 
 /// How an image file starts.
@@ -212,6 +213,15 @@ pub static IMAGES: &[ImageKind] = &[
             &schema::PIPE_DATA_ENTRY,
         )
     },
+    ImageKind {
+        extra_bytes_field: Some("length"),
+        ..kind(
+            "SK_QUEUES",
+            SK_QUEUES_MAGIC,
+            "sk-queues.img",
+            &schema::SK_PACKET_ENTRY,
+        )
+    },
     kind("TTY_FILES", 0x5943_3025, "tty.img", &schema::TTY_FILE_ENTRY),
     kind(
         "TTY_INFO",
@@ -334,6 +344,7 @@ mod tests {
         assert_eq!(name("pipes.img"), Some("PIPES"));
         assert_eq!(name("pipes-data.img"), Some("PIPES_DATA"));
         assert_eq!(name("fdinfo-2.img"), Some("FDINFO"));
+        assert_eq!(name("sk-queues.img"), Some("SK_QUEUES"));
         assert_eq!(name("timens-0.img"), Some("TIMENS"));
         assert_eq!(name("core-.img"), None);
         assert_eq!(name("core-12a.img"), None);
@@ -345,6 +356,10 @@ mod tests {
     fn magics() {
         assert_eq!(by_magic(0x5505_3847).map(|k| k.name), Some("CORE"));
         assert_eq!(by_magic(RAW_IMAGE_MAGIC).map(|k| k.name), None);
+        let skq = by_magic(SK_QUEUES_MAGIC).expect("sk-queues");
+        assert_eq!(skq.name, "SK_QUEUES");
+        assert_eq!(skq.extra_bytes_field, Some("length"));
+        assert_eq!(skq.entry.map(|d| d.name), Some("sk_packet_entry"));
         let stats = by_name("STATS").expect("stats");
         assert_eq!(stats.header, Header::Service);
         assert_eq!(

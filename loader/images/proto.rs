@@ -7,8 +7,8 @@
 //! unpacked on the wire (prost still accepts packed input when decoding).
 //!
 //! Fields whose type is a message this module does not mirror (for example
-//! the socket entries inside `file_entry`) are left out; prost skips their
-//! tags when decoding.
+//! the inet, packet and netlink socket entries inside `file_entry`) are left
+//! out; prost skips their tags when decoding.
 
 // ---------------------------------------------------------------------------
 // Enumerations
@@ -82,6 +82,16 @@ pub enum TtyType {
     Ctty = 4,
     ExtTty = 5,
     Serial = 6,
+}
+
+/// CRIU `sk_shutdown` (images/sk-opts.proto).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum SkShutdown {
+    None = 0,
+    Read = 1,
+    Write = 2,
+    Both = 3,
 }
 
 /// Values of `task_core_entry.task_state` (a plain uint32 in the schema; the
@@ -906,9 +916,9 @@ pub struct FdinfoEntry {
 
 /// CRIU `file_entry` (images/fdinfo.proto).
 ///
-/// Only the kinds mirrored in this module are present; the socket, epoll,
-/// tun, inotify/fanotify and bpfmap payloads (tags 4, 6, 7, 9, 11, 13, 14,
-/// 16, 21) are skipped when decoding.
+/// Only the kinds mirrored in this module are present; the inet, packet and
+/// netlink socket, epoll, tun, inotify/fanotify and bpfmap payloads (tags 4,
+/// 6, 7, 9, 11, 13, 14, 21) are skipped when decoding.
 #[derive(Clone, PartialEq, ::prost::Message)]
 pub struct FileEntry {
     #[prost(enumeration = "FdTypes", required, tag = "1")]
@@ -927,6 +937,8 @@ pub struct FileEntry {
     pub tfd: Option<TimerfdEntry>,
     #[prost(message, optional, tag = "15")]
     pub ext: Option<ExtFileEntry>,
+    #[prost(message, optional, tag = "16")]
+    pub usk: Option<UnixSkEntry>,
     #[prost(message, optional, tag = "17")]
     pub fifo: Option<FifoEntry>,
     #[prost(message, optional, tag = "18")]
@@ -1110,6 +1122,153 @@ pub struct PidfdEntry {
     pub nspid: i32,
     #[prost(message, required, tag = "5")]
     pub fown: FownEntry,
+}
+
+// ---------------------------------------------------------------------------
+// sk-opts.proto, sk-unix.proto, sk-packet.proto
+// ---------------------------------------------------------------------------
+
+/// CRIU `sk_opts_entry` (images/sk-opts.proto): generic socket options.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SkOptsEntry {
+    #[prost(uint32, required, tag = "1")]
+    pub so_sndbuf: u32,
+    #[prost(uint32, required, tag = "2")]
+    pub so_rcvbuf: u32,
+    #[prost(uint64, required, tag = "3")]
+    pub so_snd_tmo_sec: u64,
+    #[prost(uint64, required, tag = "4")]
+    pub so_snd_tmo_usec: u64,
+    #[prost(uint64, required, tag = "5")]
+    pub so_rcv_tmo_sec: u64,
+    #[prost(uint64, required, tag = "6")]
+    pub so_rcv_tmo_usec: u64,
+    #[prost(bool, optional, tag = "7")]
+    pub reuseaddr: Option<bool>,
+    #[prost(uint32, optional, tag = "8")]
+    pub so_priority: Option<u32>,
+    #[prost(uint32, optional, tag = "9")]
+    pub so_rcvlowat: Option<u32>,
+    #[prost(uint32, optional, tag = "10")]
+    pub so_mark: Option<u32>,
+    #[prost(bool, optional, tag = "11")]
+    pub so_passcred: Option<bool>,
+    #[prost(bool, optional, tag = "12")]
+    pub so_passsec: Option<bool>,
+    #[prost(bool, optional, tag = "13")]
+    pub so_dontroute: Option<bool>,
+    #[prost(bool, optional, tag = "14")]
+    pub so_no_check: Option<bool>,
+    #[prost(string, optional, tag = "15")]
+    pub so_bound_dev: Option<String>,
+    /// Raw `struct sock_filter` array, 8 bytes per instruction.
+    #[prost(fixed64, repeated, packed = "false", tag = "16")]
+    pub so_filter: Vec<u64>,
+    #[prost(bool, optional, tag = "17")]
+    pub so_reuseport: Option<bool>,
+    #[prost(bool, optional, tag = "18")]
+    pub so_broadcast: Option<bool>,
+    #[prost(bool, optional, tag = "19")]
+    pub so_keepalive: Option<bool>,
+    /// Deprecated (`tcp_opts_entry` now).
+    #[prost(uint32, optional, tag = "20")]
+    pub tcp_keepcnt: Option<u32>,
+    /// Deprecated (`tcp_opts_entry` now).
+    #[prost(uint32, optional, tag = "21")]
+    pub tcp_keepidle: Option<u32>,
+    /// Deprecated (`tcp_opts_entry` now).
+    #[prost(uint32, optional, tag = "22")]
+    pub tcp_keepintvl: Option<u32>,
+    #[prost(uint32, optional, tag = "23")]
+    pub so_oobinline: Option<u32>,
+    #[prost(uint32, optional, tag = "24")]
+    pub so_linger: Option<u32>,
+    #[prost(uint32, optional, tag = "25")]
+    pub so_buf_lock: Option<u32>,
+}
+
+/// CRIU `file_perms_entry` (images/sk-unix.proto).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct FilePermsEntry {
+    #[prost(uint32, required, tag = "1")]
+    pub mode: u32,
+    #[prost(uint32, required, tag = "2")]
+    pub uid: u32,
+    #[prost(uint32, required, tag = "3")]
+    pub gid: u32,
+}
+
+/// CRIU `unix_sk_entry` (images/sk-unix.proto).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct UnixSkEntry {
+    /// Links the entry to the `fdinfo_entry` records that open it.
+    #[prost(uint32, required, tag = "1")]
+    pub id: u32,
+    /// Socket inode number; `peer` of the other end refers to it.
+    #[prost(uint32, required, tag = "2")]
+    pub ino: u32,
+    /// `SOCK_*` type.
+    #[prost(uint32, required, tag = "3")]
+    pub r#type: u32,
+    /// `TCP_*`-numbered socket state.
+    #[prost(uint32, required, tag = "4")]
+    pub state: u32,
+    /// File status flags (`O_*`).
+    #[prost(uint32, required, tag = "5")]
+    pub flags: u32,
+    /// CRIU `USK_*` bits.
+    #[prost(uint32, required, tag = "6")]
+    pub uflags: u32,
+    #[prost(uint32, required, tag = "7")]
+    pub backlog: u32,
+    /// Inode number of the peer socket, 0 if none.
+    #[prost(uint32, required, tag = "8")]
+    pub peer: u32,
+    #[prost(message, required, tag = "9")]
+    pub fown: FownEntry,
+    #[prost(message, required, tag = "10")]
+    pub opts: SkOptsEntry,
+    /// Bound address; an abstract name starts with and may contain NUL.
+    #[prost(bytes = "vec", required, tag = "11")]
+    pub name: Vec<u8>,
+    #[prost(enumeration = "SkShutdown", optional, tag = "12")]
+    pub shutdown: Option<i32>,
+    #[prost(message, optional, tag = "13")]
+    pub file_perms: Option<FilePermsEntry>,
+    /// Directory a relative `name` is resolved against.
+    #[prost(string, optional, tag = "14")]
+    pub name_dir: Option<String>,
+    #[prost(bool, optional, tag = "15")]
+    pub deleted: Option<bool>,
+    #[prost(uint32, optional, tag = "16")]
+    pub ns_id: Option<u32>,
+    /// Schema default: -1.
+    #[prost(sint32, optional, tag = "17", default = "-1")]
+    pub mnt_id: Option<i32>,
+}
+
+/// CRIU `scm_entry` (images/sk-packet.proto): one control message.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ScmEntry {
+    /// `SCM_*` type.
+    #[prost(uint32, required, tag = "1")]
+    pub r#type: u32,
+    /// For `SCM_RIGHTS`: the file ids of the passed descriptors.
+    #[prost(uint32, repeated, packed = "false", tag = "2")]
+    pub rights: Vec<u32>,
+}
+
+/// CRIU `sk_packet_entry` (images/sk-packet.proto). In an sk-queues image
+/// each record is followed by `length` raw bytes of queued data.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SkPacketEntry {
+    /// `id` of the socket whose receive queue holds the packet.
+    #[prost(uint32, required, tag = "1")]
+    pub id_for: u32,
+    #[prost(uint32, required, tag = "2")]
+    pub length: u32,
+    #[prost(message, repeated, tag = "4")]
+    pub scm: Vec<ScmEntry>,
 }
 
 // ---------------------------------------------------------------------------
@@ -1378,6 +1537,58 @@ mod tests {
         assert_ne!(ids.vm_id, 0);
         let sc: SeccompEntry = one("counter", "seccomp.img", 0x6441_3049);
         assert!(sc.seccomp_filters.is_empty());
+    }
+
+    #[test]
+    fn unix_socket_entries() {
+        let usk = UnixSkEntry {
+            id: 7,
+            ino: 4242,
+            r#type: 2,
+            state: 1,
+            flags: 0o2,
+            peer: 4243,
+            opts: SkOptsEntry {
+                so_sndbuf: 212_992,
+                so_filter: vec![0x0006_0000_0000_ffff],
+                ..Default::default()
+            },
+            name: b"\0abstract".to_vec(),
+            shutdown: Some(SkShutdown::Write as i32),
+            ..Default::default()
+        };
+        assert_eq!(usk.mnt_id(), -1);
+        let file = FileEntry {
+            r#type: FdTypes::Unixsk as i32,
+            id: 7,
+            usk: Some(usk.clone()),
+            ..Default::default()
+        };
+        let bytes = file.encode_to_vec();
+        // file_entry.usk is field 16, length-delimited: key varint 0x82 0x01.
+        assert_eq!(&bytes[4..6], &[0x82, 0x01]);
+        let back = FileEntry::decode(bytes.as_slice()).expect("decode");
+        assert_eq!(back.usk.as_ref(), Some(&usk));
+        assert_eq!(back.usk.expect("usk").shutdown(), SkShutdown::Write);
+
+        let pkt = SkPacketEntry {
+            id_for: 7,
+            length: 3,
+            scm: vec![ScmEntry {
+                r#type: 1,
+                rights: vec![9, 10],
+            }],
+        };
+        let bytes = pkt.encode_to_vec();
+        // Unpacked repeated uint32: one key (field 2, varint) per value.
+        assert_eq!(
+            bytes,
+            [0x08, 7, 0x10, 3, 0x22, 6, 0x08, 1, 0x10, 9, 0x10, 10]
+        );
+        assert_eq!(
+            SkPacketEntry::decode(bytes.as_slice()).expect("decode"),
+            pkt
+        );
     }
 
     #[test]

@@ -204,6 +204,29 @@ pub static SEALS_FLAGS: [(u64, &str); 5] = [
 /// 1 alive, 2 dead, 3 stopped, 6 zombie, so crit shows 3 and 6 swapped.
 pub static TASK_STATE_GEN: [(u64, &str); 3] = [(1, "Alive"), (3, "Zombie"), (6, "Stopped")];
 
+/// crit's `sk` dictionary for a socket's `type` (`SOCK_*`).
+pub static SK_TYPE: [(u64, &str); 5] = [
+    (1, "STREAM"),
+    (2, "DGRAM"),
+    (3, "RAW"),
+    (5, "SEQPACKET"),
+    (10, "PACKET"),
+];
+
+/// crit's `sk` dictionary for a socket's `state` (`TCP_*` numbering).
+pub static SK_STATE: [(u64, &str); 10] = [
+    (1, "ESTABLISHED"),
+    (2, "SYN_SENT"),
+    (3, "SYN_RECV"),
+    (4, "FIN_WAIT1"),
+    (5, "FIN_WAIT2"),
+    (6, "TIME_WAIT"),
+    (7, "CLOSE"),
+    (8, "CLOSE_WAIT"),
+    (9, "LAST_ACK"),
+    (10, "LISTEN"),
+];
+
 // ---------------------------------------------------------------------------
 // Enums
 // ---------------------------------------------------------------------------
@@ -278,6 +301,12 @@ pub static LSMTYPE: EnumDesc = EnumDesc {
 pub static SECCOMP_MODE: EnumDesc = EnumDesc {
     name: "seccomp_mode",
     values: &[(0, "disabled"), (1, "strict"), (2, "filter")],
+};
+
+/// CRIU enum `sk_shutdown`.
+pub static SK_SHUTDOWN: EnumDesc = EnumDesc {
+    name: "sk_shutdown",
+    values: &[(0, "NONE"), (1, "READ"), (2, "WRITE"), (3, "BOTH")],
 };
 
 /// CRIU enum `user_x86_regs_mode`.
@@ -939,6 +968,7 @@ pub static FILE_ENTRY: MsgDesc = MsgDesc {
         FieldDesc::new(10, "sgfd", Kind::Message(&SIGNALFD_ENTRY), Label::Optional),
         FieldDesc::new(12, "tfd", Kind::Message(&TIMERFD_ENTRY), Label::Optional),
         FieldDesc::new(15, "ext", Kind::Message(&EXT_FILE_ENTRY), Label::Optional),
+        FieldDesc::new(16, "usk", Kind::Message(&UNIX_SK_ENTRY), Label::Optional),
         FieldDesc::new(17, "fifo", Kind::Message(&FIFO_ENTRY), Label::Optional),
         FieldDesc::new(18, "pipe", Kind::Message(&PIPE_ENTRY), Label::Optional),
         FieldDesc::new(19, "tty", Kind::Message(&TTY_FILE_ENTRY), Label::Optional),
@@ -1098,6 +1128,100 @@ pub static PIDFD_ENTRY: MsgDesc = MsgDesc {
     ],
 };
 
+/// CRIU `sk_opts_entry`.
+pub static SK_OPTS_ENTRY: MsgDesc = MsgDesc {
+    name: "sk_opts_entry",
+    fields: &[
+        FieldDesc::new(1, "so_sndbuf", Kind::Uint32, Label::Required),
+        FieldDesc::new(2, "so_rcvbuf", Kind::Uint32, Label::Required),
+        FieldDesc::new(3, "so_snd_tmo_sec", Kind::Uint64, Label::Required),
+        FieldDesc::new(4, "so_snd_tmo_usec", Kind::Uint64, Label::Required),
+        FieldDesc::new(5, "so_rcv_tmo_sec", Kind::Uint64, Label::Required),
+        FieldDesc::new(6, "so_rcv_tmo_usec", Kind::Uint64, Label::Required),
+        FieldDesc::new(7, "reuseaddr", Kind::Bool, Label::Optional),
+        FieldDesc::new(8, "so_priority", Kind::Uint32, Label::Optional),
+        FieldDesc::new(9, "so_rcvlowat", Kind::Uint32, Label::Optional),
+        FieldDesc::new(10, "so_mark", Kind::Uint32, Label::Optional),
+        FieldDesc::new(11, "so_passcred", Kind::Bool, Label::Optional),
+        FieldDesc::new(12, "so_passsec", Kind::Bool, Label::Optional),
+        FieldDesc::new(13, "so_dontroute", Kind::Bool, Label::Optional),
+        FieldDesc::new(14, "so_no_check", Kind::Bool, Label::Optional),
+        FieldDesc::new(15, "so_bound_dev", Kind::String, Label::Optional),
+        FieldDesc::new(16, "so_filter", Kind::Fixed64, Label::Repeated),
+        FieldDesc::new(17, "so_reuseport", Kind::Bool, Label::Optional),
+        FieldDesc::new(18, "so_broadcast", Kind::Bool, Label::Optional),
+        FieldDesc::new(19, "so_keepalive", Kind::Bool, Label::Optional),
+        FieldDesc::new(20, "tcp_keepcnt", Kind::Uint32, Label::Optional),
+        FieldDesc::new(21, "tcp_keepidle", Kind::Uint32, Label::Optional),
+        FieldDesc::new(22, "tcp_keepintvl", Kind::Uint32, Label::Optional),
+        FieldDesc::new(23, "so_oobinline", Kind::Uint32, Label::Optional),
+        FieldDesc::new(24, "so_linger", Kind::Uint32, Label::Optional),
+        FieldDesc::new(25, "so_buf_lock", Kind::Uint32, Label::Optional),
+    ],
+};
+
+/// CRIU `file_perms_entry`.
+pub static FILE_PERMS_ENTRY: MsgDesc = MsgDesc {
+    name: "file_perms_entry",
+    fields: &[
+        FieldDesc::new(1, "mode", Kind::Uint32, Label::Required),
+        FieldDesc::new(2, "uid", Kind::Uint32, Label::Required),
+        FieldDesc::new(3, "gid", Kind::Uint32, Label::Required),
+    ],
+};
+
+/// CRIU `unix_sk_entry`.
+///
+/// `name` carries `(criu).conv = "unix_name"`, which crit prints
+/// quoted-printable; [`Fmt`] has no such option, so it is shown like any
+/// other bytes field.
+pub static UNIX_SK_ENTRY: MsgDesc = MsgDesc {
+    name: "unix_sk_entry",
+    fields: &[
+        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
+        FieldDesc::new(2, "ino", Kind::Uint32, Label::Required),
+        FieldDesc::new(3, "type", Kind::Uint32, Label::Required).with(Fmt::Dict(&SK_TYPE)),
+        FieldDesc::new(4, "state", Kind::Uint32, Label::Required).with(Fmt::Dict(&SK_STATE)),
+        FieldDesc::new(5, "flags", Kind::Uint32, Label::Required).with(Fmt::Hex),
+        FieldDesc::new(6, "uflags", Kind::Uint32, Label::Required).with(Fmt::Hex),
+        FieldDesc::new(7, "backlog", Kind::Uint32, Label::Required),
+        FieldDesc::new(8, "peer", Kind::Uint32, Label::Required),
+        FieldDesc::new(9, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
+        FieldDesc::new(10, "opts", Kind::Message(&SK_OPTS_ENTRY), Label::Required),
+        FieldDesc::new(11, "name", Kind::Bytes, Label::Required),
+        FieldDesc::new(12, "shutdown", Kind::Enum(&SK_SHUTDOWN), Label::Optional),
+        FieldDesc::new(
+            13,
+            "file_perms",
+            Kind::Message(&FILE_PERMS_ENTRY),
+            Label::Optional,
+        ),
+        FieldDesc::new(14, "name_dir", Kind::String, Label::Optional),
+        FieldDesc::new(15, "deleted", Kind::Bool, Label::Optional),
+        FieldDesc::new(16, "ns_id", Kind::Uint32, Label::Optional),
+        FieldDesc::new(17, "mnt_id", Kind::Sint32, Label::Optional),
+    ],
+};
+
+/// CRIU `scm_entry`.
+pub static SCM_ENTRY: MsgDesc = MsgDesc {
+    name: "scm_entry",
+    fields: &[
+        FieldDesc::new(1, "type", Kind::Uint32, Label::Required),
+        FieldDesc::new(2, "rights", Kind::Uint32, Label::Repeated),
+    ],
+};
+
+/// CRIU `sk_packet_entry`.
+pub static SK_PACKET_ENTRY: MsgDesc = MsgDesc {
+    name: "sk_packet_entry",
+    fields: &[
+        FieldDesc::new(1, "id_for", Kind::Uint32, Label::Required),
+        FieldDesc::new(2, "length", Kind::Uint32, Label::Required),
+        FieldDesc::new(4, "scm", Kind::Message(&SCM_ENTRY), Label::Repeated),
+    ],
+};
+
 /// CRIU `tty_info_entry`.
 pub static TTY_INFO_ENTRY: MsgDesc = MsgDesc {
     name: "tty_info_entry",
@@ -1236,6 +1360,11 @@ pub static ALL_MESSAGES: &[&MsgDesc] = &[
     &PIPE_DATA_ENTRY,
     &MEMFD_FILE_ENTRY,
     &PIDFD_ENTRY,
+    &SK_OPTS_ENTRY,
+    &FILE_PERMS_ENTRY,
+    &UNIX_SK_ENTRY,
+    &SCM_ENTRY,
+    &SK_PACKET_ENTRY,
     &TTY_INFO_ENTRY,
     &TTY_FILE_ENTRY,
     &TTY_DATA_ENTRY,
