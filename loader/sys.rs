@@ -826,3 +826,15 @@ pub fn timerfd_set_ticks(fd: RawFd, ticks: u64) -> io::Result<()> {
     // SAFETY: the kernel reads one u64.
     check_int(unsafe { libc::ioctl(fd, TFD_IOC_SET_TICKS, &ticks as *const u64) }).map(drop)
 }
+
+pub fn epoll_create() -> io::Result<RawFd> {
+    // SAFETY: epoll_create1 takes no memory.
+    check_int(unsafe { libc::epoll_create1(0) })
+}
+
+/// `epoll_ctl(ADD)` of `fd` with the dumped event mask and data.
+pub fn epoll_add(epfd: RawFd, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
+    let mut ev = libc::epoll_event { events, u64: data };
+    // SAFETY: ev is a complete epoll_event the kernel only reads.
+    check_int(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) }).map(drop)
+}

@@ -558,3 +558,10 @@ fn shell_job_terminal() {
 fn eventfd_signalfd_timerfd_round_trip() {
     victim_round_trip("anonfds", 0);
 }
+
+/// An epoll instance keeps its watch list, data words, trigger modes and
+/// the readiness of its targets across dump + restore.
+#[test]
+fn epoll_round_trip() {
+    victim_round_trip("epoll", 0);
+}

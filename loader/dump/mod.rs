@@ -383,6 +383,50 @@ impl Files {
         Ok(id)
     }
 
+    /// An epoll instance and the descriptors it watches, from its fdinfo:
+    /// `tfd: FD events: HEX data: HEX pos:N ino:HEX sdev:HEX` lines.
+    fn epoll(&mut self, fdinfo: &str, flags: u32) -> u32 {
+        let id = self.entries.len() as u32 + 1;
+        let mut tfd = Vec::new();
+        for line in fdinfo.lines().filter(|l| l.starts_with("tfd:")) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let after = |key: &str| {
+                fields
+                    .iter()
+                    .position(|w| *w == key)
+                    .and_then(|i| fields.get(i + 1))
+                    .copied()
+            };
+            let inline = |key: &str| fields.iter().find_map(|w| w.strip_prefix(key));
+            let (Some(fd), Some(events), Some(data)) =
+                (after("tfd:"), after("events:"), after("data:"))
+            else {
+                continue;
+            };
+            tfd.push(EventpollTfdEntry {
+                id,
+                tfd: fd.parse().unwrap_or(0),
+                events: u32::from_str_radix(events, 16).unwrap_or(0),
+                data: u64::from_str_radix(data, 16).unwrap_or(0),
+                dev: inline("sdev:").and_then(|v| u32::from_str_radix(v, 16).ok()),
+                inode: inline("ino:").and_then(|v| u64::from_str_radix(v, 16).ok()),
+                pos: inline("pos:").and_then(|v| v.parse().ok()),
+            });
+        }
+        self.entries.push(FileEntry {
+            r#type: FdTypes::Eventpoll as i32,
+            id,
+            epfd: Some(EventpollFileEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                tfd,
+            }),
+            ..Default::default()
+        });
+        id
+    }
+
     /// An eventfd, signalfd or timerfd, from its fdinfo text.
     fn anon(&mut self, fdinfo: &str, flags: u32) -> u32 {
         let field = |key: &str| {
@@ -1089,6 +1133,7 @@ fn descriptors(
             "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
             "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
             "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
+            "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
             _ => None,
         };
         let kind = if pipe.is_some() || anon.is_some() || (tty && shell_job) {
@@ -1123,6 +1168,9 @@ fn descriptors(
             (Some(id), _) => id,
             (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
             (None, None) if tty => files.tty(&link, status_flags)?,
+            (None, None) if anon == Some(FdTypes::Eventpoll) => {
+                files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+            }
             (None, None) if anon.is_some() => {
                 files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
             }

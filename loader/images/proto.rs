@@ -914,6 +914,39 @@ pub struct FdinfoEntry {
     pub xattr_security_selinux: Option<String>,
 }
 
+/// CRIU `eventpoll_tfd_entry` (images/eventpoll.proto): one watched
+/// descriptor of an epoll instance.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct EventpollTfdEntry {
+    #[prost(uint32, required, tag = "1")]
+    pub id: u32,
+    #[prost(uint32, required, tag = "2")]
+    pub tfd: u32,
+    #[prost(uint32, required, tag = "3")]
+    pub events: u32,
+    #[prost(uint64, required, tag = "4")]
+    pub data: u64,
+    #[prost(uint32, optional, tag = "5")]
+    pub dev: Option<u32>,
+    #[prost(uint64, optional, tag = "6")]
+    pub inode: Option<u64>,
+    #[prost(uint64, optional, tag = "7")]
+    pub pos: Option<u64>,
+}
+
+/// CRIU `eventpoll_file_entry` (images/eventpoll.proto).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct EventpollFileEntry {
+    #[prost(uint32, required, tag = "1")]
+    pub id: u32,
+    #[prost(uint32, required, tag = "2")]
+    pub flags: u32,
+    #[prost(message, required, tag = "3")]
+    pub fown: FownEntry,
+    #[prost(message, repeated, tag = "4")]
+    pub tfd: Vec<EventpollTfdEntry>,
+}
+
 /// CRIU `file_entry` (images/fdinfo.proto).
 ///
 /// Only the kinds mirrored in this module are present; the inet, packet and
@@ -933,6 +966,8 @@ pub struct FileEntry {
     pub efd: Option<EventfdFileEntry>,
     #[prost(message, optional, tag = "10")]
     pub sgfd: Option<SignalfdEntry>,
+    #[prost(message, optional, tag = "9")]
+    pub epfd: Option<EventpollFileEntry>,
     #[prost(message, optional, tag = "12")]
     pub tfd: Option<TimerfdEntry>,
     #[prost(message, optional, tag = "15")]

@@ -965,6 +965,12 @@ pub static FILE_ENTRY: MsgDesc = MsgDesc {
             Kind::Message(&EVENTFD_FILE_ENTRY),
             Label::Optional,
         ),
+        FieldDesc::new(
+            9,
+            "epfd",
+            Kind::Message(&EVENTPOLL_FILE_ENTRY),
+            Label::Optional,
+        ),
         FieldDesc::new(10, "sgfd", Kind::Message(&SIGNALFD_ENTRY), Label::Optional),
         FieldDesc::new(12, "tfd", Kind::Message(&TIMERFD_ENTRY), Label::Optional),
         FieldDesc::new(15, "ext", Kind::Message(&EXT_FILE_ENTRY), Label::Optional),
@@ -1160,6 +1166,36 @@ pub static SK_OPTS_ENTRY: MsgDesc = MsgDesc {
     ],
 };
 
+/// CRIU `eventpoll_tfd_entry`.
+pub static EVENTPOLL_TFD_ENTRY: MsgDesc = MsgDesc {
+    name: "eventpoll_tfd_entry",
+    fields: &[
+        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
+        FieldDesc::new(2, "tfd", Kind::Uint32, Label::Required),
+        FieldDesc::new(3, "events", Kind::Uint32, Label::Required),
+        FieldDesc::new(4, "data", Kind::Uint64, Label::Required),
+        FieldDesc::new(5, "dev", Kind::Uint32, Label::Optional),
+        FieldDesc::new(6, "inode", Kind::Uint64, Label::Optional),
+        FieldDesc::new(7, "pos", Kind::Uint64, Label::Optional),
+    ],
+};
+
+/// CRIU `eventpoll_file_entry`.
+pub static EVENTPOLL_FILE_ENTRY: MsgDesc = MsgDesc {
+    name: "eventpoll_file_entry",
+    fields: &[
+        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
+        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required),
+        FieldDesc::new(3, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
+        FieldDesc::new(
+            4,
+            "tfd",
+            Kind::Message(&EVENTPOLL_TFD_ENTRY),
+            Label::Repeated,
+        ),
+    ],
+};
+
 /// CRIU `file_perms_entry`.
 pub static FILE_PERMS_ENTRY: MsgDesc = MsgDesc {
     name: "file_perms_entry",
@@ -1309,6 +1345,8 @@ pub static TTY_PTY_ENTRY: MsgDesc = MsgDesc {
 
 /// Every message descriptor in this module.
 pub static ALL_MESSAGES: &[&MsgDesc] = &[
+    &EVENTPOLL_TFD_ENTRY,
+    &EVENTPOLL_FILE_ENTRY,
     &INVENTORY_ENTRY,
     &PLUGINS_ENTRY,
     &PSTREE_ENTRY,

@@ -30,6 +30,9 @@ pub enum Source {
     /// An eventfd, signalfd or timerfd, also created by the loader before
     /// the first fork (one object however many tasks hold it).
     Anon(Box<FileEntry>),
+    /// An epoll instance, created by the task once every other descriptor
+    /// is in place, watching its descriptors by number.
+    Epoll(Box<crate::images::proto::EventpollFileEntry>),
 }
 
 #[derive(Debug, Clone)]
@@ -111,6 +114,15 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
             (FdTypes::Eventfd | FdTypes::Signalfd | FdTypes::Timerfd, _) => {
                 Source::Anon(Box::new(file.clone()))
             }
+            (FdTypes::Eventpoll, _) => {
+                let ep = file.epfd.clone().ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "{what}: eventpoll entry {} without its data",
+                        fi.id
+                    ))
+                })?;
+                Source::Epoll(Box::new(ep))
+            }
             (FdTypes::Tty, _) if shell_job => {
                 let own = (0..3).find(|&f| sys::isatty(f)).ok_or_else(|| {
                     RestoreError::Unsupported(format!(
@@ -163,7 +175,11 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
 pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
     let floor = plan.exe_fd + 1;
     let mut staged = Vec::with_capacity(plan.targets.len());
-    for t in &plan.targets {
+    let (epolls, targets): (Vec<&FdTarget>, Vec<&FdTarget>) = plan
+        .targets
+        .iter()
+        .partition(|t| matches!(t.source, Source::Epoll(_)));
+    for t in &targets {
         let fd = match &t.source {
             Source::Path { path, flags, pos } => {
                 let fd = sys::open(path, flags | libc::O_CLOEXEC, 0)
@@ -192,6 +208,7 @@ pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
                 .anon
                 .get(&file.id)
                 .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
+            Source::Epoll(_) => unreachable!("epolls are installed last"),
         };
         let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
         if matches!(t.source, Source::Path { .. }) {
@@ -207,10 +224,28 @@ pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
             sys::close(fd);
         }
     }
-    for (t, high) in plan.targets.iter().zip(staged) {
+    for (t, high) in targets.iter().zip(staged) {
         sys::dup2(high, t.fd).map_err(|e| format!("fd {}: dup2: {e}", t.fd))?;
         sys::close(high);
         sys::set_cloexec(t.fd, t.cloexec).map_err(|e| format!("fd {}: {e}", t.fd))?;
+    }
+    // Every watched descriptor is at its number now.
+    for t in epolls {
+        let Source::Epoll(ep) = &t.source else {
+            continue;
+        };
+        let e = sys::epoll_create().map_err(|e| format!("fd {}: epoll_create1: {e}", t.fd))?;
+        for w in &ep.tfd {
+            sys::epoll_add(e, w.tfd as i32, w.events, w.data)
+                .map_err(|err| format!("fd {}: watching fd {}: {err}", t.fd, w.tfd))?;
+        }
+        if e != t.fd {
+            sys::dup2(e, t.fd).map_err(|err| format!("fd {}: dup2: {err}", t.fd))?;
+            sys::close(e);
+        }
+        sys::set_status_flags(t.fd, ep.flags as i32 & libc::O_NONBLOCK)
+            .and_then(|_| sys::set_cloexec(t.fd, t.cloexec))
+            .map_err(|err| format!("fd {}: {err}", t.fd))?;
     }
     Ok(())
 }
