@@ -156,16 +156,16 @@ mod tests {
     use super::*;
 
     fn p(s: &str) -> Opts {
-        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).unwrap()
+        parse(&s.split_whitespace().map(String::from).collect::<Vec<_>>()).expect("test setup")
     }
 
     #[test]
     fn criu_style_restore() {
         let o = p("restore -D /img -d --pidfile /p -o /l -v4 --shell-job");
         assert_eq!(o.command, "restore");
-        assert_eq!(o.images_dir.unwrap(), PathBuf::from("/img"));
+        assert_eq!(o.images_dir.expect("test setup"), PathBuf::from("/img"));
         assert!(o.detach && o.shell_job);
-        assert_eq!(o.pidfile.unwrap(), PathBuf::from("/p"));
+        assert_eq!(o.pidfile.expect("test setup"), PathBuf::from("/p"));
         assert_eq!(o.verbosity, 4);
     }
 
@@ -173,7 +173,7 @@ mod tests {
     fn long_options_with_equals() {
         let o = p("dump --tree=42 --images-dir=/x -vvv");
         assert_eq!(o.tree, Some(42));
-        assert_eq!(o.images_dir.unwrap(), PathBuf::from("/x"));
+        assert_eq!(o.images_dir.expect("test setup"), PathBuf::from("/x"));
         assert_eq!(o.verbosity, 4);
     }
 

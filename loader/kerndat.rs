@@ -161,7 +161,7 @@ mod tests {
         let maps = "7fe75a723000-7fe75a727000 r--p 00000000 00:00 0  [vvar]\n\
                     7fe75a727000-7fe75a729000 r--p 00000000 00:00 0  [vvar_vclock]\n\
                     7fe75a729000-7fe75a72b000 r-xp 00000000 00:00 0  [vdso]\n";
-        let l = vdso_layout(maps).unwrap();
+        let l = vdso_layout(maps).expect("test setup");
         assert_eq!(l.vvar_start, 0x7fe75a723000);
         assert_eq!(l.vvar_len, 6 * 4096);
         assert_eq!(l.vdso_start, 0x7fe75a729000);

@@ -409,7 +409,7 @@ mod tests {
             CORE,
             |_| Ok(0),
         )
-        .unwrap();
+        .expect("test setup");
         assert_eq!(img.records.len(), 2);
         assert_eq!(img.body(0), b"\x08\x01");
         assert_eq!(img.records[1].offset, 14);
@@ -477,8 +477,10 @@ mod tests {
         let img = Image::parse(Path::new("pstree.img"), image_bytes(&[&body]), CORE, |_| {
             Ok(0)
         })
-        .unwrap();
-        let kept: Kept<proto::PstreeEntry> = img.decode_kept(0, &schema::PSTREE_ENTRY).unwrap();
+        .expect("test setup");
+        let kept: Kept<proto::PstreeEntry> = img
+            .decode_kept(0, &schema::PSTREE_ENTRY)
+            .expect("test setup");
         assert_eq!(kept.msg, known);
         assert_eq!(kept.unknown, extra);
         let mut w = ImageWriter::new(CORE);

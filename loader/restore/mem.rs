@@ -280,7 +280,7 @@ mod tests {
     #[test]
     fn hole_prefers_high_addresses_and_avoids_used() {
         let used = [(0x400000, 0x500000), (0x1000_0000_0000, 0x1000_0010_0000)];
-        let h = find_hole(&used, 0x10000).unwrap();
+        let h = find_hole(&used, 0x10000).expect("test setup");
         assert!(h >= 0x1000_0010_0000 + PAGE, "{h:#x}");
         assert!(h + 0x10000 <= TASK_SIZE);
     }
@@ -288,7 +288,7 @@ mod tests {
     #[test]
     fn hole_falls_back_low() {
         let used = [(0x1000_0000_0000, TASK_SIZE)];
-        let h = find_hole(&used, 0x10000).unwrap();
+        let h = find_hole(&used, 0x10000).expect("test setup");
         assert!(h >= 0x1_0000 && h + 0x10000 < 0x1000_0000_0000);
     }
 

@@ -193,8 +193,8 @@ mod tests {
             mxcsr: 0x1f80,
             ..Default::default()
         };
-        let f = build(&k, 0x10000, &regs, &fp, 0x4000, None).unwrap();
-        let word = |off: usize| u64::from_le_bytes(f[off..off + 8].try_into().unwrap());
+        let f = build(&k, 0x10000, &regs, &fp, 0x4000, None).expect("test setup");
+        let word = |off: usize| u64::from_le_bytes(f[off..off + 8].try_into().expect("test setup"));
         assert_eq!(word(SIGCONTEXT), 8);
         assert_eq!(word(SIGCONTEXT + 15 * 8), 0x7ffd_0000, "rsp");
         assert_eq!(word(SIGCONTEXT + 16 * 8), 0x401000, "rip");

@@ -60,16 +60,16 @@ mod tests {
     use super::*;
 
     fn own_vdso() -> Vec<u8> {
-        let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
-        let l = crate::kerndat::vdso_layout(&maps).unwrap();
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("test setup");
+        let l = crate::kerndat::vdso_layout(&maps).expect("test setup");
         crate::sys::read_mem(l.vdso_start, l.vdso_len as usize)
     }
 
     #[test]
     fn own_vdso_matches_itself_and_has_clock_gettime() {
         let v = own_vdso();
-        check(&v, &v).unwrap();
-        let syms = symbols(&v).unwrap();
+        check(&v, &v).expect("test setup");
+        let syms = symbols(&v).expect("test setup");
         assert!(syms.keys().any(|n| n.contains("clock_gettime")), "{syms:?}");
     }
 
@@ -78,7 +78,7 @@ mod tests {
         let v = own_vdso();
         let mut other = v.clone();
         other[v.len() - 1] ^= 0xff; // different bytes, same symbols: fine
-        check(&v, &other).unwrap();
+        check(&v, &other).expect("test setup");
         let e = check(&v, b"not an elf").unwrap_err().to_string();
         assert!(e.contains("vdso proxy"), "{e}");
     }
