@@ -111,16 +111,7 @@ fn crit_decodes(dir: &Path) {
         eprintln!("SKIP crit comparison: crit or python3 not installed");
         return;
     }
-    let mut images: Vec<PathBuf> = fs::read_dir(dir)
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.ends_with(".img") && !n.starts_with("pages-")
-        })
-        .collect();
-    images.sort();
+    let images = protobuf_images(dir);
     let scratch = Dir::new(&format!(
         "crit-{}",
         dir.file_name().unwrap().to_string_lossy()

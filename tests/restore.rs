@@ -257,16 +257,7 @@ fn mutated_images_fail_cleanly() {
     let Some(_g) = harness("counter") else { return };
     let copy = Copy::new("counter");
     copy.install_binary("counter");
-    let mut images: Vec<_> = fs::read_dir(copy.images())
-        .unwrap()
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            let n = p.file_name().unwrap().to_string_lossy();
-            n.ends_with(".img") && !n.starts_with("pages-")
-        })
-        .collect();
-    images.sort();
+    let images = protobuf_images(&copy.images());
     let mut seed: u64 = 0x5eed_c0ff_ee15_0001;
     let mut next = move || {
         seed = seed

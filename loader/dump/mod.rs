@@ -342,6 +342,13 @@ struct PipeEnd {
 }
 
 impl Files {
+    /// Appends the entry `make` builds for the next id; returns the id.
+    fn add(&mut self, make: impl FnOnce(u32) -> FileEntry) -> u32 {
+        let id = self.entries.len() as u32 + 1;
+        self.entries.push(make(id));
+        id
+    }
+
     /// A terminal of the caller's (shell job): a TTY entry naming its
     /// device in tty-info.img.
     fn tty(&mut self, name: &str, flags: u32) -> Result<u32, DumpError> {
@@ -367,8 +374,7 @@ impl Files {
                 id
             }
         };
-        let id = self.entries.len() as u32 + 1;
-        self.entries.push(FileEntry {
+        Ok(self.add(|id| FileEntry {
             r#type: FdTypes::Tty as i32,
             id,
             tty: Some(TtyFileEntry {
@@ -379,8 +385,7 @@ impl Files {
                 regf_id: None,
             }),
             ..Default::default()
-        });
-        Ok(id)
+        }))
     }
 
     /// An epoll instance and the descriptors it watches, from its fdinfo:
@@ -488,8 +493,7 @@ impl Files {
     }
 
     fn pipe(&mut self, pid: i32, fd: i32, ino: u32, flags: u32) -> u32 {
-        let id = self.entries.len() as u32 + 1;
-        self.entries.push(FileEntry {
+        let id = self.add(|id| FileEntry {
             r#type: FdTypes::Pipe as i32,
             id,
             pipe: Some(PipeEntry {

@@ -168,3 +168,22 @@ impl Drop for Copy {
         }
     }
 }
+
+/// The protobuf images of an image directory (every .img but pages-*),
+/// sorted by name.
+pub fn protobuf_images(dir: &Path) -> Vec<PathBuf> {
+    let mut images: Vec<PathBuf> = fs::read_dir(dir)
+        .expect("read the image directory")
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            let n = p
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            n.ends_with(".img") && !n.starts_with("pages-")
+        })
+        .collect();
+    images.sort();
+    images
+}
