@@ -556,3 +556,40 @@ fn eventfd_signalfd_timerfd_round_trip() {
 fn epoll_round_trip() {
     victim_round_trip("epoll", 0);
 }
+
+/// A task stopped by SIGSTOP is dumped as stopped (also with
+/// --leave-running, which leaves it stopped) and restored stopped; after
+/// SIGCONT it carries on.
+#[test]
+fn stopped_task_is_restored_stopped() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("plain", &[]);
+    let state = |pid: i32| {
+        let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        st.rsplit(") ").next().and_then(|r| r.chars().next())
+    };
+    std::thread::sleep(Duration::from_millis(100));
+    crest::sys::kill(v.pid, libc::SIGSTOP).unwrap();
+    std::thread::sleep(Duration::from_millis(50));
+    assert_eq!(state(v.pid), Some('T'));
+    let kept = Dir::new("stopped-kept");
+    let out = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        kept.s(),
+        "--leave-running",
+    ]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    assert_eq!(state(v.pid), Some('T'), "left running, and still stopped");
+    let dir = Dir::new("stopped");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    restore_dir(&dir, v.pid);
+    assert_eq!(state(v.pid), Some('T'), "restored stopped");
+    crest::sys::kill(v.pid, libc::SIGCONT).unwrap();
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}

@@ -315,3 +315,26 @@ fn mutated_images_fail_cleanly() {
         assert_nothing_left(31000);
     }
 }
+
+/// Images of a zombie (as CRIU writes them for a dead child not yet
+/// reaped) are refused with a message saying so.
+#[test]
+fn zombie_task_is_refused() {
+    use crest::images::{magic::CORE_MAGIC, proto::CoreEntry, schema, Image, ImageWriter};
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    let path = copy.images().join("core-31000.img");
+    let img = Image::open(&path, CORE_MAGIC).unwrap();
+    let mut core = img
+        .decode_kept::<CoreEntry>(0, &schema::CORE_ENTRY)
+        .unwrap();
+    core.msg.tc.as_mut().unwrap().task_state = 6;
+    let mut w = ImageWriter::new(CORE_MAGIC);
+    w.push_raw(&core.msg, &core.unknown, &[]);
+    fs::write(&path, w.into_bytes()).unwrap();
+    let out = restore(&copy.images(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(err.contains("pid 31000 is a zombie task"), "{err}");
+    assert_nothing_left(31000);
+}

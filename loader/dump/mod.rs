@@ -104,15 +104,7 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool, shell_job: bool) -> Resul
         ..Default::default()
     };
     for (i, p) in tree.iter_mut().enumerate() {
-        dump_process(
-            &mut p.threads,
-            i,
-            p.ppid,
-            dir,
-            &mut acc,
-            &mut written,
-            &mut clock,
-        )?;
+        dump_process(p, i, dir, &mut acc, &mut written, &mut clock)?;
     }
     write_tree(pid, dir, &acc, &mut written)?;
     clock.stage("images");
@@ -141,7 +133,22 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool, shell_job: bool) -> Resul
 /// One process of the dumped tree, stopped.
 struct Process {
     ppid: u32,
+    /// It was stopped (SIGSTOP, job control) before we seized it.
+    stopped: bool,
     threads: Vec<Tracee>,
+}
+
+/// A process's state before we stop it: refuses zombies; true if it is
+/// stopped by a signal.
+fn pre_seize_state(pid: i32, ppid: u32) -> Result<bool, DumpError> {
+    let stat = proc::Stat::read(pid)?;
+    match stat.state {
+        'Z' | 'X' => Err(DumpError::Refused(format!(
+            "pid {pid}, a child of {ppid}, is a zombie; crest dumps live tasks only"
+        ))),
+        'T' => Ok(true),
+        _ => Ok(false),
+    }
 }
 
 /// The tree below `root`, depth first as CRIU lists it: (pid, ppid).
@@ -162,6 +169,7 @@ fn tree_order(root: i32) -> Result<Vec<(i32, u32)>, DumpError> {
 fn seize_tree(root: i32) -> Result<Vec<Process>, DumpError> {
     let mut procs = vec![Process {
         ppid: 0,
+        stopped: pre_seize_state(root, 0)?,
         threads: seize_threads(root)?,
     }];
     loop {
@@ -171,14 +179,9 @@ fn seize_tree(root: i32) -> Result<Vec<Process>, DumpError> {
             if procs.iter().any(|p| p.threads[0].pid == pid) {
                 continue;
             }
-            let stat = proc::Stat::read(pid)?;
-            if stat.state == 'Z' || stat.state == 'X' {
-                return Err(DumpError::Refused(format!(
-                    "pid {pid}, a child of {ppid}, is a zombie; crest dumps live tasks only"
-                )));
-            }
             procs.push(Process {
                 ppid,
+                stopped: pre_seize_state(pid, ppid)?,
                 threads: seize_threads(pid)?,
             });
             new = true;
@@ -584,14 +587,15 @@ use std::os::unix::fs::FileExt;
 /// Dumps process number `index` of the tree (its threads stopped) into
 /// its own images, adding what the tree shares to `acc`.
 fn dump_process(
-    threads: &mut [Tracee],
+    process: &mut Process,
     index: usize,
-    ppid: u32,
     dir: &Path,
     acc: &mut TreeDump,
     written: &mut Written,
     clock: &mut crate::log::Stages,
 ) -> Result<(), DumpError> {
+    let (ppid, stopped) = (process.ppid, process.stopped);
+    let threads = &mut process.threads;
     let pid = threads[0].pid;
     let files = &mut acc.files;
     let stat = proc::Stat::read(pid)?;
@@ -692,7 +696,11 @@ fn dump_process(
     let personality = u32::from_str_radix(proc::read(pid, "personality")?.trim(), 16).unwrap_or(0);
     // The process-wide part lives in the main thread's core.
     cores[0].tc = Some(TaskCoreEntry {
-        task_state: TaskState::Alive as u32,
+        task_state: if stopped {
+            TaskState::Stopped
+        } else {
+            TaskState::Alive
+        } as u32,
         exit_code: 0,
         personality,
         flags: stat.field(9) as u32,

@@ -125,23 +125,39 @@ impl Tracee {
     }
 
     fn wait_syscall_stop(&self, what: &str) -> Result<(), DumpError> {
-        match sys::waitpid(self.pid, libc::__WALL) {
-            Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP => {
-                Ok(())
+        // A task that was in a group stop (SIGSTOP) reports event stops
+        // (the group stop, our interrupt) before it gets to run: resume
+        // it past them.
+        for _ in 0..8 {
+            match sys::waitpid(self.pid, libc::__WALL) {
+                Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP => {
+                    return Ok(())
+                }
+                Ok(Some((_, st))) if libc::WIFSTOPPED(st) && st >> 16 == PTRACE_EVENT_STOP => {
+                    sys::ptrace_syscall(self.pid, 0).map_err(|e| perr(self.pid, what, e))?;
+                }
+                Ok(Some((_, st))) if libc::WIFSIGNALED(st) || libc::WIFEXITED(st) => {
+                    return self_died(self.pid, st)
+                }
+                Ok(Some((_, st))) => {
+                    return Err(DumpError::Ptrace(format!(
+                        "pid {}: {what}: unexpected wait status {st:#x}",
+                        self.pid
+                    )))
+                }
+                Ok(None) => {
+                    return Err(DumpError::Ptrace(format!(
+                        "pid {}: {what}: no status",
+                        self.pid
+                    )))
+                }
+                Err(e) => return Err(perr(self.pid, what, e)),
             }
-            Ok(Some((_, st))) if libc::WIFSIGNALED(st) || libc::WIFEXITED(st) => {
-                self_died(self.pid, st)
-            }
-            Ok(Some((_, st))) => Err(DumpError::Ptrace(format!(
-                "pid {}: {what}: unexpected wait status {st:#x}",
-                self.pid
-            ))),
-            Ok(None) => Err(DumpError::Ptrace(format!(
-                "pid {}: {what}: no status",
-                self.pid
-            ))),
-            Err(e) => Err(perr(self.pid, what, e)),
         }
+        Err(DumpError::Ptrace(format!(
+            "pid {}: {what}: keeps stopping",
+            self.pid
+        )))
     }
 
     /// Finds a `syscall` instruction (0f 05) in the task's vdso.

@@ -10,6 +10,7 @@ use crate::images::magic::{
     IDS_MAGIC as IDS, INVENTORY_MAGIC as INVENTORY, MM_MAGIC as MM, PAGEMAP_MAGIC as PAGEMAP,
     PSTREE_MAGIC as PSTREE, SECCOMP_MAGIC as SECCOMP, TIMENS_MAGIC as TIMENS,
 };
+use crate::images::proto::TaskState;
 use crate::images::proto::{
     CoreEntry, FdinfoEntry, FileEntry, FsEntry, InventoryEntry, MmEntry, PagemapEntry, PagemapHead,
     PstreeEntry, SeccompEntry, TaskKobjIdsEntry, TimensEntry,
@@ -137,6 +138,18 @@ pub fn read_task(
     let core_name = format!("core-{pid}.img");
     let core: CoreEntry = open(dir, &core_name, CORE)?.decode_one()?;
     check_core(dir, &core_name, &core)?;
+    let state = core.tc.as_ref().map_or(1, |tc| tc.task_state);
+    if state != TaskState::Alive as u32 && state != TaskState::Stopped as u32 {
+        return Err(RestoreError::Unsupported(format!(
+            "{}: pid {pid} is a {} task; crest restores live and stopped tasks only",
+            dir.join(&core_name).display(),
+            if state == TaskState::Zombie as u32 {
+                "zombie"
+            } else {
+                "dead"
+            }
+        )));
+    }
 
     let mut thread_cores = Vec::new();
     for &tid in entry.threads.iter().filter(|&&t| t != pid) {

@@ -290,6 +290,15 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         }
     }
     clock.stage("unmap restorer");
+    // Tasks dumped stopped (SIGSTOP, job control) are stopped again.
+    for p in &plans {
+        let stopped = dumped_stopped(&p.task);
+        if stopped {
+            let pid = p.task.pstree.pid as i32;
+            sys::kill(pid, libc::SIGSTOP)
+                .map_err(|e| RestoreError::System(format!("pid {pid}: SIGSTOP: {e}")))?;
+        }
+    }
     let elapsed = clock.start.elapsed();
     crate::log!(
         INFO,
@@ -313,6 +322,12 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
         Ok(Some((_, st))) if libc::WIFSIGNALED(st) => Ok(128 + libc::WTERMSIG(st)),
         _ => Ok(0),
     }
+}
+
+/// Whether the task was dumped stopped.
+fn dumped_stopped(task: &images::TaskImages) -> bool {
+    use crate::images::proto::TaskState;
+    task.core.tc.as_ref().map(|tc| tc.task_state) == Some(TaskState::Stopped as u32)
 }
 
 /// The tree must be restorable as a whole: unique pids, parents before
