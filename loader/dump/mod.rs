@@ -94,6 +94,8 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool, shell_job: bool) -> Resul
     }
     fs::create_dir_all(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
     let mut tree = seize_tree(pid)?;
+    let frozen = std::time::Instant::now();
+    let freezing_time = clock.start.elapsed().as_micros() as u32;
     clock.stage("seize");
     let mut written = Written {
         paths: Vec::new(),
@@ -111,9 +113,29 @@ pub fn dump(pid: i32, dir: &Path, leave_running: bool, shell_job: bool) -> Resul
     // One syncfs for the whole set and its directory entries, rather than
     // an fsync per file: the tasks are killed only once all of it is safe.
     let d = File::open(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
+    let sync_start = std::time::Instant::now();
     sys::syncfs(&d).map_err(|e| DumpError::Io(format!("{}: syncfs: {e}", dir.display())))?;
     clock.stage("sync");
     written.done = true;
+    // CRIU's dump statistics, beside the (complete) image set.
+    let stats = StatsEntry {
+        dump: Some(DumpStatsEntry {
+            freezing_time,
+            frozen_time: frozen.elapsed().as_micros() as u32,
+            memwrite_time: sync_start.elapsed().as_micros() as u32,
+            ..acc.stats.clone()
+        }),
+        restore: None,
+    };
+    let mut w = ImageWriter::new(magic::STATS_MAGIC);
+    w.push(&stats);
+    if let Err(e) = fs::write(dir.join("stats-dump"), w.into_bytes()) {
+        crate::log!(
+            crate::log::WARN,
+            "{}: {e}",
+            dir.join("stats-dump").display()
+        );
+    }
     let elapsed = clock.start.elapsed();
     if leave_running {
         for p in tree {
@@ -204,6 +226,8 @@ struct TreeDump {
     shmem: Vec<mem::ShmemUse>,
     /// Terminals may be dumped (as the caller's, --shell-job).
     shell_job: bool,
+    /// What goes to stats-dump.
+    stats: DumpStatsEntry,
 }
 
 /// The images of the whole tree: files, pipe data, pstree, time
@@ -753,7 +777,15 @@ fn dump_process(
     written.paths.push(pages_path.clone());
     let mut pages = File::create(&pages_path)
         .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
+    let mem_start = std::time::Instant::now();
     let (entries, npages) = mem::dump_pages(pid, &vmas, &mut pages)?;
+    acc.stats.memdump_time += mem_start.elapsed().as_micros() as u32;
+    acc.stats.pages_written += npages;
+    acc.stats.pages_scanned += vmas
+        .iter()
+        .filter(|v| v.status & crate::restore::images::VMA_AREA_VSYSCALL == 0)
+        .map(|v| (v.end - v.start) / crate::restore::images::PAGE)
+        .sum::<u64>();
     crate::log!(
         DEBUG,
         "pid {pid}: {npages} pages in {} pagemap entries",
