@@ -58,13 +58,13 @@
  */
 #define _GNU_SOURCE
 #define VICTIM_FAILURES_BYTES 2048
+#define VICTIM_TREE
 #include "victim.h"
 
 #include <stdint.h>
 #include <sys/eventfd.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
-#include <sys/wait.h>
 #include <time.h>
 
 #define FD_EVENT 20     /* in P and C */
@@ -79,24 +79,6 @@
 #define TIMER_MIN_MORE 3
 #define READY_AT 10
 #define CHILD_READ_MS 1000
-#define WAIT_CHILD_MS 2000
-#define SLEEP_NS (10 * 1000 * 1000L)
-
-static volatile sig_atomic_t got_usr1;
-static pid_t parent_pid, child_pid;
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	got_usr1 = 1;
-}
-
-static void nap(void)
-{
-	struct timespec ts = { 0, SLEEP_NS };
-
-	nanosleep(&ts, NULL); /* EINTR (SIGTERM, SIGUSR1, a ptrace stop, a restore) is fine */
-}
 
 /* sleep ms milliseconds of CLOCK_MONOTONIC, however often interrupted */
 static void sleep_ms(long ms)
@@ -163,19 +145,15 @@ static int read_u64(int fd, uint64_t *v)
 static void child_verify(void)
 {
 	static const int allowed[] = { FD_EVENT };
-	static char result[sizeof(failures) + 2];
 	uint64_t v = 0;
 	int waited, got = 0;
 
-	if (getpid() != child_pid)
-		fail("child getpid() %d, want %d", (int)getpid(), (int)child_pid);
-	if (getppid() != parent_pid)
-		fail("child getppid() %d, want %d", (int)getppid(), (int)parent_pid);
+	check_child_ids();
 	check_open_fds(allowed, 1);
 	check_link(FD_EVENT, "anon_inode:[eventfd]");
 	check_nonblock(FD_EVENT, 1, "eventfd (child)");
 
-	for (waited = 0; waited <= CHILD_READ_MS; waited += SLEEP_NS / 1000000) {
+	for (waited = 0; waited <= CHILD_READ_MS; waited += VICTIM_NAP_NS / 1000000) {
 		if (read_u64(FD_EVENT, &v) == 0) {
 			got = 1;
 			break;
@@ -191,25 +169,15 @@ static void child_verify(void)
 	else if (!got && waited > CHILD_READ_MS)
 		fail("eventfd (child): still EAGAIN after %d ms", CHILD_READ_MS);
 
-	if (nfailures)
-		snprintf(result, sizeof(result), "F%s", failures);
-	else
-		strcpy(result, "P");
-	if (publish("child", result))
-		_exit(3);
-	_exit(nfailures ? 1 : 0);
+	child_report_exit();
 }
 
 static void child_main(void)
 {
-	child_pid = getpid();
 	if (close(FD_SIGNAL) || close(FD_TIMER_MONO) || close(FD_TIMER_REAL))
 		_exit(2);
-	while (!got_usr1) {
-		if (getppid() != parent_pid)
-			_exit(2);
+	while (child_waiting())
 		nap();
-	}
 	child_verify();
 }
 
@@ -301,14 +269,12 @@ static void parent_verify(void)
 	check_nonblock(FD_EVENT, 1, "eventfd");
 }
 
-/* eventfd += 1, SIGUSR1 to C, wait for it (at most WAIT_CHILD_MS), then check its report */
+/* eventfd += 1, SIGUSR1 to C, wait for it (at most VICTIM_WAIT_CHILD_MS), then check its
+ * report */
 static void parent_collect(void)
 {
-	char path[PATH_MAX + 64], text[1024];
 	uint64_t one = 1;
-	int status = 0, fd, waited;
 	ssize_t n = 0;
-	pid_t r = 0;
 
 #ifdef CREST_SELFTEST_BREAK
 	if (CREST_SELFTEST_BREAK == 1) {
@@ -322,49 +288,7 @@ static void parent_collect(void)
 	while (n < 0 && errno == EINTR);
 	if (n != (ssize_t)sizeof(one))
 		fail("write 1 to eventfd: %s", n < 0 ? strerror(errno) : "short write");
-	if (kill(child_pid, SIGUSR1))
-		fail("kill(child %d, SIGUSR1): %s", (int)child_pid, strerror(errno));
-	for (waited = 0; waited <= WAIT_CHILD_MS; waited += SLEEP_NS / 1000000) {
-		r = waitpid(child_pid, &status, WNOHANG);
-		if (r != 0 && !(r < 0 && errno == EINTR))
-			break;
-		nap();
-	}
-	if (r == 0) {
-		fail("child %d still running %d ms after SIGUSR1 (killed)", (int)child_pid, WAIT_CHILD_MS);
-		kill(child_pid, SIGKILL);
-		while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR)
-			;
-		return;
-	}
-	if (r < 0) {
-		fail("waitpid(child %d): %s", (int)child_pid, strerror(errno));
-		return;
-	}
-	if (!WIFEXITED(status))
-		fail("child killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : -1);
-	else if (WEXITSTATUS(status))
-		fail("child exit status %d, want 0", WEXITSTATUS(status));
-
-	snprintf(path, sizeof(path), "%s/child", outdir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail("open OUTDIR/child: %s", strerror(errno));
-		return;
-	}
-	do
-		n = read(fd, text, sizeof(text) - 1);
-	while (n < 0 && errno == EINTR);
-	close(fd);
-	if (n < 0) {
-		fail("read OUTDIR/child: %s", strerror(errno));
-		return;
-	}
-	text[n] = 0;
-	if (n > 0 && text[0] == 'F')
-		fail("child: %s", text + 1);
-	else if (strcmp(text, "P"))
-		fail("OUTDIR/child is \"%s\", want \"P\" or \"F...\"", text);
+	collect_child();
 }
 
 static void move_fd(int from, int to, const char *what)
@@ -378,17 +302,12 @@ int main(int argc, char **argv)
 {
 	struct itimerspec mono = { { 0, TIMER_MONO_NS }, { 0, TIMER_MONO_NS } };
 	struct itimerspec real = { { 0, 0 }, { TIMER_REAL_SECONDS, 0 } };
-	struct sigaction sa;
 	sigset_t usr2;
 	int i;
 
 	victim_start(argc, argv);
 	install_term_handler();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL))
-		setup_failed("sigaction SIGUSR1");
+	install_usr1_handler();
 	sigemptyset(&usr2);
 	sigaddset(&usr2, SIGUSR2);
 	if (sigprocmask(SIG_BLOCK, &usr2, NULL))
@@ -405,11 +324,7 @@ int main(int argc, char **argv)
 	if (raise(SIGUSR2))
 		setup_failed("raise SIGUSR2");
 
-	parent_pid = getpid();
-	child_pid = fork();
-	if (child_pid < 0)
-		setup_failed("fork");
-	if (child_pid == 0)
+	if (fork_child())
 		child_main();
 
 	for (i = 0; !got_term; i++) {
@@ -418,11 +333,8 @@ int main(int argc, char **argv)
 		nap();
 	}
 	if (i <= READY_AT) { /* SIGTERM before ready: still reap C, but no valid run */
-		kill(child_pid, SIGKILL);
-		while (waitpid(child_pid, NULL, 0) < 0 && errno == EINTR)
-			;
 		errno = EINTR;
-		setup_failed("SIGTERM before ready");
+		parent_setup_failed("SIGTERM before ready");
 	}
 
 	parent_verify();

@@ -50,12 +50,11 @@
  */
 #define _GNU_SOURCE
 #define VICTIM_FAILURES_BYTES 2048
+#define VICTIM_TREE
 #include "victim.h"
 
 #include <poll.h>
 #include <sys/ioctl.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #define FD_A_WRITE 10 /* in P */
 #define FD_B_READ 11  /* in P */
@@ -65,11 +64,6 @@
 #define B_BYTES 100
 #define A_PIPE_SIZE (128 * 1024)
 #define POLL_MS 500
-#define WAIT_CHILD_MS 2000
-#define SLEEP_NS (10 * 1000 * 1000L)
-
-static volatile sig_atomic_t got_usr1;
-static pid_t parent_pid, child_pid;
 
 static unsigned char a_byte(int i)
 {
@@ -79,31 +73,6 @@ static unsigned char a_byte(int i)
 static unsigned char b_byte(int i)
 {
 	return (unsigned char)((i * 29 + 3) & 0xff);
-}
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	got_usr1 = 1;
-}
-
-static void nap(void)
-{
-	struct timespec ts = { 0, SLEEP_NS };
-
-	nanosleep(&ts, NULL); /* EINTR (SIGTERM, SIGUSR1, a ptrace stop, a restore) is fine */
-}
-
-/* P's setup failure after the fork: no child may be left behind */
-static void parent_setup_failed(const char *what)
-{
-	int saved = errno;
-
-	kill(child_pid, SIGKILL);
-	while (waitpid(child_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	errno = saved;
-	setup_failed(what);
 }
 
 /* read up to len bytes, polling POLL_MS before each read; returns the count (stops at EOF) */
@@ -185,17 +154,13 @@ static void child_verify(void)
 {
 	static const int allowed[] = { FD_A_READ, FD_B_WRITE };
 	static unsigned char buf[A_BYTES];
-	static char result[sizeof(failures) + 2];
 	size_t got, i, bad = 0, first_bad = 0;
 
 #ifdef CREST_SELFTEST_BREAK
 	if (CREST_SELFTEST_BREAK == 2)
 		read_polled(FD_A_READ, buf, 10, "A (self test drain)");
 #endif
-	if (getpid() != child_pid)
-		fail("child getpid() %d, want %d", (int)getpid(), (int)child_pid);
-	if (getppid() != parent_pid)
-		fail("child getppid() %d, want %d", (int)getppid(), (int)parent_pid);
+	check_child_ids();
 	check_open_fds(allowed, 2);
 	check_flags(FD_B_WRITE, O_WRONLY, 1, "B write end");
 	check_flags(FD_A_READ, O_RDONLY, 0, "A read end");
@@ -216,13 +181,7 @@ static void child_verify(void)
 	if (write(FD_B_WRITE, "c", 1) != 1)
 		fail("write 'c' on B: %s", strerror(errno));
 
-	if (nfailures)
-		snprintf(result, sizeof(result), "F%s", failures);
-	else
-		strcpy(result, "P");
-	if (publish("child", result))
-		_exit(3);
-	_exit(nfailures ? 1 : 0);
+	child_report_exit();
 }
 
 static void child_main(int sync_w)
@@ -230,7 +189,6 @@ static void child_main(int sync_w)
 	static unsigned char buf[B_BYTES];
 	int i, fl;
 
-	child_pid = getpid();
 	if (close(FD_A_WRITE) || close(FD_B_READ))
 		_exit(2);
 	fl = fcntl(FD_B_WRITE, F_GETFL);
@@ -243,11 +201,8 @@ static void child_main(int sync_w)
 	if (write_all(sync_w, "R", 1) || close(sync_w))
 		_exit(2);
 
-	while (!got_usr1) {
-		if (getppid() != parent_pid)
-			_exit(2);
+	while (child_waiting())
 		nap();
-	}
 	child_verify();
 }
 
@@ -287,60 +242,15 @@ static void parent_verify(void)
 		fail("A pipe size %d, want >= %d", size, A_PIPE_SIZE);
 }
 
-/* SIGUSR1 to C, wait for it (at most WAIT_CHILD_MS), then check its report and B's tail */
+/* SIGUSR1 to C, wait for it (at most VICTIM_WAIT_CHILD_MS), then check its report and B's tail */
 static void parent_collect(void)
 {
-	char path[PATH_MAX + 64], text[1024];
 	unsigned char c;
-	int status = 0, fd, waited;
-	ssize_t n = 0;
-	pid_t r = 0;
 
 	if (close(FD_A_WRITE))
 		fail("close A write end: %s", strerror(errno));
-	if (kill(child_pid, SIGUSR1))
-		fail("kill(child %d, SIGUSR1): %s", (int)child_pid, strerror(errno));
-	for (waited = 0; waited <= WAIT_CHILD_MS; waited += SLEEP_NS / 1000000) {
-		r = waitpid(child_pid, &status, WNOHANG);
-		if (r != 0 && !(r < 0 && errno == EINTR))
-			break;
-		nap();
-	}
-	if (r == 0) {
-		fail("child %d still running %d ms after SIGUSR1 (killed)", (int)child_pid, WAIT_CHILD_MS);
-		kill(child_pid, SIGKILL);
-		while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR)
-			;
+	if (collect_child())
 		return;
-	}
-	if (r < 0) {
-		fail("waitpid(child %d): %s", (int)child_pid, strerror(errno));
-		return;
-	}
-	if (!WIFEXITED(status))
-		fail("child killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : -1);
-	else if (WEXITSTATUS(status))
-		fail("child exit status %d, want 0", WEXITSTATUS(status));
-
-	snprintf(path, sizeof(path), "%s/child", outdir);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0) {
-		fail("open OUTDIR/child: %s", strerror(errno));
-	} else {
-		do
-			n = read(fd, text, sizeof(text) - 1);
-		while (n < 0 && errno == EINTR);
-		close(fd);
-		if (n < 0) {
-			fail("read OUTDIR/child: %s", strerror(errno));
-		} else {
-			text[n] = 0;
-			if (n > 0 && text[0] == 'F')
-				fail("child: %s", text + 1);
-			else if (strcmp(text, "P"))
-				fail("OUTDIR/child is \"%s\", want \"P\" or \"F...\"", text);
-		}
-	}
 
 	if (read_polled(FD_B_READ, &c, 1, "B read end (after child)") != 1)
 		fail("B: no byte from the child after SIGUSR1");
@@ -359,18 +269,13 @@ static void move_fd(int from, int to, const char *what)
 int main(int argc, char **argv)
 {
 	static unsigned char abuf[A_BYTES];
-	struct sigaction sa;
 	int pa[2], pb[2], ps[2], i;
 	char c;
 	ssize_t n;
 
 	victim_start(argc, argv);
 	install_term_handler();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL))
-		setup_failed("sigaction SIGUSR1");
+	install_usr1_handler();
 
 	if (pipe(pa) || pipe(pb))
 		setup_failed("pipe");
@@ -383,11 +288,7 @@ int main(int argc, char **argv)
 	if (pipe(ps))
 		setup_failed("sync pipe");
 
-	parent_pid = getpid();
-	child_pid = fork();
-	if (child_pid < 0)
-		setup_failed("fork");
-	if (child_pid == 0) {
+	if (fork_child()) {
 		close(ps[0]);
 		child_main(ps[1]);
 	}

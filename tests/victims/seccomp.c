@@ -43,10 +43,8 @@
 #include <stdint.h>
 #include <sys/prctl.h>
 #include <sys/utsname.h>
-#include <time.h>
 
 #define READY_AT 10
-#define SLEEP_NS (10 * 1000 * 1000L)
 #define GETPPID_ERRNO 77
 #define UNAME_ERRNO 78
 #define WANT_FILTERS 2
@@ -141,23 +139,11 @@ static void verify(void)
 
 int main(int argc, char **argv)
 {
-	struct timespec ts = { 0, SLEEP_NS };
-
 	victim_start(argc, argv);
 
 	setup();
 
-	while (!got_term) {
-		counter++;
-		nanosleep(&ts, NULL); /* EINTR (SIGTERM, a ptrace stop, a restore) is fine */
-		if (counter == READY_AT)
-			write_ready();
-	}
-	if (!ready_pid) {
-		/* SIGTERM before ready: still report, but this cannot be a pass */
-		fail("SIGTERM before ready was written (counter %llu)", (unsigned long long)counter);
-		ready_pid = getpid();
-	}
+	run_until_term(&counter, READY_AT);
 
 	verify();
 	return finish_verdict();

@@ -50,12 +50,11 @@
  */
 #define _GNU_SOURCE
 #define VICTIM_FAILURES_BYTES 2048
+#define VICTIM_TREE
 #include "victim.h"
 
 #include <stdint.h>
 #include <sys/mman.h>
-#include <sys/wait.h>
-#include <time.h>
 
 #define R_BYTES (1024 * 1024)
 #define R_WORDS (R_BYTES / 8)
@@ -64,15 +63,11 @@
 #define MARKER 0xC0FFEEULL
 #define MIN_COUNT 5
 #define READY_TIMEOUT_MS 5000
-#define WAIT_CHILD_MS 2000
-#define SLEEP_NS (10 * 1000 * 1000L)
 
 #define S_CHILD_COUNT 0  /* S word: C's loop counter */
 #define S_PARENT_COUNT 1 /* S word: P's loop counter */
 #define S_CHILD_DONE 2   /* S word: C adds 1 after its checks */
 
-static volatile sig_atomic_t got_usr1;
-static pid_t parent_pid, child_pid;
 static uint64_t *r_map, *s_map;
 
 static uint64_t pattern(uint64_t i)
@@ -88,31 +83,6 @@ static uint64_t s_load(int word)
 static void s_inc(int word)
 {
 	__atomic_fetch_add(&s_map[word], 1, __ATOMIC_SEQ_CST);
-}
-
-static void on_usr1(int sig)
-{
-	(void)sig;
-	got_usr1 = 1;
-}
-
-static void nap(void)
-{
-	struct timespec ts = { 0, SLEEP_NS };
-
-	nanosleep(&ts, NULL); /* EINTR (SIGTERM, SIGUSR1, a ptrace stop, a restore) is fine */
-}
-
-/* P's setup failure after the fork: no child may be left behind */
-static void parent_setup_failed(const char *what)
-{
-	int saved = errno;
-
-	kill(child_pid, SIGKILL);
-	while (waitpid(child_pid, NULL, 0) < 0 && errno == EINTR)
-		;
-	errno = saved;
-	setup_failed(what);
 }
 
 /* R's first half carries the pattern; its second half is 0 except the last word, which
@@ -174,13 +144,9 @@ static void check_mapping(const void *addr, unsigned long bytes, const char *nam
 
 static void child_verify(uint64_t count)
 {
-	static char result[sizeof(failures) + 2];
 	uint64_t seen;
 
-	if (getpid() != child_pid)
-		fail("child getpid() %d, want %d", (int)getpid(), (int)child_pid);
-	if (getppid() != parent_pid)
-		fail("child getppid() %d, want %d", (int)getppid(), (int)parent_pid);
+	check_child_ids();
 	check_open_fds(NULL, 0);
 	check_r(MARKER, "child");
 	seen = s_load(S_CHILD_COUNT);
@@ -192,23 +158,14 @@ static void child_verify(uint64_t count)
 
 	s_inc(S_CHILD_DONE);
 
-	if (nfailures)
-		snprintf(result, sizeof(result), "F%s", failures);
-	else
-		strcpy(result, "P");
-	if (publish("child", result))
-		_exit(3);
-	_exit(nfailures ? 1 : 0);
+	child_report_exit();
 }
 
 static void child_main(void)
 {
 	uint64_t count = 0;
 
-	child_pid = getpid();
-	while (!got_usr1) {
-		if (getppid() != parent_pid)
-			_exit(2);
+	while (child_waiting()) {
 		s_inc(S_CHILD_COUNT);
 		count++;
 		nap();
@@ -233,15 +190,11 @@ static void parent_verify(uint64_t count)
 		fail("parent: S word 1 is %llu, want >= %d", (unsigned long long)seen, MIN_COUNT);
 }
 
-/* marker into R, SIGUSR1 to C, wait for it (at most WAIT_CHILD_MS), then check its report,
- * S and /proc/self/maps */
+/* marker into R, SIGUSR1 to C, wait for it (at most VICTIM_WAIT_CHILD_MS), then check its
+ * report, S and /proc/self/maps */
 static void parent_collect(void)
 {
-	char path[PATH_MAX + 64], text[1024];
 	uint64_t a, w;
-	int status = 0, fd, waited;
-	ssize_t n = 0;
-	pid_t r = 0;
 
 #if defined(CREST_SELFTEST_BREAK) && CREST_SELFTEST_BREAK == 1
 	/* self test: no marker, so C must report it missing */
@@ -249,48 +202,7 @@ static void parent_collect(void)
 	__atomic_store_n(&r_map[R_WORDS - 1], MARKER, __ATOMIC_SEQ_CST);
 #endif
 	a = s_load(S_CHILD_COUNT);
-	if (kill(child_pid, SIGUSR1))
-		fail("kill(child %d, SIGUSR1): %s", (int)child_pid, strerror(errno));
-	for (waited = 0; waited <= WAIT_CHILD_MS; waited += SLEEP_NS / 1000000) {
-		r = waitpid(child_pid, &status, WNOHANG);
-		if (r != 0 && !(r < 0 && errno == EINTR))
-			break;
-		nap();
-	}
-	if (r == 0) {
-		fail("child %d still running %d ms after SIGUSR1 (killed)", (int)child_pid, WAIT_CHILD_MS);
-		kill(child_pid, SIGKILL);
-		while (waitpid(child_pid, &status, 0) < 0 && errno == EINTR)
-			;
-	} else if (r < 0) {
-		fail("waitpid(child %d): %s", (int)child_pid, strerror(errno));
-	} else if (!WIFEXITED(status)) {
-		fail("child killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : -1);
-	} else if (WEXITSTATUS(status)) {
-		fail("child exit status %d, want 0", WEXITSTATUS(status));
-	}
-
-	if (r > 0) {
-		snprintf(path, sizeof(path), "%s/child", outdir);
-		fd = open(path, O_RDONLY | O_CLOEXEC);
-		if (fd < 0) {
-			fail("open OUTDIR/child: %s", strerror(errno));
-		} else {
-			do
-				n = read(fd, text, sizeof(text) - 1);
-			while (n < 0 && errno == EINTR);
-			close(fd);
-			if (n < 0) {
-				fail("read OUTDIR/child: %s", strerror(errno));
-			} else {
-				text[n] = 0;
-				if (n > 0 && text[0] == 'F')
-					fail("child: %s", text + 1);
-				else if (strcmp(text, "P"))
-					fail("OUTDIR/child is \"%s\", want \"P\" or \"F...\"", text);
-			}
-		}
-	}
+	collect_child();
 
 	w = s_load(S_CHILD_DONE);
 	if (w != 1)
@@ -307,18 +219,13 @@ static void parent_collect(void)
 
 int main(int argc, char **argv)
 {
-	struct sigaction sa;
 	uint64_t count = 0;
 	int waited, status;
 	size_t i;
 
 	victim_start(argc, argv);
 	install_term_handler();
-	memset(&sa, 0, sizeof(sa));
-	sa.sa_handler = on_usr1;
-	sigemptyset(&sa.sa_mask);
-	if (sigaction(SIGUSR1, &sa, NULL))
-		setup_failed("sigaction SIGUSR1");
+	install_usr1_handler();
 
 	r_map = mmap(NULL, R_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	if (r_map == MAP_FAILED)
@@ -329,14 +236,10 @@ int main(int argc, char **argv)
 	if (s_map == MAP_FAILED)
 		setup_failed("mmap S");
 
-	parent_pid = getpid();
-	child_pid = fork();
-	if (child_pid < 0)
-		setup_failed("fork");
-	if (child_pid == 0)
+	if (fork_child())
 		child_main();
 
-	for (waited = 0;; waited += SLEEP_NS / 1000000) {
+	for (waited = 0;; waited += VICTIM_NAP_NS / 1000000) {
 		if (s_load(S_CHILD_COUNT) >= MIN_COUNT && s_load(S_PARENT_COUNT) >= MIN_COUNT)
 			break;
 		if (waited > READY_TIMEOUT_MS) {

@@ -52,7 +52,6 @@
 #include <time.h>
 
 #define READY_AT 10
-#define SLEEP_NS (10 * 1000 * 1000L)
 #define A_VALUE 0xa11ce
 #define A_INTERVAL_NS (20 * 1000 * 1000L)
 #define B_SECONDS 1000
@@ -260,23 +259,11 @@ static void verify(void)
 
 int main(int argc, char **argv)
 {
-	struct timespec ts = { 0, SLEEP_NS };
-
 	victim_start(argc, argv);
 
 	setup();
 
-	while (!got_term) {
-		counter++;
-		nanosleep(&ts, NULL); /* EINTR (the timers, SIGTERM, a ptrace stop, a restore) is fine */
-		if (counter == READY_AT)
-			write_ready();
-	}
-	if (!ready_pid) {
-		/* SIGTERM before ready: still report, but this cannot be a pass */
-		fail("SIGTERM before ready was written (counter %llu)", (unsigned long long)counter);
-		ready_pid = getpid();
-	}
+	run_until_term(&counter, READY_AT);
 
 	verify();
 	return finish_verdict();

@@ -1,6 +1,6 @@
 /*
- * victim.h: plumbing shared by the crest integration-test victims (state.c, socket.c,
- * plain.c). Each victim is one translation unit that includes this header once, right
+ * victim.h: plumbing shared by the crest integration-test victims (the .c files
+ * next to it). Each victim is one translation unit that includes this header once, right
  * after "#define _GNU_SOURCE"; everything here is static.
  *
  * It provides:
@@ -22,7 +22,33 @@
  *     open, and returns a bit mask of which allowed[] entries were seen open (-1 if
  *     /proc/self/fd could not be read, which is a failure too);
  *   - finish_verdict(): publishes OUTDIR/verdict, exactly "PASS" (returns 0) or "FAIL: "
- *     and the accumulated failures (returns 1); main() returns its result.
+ *     and the accumulated failures (returns 1); main() returns its result;
+ *   - nap(): one nanosleep of VICTIM_NAP_NS (10 ms), EINTR ignored;
+ *   - run_until_term(&counter, ready_at): the single-process main loop: until SIGTERM,
+ *     counter++ then nap(), publishing ready once counter reaches ready_at; a SIGTERM
+ *     before that is a failure ("SIGTERM before ready was written (counter N)") and sets
+ *     ready_pid to getpid() so that check_pid() still checks the rest.
+ *
+ * With VICTIM_TREE defined before the include (victims made of a parent P and one child C,
+ * C forked after setup and told to run its checks by SIGUSR1), it also provides:
+ *   - got_usr1 (set by the SIGUSR1 handler), parent_pid and child_pid;
+ *   - install_usr1_handler(): SIGUSR1 sets got_usr1 (no SA_RESTART), installed before the
+ *     fork so C inherits it;
+ *   - fork_child(): sets parent_pid, forks (setup_failed("fork") on error) and returns 1 in
+ *     C (where child_pid is then getpid()) and 0 in P (child_pid is C's pid);
+ *   - kill_child(): SIGKILL to C and reap it (errno preserved); parent_setup_failed(what):
+ *     kill_child() then setup_failed(what), so no child is left behind;
+ *   - child_waiting(): C's main loop condition: 0 once SIGUSR1 arrived, exits 2 (writing
+ *     nothing) as soon as getppid() is no longer parent_pid, else 1;
+ *   - check_child_ids(): C's checks that getpid() is child_pid and getppid() parent_pid;
+ *   - child_report_exit(): C publishes OUTDIR/child, "P" or "F" and its failures, and
+ *     exits 0 or 1 (3 if child could not be written);
+ *   - collect_child(): P sends SIGUSR1 to C and waits for it (waitpid WNOHANG after every
+ *     nap(), at most VICTIM_WAIT_CHILD_MS = 2 s; killed with SIGKILL and reaped on timeout),
+ *     fails unless C exited with status 0, then runs check_child_report(); returns 0 when
+ *     C was reaped, -1 (and OUTDIR/child not read) when it timed out or waitpid failed;
+ *   - check_child_report(): fails unless OUTDIR/child is "P" (an "F" report becomes the
+ *     failure "child: <its failures>").
  *
  * The functions are static inline only so that a victim that does not use one of them
  * gets no -Wunused-function warning.
@@ -42,9 +68,17 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stdint.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
+#include <time.h>
 #include <unistd.h>
+#ifdef VICTIM_TREE
+#include <sys/wait.h>
+#endif
+
+#define VICTIM_NAP_NS (10 * 1000 * 1000L)
+#define VICTIM_WAIT_CHILD_MS 2000
 
 #ifndef VICTIM_FAILURES_BYTES
 #define VICTIM_FAILURES_BYTES 4096
@@ -203,5 +237,175 @@ static inline int finish_verdict(void)
 	publish("verdict", "PASS");
 	return 0;
 }
+
+static inline void nap(void)
+{
+	struct timespec ts = { 0, VICTIM_NAP_NS };
+
+	nanosleep(&ts, NULL); /* EINTR (SIGTERM, SIGUSR1, a timer, a ptrace stop, a restore) is fine */
+}
+
+/* single-process main loop: until SIGTERM, ++*counter and nap(); ready once *counter is ready_at */
+static inline void run_until_term(volatile uint64_t *counter, uint64_t ready_at)
+{
+	while (!got_term) {
+		++*counter;
+		nap();
+		if (*counter == ready_at)
+			write_ready();
+	}
+	if (!ready_pid) {
+		/* SIGTERM before ready: still report, but this cannot be a pass */
+		fail("SIGTERM before ready was written (counter %llu)", (unsigned long long)*counter);
+		ready_pid = getpid();
+	}
+}
+
+#ifdef VICTIM_TREE
+static volatile sig_atomic_t got_usr1;
+static pid_t parent_pid, child_pid;
+
+static inline void on_usr1(int sig)
+{
+	(void)sig;
+	got_usr1 = 1;
+}
+
+static inline void install_usr1_handler(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr1;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(SIGUSR1, &sa, NULL))
+		setup_failed("sigaction SIGUSR1");
+}
+
+/* 1 in the child, 0 in the parent */
+static inline int fork_child(void)
+{
+	parent_pid = getpid();
+	child_pid = fork();
+	if (child_pid < 0)
+		setup_failed("fork");
+	if (child_pid == 0) {
+		child_pid = getpid();
+		return 1;
+	}
+	return 0;
+}
+
+/* SIGKILL to C and reap it; errno is preserved */
+static inline void kill_child(void)
+{
+	int saved = errno;
+
+	kill(child_pid, SIGKILL);
+	while (waitpid(child_pid, NULL, 0) < 0 && errno == EINTR)
+		;
+	errno = saved;
+}
+
+/* P's setup failure after the fork: no child may be left behind */
+static inline void parent_setup_failed(const char *what)
+{
+	kill_child();
+	setup_failed(what);
+}
+
+/* C's loop condition: 0 once SIGUSR1 came; exit 2 if P is gone */
+static inline int child_waiting(void)
+{
+	if (got_usr1)
+		return 0;
+	if (getppid() != parent_pid)
+		_exit(2);
+	return 1;
+}
+
+static inline void check_child_ids(void)
+{
+	if (getpid() != child_pid)
+		fail("child getpid() %d, want %d", (int)getpid(), (int)child_pid);
+	if (getppid() != parent_pid)
+		fail("child getppid() %d, want %d", (int)getppid(), (int)parent_pid);
+}
+
+/* OUTDIR/child <- "P" or "F<failures>"; exit 0 or 1 (3: child not written) */
+static inline void child_report_exit(void)
+{
+	static char result[sizeof(failures) + 2];
+
+	if (nfailures)
+		snprintf(result, sizeof(result), "F%s", failures);
+	else
+		strcpy(result, "P");
+	if (publish("child", result))
+		_exit(3);
+	_exit(nfailures ? 1 : 0);
+}
+
+/* OUTDIR/child must be "P"; "F..." becomes the failure "child: ..." */
+static inline void check_child_report(void)
+{
+	char path[PATH_MAX + 64], text[1024];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/child", outdir);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		fail("open OUTDIR/child: %s", strerror(errno));
+		return;
+	}
+	do
+		n = read(fd, text, sizeof(text) - 1);
+	while (n < 0 && errno == EINTR);
+	close(fd);
+	if (n < 0) {
+		fail("read OUTDIR/child: %s", strerror(errno));
+		return;
+	}
+	text[n] = 0;
+	if (n > 0 && text[0] == 'F')
+		fail("child: %s", text + 1);
+	else if (strcmp(text, "P"))
+		fail("OUTDIR/child is \"%s\", want \"P\" or \"F...\"", text);
+}
+
+/* SIGUSR1 to C, wait for it (at most VICTIM_WAIT_CHILD_MS), check its exit status and
+ * report; 0 when C was reaped, -1 when not (timeout: killed and reaped; waitpid error) */
+static inline int collect_child(void)
+{
+	int status = 0, waited;
+	pid_t r = 0;
+
+	if (kill(child_pid, SIGUSR1))
+		fail("kill(child %d, SIGUSR1): %s", (int)child_pid, strerror(errno));
+	for (waited = 0; waited <= VICTIM_WAIT_CHILD_MS; waited += VICTIM_NAP_NS / 1000000) {
+		r = waitpid(child_pid, &status, WNOHANG);
+		if (r != 0 && !(r < 0 && errno == EINTR))
+			break;
+		nap();
+	}
+	if (r == 0) {
+		fail("child %d still running %d ms after SIGUSR1 (killed)", (int)child_pid,
+		     VICTIM_WAIT_CHILD_MS);
+		kill_child();
+		return -1;
+	}
+	if (r < 0) {
+		fail("waitpid(child %d): %s", (int)child_pid, strerror(errno));
+		return -1;
+	}
+	if (!WIFEXITED(status))
+		fail("child killed by signal %d", WIFSIGNALED(status) ? WTERMSIG(status) : -1);
+	else if (WEXITSTATUS(status))
+		fail("child exit status %d, want 0", WEXITSTATUS(status));
+	check_child_report();
+	return 0;
+}
+#endif /* VICTIM_TREE */
 
 #endif /* CREST_VICTIM_H */
