@@ -61,7 +61,7 @@ fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
 
 /// The dumped size must still be the file's size (CRIU's default check):
 /// a changed binary or data file would restore into wrong contents.
-fn check_size(name: &str, size: Option<u64>, what: &str) -> Result<(), RestoreError> {
+pub fn check_size(name: &str, size: Option<u64>, what: &str) -> Result<(), RestoreError> {
     let meta = std::fs::metadata(name)
         .map_err(|e| RestoreError::Inconsistent(format!("{what}: {name}: {e}")))?;
     if let Some(size) = size {

@@ -79,6 +79,7 @@ pub fn plan(
 ) -> Result<MemPlan, RestoreError> {
     let mut premaps = Vec::new();
     let mut slot = 0u64;
+    let mut checked: Vec<u64> = Vec::new();
     let mut vvar: Option<(u64, u64)> = None;
     let mut vdso: Option<(u64, u64)> = None;
     let mut dumped = Vec::new();
@@ -123,6 +124,13 @@ pub fn plan(
                         v.shmid
                     ))
                 })?;
+            // A mapped file that changed size since the dump (a rebuilt
+            // library or binary) would restore into other code: CRIU's
+            // default check, once per file.
+            if !checked.contains(&v.shmid) {
+                super::files::check_size(&f.name, f.size, &format!("mapped file id {}", v.shmid))?;
+                checked.push(v.shmid);
+            }
             let write = shared && v.prot as i32 & libc::PROT_WRITE != 0;
             let oflags = if write { libc::O_RDWR } else { libc::O_RDONLY };
             let path = CString::new(f.name.as_bytes()).map_err(|_| {
