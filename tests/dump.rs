@@ -593,3 +593,11 @@ fn stopped_task_is_restored_stopped() {
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     assert_nothing_left(v.pid as u32);
 }
+
+/// A 64 GiB PROT_NONE reservation with a read-write middle, and a
+/// read-only shared file mapping: premapping them must neither charge the
+/// reservation nor ask for write access to the file.
+#[test]
+fn reservation_and_read_only_shared_mapping_round_trip() {
+    victim_round_trip("reserve", 0);
+}

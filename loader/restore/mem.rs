@@ -35,6 +35,11 @@ pub struct Premap {
     pub pgoff: u64,
     /// `madvise` advice numbers to apply.
     pub advice: Vec<i32>,
+    /// Dumped pages go into it: premapped writable, then given its
+    /// protection. Others are premapped with their protection right away,
+    /// so a huge PROT_NONE reservation costs nothing and a read-only
+    /// shared file mapping needs no write access.
+    pub filled: bool,
 }
 
 /// Where the dumped vvar/vdso were.
@@ -163,6 +168,7 @@ pub fn plan(
             shmid: (v.status & VMA_ANON_SHARED != 0).then_some(v.shmid),
             pgoff: v.pgoff,
             advice: advice(v.madv),
+            filled: false,
         });
         slot += len;
     }
@@ -193,6 +199,18 @@ pub fn plan(
 }
 
 impl MemPlan {
+    /// Marks the premaps that present pages of `runs` fall into.
+    pub fn mark_filled(&mut self, runs: &[PageRun]) {
+        for r in runs.iter().filter(|r| r.file_off.is_some()) {
+            let end = r.vaddr + r.nr_pages * PAGE;
+            for p in self.premaps.iter_mut() {
+                if p.start < end && r.vaddr < p.start + p.len {
+                    p.filled = true;
+                }
+            }
+        }
+    }
+
     /// The premap entry holding `addr`.
     pub fn premap_of(&self, addr: u64) -> Option<&Premap> {
         let i = self.premaps.partition_point(|p| p.start + p.len <= addr);

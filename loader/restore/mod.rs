@@ -146,11 +146,12 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     let mut plans = Vec::with_capacity(tree.len());
     for entry in &tree {
         let task = images::read_task(&dir, &inventory, entry)?;
-        let mem = mem::plan(
+        let mut mem = mem::plan(
             &dir.join(format!("mm-{}.img", entry.pid)),
             &task.mm.vmas,
             &task.files,
         )?;
+        mem.mark_filled(&task.runs);
         mem.check_vdso(k.vdso)?;
         if let (Some(d), Some(c)) = (mem.vdso, k.vdso) {
             let dumped = read_dumped(&task, d.vdso_start, d.vdso_len)?;
@@ -775,7 +776,11 @@ impl TreeRun<'_> {
                 }
                 (None, None) => (-1, "anonymous".to_string()),
             };
-            let prot = p.prot | libc::PROT_READ | libc::PROT_WRITE;
+            let prot = if p.filled {
+                p.prot | libc::PROT_READ | libc::PROT_WRITE
+            } else {
+                p.prot
+            };
             let r = sys::mmap(at, p.len, prot, p.flags | libc::MAP_FIXED, fd, p.pgoff);
             if fd >= 0 {
                 sys::close(fd);
@@ -791,7 +796,7 @@ impl TreeRun<'_> {
         fill_pages(&plan.task, &plan.mem, area)?;
         for p in &plan.mem.premaps {
             let at = area + p.slot;
-            if p.prot != p.prot | libc::PROT_READ | libc::PROT_WRITE {
+            if p.filled && p.prot != p.prot | libc::PROT_READ | libc::PROT_WRITE {
                 sys::mprotect(at, p.len, p.prot)
                     .map_err(|e| format!("mprotect vma {:#x}: {e}", p.start))?;
             }
