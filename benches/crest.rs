@@ -7,6 +7,9 @@
 //! - dump (`crest dump --leave-running`, images synced) of a process with
 //!   1 MiB of touched anonymous memory, and the dump throughput for 1 GiB.
 
+#[path = "../tests/common/cc.rs"]
+mod cc_victims;
+
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -95,20 +98,8 @@ fn main() {
 /// Builds tests/victims/plain.c (a buffer of N MiB, every page touched).
 fn plain_victim() -> std::path::PathBuf {
     let out = std::env::temp_dir().join(format!("crest-bench-plain-{}", std::process::id()));
-    let cc = cc::Build::new()
-        .target("x86_64-unknown-linux-gnu")
-        .host("x86_64-unknown-linux-gnu")
-        .opt_level(1)
-        .cargo_metadata(false)
-        .get_compiler();
     let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims/plain.c");
-    let st = Command::new(cc.path())
-        .args(["-O1", "-static", "-o"])
-        .arg(&out)
-        .arg(src)
-        .status()
-        .unwrap();
-    assert!(st.success(), "building plain.c");
+    cc_victims::build_victim(&src, &out);
     out
 }
 

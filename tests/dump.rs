@@ -212,24 +212,10 @@ fn victim(name: &str) -> PathBuf {
     let dir = BUILT.get_or_init(|| {
         let out = std::env::temp_dir().join(format!("crest-victims-{}", std::process::id()));
         fs::create_dir_all(&out).unwrap();
-        let cc = cc::Build::new()
-            .target("x86_64-unknown-linux-gnu")
-            .host("x86_64-unknown-linux-gnu")
-            .opt_level(1)
-            .cargo_metadata(false)
-            .get_compiler();
         let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/victims");
         let sources = fs::read_dir(&src).unwrap().flatten().map(|e| e.path());
         for path in sources.filter(|p| p.extension().is_some_and(|e| e == "c")) {
-            let v = path.file_stem().unwrap().to_string_lossy().into_owned();
-            let st = Command::new(cc.path())
-                .args(["-O1", "-static", "-Wall", "-Wextra", "-pthread", "-o"])
-                .arg(out.join(&v))
-                .arg(&path)
-                .arg("-lm")
-                .status()
-                .unwrap();
-            assert!(st.success(), "building victim {v}");
+            common::cc::build_victim(&path, &out.join(path.file_stem().unwrap()));
         }
         out
     });

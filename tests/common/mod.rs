@@ -3,6 +3,7 @@
 //! survives, and writable copies of the shared fixtures.
 #![allow(dead_code)]
 
+pub mod cc;
 pub mod crit;
 
 use std::fs;
