@@ -208,7 +208,8 @@ pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
                 .anon
                 .get(&file.id)
                 .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
-            Source::Epoll(_) => unreachable!("epolls are installed last"),
+            // Partitioned out above: epolls are installed last.
+            Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
         };
         let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
         if matches!(t.source, Source::Path { .. }) {
