@@ -122,6 +122,16 @@ fn header_for(magic: u32) -> Header {
     magic::by_magic(magic).map_or(Header::Common, |k| k.header)
 }
 
+/// The magic words an image with `magic` starts with.
+fn header_words(magic: u32) -> Vec<u32> {
+    match header_for(magic) {
+        Header::Inventory => vec![magic],
+        Header::Service => vec![IMG_SERVICE_MAGIC, magic],
+        Header::Raw => Vec::new(),
+        Header::Common => vec![IMG_COMMON_MAGIC, magic],
+    }
+}
+
 impl Image {
     /// Reads `path`, which must carry `magic`.
     pub fn open(path: &Path, magic: u32) -> Result<Image, ImageError> {
@@ -144,14 +154,9 @@ impl Image {
             path: path.into(),
             kind,
         };
-        let words: &[u32] = match header_for(magic) {
-            Header::Inventory => &[magic],
-            Header::Service => &[IMG_SERVICE_MAGIC, magic],
-            Header::Raw => &[],
-            Header::Common => &[IMG_COMMON_MAGIC, magic],
-        };
+        let words = header_words(magic);
         let mut pos = 0;
-        for &want in words {
+        for want in words {
             let found =
                 read_u32(&data, pos).ok_or(err(ImageErrorKind::ShortHeader { len: data.len() }))?;
             if found != want {
@@ -258,12 +263,7 @@ pub struct ImageWriter {
 impl ImageWriter {
     pub fn new(magic: u32) -> ImageWriter {
         let mut data = Vec::new();
-        let words: &[u32] = match header_for(magic) {
-            Header::Inventory => &[magic],
-            Header::Service => &[IMG_SERVICE_MAGIC, magic],
-            Header::Raw => &[],
-            Header::Common => &[IMG_COMMON_MAGIC, magic],
-        };
+        let words = header_words(magic);
         for w in words {
             data.extend_from_slice(&w.to_le_bytes());
         }
