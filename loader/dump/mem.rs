@@ -153,6 +153,18 @@ pub fn zero_pfn() -> Option<u64> {
     (e & PM_PRESENT != 0 && e & PM_PFN != 0).then_some(e & PM_PFN)
 }
 
+/// The /proc/PID/pagemap entries of the pages in `[start, end)`.
+fn pagemap_entries(pagemap: &File, start: u64, end: u64) -> Result<Vec<u64>, String> {
+    let mut raw = vec![0u8; ((end - start) / PAGE) as usize * 8];
+    pagemap
+        .read_exact_at(&mut raw, start / PAGE * 8)
+        .map_err(|e| format!("pagemap at {start:#x}: {e}"))?;
+    Ok(raw
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect())
+}
+
 /// Pages of one VMA worth dumping, as runs of (vaddr, pages).
 fn runs_of(pagemap: &File, v: &VmaEntry, zero: Option<u64>) -> Result<Vec<(u64, u64)>, String> {
     let dump_anon =
@@ -161,14 +173,9 @@ fn runs_of(pagemap: &File, v: &VmaEntry, zero: Option<u64>) -> Result<Vec<(u64, 
     if v.status & VMA_AREA_VSYSCALL != 0 || !(dump_anon || dump_cow) {
         return Ok(Vec::new());
     }
-    let n = ((v.end - v.start) / PAGE) as usize;
-    let mut raw = vec![0u8; n * 8];
-    pagemap
-        .read_exact_at(&mut raw, v.start / PAGE * 8)
-        .map_err(|e| format!("pagemap at {:#x}: {e}", v.start))?;
+    let entries = pagemap_entries(pagemap, v.start, v.end)?;
     let mut runs: Vec<(u64, u64)> = Vec::new();
-    for i in 0..n {
-        let e = u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+    for (i, &e) in entries.iter().enumerate() {
         let present = e & PM_PRESENT != 0;
         let keep = if dump_cow {
             (present && e & PM_FILE == 0) || e & PM_SWAP != 0
@@ -291,15 +298,9 @@ pub fn dump_shmem(
     for u in uses {
         let pagemap = File::open(format!("/proc/{}/pagemap", u.pid))
             .map_err(|e| DumpError::Proc(format!("/proc/{}/pagemap: {e}", u.pid)))?;
-        let n = ((u.end - u.start) / PAGE) as usize;
-        let mut raw = vec![0u8; n * 8];
-        pagemap
-            .read_exact_at(&mut raw, u.start / PAGE * 8)
-            .map_err(|e| {
-                DumpError::Proc(format!("pid {}: pagemap at {:#x}: {e}", u.pid, u.start))
-            })?;
-        for i in 0..n {
-            let e = u64::from_le_bytes(raw[i * 8..i * 8 + 8].try_into().unwrap_or_default());
+        let entries = pagemap_entries(&pagemap, u.start, u.end)
+            .map_err(|e| DumpError::Proc(format!("pid {}: {e}", u.pid)))?;
+        for (i, &e) in entries.iter().enumerate() {
             if e & (PM_PRESENT | PM_SWAP) != 0 {
                 let addr = u.start + i as u64 * PAGE;
                 found

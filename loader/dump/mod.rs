@@ -253,19 +253,14 @@ fn write_tree(
     shmids.dedup();
     for (n, &shmid) in shmids.iter().enumerate() {
         let pages_id = (acc.pstree.len() + n + 1) as u32;
-        let pages_path = dir.join(format!("pages-{pages_id}.img"));
-        written.paths.push(pages_path.clone());
-        let mut pages = File::create(&pages_path)
-            .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
+        let mut pages = create_pages(dir, pages_id, written)?;
         let uses: Vec<&mem::ShmemUse> = acc.shmem.iter().filter(|u| u.shmid == shmid).collect();
         let entries = mem::dump_shmem(shmid, &uses, &mut pages)?;
-        let mut pm = enc(&[PagemapHead { pages_id }]);
-        pm.extend(enc(&entries));
-        write_image(
+        write_pagemap(
             dir,
             &format!("pagemap-shmem-{shmid}.img"),
-            magic::PAGEMAP_MAGIC,
-            pm,
+            pages_id,
+            &entries,
             written,
         )?;
     }
@@ -592,6 +587,26 @@ fn write_image(
     write_bytes(dir, name, w.into_bytes(), written)
 }
 
+/// Creates pages-ID.img, to be removed unless the dump completes.
+fn create_pages(dir: &Path, pages_id: u32, written: &mut Written) -> Result<File, DumpError> {
+    let path = dir.join(format!("pages-{pages_id}.img"));
+    written.paths.push(path.clone());
+    File::create(&path).map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))
+}
+
+/// A pagemap image: its head naming pages-ID.img, then the entries.
+fn write_pagemap(
+    dir: &Path,
+    name: &str,
+    pages_id: u32,
+    entries: &[PagemapEntry],
+    written: &mut Written,
+) -> Result<(), DumpError> {
+    let mut records = enc(&[PagemapHead { pages_id }]);
+    records.extend(enc(entries));
+    write_image(dir, name, magic::PAGEMAP_MAGIC, records, written)
+}
+
 /// Writes one image file of the set (synced with the others at the end).
 fn write_bytes(
     dir: &Path,
@@ -773,10 +788,7 @@ fn dump_process(
 
     // Pages first (the big one), then the rest.
     let pages_id = index as u32 + 1;
-    let pages_path = dir.join(format!("pages-{pages_id}.img"));
-    written.paths.push(pages_path.clone());
-    let mut pages = File::create(&pages_path)
-        .map_err(|e| DumpError::Io(format!("{}: {e}", pages_path.display())))?;
+    let mut pages = create_pages(dir, pages_id, written)?;
     let mem_start = std::time::Instant::now();
     let (entries, npages) = mem::dump_pages(pid, &vmas, &mut pages)?;
     acc.stats.memdump_time += mem_start.elapsed().as_micros() as u32;
@@ -793,13 +805,11 @@ fn dump_process(
     );
     clock.stage("pages");
 
-    let mut pm = enc(&[PagemapHead { pages_id }]);
-    pm.extend(enc(&entries));
-    write_image(
+    write_pagemap(
         dir,
         &format!("pagemap-{pid}.img"),
-        magic::PAGEMAP_MAGIC,
-        pm,
+        pages_id,
+        &entries,
         written,
     )?;
     for (t, core) in threads.iter().zip(&cores) {
