@@ -5,6 +5,8 @@
 //! build.rs) finishes each task from the inside. `unsafe` is confined to
 //! `sys` (system calls) and `blob` (mapping and entering the blob).
 #![deny(unsafe_code)]
+// The schema macros recurse once per field and step (images/desc.rs).
+#![recursion_limit = "512"]
 
 #[allow(unsafe_code)]
 pub mod blob;

@@ -5,10 +5,12 @@
 //! that remain before anything is sliced (nothing is allocated from it), and
 //! every error names the file, the record and the byte offset.
 
+pub mod desc;
 pub mod json;
 pub mod magic;
 pub mod proto;
 pub mod schema;
+pub mod schema2;
 
 use std::fmt;
 use std::io;
