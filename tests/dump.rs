@@ -467,6 +467,54 @@ fn shared_memory_tree_round_trip() {
     victim_round_trip("shmem", 0);
 }
 
+/// A pagemap-shmem entry whose offset plus length passes u64::MAX once got
+/// past the bounds check (the sum wrapped), and the fill then wrote below
+/// the object's mapping. It must be refused, naming the image and entry.
+#[test]
+fn crafted_shmem_pagemap_is_refused() {
+    use crest::images::magic::PAGEMAP_MAGIC;
+    use crest::images::schema::{PagemapEntry, PagemapHead};
+    use crest::images::{Image, ImageWriter};
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("shmem", &[]);
+    let dir = Dir::new("shmem-crafted");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump shmem: {}", text(&out));
+    wait_gone(v.pid);
+    let pm = fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("pagemap-shmem-")
+        })
+        .expect("a pagemap-shmem image");
+    let img = Image::open(&pm, PAGEMAP_MAGIC).unwrap();
+    assert!(img.records.len() > 1, "no shmem pages dumped");
+    let mut w = ImageWriter::new(PAGEMAP_MAGIC);
+    w.push(&img.decode::<PagemapHead>(0).unwrap());
+    for i in 1..img.records.len() {
+        let mut e: PagemapEntry = img.decode(i).unwrap();
+        if i == 1 {
+            e.vaddr = !0xfff_u64;
+        }
+        w.push(&e);
+    }
+    fs::write(&pm, w.into_bytes()).unwrap();
+    let out = crest_cmd(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let name = pm.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        t.contains(&name) && t.contains("entry 1") && t.contains("outside the object"),
+        "{t}"
+    );
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+}
+
 /// A task whose stdio is a terminal: refused without --shell-job; with
 /// it the terminal is recorded, and a restore with --shell-job hands the
 /// task the restoring crest's own terminal.

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
 use crest::images::magic::IMG_COMMON_MAGIC;
-use crest::images::{proto, ImageWriter};
+use crest::images::{schema, ImageWriter};
 
 const CREST: &str = env!("CARGO_BIN_EXE_crest");
 const CORE_MAGIC: u32 = 0x5505_3847;
@@ -136,7 +136,7 @@ fn assert_refused(file: &Path, cause: &str) {
 /// A valid one-record pstree image, built with crest's writer.
 fn pstree_image() -> Vec<u8> {
     let mut w = ImageWriter::new(PSTREE_MAGIC);
-    w.push(&proto::PstreeEntry {
+    w.push(&schema::PstreeEntry {
         pid: 31000,
         ppid: 0,
         pgid: 31000,

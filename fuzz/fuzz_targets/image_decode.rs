@@ -68,20 +68,20 @@ fn record<M: Message + Default + PartialEq + std::fmt::Debug>(
 fn typed(img: &Image, name: &str) {
     for i in 0..img.records.len() {
         match name {
-            "CORE" => record::<proto::CoreEntry>(img, i, &schema::CORE_ENTRY),
-            "MM" => record::<proto::MmEntry>(img, i, &schema::MM_ENTRY),
-            "PAGEMAP" if i == 0 => record::<proto::PagemapHead>(img, i, &schema::PAGEMAP_HEAD),
-            "PAGEMAP" => record::<proto::PagemapEntry>(img, i, &schema::PAGEMAP_ENTRY),
-            "INVENTORY" => record::<proto::InventoryEntry>(img, i, &schema::INVENTORY_ENTRY),
-            "PSTREE" => record::<proto::PstreeEntry>(img, i, &schema::PSTREE_ENTRY),
-            "PIPES_DATA" => record::<proto::PipeDataEntry>(img, i, &schema::PIPE_DATA_ENTRY),
-            "FILES" => record::<proto::FileEntry>(img, i, &schema::FILE_ENTRY),
-            "FDINFO" => record::<proto::FdinfoEntry>(img, i, &schema::FDINFO_ENTRY),
-            "IDS" => record::<proto::TaskKobjIdsEntry>(img, i, &schema::TASK_KOBJ_IDS_ENTRY),
-            "FS" => record::<proto::FsEntry>(img, i, &schema::FS_ENTRY),
-            "SECCOMP" => record::<proto::SeccompEntry>(img, i, &schema::SECCOMP_ENTRY),
-            "TIMENS" => record::<proto::TimensEntry>(img, i, &schema::TIMENS_ENTRY),
-            "STATS" => record::<proto::StatsEntry>(img, i, &schema::STATS_ENTRY),
+            "CORE" => record::<schema::CoreEntry>(img, i, &schema::CORE_ENTRY),
+            "MM" => record::<schema::MmEntry>(img, i, &schema::MM_ENTRY),
+            "PAGEMAP" if i == 0 => record::<schema::PagemapHead>(img, i, &schema::PAGEMAP_HEAD),
+            "PAGEMAP" => record::<schema::PagemapEntry>(img, i, &schema::PAGEMAP_ENTRY),
+            "INVENTORY" => record::<schema::InventoryEntry>(img, i, &schema::INVENTORY_ENTRY),
+            "PSTREE" => record::<schema::PstreeEntry>(img, i, &schema::PSTREE_ENTRY),
+            "PIPES_DATA" => record::<schema::PipeDataEntry>(img, i, &schema::PIPE_DATA_ENTRY),
+            "FILES" => record::<schema::FileEntry>(img, i, &schema::FILE_ENTRY),
+            "FDINFO" => record::<schema::FdinfoEntry>(img, i, &schema::FDINFO_ENTRY),
+            "IDS" => record::<schema::TaskKobjIdsEntry>(img, i, &schema::TASK_KOBJ_IDS_ENTRY),
+            "FS" => record::<schema::FsEntry>(img, i, &schema::FS_ENTRY),
+            "SECCOMP" => record::<schema::SeccompEntry>(img, i, &schema::SECCOMP_ENTRY),
+            "TIMENS" => record::<schema::TimensEntry>(img, i, &schema::TIMENS_ENTRY),
+            "STATS" => record::<schema::StatsEntry>(img, i, &schema::STATS_ENTRY),
             _ => {}
         }
     }
@@ -100,7 +100,7 @@ fuzz_target!(|data: &[u8]| {
             if !pipes {
                 return Ok(0);
             }
-            proto::PipeDataEntry::decode(body)
+            schema::PipeDataEntry::decode(body)
                 .map(|e| u64::from(e.bytes))
                 .map_err(|e| e.to_string())
         });

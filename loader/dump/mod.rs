@@ -25,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use crate::cli::Opts;
 use crate::images::magic;
-use crate::images::proto::*;
+use crate::images::schema::*;
 use crate::images::ImageWriter;
 use crate::log::{DEBUG, INFO};
 use crate::sys;

@@ -176,16 +176,16 @@ pub fn children(pid: i32) -> Result<Vec<i32>, DumpError> {
 
 /// The task's POSIX timers from /proc/PID/timers (ids, clocks, signals,
 /// notification), without their times, which only the task can read.
-pub fn posix_timers(pid: i32) -> Result<Vec<crate::images::proto::PosixTimerEntry>, DumpError> {
+pub fn posix_timers(pid: i32) -> Result<Vec<crate::images::schema::PosixTimerEntry>, DumpError> {
     let text = read(pid, "timers")?;
     let bad = |l: &str| DumpError::Proc(format!("/proc/{pid}/timers: unexpected line {l:?}"));
-    let mut out: Vec<crate::images::proto::PosixTimerEntry> = Vec::new();
+    let mut out: Vec<crate::images::schema::PosixTimerEntry> = Vec::new();
     for line in text.lines() {
         let Some((key, value)) = line.split_once(": ") else {
             continue;
         };
         if key == "ID" {
-            out.push(crate::images::proto::PosixTimerEntry {
+            out.push(crate::images::schema::PosixTimerEntry {
                 it_id: value.trim().parse().map_err(|_| bad(line))?,
                 ..Default::default()
             });

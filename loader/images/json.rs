@@ -20,8 +20,8 @@
 //! length-delimited values as base64), and enum numbers without a name are
 //! printed as numbers. Malformed input gives a [`JsonError`], never a panic.
 
+use super::desc::{FieldDesc, Fmt, Kind, MsgDesc};
 use super::magic::{self, Header, ImageKind};
-use super::schema::{FieldDesc, Fmt, Kind, MsgDesc};
 use super::{Image, ImageError, ImageErrorKind};
 use std::fmt;
 
@@ -1127,12 +1127,13 @@ mod tests {
         // cannot recurse, so use a self-referencing descriptor.
         static NODE: MsgDesc = MsgDesc {
             name: "node",
-            fields: &[schema::FieldDesc::new(
-                1,
-                "child",
-                Kind::Message(&NODE),
-                schema::Label::Optional,
-            )],
+            fields: &[FieldDesc {
+                tag: 1,
+                name: "child",
+                kind: Kind::Message(&NODE),
+                label: crate::images::desc::Label::Optional,
+                fmt: Fmt::Plain,
+            }],
         };
         let mut msg: Vec<u8> = Vec::new();
         for _ in 0..70 {

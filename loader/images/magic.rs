@@ -7,7 +7,8 @@
 //! kinds every record is followed by raw bytes whose count is a field of the
 //! record ([`ImageKind::extra_bytes_field`]).
 
-use super::schema::{self, MsgDesc};
+use super::desc::MsgDesc;
+use super::schema;
 
 /// First magic of every image except the inventory and service files.
 pub const IMG_COMMON_MAGIC: u32 = 0x5456_4319;
@@ -271,6 +272,41 @@ pub static IMAGES: &[ImageKind] = &[
         header: Header::Service,
         ..kind("STATS", STATS_MAGIC, "stats-%s", &schema::STATS_ENTRY)
     },
+    kind(
+        "MEMFD_INODE",
+        0x4845_3499,
+        "memfd.img",
+        &schema::MEMFD_INODE_ENTRY,
+    ),
+    kind("UTSNS", 0x5447_3203, "utsns-%u.img", &schema::UTSNS_ENTRY),
+    kind(
+        "IPC_VAR",
+        0x5311_5007,
+        "ipcns-var-%u.img",
+        &schema::IPC_VAR_ENTRY,
+    ),
+    // CRIU 4.2 keeps segment contents in pagemap-shmem images
+    // (`in_pagemaps`), so the shm image is records only.
+    kind(
+        "IPCNS_SHM",
+        0x4628_3044,
+        "ipcns-shm-%u.img",
+        &schema::IPC_SHM_ENTRY,
+    ),
+    // The semaphore values and queued messages that follow each record
+    // of these two are not decoded yet.
+    kind(
+        "IPCNS_SEM",
+        0x5957_3019,
+        "ipcns-sem-%u.img",
+        &schema::IPC_SEM_ENTRY,
+    ),
+    kind(
+        "IPCNS_MSG",
+        0x5545_3737,
+        "ipcns-msg-%u.img",
+        &schema::IPC_MSG_ENTRY,
+    ),
 ];
 
 /// The image kind whose own magic is `magic` (raw images have none).

@@ -1,5 +1,5 @@
 //! CRIU image files: the framing (magic words, then `u32` length-prefixed
-//! protobuf records), written once here, and the typed records in `proto`.
+//! protobuf records), written once here, and the typed records in `schema`.
 //!
 //! Hostile input is expected: a length prefix is checked against the bytes
 //! that remain before anything is sliced (nothing is allocated from it), and
@@ -8,9 +8,7 @@
 pub mod desc;
 pub mod json;
 pub mod magic;
-pub mod proto;
 pub mod schema;
-pub mod schema2;
 
 use std::fmt;
 use std::io;
@@ -310,7 +308,7 @@ pub struct Kept<M> {
 
 /// Copies the top-level fields of `body` whose tags `desc` does not list,
 /// byte for byte. Fails on malformed wire data.
-pub fn unknown_fields(desc: &schema::MsgDesc, body: &[u8]) -> Result<Vec<u8>, String> {
+pub fn unknown_fields(desc: &desc::MsgDesc, body: &[u8]) -> Result<Vec<u8>, String> {
     let mut out = Vec::new();
     let mut pos = 0;
     while pos < body.len() {
@@ -372,7 +370,7 @@ impl Image {
     pub fn decode_kept<M: prost::Message + Default>(
         &self,
         i: usize,
-        desc: &schema::MsgDesc,
+        desc: &desc::MsgDesc,
     ) -> Result<Kept<M>, ImageError> {
         let msg = self.decode(i)?;
         let unknown = unknown_fields(desc, self.body(i)).map_err(|e| {
@@ -466,7 +464,7 @@ mod tests {
     fn unknown_fields_survive_a_round_trip() {
         // PstreeEntry knows tags 1..5; tag 99 (varint) and tag 100 (bytes)
         // stand for fields a newer CRIU added.
-        let known = proto::PstreeEntry {
+        let known = schema::PstreeEntry {
             pid: 7,
             ppid: 1,
             pgid: 7,
@@ -480,7 +478,7 @@ mod tests {
             Ok(0)
         })
         .expect("test setup");
-        let kept: Kept<proto::PstreeEntry> = img
+        let kept: Kept<schema::PstreeEntry> = img
             .decode_kept(0, &schema::PSTREE_ENTRY)
             .expect("test setup");
         assert_eq!(kept.msg, known);

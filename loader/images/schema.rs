@@ -1,127 +1,14 @@
-//! Static descriptors of the CRIU 4.2 messages mirrored in `proto.rs`.
+//! CRIU 4.2's messages (`images/*.proto`, tag v4.2) that crest reads and
+//! writes, each declared once: the `message!`/`criu_enum!` macros of `desc`
+//! turn a declaration into the prost type used by dump and restore and the
+//! descriptor `crest show` prints from, with the same tags, kinds and labels.
 //!
-//! The tables carry what a generic decoder needs to print a message the way
-//! `crit decode` does: field names, tag numbers, wire kinds, labels and CRIU's
-//! `(criu).*` display options. Fields are listed in tag order, which is also
-//! the order crit prints them in.
+//! Fields whose type is a message not declared here (for example the inet,
+//! packet and netlink socket entries inside `file_entry`) are left out: prost
+//! skips their tags when decoding, and `unknown_fields` keeps them across a
+//! rewrite because no descriptor names them.
 
-/// One protobuf message type.
-#[derive(Debug)]
-pub struct MsgDesc {
-    /// The message name as written in CRIU's `.proto` file.
-    pub name: &'static str,
-    /// Fields sorted by tag.
-    pub fields: &'static [FieldDesc],
-}
-
-impl MsgDesc {
-    /// The field with tag `tag`, if the schema knows it.
-    pub fn field(&self, tag: u32) -> Option<&'static FieldDesc> {
-        self.fields.iter().find(|f| f.tag == tag)
-    }
-}
-
-/// One field of a message.
-#[derive(Debug, Clone, Copy)]
-pub struct FieldDesc {
-    pub tag: u32,
-    pub name: &'static str,
-    pub kind: Kind,
-    pub label: Label,
-    pub fmt: Fmt,
-}
-
-impl FieldDesc {
-    /// A field printed without any `(criu).*` option.
-    pub const fn new(tag: u32, name: &'static str, kind: Kind, label: Label) -> Self {
-        FieldDesc {
-            tag,
-            name,
-            kind,
-            label,
-            fmt: Fmt::Plain,
-        }
-    }
-
-    /// The same field with a display option.
-    pub const fn with(self, fmt: Fmt) -> Self {
-        FieldDesc { fmt, ..self }
-    }
-
-    /// Whether the field may occur any number of times.
-    pub const fn is_repeated(&self) -> bool {
-        matches!(self.label, Label::Repeated | Label::Packed)
-    }
-}
-
-/// proto2 field label. `Packed` is a repeated scalar encoded packed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Label {
-    Optional,
-    Required,
-    Repeated,
-    Packed,
-}
-
-/// Protobuf field type.
-#[derive(Debug, Clone, Copy)]
-pub enum Kind {
-    Uint32,
-    Uint64,
-    Int32,
-    Int64,
-    Sint32,
-    Sint64,
-    Bool,
-    Fixed32,
-    Fixed64,
-    Sfixed32,
-    Sfixed64,
-    Float,
-    Double,
-    String,
-    Bytes,
-    Enum(&'static EnumDesc),
-    Message(&'static MsgDesc),
-}
-
-/// A protobuf enum: numbers and their names.
-#[derive(Debug)]
-pub struct EnumDesc {
-    pub name: &'static str,
-    pub values: &'static [(i32, &'static str)],
-}
-
-impl EnumDesc {
-    /// The name of `value`, if it is one of the enum's values.
-    pub fn name_of(&self, value: i32) -> Option<&'static str> {
-        self.values
-            .iter()
-            .find(|(v, _)| *v == value)
-            .map(|(_, n)| *n)
-    }
-}
-
-/// How crit's pretty mode prints an integer field (CRIU's `(criu).*` options).
-#[derive(Debug, Clone, Copy)]
-pub enum Fmt {
-    /// A number.
-    Plain,
-    /// `(criu).hex`: `"0x1f"`. On a message field it applies to every
-    /// integer inside that message, recursively.
-    Hex,
-    /// `(criu).flags`: `"A | B | 0x40"`, with unnamed bits shown in hex.
-    Flags(&'static [(u64, &'static str)]),
-    /// `(criu).dev`: `"major:minor"` in the kernel's internal encoding
-    /// (20 minor bits).
-    Dev,
-    /// `(criu).odev`: `"major:minor"` in the glibc `dev_t` encoding.
-    Odev,
-    /// `(criu).ipadd` on a repeated uint32: one IPv4 or IPv6 address string.
-    Ipaddr,
-    /// `(criu).dict`: a name for the known values, the number otherwise.
-    Dict(&'static [(u64, &'static str)]),
-}
+use super::desc::{criu_enum, message, Fmt, MsgDesc};
 
 // ---------------------------------------------------------------------------
 // Flag and value tables (crit's names)
@@ -228,1120 +115,1109 @@ pub static SK_STATE: [(u64, &str); 10] = [
 ];
 
 // ---------------------------------------------------------------------------
-// Enums
+// Enumerations
+// ---------------------------------------------------------------------------
+criu_enum! {
+    /// CRIU `seccomp_mode` (images/core.proto).
+    SeccompMode, SECCOMP_MODE = "seccomp_mode" {
+        Disabled = 0 "disabled",
+        Strict = 1 "strict",
+        Filter = 2 "filter",
+    }
+}
+
+criu_enum! {
+    /// CRIU `user_x86_regs_mode` (images/core-x86.proto).
+    UserX86RegsMode, USER_X86_REGS_MODE = "user_x86_regs_mode" {
+        Native = 1 "NATIVE",
+        Compat = 2 "COMPAT",
+    }
+}
+
+criu_enum! {
+    /// CRIU `lsmtype` (images/inventory.proto).
+    Lsmtype, LSMTYPE = "lsmtype" {
+        NoLsm = 0 "NO_LSM",
+        Selinux = 1 "SELINUX",
+        Apparmor = 2 "APPARMOR",
+    }
+}
+
+criu_enum! {
+    /// CRIU `fd_types` (images/fdinfo.proto).
+    FdTypes, FD_TYPES = "fd_types" {
+        Und = 0 "UND",
+        Reg = 1 "REG",
+        Pipe = 2 "PIPE",
+        Fifo = 3 "FIFO",
+        Inetsk = 4 "INETSK",
+        Unixsk = 5 "UNIXSK",
+        Eventfd = 6 "EVENTFD",
+        Eventpoll = 7 "EVENTPOLL",
+        Inotify = 8 "INOTIFY",
+        Signalfd = 9 "SIGNALFD",
+        Packetsk = 10 "PACKETSK",
+        Tty = 11 "TTY",
+        Fanotify = 12 "FANOTIFY",
+        Netlinksk = 13 "NETLINKSK",
+        Ns = 14 "NS",
+        Tunf = 15 "TUNF",
+        Ext = 16 "EXT",
+        Timerfd = 17 "TIMERFD",
+        Memfd = 18 "MEMFD",
+        Bpfmap = 19 "BPFMAP",
+        Pidfd = 20 "PIDFD",
+        /// Never stored in an image (CRIU-internal).
+        CtlTty = 65534 "CTL_TTY",
+        /// Never stored in an image (CRIU-internal).
+        AutofsPipe = 65535 "AUTOFS_PIPE",
+    }
+}
+
+criu_enum! {
+    /// CRIU `TtyType` (images/tty.proto).
+    TtyType, TTY_TYPE = "TtyType" {
+        Unknown = 0 "UNKNOWN",
+        Pty = 1 "PTY",
+        Console = 2 "CONSOLE",
+        Vt = 3 "VT",
+        Ctty = 4 "CTTY",
+        ExtTty = 5 "EXT_TTY",
+        Serial = 6 "SERIAL",
+    }
+}
+
+criu_enum! {
+    /// CRIU `sk_shutdown` (images/sk-opts.proto).
+    SkShutdown, SK_SHUTDOWN = "sk_shutdown" {
+        None = 0 "NONE",
+        Read = 1 "READ",
+        Write = 2 "WRITE",
+        Both = 3 "BOTH",
+    }
+}
+
+/// Values of `task_core_entry.task_state` (a plain uint32 in the schema; the
+/// numbers are compel's `enum __compel_task_state`, compel/include/uapi/task-state.h).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum TaskState {
+    Alive = 1,
+    Dead = 2,
+    Stopped = 3,
+    Zombie = 6,
+}
+
+// ---------------------------------------------------------------------------
+// inventory.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `plugins_entry` (images/inventory.proto).
+    PluginsEntry, PLUGINS_ENTRY = "plugins_entry" {
+        12 plugins: repeated string,
+    }
+}
+
+message! {
+    /// CRIU `inventory_entry` (images/inventory.proto).
+    InventoryEntry, INVENTORY_ENTRY = "inventory_entry" {
+        1 img_version: required uint32,
+        2 fdinfo_per_id: optional bool,
+        3 root_ids: optional message(TaskKobjIdsEntry, TASK_KOBJ_IDS_ENTRY),
+        4 ns_per_id: optional bool,
+        5 root_cg_set: optional uint32,
+        6 lsmtype: optional enumeration("Lsmtype", LSMTYPE),
+        8 dump_uptime: optional uint64,
+        9 pre_dump_mode: optional uint32,
+        10 tcp_close: optional bool,
+        11 network_lock_method: optional uint32,
+        12 plugins_entry: optional message(PluginsEntry, PLUGINS_ENTRY),
+        13 dump_criu_run_id: optional string,
+        14 allow_uprobes: optional bool,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// pstree.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `pstree_entry` (images/pstree.proto).
+    PstreeEntry, PSTREE_ENTRY = "pstree_entry" {
+        1 pid: required uint32,
+        2 ppid: required uint32,
+        3 pgid: required uint32,
+        4 sid: required uint32,
+        5 threads: repeated uint32,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// core-x86.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `user_x86_regs_entry` (images/core-x86.proto).
+    UserX86RegsEntry, USER_X86_REGS_ENTRY = "user_x86_regs_entry" {
+        1 r15: required uint64,
+        2 r14: required uint64,
+        3 r13: required uint64,
+        4 r12: required uint64,
+        5 bp: required uint64,
+        6 bx: required uint64,
+        7 r11: required uint64,
+        8 r10: required uint64,
+        9 r9: required uint64,
+        10 r8: required uint64,
+        11 ax: required uint64,
+        12 cx: required uint64,
+        13 dx: required uint64,
+        14 si: required uint64,
+        15 di: required uint64,
+        16 orig_ax: required uint64,
+        17 ip: required uint64,
+        18 cs: required uint64,
+        19 flags: required uint64,
+        20 sp: required uint64,
+        21 ss: required uint64,
+        22 fs_base: required uint64,
+        23 gs_base: required uint64,
+        24 ds: required uint64,
+        25 es: required uint64,
+        26 fs: required uint64,
+        27 gs: required uint64,
+        /// Schema default: `NATIVE`.
+        28 mode: optional enumeration("UserX86RegsMode", USER_X86_REGS_MODE) default("Native"),
+    }
+}
+
+message! {
+    /// CRIU `user_x86_cet_entry` (images/core-x86.proto).
+    UserX86CetEntry, USER_X86_CET_ENTRY = "user_x86_cet_entry" {
+        1 cet: required uint64 fmt(Fmt::Hex),
+        2 ssp: required uint64 fmt(Fmt::Hex),
+    }
+}
+
+message! {
+    /// CRIU `user_x86_xsave_entry` (images/core-x86.proto).
+    UserX86XsaveEntry, USER_X86_XSAVE_ENTRY = "user_x86_xsave_entry" {
+        1 xstate_bv: required uint64,
+        2 ymmh_space: repeated uint32,
+        3 bndreg_state: repeated uint64,
+        4 bndcsr_state: repeated uint64,
+        5 opmask_reg: repeated uint64,
+        6 zmm_upper: repeated uint64,
+        7 hi16_zmm: repeated uint64,
+        8 pkru: repeated uint32,
+        9 cet: optional message(UserX86CetEntry, USER_X86_CET_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `user_x86_fpregs_entry` (images/core-x86.proto).
+    UserX86FpregsEntry, USER_X86_FPREGS_ENTRY = "user_x86_fpregs_entry" {
+        1 cwd: required uint32,
+        2 swd: required uint32,
+        3 twd: required uint32,
+        4 fop: required uint32,
+        5 rip: required uint64,
+        6 rdp: required uint64,
+        7 mxcsr: required uint32,
+        8 mxcsr_mask: required uint32,
+        9 st_space: repeated uint32,
+        10 xmm_space: repeated uint32,
+        /// Unused, kept for backward compatibility.
+        11 padding: repeated uint32,
+        13 xsave: optional message(UserX86XsaveEntry, USER_X86_XSAVE_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `user_desc_t` (images/core-x86.proto).
+    UserDescT, USER_DESC_T = "user_desc_t" {
+        1 entry_number: required uint32,
+        2 base_addr: required uint32,
+        3 limit: required uint32,
+        4 seg_32bit: required bool,
+        5 contents_h: required bool,
+        6 contents_l: required bool,
+        7 read_exec_only: required bool default("true"),
+        8 limit_in_pages: required bool,
+        9 seg_not_present: required bool default("true"),
+        10 usable: required bool,
+    }
+}
+
+message! {
+    /// CRIU `thread_info_x86` (images/core-x86.proto).
+    ThreadInfoX86, THREAD_INFO_X86 = "thread_info_x86" {
+        1 clear_tid_addr: required uint64 fmt(Fmt::Hex),
+        2 gpregs: required message(UserX86RegsEntry, USER_X86_REGS_ENTRY) fmt(Fmt::Hex),
+        3 fpregs: required message(UserX86FpregsEntry, USER_X86_FPREGS_ENTRY),
+        4 tls: repeated message(UserDescT, USER_DESC_T),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// rlimit.proto, timer.proto, creds.proto, sa.proto, siginfo.proto, rseq.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `rlimit_entry` (images/rlimit.proto).
+    RlimitEntry, RLIMIT_ENTRY = "rlimit_entry" {
+        1 cur: required uint64,
+        2 max: required uint64,
+    }
+}
+
+message! {
+    /// CRIU `itimer_entry` (images/timer.proto).
+    ItimerEntry, ITIMER_ENTRY = "itimer_entry" {
+        1 isec: required uint64,
+        2 iusec: required uint64,
+        3 vsec: required uint64,
+        4 vusec: required uint64,
+    }
+}
+
+message! {
+    /// CRIU `posix_timer_entry` (images/timer.proto).
+    PosixTimerEntry, POSIX_TIMER_ENTRY = "posix_timer_entry" {
+        1 it_id: required uint32,
+        2 clock_id: required uint32,
+        3 si_signo: required uint32,
+        4 it_sigev_notify: required uint32,
+        5 sival_ptr: required uint64,
+        6 overrun: required uint32,
+        7 isec: required uint64,
+        8 insec: required uint64,
+        9 vsec: required uint64,
+        10 vnsec: required uint64,
+        11 notify_thread_id: optional int32,
+    }
+}
+
+message! {
+    /// CRIU `task_timers_entry` (images/timer.proto).
+    TaskTimersEntry, TASK_TIMERS_ENTRY = "task_timers_entry" {
+        1 real: required message(ItimerEntry, ITIMER_ENTRY),
+        2 virt: required message(ItimerEntry, ITIMER_ENTRY),
+        3 prof: required message(ItimerEntry, ITIMER_ENTRY),
+        4 posix: repeated message(PosixTimerEntry, POSIX_TIMER_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `creds_entry` (images/creds.proto).
+    CredsEntry, CREDS_ENTRY = "creds_entry" {
+        1 uid: required uint32,
+        2 gid: required uint32,
+        3 euid: required uint32,
+        4 egid: required uint32,
+        5 suid: required uint32,
+        6 sgid: required uint32,
+        7 fsuid: required uint32,
+        8 fsgid: required uint32,
+        9 cap_inh: repeated uint32,
+        10 cap_prm: repeated uint32,
+        11 cap_eff: repeated uint32,
+        12 cap_bnd: repeated uint32,
+        13 secbits: required uint32,
+        14 groups: repeated uint32,
+        15 lsm_profile: optional string,
+        16 lsm_sockcreate: optional string,
+        17 apparmor_data: optional bytes,
+        18 no_new_privs: optional uint32,
+        19 cap_amb: repeated uint32,
+    }
+}
+
+message! {
+    /// CRIU `sa_entry` (images/sa.proto): one signal's `sigaction`.
+    SaEntry, SA_ENTRY = "sa_entry" {
+        1 sigaction: required uint64 fmt(Fmt::Hex),
+        2 flags: required uint64 fmt(Fmt::Hex),
+        3 restorer: required uint64 fmt(Fmt::Hex),
+        4 mask: required uint64 fmt(Fmt::Hex),
+        5 compat_sigaction: optional bool,
+        6 mask_extended: optional uint64 fmt(Fmt::Hex),
+    }
+}
+
+message! {
+    /// CRIU `siginfo_entry` (images/siginfo.proto): a raw `siginfo_t`.
+    SiginfoEntry, SIGINFO_ENTRY = "siginfo_entry" {
+        1 siginfo: required bytes,
+    }
+}
+
+message! {
+    /// CRIU `signal_queue_entry` (images/siginfo.proto).
+    SignalQueueEntry, SIGNAL_QUEUE_ENTRY = "signal_queue_entry" {
+        1 signals: repeated message(SiginfoEntry, SIGINFO_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `rseq_entry` (images/rseq.proto).
+    RseqEntry, RSEQ_ENTRY = "rseq_entry" {
+        1 rseq_abi_pointer: required uint64,
+        2 rseq_abi_size: required uint32,
+        3 signature: required uint32,
+        4 rseq_cs_pointer: optional uint64,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// core.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `task_core_entry` (images/core.proto).
+    TaskCoreEntry, TASK_CORE_ENTRY = "task_core_entry" {
+        /// See [`TaskState`] for the values.
+        1 task_state: required uint32 fmt(Fmt::Dict(&TASK_STATE_GEN)),
+        2 exit_code: required uint32,
+        3 personality: required uint32,
+        4 flags: required uint32,
+        5 blk_sigset: required uint64 fmt(Fmt::Hex),
+        6 comm: required string,
+        7 timers: optional message(TaskTimersEntry, TASK_TIMERS_ENTRY),
+        8 rlimits: optional message(TaskRlimitsEntry, TASK_RLIMITS_ENTRY),
+        /// Deprecated (per-thread now).
+        9 cg_set: optional uint32,
+        10 signals_s: optional message(SignalQueueEntry, SIGNAL_QUEUE_ENTRY),
+        /// Deprecated (per-thread now).
+        11 old_seccomp_mode: optional enumeration("SeccompMode", SECCOMP_MODE),
+        /// Deprecated (per-thread now).
+        12 old_seccomp_filter: optional uint32,
+        13 loginuid: optional uint32,
+        14 oom_score_adj: optional int32,
+        15 sigactions: repeated message(SaEntry, SA_ENTRY),
+        18 child_subreaper: optional bool,
+        20 blk_sigset_extended: optional uint64 fmt(Fmt::Hex),
+        21 stop_signo: optional uint32,
+        22 membarrier_registration_mask: optional uint32 fmt(Fmt::Hex),
+    }
+}
+
+message! {
+    /// CRIU `task_kobj_ids_entry` (images/core.proto).
+    TaskKobjIdsEntry, TASK_KOBJ_IDS_ENTRY = "task_kobj_ids_entry" {
+        1 vm_id: required uint32,
+        2 files_id: required uint32,
+        3 fs_id: required uint32,
+        4 sighand_id: required uint32,
+        5 pid_ns_id: optional uint32,
+        6 net_ns_id: optional uint32,
+        7 ipc_ns_id: optional uint32,
+        8 uts_ns_id: optional uint32,
+        9 mnt_ns_id: optional uint32,
+        10 user_ns_id: optional uint32,
+        11 cgroup_ns_id: optional uint32,
+        12 time_ns_id: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `thread_sas_entry` (images/core.proto): the sigaltstack.
+    ThreadSasEntry, THREAD_SAS_ENTRY = "thread_sas_entry" {
+        1 ss_sp: required uint64,
+        2 ss_size: required uint64,
+        3 ss_flags: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `thread_core_entry` (images/core.proto).
+    ThreadCoreEntry, THREAD_CORE_ENTRY = "thread_core_entry" {
+        1 futex_rla: required uint64,
+        2 futex_rla_len: required uint32,
+        3 sched_nice: optional sint32,
+        4 sched_policy: optional uint32,
+        5 sched_prio: optional uint32,
+        6 blk_sigset: optional uint64,
+        7 sas: optional message(ThreadSasEntry, THREAD_SAS_ENTRY),
+        8 pdeath_sig: optional uint32,
+        9 signals_p: optional message(SignalQueueEntry, SIGNAL_QUEUE_ENTRY),
+        10 creds: optional message(CredsEntry, CREDS_ENTRY),
+        11 seccomp_mode: optional enumeration("SeccompMode", SECCOMP_MODE),
+        12 seccomp_filter: optional uint32,
+        13 comm: optional string,
+        14 blk_sigset_extended: optional uint64,
+        15 rseq_entry: optional message(RseqEntry, RSEQ_ENTRY),
+        16 cg_set: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `task_rlimits_entry` (images/core.proto).
+    TaskRlimitsEntry, TASK_RLIMITS_ENTRY = "task_rlimits_entry" {
+        1 rlimits: repeated message(RlimitEntry, RLIMIT_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `core_entry` (images/core.proto).
+    ///
+    /// The per-architecture `thread_info` fields other than x86 (tags 6, 8-13)
+    /// are not mirrored.
+    CoreEntry, CORE_ENTRY = "core_entry" {
+        1 mtype: required enumeration("core_entry::March", core_entry::CORE_ENTRY_MARCH),
+        2 thread_info: optional message(ThreadInfoX86, THREAD_INFO_X86),
+        3 tc: optional message(TaskCoreEntry, TASK_CORE_ENTRY),
+        4 ids: optional message(TaskKobjIdsEntry, TASK_KOBJ_IDS_ENTRY),
+        5 thread_core: optional message(ThreadCoreEntry, THREAD_CORE_ENTRY),
+    }
+}
+
+/// Nested types of CRIU `core_entry`.
+pub mod core_entry {
+    use super::criu_enum;
+    criu_enum! {
+        /// CRIU `core_entry.march` (images/core.proto).
+        March, CORE_ENTRY_MARCH = "core_entry.march" {
+            Unknown = 0 "UNKNOWN",
+            X8664 = 1 "X86_64",
+            Arm = 2 "ARM",
+            Aarch64 = 3 "AARCH64",
+            Ppc64 = 4 "PPC64",
+            S390 = 5 "S390",
+            Mips = 6 "MIPS",
+            Loongarch64 = 7 "LOONGARCH64",
+            Riscv64 = 8 "RISCV64",
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
+// mm.proto, vma.proto, pagemap.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `aio_ring_entry` (images/mm.proto).
+    AioRingEntry, AIO_RING_ENTRY = "aio_ring_entry" {
+        1 id: required uint64,
+        2 nr_req: required uint32,
+        3 ring_len: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `mm_entry` (images/mm.proto).
+    MmEntry, MM_ENTRY = "mm_entry" {
+        1 mm_start_code: required uint64 fmt(Fmt::Hex),
+        2 mm_end_code: required uint64 fmt(Fmt::Hex),
+        3 mm_start_data: required uint64 fmt(Fmt::Hex),
+        4 mm_end_data: required uint64 fmt(Fmt::Hex),
+        5 mm_start_stack: required uint64 fmt(Fmt::Hex),
+        6 mm_start_brk: required uint64 fmt(Fmt::Hex),
+        7 mm_brk: required uint64 fmt(Fmt::Hex),
+        8 mm_arg_start: required uint64 fmt(Fmt::Hex),
+        9 mm_arg_end: required uint64 fmt(Fmt::Hex),
+        10 mm_env_start: required uint64 fmt(Fmt::Hex),
+        11 mm_env_end: required uint64 fmt(Fmt::Hex),
+        12 exe_file_id: required uint32,
+        13 mm_saved_auxv: repeated uint64,
+        14 vmas: repeated message(VmaEntry, VMA_ENTRY),
+        15 dumpable: optional int32,
+        16 aios: repeated message(AioRingEntry, AIO_RING_ENTRY),
+        17 thp_disabled: optional bool,
+    }
+}
+
+message! {
+    /// CRIU `vma_entry` (images/vma.proto).
+    VmaEntry, VMA_ENTRY = "vma_entry" {
+        1 start: required uint64 fmt(Fmt::Hex),
+        2 end: required uint64 fmt(Fmt::Hex),
+        3 pgoff: required uint64,
+        4 shmid: required uint64,
+        /// `PROT_*` bits.
+        5 prot: required uint32 fmt(Fmt::Flags(&MMAP_PROT)),
+        /// `MAP_*` bits.
+        6 flags: required uint32 fmt(Fmt::Flags(&MMAP_FLAGS)),
+        /// CRIU `VMA_*` status bits.
+        7 status: required uint32 fmt(Fmt::Flags(&MMAP_STATUS)),
+        /// Unused; -1 by default.
+        8 fd: required sint64,
+        /// madvise bitmap.
+        9 madv: optional uint64 fmt(Fmt::Hex),
+        /// File status flags.
+        10 fdflags: optional uint32 fmt(Fmt::Hex),
+    }
+}
+
+message! {
+    /// CRIU `pagemap_head` (images/pagemap.proto): first record of a pagemap image.
+    PagemapHead, PAGEMAP_HEAD = "pagemap_head" {
+        1 pages_id: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `pagemap_entry` (images/pagemap.proto).
+    PagemapEntry, PAGEMAP_ENTRY = "pagemap_entry" {
+        1 vaddr: required uint64 fmt(Fmt::Hex),
+        /// 32-bit page count; CRIU 4.x writes `nr_pages` (tag 5) as well.
+        2 compat_nr_pages: required uint32,
+        3 in_parent: optional bool,
+        /// `PE_*` bits.
+        4 flags: optional uint32 fmt(Fmt::Flags(&PMAP_FLAGS)),
+        5 nr_pages: optional uint64,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// fs.proto, timens.proto, seccomp.proto, stats.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `fs_entry` (images/fs.proto).
+    FsEntry, FS_ENTRY = "fs_entry" {
+        1 cwd_id: required uint32,
+        2 root_id: required uint32,
+        3 umask: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `timespec` (images/timens.proto).
+    Timespec, TIMESPEC = "timespec" {
+        1 tv_sec: required uint64,
+        2 tv_nsec: required uint64,
+    }
+}
+
+message! {
+    /// CRIU `timens_entry` (images/timens.proto).
+    TimensEntry, TIMENS_ENTRY = "timens_entry" {
+        1 monotonic: required message(Timespec, TIMESPEC),
+        2 boottime: required message(Timespec, TIMESPEC),
+    }
+}
+
+message! {
+    /// CRIU `seccomp_filter` (images/seccomp.proto).
+    SeccompFilter, SECCOMP_FILTER = "seccomp_filter" {
+        /// Raw `struct sock_filter` array.
+        1 filter: required bytes,
+        2 prev: optional uint32,
+        3 flags: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `seccomp_entry` (images/seccomp.proto).
+    SeccompEntry, SECCOMP_ENTRY = "seccomp_entry" {
+        1 seccomp_filters: repeated message(SeccompFilter, SECCOMP_FILTER),
+    }
+}
+
+message! {
+    /// CRIU `dump_stats_entry` (images/stats.proto).
+    DumpStatsEntry, DUMP_STATS_ENTRY = "dump_stats_entry" {
+        1 freezing_time: required uint32,
+        2 frozen_time: required uint32,
+        3 memdump_time: required uint32,
+        4 memwrite_time: required uint32,
+        5 pages_scanned: required uint64,
+        6 pages_skipped_parent: required uint64,
+        7 pages_written: required uint64,
+        8 irmap_resolve: optional uint32,
+        9 pages_lazy: required uint64,
+        10 page_pipes: optional uint64,
+        11 page_pipe_bufs: optional uint64,
+        12 shpages_scanned: optional uint64,
+        13 shpages_skipped_parent: optional uint64,
+        14 shpages_written: optional uint64,
+    }
+}
+
+message! {
+    /// CRIU `restore_stats_entry` (images/stats.proto).
+    RestoreStatsEntry, RESTORE_STATS_ENTRY = "restore_stats_entry" {
+        1 pages_compared: required uint64,
+        2 pages_skipped_cow: required uint64,
+        3 forking_time: required uint32,
+        4 restore_time: required uint32,
+        5 pages_restored: optional uint64,
+    }
+}
+
+message! {
+    /// CRIU `stats_entry` (images/stats.proto).
+    StatsEntry, STATS_ENTRY = "stats_entry" {
+        1 dump: optional message(DumpStatsEntry, DUMP_STATS_ENTRY),
+        2 restore: optional message(RestoreStatsEntry, RESTORE_STATS_ENTRY),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// fdinfo.proto and the file kinds it references
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `fown_entry` (images/fown.proto).
+    FownEntry, FOWN_ENTRY = "fown_entry" {
+        1 uid: required uint32,
+        2 euid: required uint32,
+        3 signum: required uint32,
+        4 pid_type: required uint32,
+        5 pid: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `fdinfo_entry` (images/fdinfo.proto).
+    FdinfoEntry, FDINFO_ENTRY = "fdinfo_entry" {
+        1 id: required uint32,
+        /// fd flags (`FD_CLOEXEC`).
+        2 flags: required uint32,
+        3 r#type as "type": required enumeration("FdTypes", FD_TYPES),
+        4 fd: required uint32,
+        5 xattr_security_selinux: optional string,
+    }
+}
+
+message! {
+    /// CRIU `eventpoll_tfd_entry` (images/eventpoll.proto): one watched
+    /// descriptor of an epoll instance.
+    EventpollTfdEntry, EVENTPOLL_TFD_ENTRY = "eventpoll_tfd_entry" {
+        1 id: required uint32,
+        2 tfd: required uint32,
+        3 events: required uint32,
+        4 data: required uint64,
+        5 dev: optional uint32,
+        6 inode: optional uint64,
+        7 pos: optional uint64,
+    }
+}
+
+message! {
+    /// CRIU `eventpoll_file_entry` (images/eventpoll.proto).
+    EventpollFileEntry, EVENTPOLL_FILE_ENTRY = "eventpoll_file_entry" {
+        1 id: required uint32,
+        2 flags: required uint32,
+        3 fown: required message(FownEntry, FOWN_ENTRY),
+        4 tfd: repeated message(EventpollTfdEntry, EVENTPOLL_TFD_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `file_entry` (images/fdinfo.proto).
+    ///
+    /// Only the kinds mirrored in this module are present; the inet, packet and
+    /// netlink socket, epoll, tun, inotify/fanotify and bpfmap payloads (tags 4,
+    /// 6, 7, 9, 11, 13, 14, 21) are skipped when decoding.
+    FileEntry, FILE_ENTRY = "file_entry" {
+        1 r#type as "type": required enumeration("FdTypes", FD_TYPES),
+        2 id: required uint32,
+        3 reg: optional message(RegFileEntry, REG_FILE_ENTRY),
+        5 nsf: optional message(NsFileEntry, NS_FILE_ENTRY),
+        8 efd: optional message(EventfdFileEntry, EVENTFD_FILE_ENTRY),
+        9 epfd: optional message(EventpollFileEntry, EVENTPOLL_FILE_ENTRY),
+        10 sgfd: optional message(SignalfdEntry, SIGNALFD_ENTRY),
+        12 tfd: optional message(TimerfdEntry, TIMERFD_ENTRY),
+        15 ext: optional message(ExtFileEntry, EXT_FILE_ENTRY),
+        16 usk: optional message(UnixSkEntry, UNIX_SK_ENTRY),
+        17 fifo: optional message(FifoEntry, FIFO_ENTRY),
+        18 pipe: optional message(PipeEntry, PIPE_ENTRY),
+        19 tty: optional message(TtyFileEntry, TTY_FILE_ENTRY),
+        20 memfd: optional message(MemfdFileEntry, MEMFD_FILE_ENTRY),
+        22 pidfd: optional message(PidfdEntry, PIDFD_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `reg_file_entry` (images/regfile.proto).
+    RegFileEntry, REG_FILE_ENTRY = "reg_file_entry" {
+        1 id: required uint32,
+        /// `O_*` open flags.
+        2 flags: required uint32 fmt(Fmt::Flags(&RFILE_FLAGS)),
+        3 pos: required uint64,
+        5 fown: required message(FownEntry, FOWN_ENTRY),
+        6 name: required string,
+        /// Schema default: -1.
+        7 mnt_id: optional sint32 default("-1"),
+        8 size: optional uint64,
+        9 ext: optional bool,
+        10 mode: optional uint32,
+        11 build_id: repeated uint32,
+        12 checksum: optional uint32,
+        13 checksum_config: optional uint32,
+        14 checksum_parameter: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `ns_file_entry` (images/ns.proto).
+    NsFileEntry, NS_FILE_ENTRY = "ns_file_entry" {
+        1 id: required uint32,
+        2 ns_id: required uint32,
+        3 ns_cflag: required uint32,
+        4 flags: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `eventfd_file_entry` (images/eventfd.proto).
+    EventfdFileEntry, EVENTFD_FILE_ENTRY = "eventfd_file_entry" {
+        1 id: required uint32,
+        2 flags: required uint32,
+        3 fown: required message(FownEntry, FOWN_ENTRY),
+        4 counter: required uint64,
+    }
+}
+
+message! {
+    /// CRIU `signalfd_entry` (images/signalfd.proto).
+    SignalfdEntry, SIGNALFD_ENTRY = "signalfd_entry" {
+        1 id: required uint32,
+        2 flags: required uint32 fmt(Fmt::Hex),
+        3 fown: required message(FownEntry, FOWN_ENTRY),
+        4 sigmask: required uint64 fmt(Fmt::Hex),
+    }
+}
+
+message! {
+    /// CRIU `timerfd_entry` (images/timerfd.proto).
+    TimerfdEntry, TIMERFD_ENTRY = "timerfd_entry" {
+        1 id: required uint32,
+        2 flags: required uint32 fmt(Fmt::Hex),
+        3 fown: required message(FownEntry, FOWN_ENTRY),
+        4 clockid: required uint32,
+        5 ticks: required uint64,
+        6 settime_flags: required uint32 fmt(Fmt::Hex),
+        7 vsec: required uint64,
+        8 vnsec: required uint64,
+        9 isec: required uint64,
+        10 insec: required uint64,
+    }
+}
+
+message! {
+    /// CRIU `ext_file_entry` (images/ext-file.proto).
+    ExtFileEntry, EXT_FILE_ENTRY = "ext_file_entry" {
+        1 id: required uint32,
+        5 fown: required message(FownEntry, FOWN_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `fifo_entry` (images/fifo.proto).
+    FifoEntry, FIFO_ENTRY = "fifo_entry" {
+        1 id: required uint32,
+        2 pipe_id: required uint32,
+        3 regf_id: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `pipe_entry` (images/pipe.proto).
+    PipeEntry, PIPE_ENTRY = "pipe_entry" {
+        1 id: required uint32,
+        /// Pipe inode number; both ends of one pipe share it.
+        2 pipe_id: required uint32,
+        3 flags: required uint32 fmt(Fmt::Hex),
+        4 fown: required message(FownEntry, FOWN_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `pipe_data_entry` (images/pipe-data.proto). In a pipes-data image
+    /// each record is followed by `bytes` raw bytes of queued pipe data.
+    PipeDataEntry, PIPE_DATA_ENTRY = "pipe_data_entry" {
+        1 pipe_id: required uint32,
+        2 bytes: required uint32,
+        3 size: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `memfd_file_entry` (images/memfd.proto).
+    MemfdFileEntry, MEMFD_FILE_ENTRY = "memfd_file_entry" {
+        1 id: required uint32,
+        2 flags: required uint32 fmt(Fmt::Flags(&RFILE_FLAGS)),
+        3 pos: required uint64,
+        4 fown: required message(FownEntry, FOWN_ENTRY),
+        5 inode_id: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `memfd_inode_entry` (images/memfd.proto): one memfd object,
+    /// whose contents are in `pagemap-shmem-<shmid>.img`.
+    MemfdInodeEntry, MEMFD_INODE_ENTRY = "memfd_inode_entry" {
+        1 name: required string,
+        2 uid: required uint32,
+        3 gid: required uint32,
+        4 size: required uint64,
+        5 shmid: required uint32,
+        6 seals: required uint32 fmt(Fmt::Flags(&SEALS_FLAGS)),
+        7 inode_id: required uint64,
+        8 hugetlb_flag: optional uint32,
+        9 mode: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `pidfd_entry` (images/pidfd.proto).
+    PidfdEntry, PIDFD_ENTRY = "pidfd_entry" {
+        1 id: required uint32,
+        2 ino: required uint32,
+        3 flags: required uint32,
+        4 nspid: required int32,
+        5 fown: required message(FownEntry, FOWN_ENTRY),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// sk-opts.proto, sk-unix.proto, sk-packet.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `sk_opts_entry` (images/sk-opts.proto): generic socket options.
+    SkOptsEntry, SK_OPTS_ENTRY = "sk_opts_entry" {
+        1 so_sndbuf: required uint32,
+        2 so_rcvbuf: required uint32,
+        3 so_snd_tmo_sec: required uint64,
+        4 so_snd_tmo_usec: required uint64,
+        5 so_rcv_tmo_sec: required uint64,
+        6 so_rcv_tmo_usec: required uint64,
+        7 reuseaddr: optional bool,
+        8 so_priority: optional uint32,
+        9 so_rcvlowat: optional uint32,
+        10 so_mark: optional uint32,
+        11 so_passcred: optional bool,
+        12 so_passsec: optional bool,
+        13 so_dontroute: optional bool,
+        14 so_no_check: optional bool,
+        15 so_bound_dev: optional string,
+        /// Raw `struct sock_filter` array, 8 bytes per instruction.
+        16 so_filter: repeated fixed64,
+        17 so_reuseport: optional bool,
+        18 so_broadcast: optional bool,
+        19 so_keepalive: optional bool,
+        /// Deprecated (`tcp_opts_entry` now).
+        20 tcp_keepcnt: optional uint32,
+        /// Deprecated (`tcp_opts_entry` now).
+        21 tcp_keepidle: optional uint32,
+        /// Deprecated (`tcp_opts_entry` now).
+        22 tcp_keepintvl: optional uint32,
+        23 so_oobinline: optional uint32,
+        24 so_linger: optional uint32,
+        25 so_buf_lock: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `file_perms_entry` (images/sk-unix.proto).
+    FilePermsEntry, FILE_PERMS_ENTRY = "file_perms_entry" {
+        1 mode: required uint32,
+        2 uid: required uint32,
+        3 gid: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `unix_sk_entry` (images/sk-unix.proto).
+    UnixSkEntry, UNIX_SK_ENTRY = "unix_sk_entry" {
+        /// Links the entry to the `fdinfo_entry` records that open it.
+        1 id: required uint32,
+        /// Socket inode number; `peer` of the other end refers to it.
+        2 ino: required uint32,
+        /// `SOCK_*` type.
+        3 r#type as "type": required uint32 fmt(Fmt::Dict(&SK_TYPE)),
+        /// `TCP_*`-numbered socket state.
+        4 state: required uint32 fmt(Fmt::Dict(&SK_STATE)),
+        /// File status flags (`O_*`).
+        5 flags: required uint32 fmt(Fmt::Hex),
+        /// CRIU `USK_*` bits.
+        6 uflags: required uint32 fmt(Fmt::Hex),
+        7 backlog: required uint32,
+        /// Inode number of the peer socket, 0 if none.
+        8 peer: required uint32,
+        9 fown: required message(FownEntry, FOWN_ENTRY),
+        10 opts: required message(SkOptsEntry, SK_OPTS_ENTRY),
+        /// Bound address; an abstract name starts with and may contain NUL.
+        11 name: required bytes,
+        12 shutdown: optional enumeration("SkShutdown", SK_SHUTDOWN),
+        13 file_perms: optional message(FilePermsEntry, FILE_PERMS_ENTRY),
+        /// Directory a relative `name` is resolved against.
+        14 name_dir: optional string,
+        15 deleted: optional bool,
+        16 ns_id: optional uint32,
+        /// Schema default: -1.
+        17 mnt_id: optional sint32 default("-1"),
+    }
+}
+
+message! {
+    /// CRIU `scm_entry` (images/sk-packet.proto): one control message.
+    ScmEntry, SCM_ENTRY = "scm_entry" {
+        /// `SCM_*` type.
+        1 r#type as "type": required uint32,
+        /// For `SCM_RIGHTS`: the file ids of the passed descriptors.
+        2 rights: repeated uint32,
+    }
+}
+
+message! {
+    /// CRIU `sk_packet_entry` (images/sk-packet.proto). In an sk-queues image
+    /// each record is followed by `length` raw bytes of queued data.
+    SkPacketEntry, SK_PACKET_ENTRY = "sk_packet_entry" {
+        /// `id` of the socket whose receive queue holds the packet.
+        1 id_for: required uint32,
+        2 length: required uint32,
+        4 scm: repeated message(ScmEntry, SCM_ENTRY),
+    }
+}
+
+// ---------------------------------------------------------------------------
+// tty.proto
+// ---------------------------------------------------------------------------
+message! {
+    /// CRIU `winsize_entry` (images/tty.proto).
+    WinsizeEntry, WINSIZE_ENTRY = "winsize_entry" {
+        1 ws_row: required uint32,
+        2 ws_col: required uint32,
+        3 ws_xpixel: required uint32,
+        4 ws_ypixel: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `termios_entry` (images/tty.proto).
+    TermiosEntry, TERMIOS_ENTRY = "termios_entry" {
+        1 c_iflag: required uint32,
+        2 c_oflag: required uint32,
+        3 c_cflag: required uint32,
+        4 c_lflag: required uint32,
+        5 c_line: required uint32,
+        6 c_ispeed: required uint32,
+        7 c_ospeed: required uint32,
+        8 c_cc: repeated uint32,
+    }
+}
+
+message! {
+    /// CRIU `tty_pty_entry` (images/tty.proto).
+    TtyPtyEntry, TTY_PTY_ENTRY = "tty_pty_entry" {
+        1 index: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `tty_data_entry` (images/tty.proto).
+    TtyDataEntry, TTY_DATA_ENTRY = "tty_data_entry" {
+        1 tty_id: required uint32,
+        2 data: required bytes,
+    }
+}
+
+message! {
+    /// CRIU `tty_info_entry` (images/tty.proto).
+    TtyInfoEntry, TTY_INFO_ENTRY = "tty_info_entry" {
+        1 id: required uint32,
+        2 r#type as "type": required enumeration("TtyType", TTY_TYPE),
+        3 locked: required bool,
+        4 exclusive: required bool,
+        5 packet_mode: required bool,
+        6 sid: required uint32,
+        7 pgrp: required uint32,
+        8 rdev: required uint32,
+        9 termios: optional message(TermiosEntry, TERMIOS_ENTRY),
+        10 termios_locked: optional message(TermiosEntry, TERMIOS_ENTRY),
+        11 winsize: optional message(WinsizeEntry, WINSIZE_ENTRY),
+        12 pty: optional message(TtyPtyEntry, TTY_PTY_ENTRY),
+        13 dev: optional uint32,
+        14 uid: optional uint32,
+        15 gid: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `tty_file_entry` (images/tty.proto).
+    TtyFileEntry, TTY_FILE_ENTRY = "tty_file_entry" {
+        1 id: required uint32,
+        2 tty_info_id: required uint32,
+        3 flags: required uint32 fmt(Fmt::Hex),
+        4 fown: required message(FownEntry, FOWN_ENTRY),
+        6 regf_id: optional uint32,
+    }
+}
+
+// ---------------------------------------------------------------------------
+// utsns.proto, ipc-*.proto
 // ---------------------------------------------------------------------------
 
-/// CRIU enum `TtyType`.
-pub static TTY_TYPE: EnumDesc = EnumDesc {
-    name: "TtyType",
-    values: &[
-        (0, "UNKNOWN"),
-        (1, "PTY"),
-        (2, "CONSOLE"),
-        (3, "VT"),
-        (4, "CTTY"),
-        (5, "EXT_TTY"),
-        (6, "SERIAL"),
-    ],
-};
-
-/// CRIU enum `core_entry.march`.
-pub static CORE_ENTRY_MARCH: EnumDesc = EnumDesc {
-    name: "core_entry.march",
-    values: &[
-        (0, "UNKNOWN"),
-        (1, "X86_64"),
-        (2, "ARM"),
-        (3, "AARCH64"),
-        (4, "PPC64"),
-        (5, "S390"),
-        (6, "MIPS"),
-        (7, "LOONGARCH64"),
-        (8, "RISCV64"),
-    ],
-};
-
-/// CRIU enum `fd_types`.
-pub static FD_TYPES: EnumDesc = EnumDesc {
-    name: "fd_types",
-    values: &[
-        (0, "UND"),
-        (1, "REG"),
-        (2, "PIPE"),
-        (3, "FIFO"),
-        (4, "INETSK"),
-        (5, "UNIXSK"),
-        (6, "EVENTFD"),
-        (7, "EVENTPOLL"),
-        (8, "INOTIFY"),
-        (9, "SIGNALFD"),
-        (10, "PACKETSK"),
-        (11, "TTY"),
-        (12, "FANOTIFY"),
-        (13, "NETLINKSK"),
-        (14, "NS"),
-        (15, "TUNF"),
-        (16, "EXT"),
-        (17, "TIMERFD"),
-        (18, "MEMFD"),
-        (19, "BPFMAP"),
-        (20, "PIDFD"),
-        (65534, "CTL_TTY"),
-        (65535, "AUTOFS_PIPE"),
-    ],
-};
-
-/// CRIU enum `lsmtype`.
-pub static LSMTYPE: EnumDesc = EnumDesc {
-    name: "lsmtype",
-    values: &[(0, "NO_LSM"), (1, "SELINUX"), (2, "APPARMOR")],
-};
-
-/// CRIU enum `seccomp_mode`.
-pub static SECCOMP_MODE: EnumDesc = EnumDesc {
-    name: "seccomp_mode",
-    values: &[(0, "disabled"), (1, "strict"), (2, "filter")],
-};
-
-/// CRIU enum `sk_shutdown`.
-pub static SK_SHUTDOWN: EnumDesc = EnumDesc {
-    name: "sk_shutdown",
-    values: &[(0, "NONE"), (1, "READ"), (2, "WRITE"), (3, "BOTH")],
-};
-
-/// CRIU enum `user_x86_regs_mode`.
-pub static USER_X86_REGS_MODE: EnumDesc = EnumDesc {
-    name: "user_x86_regs_mode",
-    values: &[(1, "NATIVE"), (2, "COMPAT")],
-};
-
-// ---------------------------------------------------------------------------
-// Messages
-// ---------------------------------------------------------------------------
-
-/// CRIU `inventory_entry`.
-pub static INVENTORY_ENTRY: MsgDesc = MsgDesc {
-    name: "inventory_entry",
-    fields: &[
-        FieldDesc::new(1, "img_version", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "fdinfo_per_id", Kind::Bool, Label::Optional),
-        FieldDesc::new(
-            3,
-            "root_ids",
-            Kind::Message(&TASK_KOBJ_IDS_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(4, "ns_per_id", Kind::Bool, Label::Optional),
-        FieldDesc::new(5, "root_cg_set", Kind::Uint32, Label::Optional),
-        FieldDesc::new(6, "lsmtype", Kind::Enum(&LSMTYPE), Label::Optional),
-        FieldDesc::new(8, "dump_uptime", Kind::Uint64, Label::Optional),
-        FieldDesc::new(9, "pre_dump_mode", Kind::Uint32, Label::Optional),
-        FieldDesc::new(10, "tcp_close", Kind::Bool, Label::Optional),
-        FieldDesc::new(11, "network_lock_method", Kind::Uint32, Label::Optional),
-        FieldDesc::new(
-            12,
-            "plugins_entry",
-            Kind::Message(&PLUGINS_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(13, "dump_criu_run_id", Kind::String, Label::Optional),
-        FieldDesc::new(14, "allow_uprobes", Kind::Bool, Label::Optional),
-    ],
-};
-
-/// CRIU `plugins_entry`.
-pub static PLUGINS_ENTRY: MsgDesc = MsgDesc {
-    name: "plugins_entry",
-    fields: &[FieldDesc::new(12, "plugins", Kind::String, Label::Repeated)],
-};
-
-/// CRIU `pstree_entry`.
-pub static PSTREE_ENTRY: MsgDesc = MsgDesc {
-    name: "pstree_entry",
-    fields: &[
-        FieldDesc::new(1, "pid", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "ppid", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "pgid", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "sid", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "threads", Kind::Uint32, Label::Repeated),
-    ],
-};
-
-/// CRIU `core_entry`.
-pub static CORE_ENTRY: MsgDesc = MsgDesc {
-    name: "core_entry",
-    fields: &[
-        FieldDesc::new(1, "mtype", Kind::Enum(&CORE_ENTRY_MARCH), Label::Required),
-        FieldDesc::new(
-            2,
-            "thread_info",
-            Kind::Message(&THREAD_INFO_X86),
-            Label::Optional,
-        ),
-        FieldDesc::new(3, "tc", Kind::Message(&TASK_CORE_ENTRY), Label::Optional),
-        FieldDesc::new(
-            4,
-            "ids",
-            Kind::Message(&TASK_KOBJ_IDS_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(
-            5,
-            "thread_core",
-            Kind::Message(&THREAD_CORE_ENTRY),
-            Label::Optional,
-        ),
-    ],
-};
-
-/// CRIU `thread_info_x86`.
-pub static THREAD_INFO_X86: MsgDesc = MsgDesc {
-    name: "thread_info_x86",
-    fields: &[
-        FieldDesc::new(1, "clear_tid_addr", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(
-            2,
-            "gpregs",
-            Kind::Message(&USER_X86_REGS_ENTRY),
-            Label::Required,
-        )
-        .with(Fmt::Hex),
-        FieldDesc::new(
-            3,
-            "fpregs",
-            Kind::Message(&USER_X86_FPREGS_ENTRY),
-            Label::Required,
-        ),
-        FieldDesc::new(4, "tls", Kind::Message(&USER_DESC_T), Label::Repeated),
-    ],
-};
-
-/// CRIU `user_x86_regs_entry`.
-pub static USER_X86_REGS_ENTRY: MsgDesc = MsgDesc {
-    name: "user_x86_regs_entry",
-    fields: &[
-        FieldDesc::new(1, "r15", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "r14", Kind::Uint64, Label::Required),
-        FieldDesc::new(3, "r13", Kind::Uint64, Label::Required),
-        FieldDesc::new(4, "r12", Kind::Uint64, Label::Required),
-        FieldDesc::new(5, "bp", Kind::Uint64, Label::Required),
-        FieldDesc::new(6, "bx", Kind::Uint64, Label::Required),
-        FieldDesc::new(7, "r11", Kind::Uint64, Label::Required),
-        FieldDesc::new(8, "r10", Kind::Uint64, Label::Required),
-        FieldDesc::new(9, "r9", Kind::Uint64, Label::Required),
-        FieldDesc::new(10, "r8", Kind::Uint64, Label::Required),
-        FieldDesc::new(11, "ax", Kind::Uint64, Label::Required),
-        FieldDesc::new(12, "cx", Kind::Uint64, Label::Required),
-        FieldDesc::new(13, "dx", Kind::Uint64, Label::Required),
-        FieldDesc::new(14, "si", Kind::Uint64, Label::Required),
-        FieldDesc::new(15, "di", Kind::Uint64, Label::Required),
-        FieldDesc::new(16, "orig_ax", Kind::Uint64, Label::Required),
-        FieldDesc::new(17, "ip", Kind::Uint64, Label::Required),
-        FieldDesc::new(18, "cs", Kind::Uint64, Label::Required),
-        FieldDesc::new(19, "flags", Kind::Uint64, Label::Required),
-        FieldDesc::new(20, "sp", Kind::Uint64, Label::Required),
-        FieldDesc::new(21, "ss", Kind::Uint64, Label::Required),
-        FieldDesc::new(22, "fs_base", Kind::Uint64, Label::Required),
-        FieldDesc::new(23, "gs_base", Kind::Uint64, Label::Required),
-        FieldDesc::new(24, "ds", Kind::Uint64, Label::Required),
-        FieldDesc::new(25, "es", Kind::Uint64, Label::Required),
-        FieldDesc::new(26, "fs", Kind::Uint64, Label::Required),
-        FieldDesc::new(27, "gs", Kind::Uint64, Label::Required),
-        FieldDesc::new(28, "mode", Kind::Enum(&USER_X86_REGS_MODE), Label::Optional),
-    ],
-};
-
-/// CRIU `user_x86_fpregs_entry`.
-pub static USER_X86_FPREGS_ENTRY: MsgDesc = MsgDesc {
-    name: "user_x86_fpregs_entry",
-    fields: &[
-        FieldDesc::new(1, "cwd", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "swd", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "twd", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "fop", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "rip", Kind::Uint64, Label::Required),
-        FieldDesc::new(6, "rdp", Kind::Uint64, Label::Required),
-        FieldDesc::new(7, "mxcsr", Kind::Uint32, Label::Required),
-        FieldDesc::new(8, "mxcsr_mask", Kind::Uint32, Label::Required),
-        FieldDesc::new(9, "st_space", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(10, "xmm_space", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(11, "padding", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(
-            13,
-            "xsave",
-            Kind::Message(&USER_X86_XSAVE_ENTRY),
-            Label::Optional,
-        ),
-    ],
-};
-
-/// CRIU `user_x86_xsave_entry`.
-pub static USER_X86_XSAVE_ENTRY: MsgDesc = MsgDesc {
-    name: "user_x86_xsave_entry",
-    fields: &[
-        FieldDesc::new(1, "xstate_bv", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "ymmh_space", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(3, "bndreg_state", Kind::Uint64, Label::Repeated),
-        FieldDesc::new(4, "bndcsr_state", Kind::Uint64, Label::Repeated),
-        FieldDesc::new(5, "opmask_reg", Kind::Uint64, Label::Repeated),
-        FieldDesc::new(6, "zmm_upper", Kind::Uint64, Label::Repeated),
-        FieldDesc::new(7, "hi16_zmm", Kind::Uint64, Label::Repeated),
-        FieldDesc::new(8, "pkru", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(
-            9,
-            "cet",
-            Kind::Message(&USER_X86_CET_ENTRY),
-            Label::Optional,
-        ),
-    ],
-};
-
-/// CRIU `user_x86_cet_entry`.
-pub static USER_X86_CET_ENTRY: MsgDesc = MsgDesc {
-    name: "user_x86_cet_entry",
-    fields: &[
-        FieldDesc::new(1, "cet", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(2, "ssp", Kind::Uint64, Label::Required).with(Fmt::Hex),
-    ],
-};
-
-/// CRIU `user_desc_t`.
-pub static USER_DESC_T: MsgDesc = MsgDesc {
-    name: "user_desc_t",
-    fields: &[
-        FieldDesc::new(1, "entry_number", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "base_addr", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "limit", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "seg_32bit", Kind::Bool, Label::Required),
-        FieldDesc::new(5, "contents_h", Kind::Bool, Label::Required),
-        FieldDesc::new(6, "contents_l", Kind::Bool, Label::Required),
-        FieldDesc::new(7, "read_exec_only", Kind::Bool, Label::Required),
-        FieldDesc::new(8, "limit_in_pages", Kind::Bool, Label::Required),
-        FieldDesc::new(9, "seg_not_present", Kind::Bool, Label::Required),
-        FieldDesc::new(10, "usable", Kind::Bool, Label::Required),
-    ],
-};
-
-/// CRIU `task_core_entry`.
-pub static TASK_CORE_ENTRY: MsgDesc = MsgDesc {
-    name: "task_core_entry",
-    fields: &[
-        FieldDesc::new(1, "task_state", Kind::Uint32, Label::Required)
-            .with(Fmt::Dict(&TASK_STATE_GEN)),
-        FieldDesc::new(2, "exit_code", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "personality", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "flags", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "blk_sigset", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(6, "comm", Kind::String, Label::Required),
-        FieldDesc::new(
-            7,
-            "timers",
-            Kind::Message(&TASK_TIMERS_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(
-            8,
-            "rlimits",
-            Kind::Message(&TASK_RLIMITS_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(9, "cg_set", Kind::Uint32, Label::Optional),
-        FieldDesc::new(
-            10,
-            "signals_s",
-            Kind::Message(&SIGNAL_QUEUE_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(
-            11,
-            "old_seccomp_mode",
-            Kind::Enum(&SECCOMP_MODE),
-            Label::Optional,
-        ),
-        FieldDesc::new(12, "old_seccomp_filter", Kind::Uint32, Label::Optional),
-        FieldDesc::new(13, "loginuid", Kind::Uint32, Label::Optional),
-        FieldDesc::new(14, "oom_score_adj", Kind::Int32, Label::Optional),
-        FieldDesc::new(15, "sigactions", Kind::Message(&SA_ENTRY), Label::Repeated),
-        FieldDesc::new(18, "child_subreaper", Kind::Bool, Label::Optional),
-        FieldDesc::new(20, "blk_sigset_extended", Kind::Uint64, Label::Optional).with(Fmt::Hex),
-        FieldDesc::new(21, "stop_signo", Kind::Uint32, Label::Optional),
-        FieldDesc::new(
-            22,
-            "membarrier_registration_mask",
-            Kind::Uint32,
-            Label::Optional,
-        )
-        .with(Fmt::Hex),
-    ],
-};
-
-/// CRIU `task_kobj_ids_entry`.
-pub static TASK_KOBJ_IDS_ENTRY: MsgDesc = MsgDesc {
-    name: "task_kobj_ids_entry",
-    fields: &[
-        FieldDesc::new(1, "vm_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "files_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "fs_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "sighand_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "pid_ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(6, "net_ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(7, "ipc_ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(8, "uts_ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(9, "mnt_ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(10, "user_ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(11, "cgroup_ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(12, "time_ns_id", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `thread_core_entry`.
-pub static THREAD_CORE_ENTRY: MsgDesc = MsgDesc {
-    name: "thread_core_entry",
-    fields: &[
-        FieldDesc::new(1, "futex_rla", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "futex_rla_len", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "sched_nice", Kind::Sint32, Label::Optional),
-        FieldDesc::new(4, "sched_policy", Kind::Uint32, Label::Optional),
-        FieldDesc::new(5, "sched_prio", Kind::Uint32, Label::Optional),
-        FieldDesc::new(6, "blk_sigset", Kind::Uint64, Label::Optional),
-        FieldDesc::new(7, "sas", Kind::Message(&THREAD_SAS_ENTRY), Label::Optional),
-        FieldDesc::new(8, "pdeath_sig", Kind::Uint32, Label::Optional),
-        FieldDesc::new(
-            9,
-            "signals_p",
-            Kind::Message(&SIGNAL_QUEUE_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(10, "creds", Kind::Message(&CREDS_ENTRY), Label::Optional),
-        FieldDesc::new(
-            11,
-            "seccomp_mode",
-            Kind::Enum(&SECCOMP_MODE),
-            Label::Optional,
-        ),
-        FieldDesc::new(12, "seccomp_filter", Kind::Uint32, Label::Optional),
-        FieldDesc::new(13, "comm", Kind::String, Label::Optional),
-        FieldDesc::new(14, "blk_sigset_extended", Kind::Uint64, Label::Optional),
-        FieldDesc::new(
-            15,
-            "rseq_entry",
-            Kind::Message(&RSEQ_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(16, "cg_set", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `thread_sas_entry`.
-pub static THREAD_SAS_ENTRY: MsgDesc = MsgDesc {
-    name: "thread_sas_entry",
-    fields: &[
-        FieldDesc::new(1, "ss_sp", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "ss_size", Kind::Uint64, Label::Required),
-        FieldDesc::new(3, "ss_flags", Kind::Uint32, Label::Required),
-    ],
-};
-
-/// CRIU `task_rlimits_entry`.
-pub static TASK_RLIMITS_ENTRY: MsgDesc = MsgDesc {
-    name: "task_rlimits_entry",
-    fields: &[FieldDesc::new(
-        1,
-        "rlimits",
-        Kind::Message(&RLIMIT_ENTRY),
-        Label::Repeated,
-    )],
-};
-
-/// CRIU `rlimit_entry`.
-pub static RLIMIT_ENTRY: MsgDesc = MsgDesc {
-    name: "rlimit_entry",
-    fields: &[
-        FieldDesc::new(1, "cur", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "max", Kind::Uint64, Label::Required),
-    ],
-};
-
-/// CRIU `task_timers_entry`.
-pub static TASK_TIMERS_ENTRY: MsgDesc = MsgDesc {
-    name: "task_timers_entry",
-    fields: &[
-        FieldDesc::new(1, "real", Kind::Message(&ITIMER_ENTRY), Label::Required),
-        FieldDesc::new(2, "virt", Kind::Message(&ITIMER_ENTRY), Label::Required),
-        FieldDesc::new(3, "prof", Kind::Message(&ITIMER_ENTRY), Label::Required),
-        FieldDesc::new(
-            4,
-            "posix",
-            Kind::Message(&POSIX_TIMER_ENTRY),
-            Label::Repeated,
-        ),
-    ],
-};
-
-/// CRIU `itimer_entry`.
-pub static ITIMER_ENTRY: MsgDesc = MsgDesc {
-    name: "itimer_entry",
-    fields: &[
-        FieldDesc::new(1, "isec", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "iusec", Kind::Uint64, Label::Required),
-        FieldDesc::new(3, "vsec", Kind::Uint64, Label::Required),
-        FieldDesc::new(4, "vusec", Kind::Uint64, Label::Required),
-    ],
-};
-
-/// CRIU `posix_timer_entry`.
-pub static POSIX_TIMER_ENTRY: MsgDesc = MsgDesc {
-    name: "posix_timer_entry",
-    fields: &[
-        FieldDesc::new(1, "it_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "clock_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "si_signo", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "it_sigev_notify", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "sival_ptr", Kind::Uint64, Label::Required),
-        FieldDesc::new(6, "overrun", Kind::Uint32, Label::Required),
-        FieldDesc::new(7, "isec", Kind::Uint64, Label::Required),
-        FieldDesc::new(8, "insec", Kind::Uint64, Label::Required),
-        FieldDesc::new(9, "vsec", Kind::Uint64, Label::Required),
-        FieldDesc::new(10, "vnsec", Kind::Uint64, Label::Required),
-        FieldDesc::new(11, "notify_thread_id", Kind::Int32, Label::Optional),
-    ],
-};
-
-/// CRIU `creds_entry`.
-pub static CREDS_ENTRY: MsgDesc = MsgDesc {
-    name: "creds_entry",
-    fields: &[
-        FieldDesc::new(1, "uid", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "gid", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "euid", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "egid", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "suid", Kind::Uint32, Label::Required),
-        FieldDesc::new(6, "sgid", Kind::Uint32, Label::Required),
-        FieldDesc::new(7, "fsuid", Kind::Uint32, Label::Required),
-        FieldDesc::new(8, "fsgid", Kind::Uint32, Label::Required),
-        FieldDesc::new(9, "cap_inh", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(10, "cap_prm", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(11, "cap_eff", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(12, "cap_bnd", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(13, "secbits", Kind::Uint32, Label::Required),
-        FieldDesc::new(14, "groups", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(15, "lsm_profile", Kind::String, Label::Optional),
-        FieldDesc::new(16, "lsm_sockcreate", Kind::String, Label::Optional),
-        FieldDesc::new(17, "apparmor_data", Kind::Bytes, Label::Optional),
-        FieldDesc::new(18, "no_new_privs", Kind::Uint32, Label::Optional),
-        FieldDesc::new(19, "cap_amb", Kind::Uint32, Label::Repeated),
-    ],
-};
-
-/// CRIU `sa_entry`.
-pub static SA_ENTRY: MsgDesc = MsgDesc {
-    name: "sa_entry",
-    fields: &[
-        FieldDesc::new(1, "sigaction", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(2, "flags", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(3, "restorer", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(4, "mask", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(5, "compat_sigaction", Kind::Bool, Label::Optional),
-        FieldDesc::new(6, "mask_extended", Kind::Uint64, Label::Optional).with(Fmt::Hex),
-    ],
-};
-
-/// CRIU `siginfo_entry`.
-pub static SIGINFO_ENTRY: MsgDesc = MsgDesc {
-    name: "siginfo_entry",
-    fields: &[FieldDesc::new(1, "siginfo", Kind::Bytes, Label::Required)],
-};
-
-/// CRIU `signal_queue_entry`.
-pub static SIGNAL_QUEUE_ENTRY: MsgDesc = MsgDesc {
-    name: "signal_queue_entry",
-    fields: &[FieldDesc::new(
-        1,
-        "signals",
-        Kind::Message(&SIGINFO_ENTRY),
-        Label::Repeated,
-    )],
-};
-
-/// CRIU `rseq_entry`.
-pub static RSEQ_ENTRY: MsgDesc = MsgDesc {
-    name: "rseq_entry",
-    fields: &[
-        FieldDesc::new(1, "rseq_abi_pointer", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "rseq_abi_size", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "signature", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "rseq_cs_pointer", Kind::Uint64, Label::Optional),
-    ],
-};
-
-/// CRIU `mm_entry`.
-pub static MM_ENTRY: MsgDesc = MsgDesc {
-    name: "mm_entry",
-    fields: &[
-        FieldDesc::new(1, "mm_start_code", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(2, "mm_end_code", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(3, "mm_start_data", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(4, "mm_end_data", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(5, "mm_start_stack", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(6, "mm_start_brk", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(7, "mm_brk", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(8, "mm_arg_start", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(9, "mm_arg_end", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(10, "mm_env_start", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(11, "mm_env_end", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(12, "exe_file_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(13, "mm_saved_auxv", Kind::Uint64, Label::Repeated),
-        FieldDesc::new(14, "vmas", Kind::Message(&VMA_ENTRY), Label::Repeated),
-        FieldDesc::new(15, "dumpable", Kind::Int32, Label::Optional),
-        FieldDesc::new(16, "aios", Kind::Message(&AIO_RING_ENTRY), Label::Repeated),
-        FieldDesc::new(17, "thp_disabled", Kind::Bool, Label::Optional),
-    ],
-};
-
-/// CRIU `vma_entry`.
-pub static VMA_ENTRY: MsgDesc = MsgDesc {
-    name: "vma_entry",
-    fields: &[
-        FieldDesc::new(1, "start", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(2, "end", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(3, "pgoff", Kind::Uint64, Label::Required),
-        FieldDesc::new(4, "shmid", Kind::Uint64, Label::Required),
-        FieldDesc::new(5, "prot", Kind::Uint32, Label::Required).with(Fmt::Flags(&MMAP_PROT)),
-        FieldDesc::new(6, "flags", Kind::Uint32, Label::Required).with(Fmt::Flags(&MMAP_FLAGS)),
-        FieldDesc::new(7, "status", Kind::Uint32, Label::Required).with(Fmt::Flags(&MMAP_STATUS)),
-        FieldDesc::new(8, "fd", Kind::Sint64, Label::Required),
-        FieldDesc::new(9, "madv", Kind::Uint64, Label::Optional).with(Fmt::Hex),
-        FieldDesc::new(10, "fdflags", Kind::Uint32, Label::Optional).with(Fmt::Hex),
-    ],
-};
-
-/// CRIU `aio_ring_entry`.
-pub static AIO_RING_ENTRY: MsgDesc = MsgDesc {
-    name: "aio_ring_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "nr_req", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "ring_len", Kind::Uint32, Label::Required),
-    ],
-};
-
-/// CRIU `pagemap_head`.
-pub static PAGEMAP_HEAD: MsgDesc = MsgDesc {
-    name: "pagemap_head",
-    fields: &[FieldDesc::new(1, "pages_id", Kind::Uint32, Label::Required)],
-};
-
-/// CRIU `pagemap_entry`.
-pub static PAGEMAP_ENTRY: MsgDesc = MsgDesc {
-    name: "pagemap_entry",
-    fields: &[
-        FieldDesc::new(1, "vaddr", Kind::Uint64, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(2, "compat_nr_pages", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "in_parent", Kind::Bool, Label::Optional),
-        FieldDesc::new(4, "flags", Kind::Uint32, Label::Optional).with(Fmt::Flags(&PMAP_FLAGS)),
-        FieldDesc::new(5, "nr_pages", Kind::Uint64, Label::Optional),
-    ],
-};
-
-/// CRIU `fs_entry`.
-pub static FS_ENTRY: MsgDesc = MsgDesc {
-    name: "fs_entry",
-    fields: &[
-        FieldDesc::new(1, "cwd_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "root_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "umask", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `timens_entry`.
-pub static TIMENS_ENTRY: MsgDesc = MsgDesc {
-    name: "timens_entry",
-    fields: &[
-        FieldDesc::new(1, "monotonic", Kind::Message(&TIMESPEC), Label::Required),
-        FieldDesc::new(2, "boottime", Kind::Message(&TIMESPEC), Label::Required),
-    ],
-};
-
-/// CRIU `timespec`.
-pub static TIMESPEC: MsgDesc = MsgDesc {
-    name: "timespec",
-    fields: &[
-        FieldDesc::new(1, "tv_sec", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "tv_nsec", Kind::Uint64, Label::Required),
-    ],
-};
-
-/// CRIU `seccomp_entry`.
-pub static SECCOMP_ENTRY: MsgDesc = MsgDesc {
-    name: "seccomp_entry",
-    fields: &[FieldDesc::new(
-        1,
-        "seccomp_filters",
-        Kind::Message(&SECCOMP_FILTER),
-        Label::Repeated,
-    )],
-};
-
-/// CRIU `seccomp_filter`.
-pub static SECCOMP_FILTER: MsgDesc = MsgDesc {
-    name: "seccomp_filter",
-    fields: &[
-        FieldDesc::new(1, "filter", Kind::Bytes, Label::Required),
-        FieldDesc::new(2, "prev", Kind::Uint32, Label::Optional),
-        FieldDesc::new(3, "flags", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `stats_entry`.
-pub static STATS_ENTRY: MsgDesc = MsgDesc {
-    name: "stats_entry",
-    fields: &[
-        FieldDesc::new(1, "dump", Kind::Message(&DUMP_STATS_ENTRY), Label::Optional),
-        FieldDesc::new(
-            2,
-            "restore",
-            Kind::Message(&RESTORE_STATS_ENTRY),
-            Label::Optional,
-        ),
-    ],
-};
-
-/// CRIU `dump_stats_entry`.
-pub static DUMP_STATS_ENTRY: MsgDesc = MsgDesc {
-    name: "dump_stats_entry",
-    fields: &[
-        FieldDesc::new(1, "freezing_time", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "frozen_time", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "memdump_time", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "memwrite_time", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "pages_scanned", Kind::Uint64, Label::Required),
-        FieldDesc::new(6, "pages_skipped_parent", Kind::Uint64, Label::Required),
-        FieldDesc::new(7, "pages_written", Kind::Uint64, Label::Required),
-        FieldDesc::new(8, "irmap_resolve", Kind::Uint32, Label::Optional),
-        FieldDesc::new(9, "pages_lazy", Kind::Uint64, Label::Required),
-        FieldDesc::new(10, "page_pipes", Kind::Uint64, Label::Optional),
-        FieldDesc::new(11, "page_pipe_bufs", Kind::Uint64, Label::Optional),
-        FieldDesc::new(12, "shpages_scanned", Kind::Uint64, Label::Optional),
-        FieldDesc::new(13, "shpages_skipped_parent", Kind::Uint64, Label::Optional),
-        FieldDesc::new(14, "shpages_written", Kind::Uint64, Label::Optional),
-    ],
-};
-
-/// CRIU `restore_stats_entry`.
-pub static RESTORE_STATS_ENTRY: MsgDesc = MsgDesc {
-    name: "restore_stats_entry",
-    fields: &[
-        FieldDesc::new(1, "pages_compared", Kind::Uint64, Label::Required),
-        FieldDesc::new(2, "pages_skipped_cow", Kind::Uint64, Label::Required),
-        FieldDesc::new(3, "forking_time", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "restore_time", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "pages_restored", Kind::Uint64, Label::Optional),
-    ],
-};
-
-/// CRIU `fdinfo_entry`.
-pub static FDINFO_ENTRY: MsgDesc = MsgDesc {
-    name: "fdinfo_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "type", Kind::Enum(&FD_TYPES), Label::Required),
-        FieldDesc::new(4, "fd", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "xattr_security_selinux", Kind::String, Label::Optional),
-    ],
-};
-
-/// CRIU `file_entry`.
-pub static FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "file_entry",
-    fields: &[
-        FieldDesc::new(1, "type", Kind::Enum(&FD_TYPES), Label::Required),
-        FieldDesc::new(2, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "reg", Kind::Message(&REG_FILE_ENTRY), Label::Optional),
-        FieldDesc::new(5, "nsf", Kind::Message(&NS_FILE_ENTRY), Label::Optional),
-        FieldDesc::new(
-            8,
-            "efd",
-            Kind::Message(&EVENTFD_FILE_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(
-            9,
-            "epfd",
-            Kind::Message(&EVENTPOLL_FILE_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(10, "sgfd", Kind::Message(&SIGNALFD_ENTRY), Label::Optional),
-        FieldDesc::new(12, "tfd", Kind::Message(&TIMERFD_ENTRY), Label::Optional),
-        FieldDesc::new(15, "ext", Kind::Message(&EXT_FILE_ENTRY), Label::Optional),
-        FieldDesc::new(16, "usk", Kind::Message(&UNIX_SK_ENTRY), Label::Optional),
-        FieldDesc::new(17, "fifo", Kind::Message(&FIFO_ENTRY), Label::Optional),
-        FieldDesc::new(18, "pipe", Kind::Message(&PIPE_ENTRY), Label::Optional),
-        FieldDesc::new(19, "tty", Kind::Message(&TTY_FILE_ENTRY), Label::Optional),
-        FieldDesc::new(
-            20,
-            "memfd",
-            Kind::Message(&MEMFD_FILE_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(22, "pidfd", Kind::Message(&PIDFD_ENTRY), Label::Optional),
-    ],
-};
-
-/// CRIU `fown_entry`.
-pub static FOWN_ENTRY: MsgDesc = MsgDesc {
-    name: "fown_entry",
-    fields: &[
-        FieldDesc::new(1, "uid", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "euid", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "signum", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "pid_type", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "pid", Kind::Uint32, Label::Required),
-    ],
-};
-
-/// CRIU `reg_file_entry`.
-pub static REG_FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "reg_file_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required).with(Fmt::Flags(&RFILE_FLAGS)),
-        FieldDesc::new(3, "pos", Kind::Uint64, Label::Required),
-        FieldDesc::new(5, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(6, "name", Kind::String, Label::Required),
-        FieldDesc::new(7, "mnt_id", Kind::Sint32, Label::Optional),
-        FieldDesc::new(8, "size", Kind::Uint64, Label::Optional),
-        FieldDesc::new(9, "ext", Kind::Bool, Label::Optional),
-        FieldDesc::new(10, "mode", Kind::Uint32, Label::Optional),
-        FieldDesc::new(11, "build_id", Kind::Uint32, Label::Repeated),
-        FieldDesc::new(12, "checksum", Kind::Uint32, Label::Optional),
-        FieldDesc::new(13, "checksum_config", Kind::Uint32, Label::Optional),
-        FieldDesc::new(14, "checksum_parameter", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `ns_file_entry`.
-pub static NS_FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "ns_file_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "ns_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "ns_cflag", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "flags", Kind::Uint32, Label::Required),
-    ],
-};
-
-/// CRIU `eventfd_file_entry`.
-pub static EVENTFD_FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "eventfd_file_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(4, "counter", Kind::Uint64, Label::Required),
-    ],
-};
-
-/// CRIU `signalfd_entry`.
-pub static SIGNALFD_ENTRY: MsgDesc = MsgDesc {
-    name: "signalfd_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(3, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(4, "sigmask", Kind::Uint64, Label::Required).with(Fmt::Hex),
-    ],
-};
-
-/// CRIU `timerfd_entry`.
-pub static TIMERFD_ENTRY: MsgDesc = MsgDesc {
-    name: "timerfd_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(3, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(4, "clockid", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "ticks", Kind::Uint64, Label::Required),
-        FieldDesc::new(6, "settime_flags", Kind::Uint32, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(7, "vsec", Kind::Uint64, Label::Required),
-        FieldDesc::new(8, "vnsec", Kind::Uint64, Label::Required),
-        FieldDesc::new(9, "isec", Kind::Uint64, Label::Required),
-        FieldDesc::new(10, "insec", Kind::Uint64, Label::Required),
-    ],
-};
-
-/// CRIU `ext_file_entry`.
-pub static EXT_FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "ext_file_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-    ],
-};
-
-/// CRIU `fifo_entry`.
-pub static FIFO_ENTRY: MsgDesc = MsgDesc {
-    name: "fifo_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "pipe_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "regf_id", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `pipe_entry`.
-pub static PIPE_ENTRY: MsgDesc = MsgDesc {
-    name: "pipe_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "pipe_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "flags", Kind::Uint32, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(4, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-    ],
-};
-
-/// CRIU `pipe_data_entry`.
-pub static PIPE_DATA_ENTRY: MsgDesc = MsgDesc {
-    name: "pipe_data_entry",
-    fields: &[
-        FieldDesc::new(1, "pipe_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "bytes", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "size", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `memfd_file_entry`.
-pub static MEMFD_FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "memfd_file_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required).with(Fmt::Flags(&RFILE_FLAGS)),
-        FieldDesc::new(3, "pos", Kind::Uint64, Label::Required),
-        FieldDesc::new(4, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(5, "inode_id", Kind::Uint32, Label::Required),
-    ],
-};
-
-/// CRIU `pidfd_entry`.
-pub static PIDFD_ENTRY: MsgDesc = MsgDesc {
-    name: "pidfd_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "ino", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "flags", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "nspid", Kind::Int32, Label::Required),
-        FieldDesc::new(5, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-    ],
-};
-
-/// CRIU `sk_opts_entry`.
-pub static SK_OPTS_ENTRY: MsgDesc = MsgDesc {
-    name: "sk_opts_entry",
-    fields: &[
-        FieldDesc::new(1, "so_sndbuf", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "so_rcvbuf", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "so_snd_tmo_sec", Kind::Uint64, Label::Required),
-        FieldDesc::new(4, "so_snd_tmo_usec", Kind::Uint64, Label::Required),
-        FieldDesc::new(5, "so_rcv_tmo_sec", Kind::Uint64, Label::Required),
-        FieldDesc::new(6, "so_rcv_tmo_usec", Kind::Uint64, Label::Required),
-        FieldDesc::new(7, "reuseaddr", Kind::Bool, Label::Optional),
-        FieldDesc::new(8, "so_priority", Kind::Uint32, Label::Optional),
-        FieldDesc::new(9, "so_rcvlowat", Kind::Uint32, Label::Optional),
-        FieldDesc::new(10, "so_mark", Kind::Uint32, Label::Optional),
-        FieldDesc::new(11, "so_passcred", Kind::Bool, Label::Optional),
-        FieldDesc::new(12, "so_passsec", Kind::Bool, Label::Optional),
-        FieldDesc::new(13, "so_dontroute", Kind::Bool, Label::Optional),
-        FieldDesc::new(14, "so_no_check", Kind::Bool, Label::Optional),
-        FieldDesc::new(15, "so_bound_dev", Kind::String, Label::Optional),
-        FieldDesc::new(16, "so_filter", Kind::Fixed64, Label::Repeated),
-        FieldDesc::new(17, "so_reuseport", Kind::Bool, Label::Optional),
-        FieldDesc::new(18, "so_broadcast", Kind::Bool, Label::Optional),
-        FieldDesc::new(19, "so_keepalive", Kind::Bool, Label::Optional),
-        FieldDesc::new(20, "tcp_keepcnt", Kind::Uint32, Label::Optional),
-        FieldDesc::new(21, "tcp_keepidle", Kind::Uint32, Label::Optional),
-        FieldDesc::new(22, "tcp_keepintvl", Kind::Uint32, Label::Optional),
-        FieldDesc::new(23, "so_oobinline", Kind::Uint32, Label::Optional),
-        FieldDesc::new(24, "so_linger", Kind::Uint32, Label::Optional),
-        FieldDesc::new(25, "so_buf_lock", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `eventpoll_tfd_entry`.
-pub static EVENTPOLL_TFD_ENTRY: MsgDesc = MsgDesc {
-    name: "eventpoll_tfd_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "tfd", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "events", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "data", Kind::Uint64, Label::Required),
-        FieldDesc::new(5, "dev", Kind::Uint32, Label::Optional),
-        FieldDesc::new(6, "inode", Kind::Uint64, Label::Optional),
-        FieldDesc::new(7, "pos", Kind::Uint64, Label::Optional),
-    ],
-};
-
-/// CRIU `eventpoll_file_entry`.
-pub static EVENTPOLL_FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "eventpoll_file_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "flags", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(
-            4,
-            "tfd",
-            Kind::Message(&EVENTPOLL_TFD_ENTRY),
-            Label::Repeated,
-        ),
-    ],
-};
-
-/// CRIU `file_perms_entry`.
-pub static FILE_PERMS_ENTRY: MsgDesc = MsgDesc {
-    name: "file_perms_entry",
-    fields: &[
-        FieldDesc::new(1, "mode", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "uid", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "gid", Kind::Uint32, Label::Required),
-    ],
-};
-
-/// CRIU `unix_sk_entry`.
-///
-/// `name` carries `(criu).conv = "unix_name"`, which crit prints
-/// quoted-printable; [`Fmt`] has no such option, so it is shown like any
-/// other bytes field.
-pub static UNIX_SK_ENTRY: MsgDesc = MsgDesc {
-    name: "unix_sk_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "ino", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "type", Kind::Uint32, Label::Required).with(Fmt::Dict(&SK_TYPE)),
-        FieldDesc::new(4, "state", Kind::Uint32, Label::Required).with(Fmt::Dict(&SK_STATE)),
-        FieldDesc::new(5, "flags", Kind::Uint32, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(6, "uflags", Kind::Uint32, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(7, "backlog", Kind::Uint32, Label::Required),
-        FieldDesc::new(8, "peer", Kind::Uint32, Label::Required),
-        FieldDesc::new(9, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(10, "opts", Kind::Message(&SK_OPTS_ENTRY), Label::Required),
-        FieldDesc::new(11, "name", Kind::Bytes, Label::Required),
-        FieldDesc::new(12, "shutdown", Kind::Enum(&SK_SHUTDOWN), Label::Optional),
-        FieldDesc::new(
-            13,
-            "file_perms",
-            Kind::Message(&FILE_PERMS_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(14, "name_dir", Kind::String, Label::Optional),
-        FieldDesc::new(15, "deleted", Kind::Bool, Label::Optional),
-        FieldDesc::new(16, "ns_id", Kind::Uint32, Label::Optional),
-        FieldDesc::new(17, "mnt_id", Kind::Sint32, Label::Optional),
-    ],
-};
-
-/// CRIU `scm_entry`.
-pub static SCM_ENTRY: MsgDesc = MsgDesc {
-    name: "scm_entry",
-    fields: &[
-        FieldDesc::new(1, "type", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "rights", Kind::Uint32, Label::Repeated),
-    ],
-};
-
-/// CRIU `sk_packet_entry`.
-pub static SK_PACKET_ENTRY: MsgDesc = MsgDesc {
-    name: "sk_packet_entry",
-    fields: &[
-        FieldDesc::new(1, "id_for", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "length", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "scm", Kind::Message(&SCM_ENTRY), Label::Repeated),
-    ],
-};
-
-/// CRIU `tty_info_entry`.
-pub static TTY_INFO_ENTRY: MsgDesc = MsgDesc {
-    name: "tty_info_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "type", Kind::Enum(&TTY_TYPE), Label::Required),
-        FieldDesc::new(3, "locked", Kind::Bool, Label::Required),
-        FieldDesc::new(4, "exclusive", Kind::Bool, Label::Required),
-        FieldDesc::new(5, "packet_mode", Kind::Bool, Label::Required),
-        FieldDesc::new(6, "sid", Kind::Uint32, Label::Required),
-        FieldDesc::new(7, "pgrp", Kind::Uint32, Label::Required),
-        FieldDesc::new(8, "rdev", Kind::Uint32, Label::Required),
-        FieldDesc::new(9, "termios", Kind::Message(&TERMIOS_ENTRY), Label::Optional),
-        FieldDesc::new(
-            10,
-            "termios_locked",
-            Kind::Message(&TERMIOS_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(
-            11,
-            "winsize",
-            Kind::Message(&WINSIZE_ENTRY),
-            Label::Optional,
-        ),
-        FieldDesc::new(12, "pty", Kind::Message(&TTY_PTY_ENTRY), Label::Optional),
-        FieldDesc::new(13, "dev", Kind::Uint32, Label::Optional),
-        FieldDesc::new(14, "uid", Kind::Uint32, Label::Optional),
-        FieldDesc::new(15, "gid", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `tty_file_entry`.
-pub static TTY_FILE_ENTRY: MsgDesc = MsgDesc {
-    name: "tty_file_entry",
-    fields: &[
-        FieldDesc::new(1, "id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "tty_info_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "flags", Kind::Uint32, Label::Required).with(Fmt::Hex),
-        FieldDesc::new(4, "fown", Kind::Message(&FOWN_ENTRY), Label::Required),
-        FieldDesc::new(6, "regf_id", Kind::Uint32, Label::Optional),
-    ],
-};
-
-/// CRIU `tty_data_entry`.
-pub static TTY_DATA_ENTRY: MsgDesc = MsgDesc {
-    name: "tty_data_entry",
-    fields: &[
-        FieldDesc::new(1, "tty_id", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "data", Kind::Bytes, Label::Required),
-    ],
-};
-
-/// CRIU `termios_entry`.
-pub static TERMIOS_ENTRY: MsgDesc = MsgDesc {
-    name: "termios_entry",
-    fields: &[
-        FieldDesc::new(1, "c_iflag", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "c_oflag", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "c_cflag", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "c_lflag", Kind::Uint32, Label::Required),
-        FieldDesc::new(5, "c_line", Kind::Uint32, Label::Required),
-        FieldDesc::new(6, "c_ispeed", Kind::Uint32, Label::Required),
-        FieldDesc::new(7, "c_ospeed", Kind::Uint32, Label::Required),
-        FieldDesc::new(8, "c_cc", Kind::Uint32, Label::Repeated),
-    ],
-};
-
-/// CRIU `winsize_entry`.
-pub static WINSIZE_ENTRY: MsgDesc = MsgDesc {
-    name: "winsize_entry",
-    fields: &[
-        FieldDesc::new(1, "ws_row", Kind::Uint32, Label::Required),
-        FieldDesc::new(2, "ws_col", Kind::Uint32, Label::Required),
-        FieldDesc::new(3, "ws_xpixel", Kind::Uint32, Label::Required),
-        FieldDesc::new(4, "ws_ypixel", Kind::Uint32, Label::Required),
-    ],
-};
-
-/// CRIU `tty_pty_entry`.
-pub static TTY_PTY_ENTRY: MsgDesc = MsgDesc {
-    name: "tty_pty_entry",
-    fields: &[FieldDesc::new(1, "index", Kind::Uint32, Label::Required)],
-};
+message! {
+    /// CRIU `utsns_entry` (images/utsns.proto).
+    UtsnsEntry, UTSNS_ENTRY = "utsns_entry" {
+        1 nodename: required string,
+        2 domainname: required string,
+    }
+}
+
+message! {
+    /// CRIU `ipc_var_entry` (images/ipc-var.proto): an IPC namespace's sysctls.
+    IpcVarEntry, IPC_VAR_ENTRY = "ipc_var_entry" {
+        1 sem_ctls: repeated uint32,
+        2 msg_ctlmax: required uint32,
+        3 msg_ctlmnb: required uint32,
+        4 msg_ctlmni: required uint32,
+        5 auto_msgmni: required uint32,
+        6 shm_ctlmax: required uint64,
+        7 shm_ctlall: required uint64,
+        8 shm_ctlmni: required uint32,
+        9 shm_rmid_forced: required uint32,
+        10 mq_queues_max: required uint32,
+        11 mq_msg_max: required uint32,
+        12 mq_msgsize_max: required uint32,
+        13 mq_msg_default: optional uint32,
+        14 mq_msgsize_default: optional uint32,
+        15 msg_next_id: optional uint32,
+        16 sem_next_id: optional uint32,
+        17 shm_next_id: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `ipc_desc_entry` (images/ipc-desc.proto): what every System V
+    /// IPC object has.
+    IpcDescEntry, IPC_DESC_ENTRY = "ipc_desc_entry" {
+        1 key: required uint32,
+        2 uid: required uint32,
+        3 gid: required uint32,
+        4 cuid: required uint32,
+        5 cgid: required uint32,
+        6 mode: required uint32,
+        7 id: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `ipc_shm_entry` (images/ipc-shm.proto).
+    IpcShmEntry, IPC_SHM_ENTRY = "ipc_shm_entry" {
+        1 desc: required message(IpcDescEntry, IPC_DESC_ENTRY),
+        2 size: required uint64,
+        3 in_pagemaps: optional bool,
+        4 hugetlb_flag: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `ipc_sem_entry` (images/ipc-sem.proto); the values follow
+    /// each record as raw u16s.
+    IpcSemEntry, IPC_SEM_ENTRY = "ipc_sem_entry" {
+        1 desc: required message(IpcDescEntry, IPC_DESC_ENTRY),
+        2 nsems: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `ipc_msg_entry` (images/ipc-msg.proto); its messages follow
+    /// each record.
+    IpcMsgEntry, IPC_MSG_ENTRY = "ipc_msg_entry" {
+        1 desc: required message(IpcDescEntry, IPC_DESC_ENTRY),
+        2 qbytes: required uint32,
+        3 qnum: required uint32,
+    }
+}
 
 /// Every message descriptor in this module.
 pub static ALL_MESSAGES: &[&MsgDesc] = &[
@@ -1409,11 +1285,239 @@ pub static ALL_MESSAGES: &[&MsgDesc] = &[
     &TERMIOS_ENTRY,
     &WINSIZE_ENTRY,
     &TTY_PTY_ENTRY,
+    &MEMFD_INODE_ENTRY,
+    &UTSNS_ENTRY,
+    &IPC_VAR_ENTRY,
+    &IPC_DESC_ENTRY,
+    &IPC_SHM_ENTRY,
+    &IPC_SEM_ENTRY,
+    &IPC_MSG_ENTRY,
 ];
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::images::desc::Kind;
+    use prost::Message;
+    use std::path::PathBuf;
+
+    const FIXTURES: &str = "/work/shared/fixtures";
+    const IMG_COMMON: u32 = 0x5456_4319;
+
+    fn u32_at(b: &[u8], off: usize) -> u32 {
+        u32::from_le_bytes([b[off], b[off + 1], b[off + 2], b[off + 3]])
+    }
+
+    /// Reads an image, checks its two magics, returns its payload records.
+    fn records(fixture: &str, file: &str, magic: u32) -> Vec<Vec<u8>> {
+        let path: PathBuf = [FIXTURES, fixture, "images", file].iter().collect();
+        let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let mut off = if magic == 0x5831_3116 {
+            assert_eq!(u32_at(&data, 0), magic);
+            4
+        } else {
+            assert_eq!(u32_at(&data, 0), IMG_COMMON);
+            assert_eq!(u32_at(&data, 4), magic);
+            8
+        };
+        let mut out = Vec::new();
+        while off < data.len() {
+            let len = u32_at(&data, off) as usize;
+            off += 4;
+            out.push(data[off..off + len].to_vec());
+            off += len;
+        }
+        out
+    }
+
+    fn one<M: Message + Default>(fixture: &str, file: &str, magic: u32) -> M {
+        let recs = records(fixture, file, magic);
+        assert_eq!(recs.len(), 1, "{file}");
+        M::decode(recs[0].as_slice()).expect("decode")
+    }
+
+    #[test]
+    fn inventory() {
+        let inv: InventoryEntry = one("counter", "inventory.img", 0x5831_3116);
+        assert_eq!(inv.img_version, 2);
+        assert_eq!(inv.fdinfo_per_id, Some(true));
+        assert!(inv.root_ids.is_some());
+    }
+
+    #[test]
+    fn pstree_counter_and_threads() {
+        let p: PstreeEntry = one("counter", "pstree.img", 0x5027_3030);
+        assert_eq!((p.pid, p.threads.clone()), (31000, vec![31000]));
+        let t: PstreeEntry = one("threads", "pstree.img", 0x5027_3030);
+        assert_eq!(t.threads, vec![31300, 31301, 31302, 31303]);
+        let tree: Vec<PstreeEntry> = records("tree", "pstree.img", 0x5027_3030)
+            .iter()
+            .map(|r| PstreeEntry::decode(r.as_slice()).expect("decode"))
+            .collect();
+        assert_eq!(tree.len(), 4);
+        assert_eq!(tree[0].pid, 31200);
+        assert!(tree[1..].iter().all(|e| e.ppid != 0));
+    }
+
+    #[test]
+    fn core_counter() {
+        let c: CoreEntry = one("counter", "core-31000.img", 0x5505_3847);
+        assert_eq!(c.mtype(), core_entry::March::X8664);
+        let ti = c.thread_info.expect("thread_info");
+        assert_ne!(ti.gpregs.ip, 0);
+        assert_ne!(ti.gpregs.sp, 0);
+        assert_eq!(ti.gpregs.mode(), UserX86RegsMode::Native);
+        assert_eq!(ti.fpregs.st_space.len(), 32);
+        assert_eq!(ti.fpregs.xmm_space.len(), 64);
+        let xsave = ti.fpregs.xsave.expect("xsave");
+        assert_eq!(xsave.ymmh_space.len(), 64);
+        let tc = c.tc.expect("tc");
+        assert_eq!(tc.task_state, TaskState::Alive as u32);
+        assert_eq!(tc.comm, "counter");
+        // Every signal but SIGKILL and SIGSTOP.
+        assert_eq!(tc.sigactions.len(), 62);
+        assert!(tc.rlimits.expect("rlimits").rlimits.len() >= 16);
+        let th = c.thread_core.expect("thread_core");
+        assert!(th.creds.is_some());
+        assert_eq!(th.seccomp_mode(), SeccompMode::Disabled);
+    }
+
+    #[test]
+    fn mm_and_pagemap_counter() {
+        let mm: MmEntry = one("counter", "mm-31000.img", 0x5749_2820);
+        assert!(mm.vmas.len() > 5);
+        assert!(mm
+            .vmas
+            .iter()
+            .all(|v| v.start < v.end && v.start % 4096 == 0));
+        assert!(mm.mm_start_code <= mm.mm_end_code);
+        let recs = records("counter", "pagemap-31000.img", 0x5608_4025);
+        let head = PagemapHead::decode(recs[0].as_slice()).expect("head");
+        assert_eq!(head.pages_id, 1);
+        let total: u64 = recs[1..]
+            .iter()
+            .map(|r| PagemapEntry::decode(r.as_slice()).expect("entry"))
+            .map(|e| e.nr_pages.unwrap_or(u64::from(e.compat_nr_pages)))
+            .sum();
+        // CRIU 4.2 writes compat_nr_pages = 0 and the real count in nr_pages.
+        assert_eq!(total, 2320);
+        let pages = std::fs::metadata(format!("{FIXTURES}/counter/images/pages-1.img"))
+            .expect("pages-1.img")
+            .len();
+        assert_eq!(pages, total * 4096);
+    }
+
+    #[test]
+    fn files_and_fdinfo_openfile() {
+        let files: Vec<FileEntry> = records("openfile", "files.img", 0x5630_3138)
+            .iter()
+            .map(|r| FileEntry::decode(r.as_slice()).expect("decode"))
+            .collect();
+        let reg = files
+            .iter()
+            .filter_map(|f| f.reg.as_ref())
+            .find(|r| r.pos == 1234)
+            .expect("the O_RDWR file at offset 1234");
+        assert_eq!(reg.flags & 3, 2);
+        let fds: Vec<FdinfoEntry> = records("openfile", "fdinfo-2.img", 0x5621_3732)
+            .iter()
+            .map(|r| FdinfoEntry::decode(r.as_slice()).expect("decode"))
+            .collect();
+        assert!(fds.iter().any(|f| f.id == reg.id));
+        assert!(fds.iter().all(|f| f.r#type() == FdTypes::Reg));
+    }
+
+    #[test]
+    fn pipes_in_tree() {
+        let files: Vec<FileEntry> = records("tree", "files.img", 0x5630_3138)
+            .iter()
+            .map(|r| FileEntry::decode(r.as_slice()).expect("decode"))
+            .collect();
+        let pipes: Vec<&PipeEntry> = files.iter().filter_map(|f| f.pipe.as_ref()).collect();
+        assert!(!pipes.is_empty());
+        assert!(files
+            .iter()
+            .filter(|f| f.pipe.is_some())
+            .all(|f| f.r#type() == FdTypes::Pipe));
+        let data: Vec<PipeDataEntry> = records("tree", "pipes-data.img", 0x5645_3709)
+            .iter()
+            .map(|r| PipeDataEntry::decode(r.as_slice()).expect("decode"))
+            .collect();
+        assert_eq!(data.len(), 2);
+        assert!(data.iter().all(|d| d.bytes == 0 && d.size == Some(65536)));
+    }
+
+    #[test]
+    fn small_images() {
+        let fs: FsEntry = one("sigstate", "fs-31100.img", 0x5140_3912);
+        assert!(fs.umask.is_some());
+        let tn: TimensEntry = one("counter", "timens-0.img", 0x4311_4433);
+        assert!(tn.monotonic.tv_nsec < 1_000_000_000);
+        let ids: TaskKobjIdsEntry = one("counter", "ids-31000.img", 0x5443_2030);
+        assert_ne!(ids.vm_id, 0);
+        let sc: SeccompEntry = one("counter", "seccomp.img", 0x6441_3049);
+        assert!(sc.seccomp_filters.is_empty());
+    }
+
+    #[test]
+    fn unix_socket_entries() {
+        let usk = UnixSkEntry {
+            id: 7,
+            ino: 4242,
+            r#type: 2,
+            state: 1,
+            flags: 0o2,
+            peer: 4243,
+            opts: SkOptsEntry {
+                so_sndbuf: 212_992,
+                so_filter: vec![0x0006_0000_0000_ffff],
+                ..Default::default()
+            },
+            name: b"\0abstract".to_vec(),
+            shutdown: Some(SkShutdown::Write as i32),
+            ..Default::default()
+        };
+        assert_eq!(usk.mnt_id(), -1);
+        let file = FileEntry {
+            r#type: FdTypes::Unixsk as i32,
+            id: 7,
+            usk: Some(usk.clone()),
+            ..Default::default()
+        };
+        let bytes = file.encode_to_vec();
+        // file_entry.usk is field 16, length-delimited: key varint 0x82 0x01.
+        assert_eq!(&bytes[4..6], &[0x82, 0x01]);
+        let back = FileEntry::decode(bytes.as_slice()).expect("decode");
+        assert_eq!(back.usk.as_ref(), Some(&usk));
+        assert_eq!(back.usk.expect("usk").shutdown(), SkShutdown::Write);
+
+        let pkt = SkPacketEntry {
+            id_for: 7,
+            length: 3,
+            scm: vec![ScmEntry {
+                r#type: 1,
+                rights: vec![9, 10],
+            }],
+        };
+        let bytes = pkt.encode_to_vec();
+        // Unpacked repeated uint32: one key (field 2, varint) per value.
+        assert_eq!(
+            bytes,
+            [0x08, 7, 0x10, 3, 0x22, 6, 0x08, 1, 0x10, 9, 0x10, 10]
+        );
+        assert_eq!(
+            SkPacketEntry::decode(bytes.as_slice()).expect("decode"),
+            pkt
+        );
+    }
+
+    #[test]
+    fn roundtrip_core() {
+        let recs = records("sigstate", "core-31100.img", 0x5505_3847);
+        let c = CoreEntry::decode(recs[0].as_slice()).expect("decode");
+        let again = CoreEntry::decode(c.encode_to_vec().as_slice()).expect("re-decode");
+        assert_eq!(c, again);
+    }
 
     #[test]
     fn tags_sorted_and_unique() {
@@ -1439,7 +1543,7 @@ mod tests {
         let f = CORE_ENTRY.field(2).expect("thread_info");
         assert_eq!(f.name, "thread_info");
         assert!(matches!(f.kind, Kind::Message(m) if m.name == "thread_info_x86"));
-        assert_eq!(CORE_ENTRY_MARCH.name_of(1), Some("X86_64"));
+        assert_eq!(core_entry::CORE_ENTRY_MARCH.name_of(1), Some("X86_64"));
         assert_eq!(FD_TYPES.name_of(65535), Some("AUTOFS_PIPE"));
         assert!(PAGEMAP_ENTRY.field(5).is_some_and(|f| f.name == "nr_pages"));
         assert!(USER_X86_XSAVE_ENTRY

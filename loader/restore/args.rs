@@ -4,7 +4,7 @@
 use restorer_blob::*;
 
 use crate::blob::{abi_bytes, Abi};
-use crate::images::proto::SaEntry;
+use crate::images::schema::SaEntry;
 use crate::kerndat::Kerndat;
 use crate::log::WARN;
 
@@ -71,7 +71,10 @@ fn sigactions(list: &[SaEntry]) -> Vec<SigAction> {
         .collect()
 }
 
-fn signals(q: Option<&crate::images::proto::SignalQueueEntry>, shared: bool) -> Vec<PendingSignal> {
+fn signals(
+    q: Option<&crate::images::schema::SignalQueueEntry>,
+    shared: bool,
+) -> Vec<PendingSignal> {
     q.map(|q| q.signals.as_slice())
         .unwrap_or(&[])
         .iter()
@@ -192,7 +195,7 @@ pub fn build(
         a.vdso = Vdso {
             mode: VDSO_MAP,
             _pad: 0,
-            vvar_start: v.vvar_start,
+            vvar_start: mem.proxy.as_ref().map_or(v.vvar_start, |x| x.rt_at),
         };
     }
     let m = &t.mm;
@@ -334,7 +337,7 @@ fn thread(
     b: &mut Block,
     layout: &Layout,
     tid: u32,
-    core: &crate::images::proto::CoreEntry,
+    core: &crate::images::schema::CoreEntry,
     comm: &str,
     blocked: u64,
 ) -> Result<ThreadArgs, RestoreError> {

@@ -8,10 +8,10 @@ use std::path::Path;
 use prost::Message;
 
 use crate::images::magic::PIPES_DATA_MAGIC;
-use crate::images::proto::PipeDataEntry;
+use crate::images::schema::PipeDataEntry;
 use crate::images::Image;
 
-use crate::images::proto::{FdTypes, FileEntry};
+use crate::images::schema::{FdTypes, FileEntry};
 use crate::sys;
 
 use super::images::TaskImages;
@@ -32,7 +32,7 @@ pub enum Source {
     Anon(Box<FileEntry>),
     /// An epoll instance, created by the task once every other descriptor
     /// is in place, watching its descriptors by number.
-    Epoll(Box<crate::images::proto::EventpollFileEntry>),
+    Epoll(Box<crate::images::schema::EventpollFileEntry>),
 }
 
 #[derive(Debug, Clone)]

@@ -10,8 +10,8 @@ use crate::images::magic::{
     IDS_MAGIC as IDS, INVENTORY_MAGIC as INVENTORY, MM_MAGIC as MM, PAGEMAP_MAGIC as PAGEMAP,
     PSTREE_MAGIC as PSTREE, SECCOMP_MAGIC as SECCOMP, TIMENS_MAGIC as TIMENS,
 };
-use crate::images::proto::TaskState;
-use crate::images::proto::{
+use crate::images::schema::TaskState;
+use crate::images::schema::{
     CoreEntry, FdinfoEntry, FileEntry, FsEntry, InventoryEntry, MmEntry, PagemapEntry, PagemapHead,
     PstreeEntry, SeccompEntry, TaskKobjIdsEntry, TimensEntry,
 };
@@ -346,7 +346,7 @@ fn check_thread(
             dir.join(name).display()
         )));
     }
-    let sc = |t: Option<&crate::images::proto::ThreadCoreEntry>| {
+    let sc = |t: Option<&crate::images::schema::ThreadCoreEntry>| {
         t.map(|t| (t.seccomp_mode.unwrap_or(0), t.seccomp_filter))
     };
     if sc(a) != sc(b) {

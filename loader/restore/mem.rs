@@ -12,7 +12,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use super::images::PageRun;
-use crate::images::proto::{FileEntry, VmaEntry};
+use crate::images::schema::{FileEntry, VmaEntry};
 use crate::kerndat::VdsoLayout;
 
 use super::images::*;
@@ -49,6 +49,20 @@ pub struct DumpedVdso {
     pub vvar_len: u64,
     pub vdso_start: u64,
     pub vdso_len: u64,
+    pub vdso_prot: i32,
+}
+
+/// The dumped vdso restored from its pages with its entry points
+/// redirected to the running kernel's vdso, mapped at `rt_at` (see
+/// `vdso.rs`).
+#[derive(Debug, Clone)]
+pub struct VdsoProxy {
+    pub redirects: Vec<super::vdso::Redirect>,
+    /// Where the running kernel's vvar/vdso go (set with the layout).
+    pub rt_at: u64,
+    /// Size of the running kernel's vvar+vdso, and the vdso text's offset in it.
+    pub rt_len: u64,
+    pub rt_text: u64,
 }
 
 #[derive(Debug)]
@@ -56,6 +70,7 @@ pub struct MemPlan {
     pub premaps: Vec<Premap>,
     pub premap_len: u64,
     pub vdso: Option<DumpedVdso>,
+    pub proxy: Option<VdsoProxy>,
     /// Dumped ranges (everything the task will have mapped).
     pub dumped: Vec<(u64, u64)>,
 }
@@ -86,7 +101,7 @@ pub fn plan(
     let mut slot = 0u64;
     let mut checked: Vec<u64> = Vec::new();
     let mut vvar: Option<(u64, u64)> = None;
-    let mut vdso: Option<(u64, u64)> = None;
+    let mut vdso: Option<(u64, u64, i32)> = None;
     let mut dumped = Vec::new();
     for v in vmas {
         let what = || format!("{}: vma {:#x}-{:#x}", mm_image.display(), v.start, v.end);
@@ -99,7 +114,7 @@ pub fn plan(
             continue;
         }
         if v.status & VMA_AREA_VDSO != 0 {
-            vdso = Some((v.start, v.end));
+            vdso = Some((v.start, v.end, v.prot as i32));
             continue;
         }
         if let Some((_, name)) = UNSUPPORTED.iter().find(|(bit, _)| v.status & bit != 0) {
@@ -173,13 +188,14 @@ pub fn plan(
         slot += len;
     }
     let vdso = match (vdso, vvar) {
-        (Some((ds, de)), vv) => {
+        (Some((ds, de, prot)), vv) => {
             let (vs, ve) = vv.unwrap_or((ds, ds));
             Some(DumpedVdso {
                 vvar_start: vs,
                 vvar_len: ve - vs,
                 vdso_start: ds,
                 vdso_len: de - ds,
+                vdso_prot: prot,
             })
         }
         (None, Some(_)) => {
@@ -194,6 +210,7 @@ pub fn plan(
         premaps,
         premap_len: slot,
         vdso,
+        proxy: None,
         dumped,
     })
 }
@@ -224,29 +241,46 @@ impl MemPlan {
         (v.vvar_start <= addr && addr < end).then_some(end)
     }
 
-    /// Checks that the dumped vvar/vdso can be replaced by the running
-    /// kernel's: same sizes and the vdso code at the same distance.
-    pub fn check_vdso(&self, current: Option<VdsoLayout>) -> Result<(), RestoreError> {
+    /// Whether the running kernel's vvar/vdso has the dumped layout: same
+    /// sizes and the vdso text at the same distance from the vvar.
+    pub fn same_vdso_layout(&self, current: Option<VdsoLayout>) -> Result<bool, RestoreError> {
         let Some(d) = self.vdso else {
-            return Ok(());
+            return Ok(true);
         };
         let c = current.ok_or_else(|| {
             RestoreError::Unsupported("the running kernel maps no vdso, the dump has one".into())
         })?;
-        if d.vvar_len != c.vvar_len
-            || d.vdso_len != c.vdso_len
-            || d.vdso_start - d.vvar_start != c.vdso_start - c.vvar_start
-        {
-            return Err(RestoreError::Unsupported(format!(
-                "the dumped vvar/vdso ({} + {} pages) differ in layout from this kernel's \
-                 ({} + {} pages); restoring across kernels needs a vdso proxy, which crest lacks",
-                d.vvar_len / PAGE,
-                d.vdso_len / PAGE,
-                c.vvar_len / PAGE,
-                c.vdso_len / PAGE
-            )));
-        }
-        Ok(())
+        Ok(d.vvar_len == c.vvar_len
+            && d.vdso_len == c.vdso_len
+            && d.vdso_start - d.vvar_start == c.vdso_start - c.vvar_start)
+    }
+
+    /// Restores the dumped vdso as a private mapping of its dumped pages
+    /// (given their trampolines once filled) instead of mapping the
+    /// running kernel's vdso over it.
+    pub fn proxify(&mut self, redirects: Vec<super::vdso::Redirect>, current: VdsoLayout) {
+        let Some(d) = self.vdso else { return };
+        let premap = Premap {
+            start: d.vdso_start,
+            len: d.vdso_len,
+            slot: self.premap_len,
+            prot: d.vdso_prot,
+            flags: libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            file: None,
+            shmid: None,
+            pgoff: 0,
+            advice: Vec::new(),
+            filled: true,
+        };
+        let at = self.premaps.partition_point(|p| p.start < d.vdso_start);
+        self.premaps.insert(at, premap);
+        self.premap_len += d.vdso_len;
+        self.proxy = Some(VdsoProxy {
+            redirects,
+            rt_at: 0,
+            rt_len: current.vdso_start + current.vdso_len - current.vvar_start,
+            rt_text: current.vdso_start - current.vvar_start,
+        });
     }
 }
 
@@ -344,7 +378,13 @@ pub fn plan_shmem<'a>(
     for plan in plans {
         for p in &plan.premaps {
             let Some(shmid) = p.shmid else { continue };
-            let end = p.pgoff + p.len;
+            // pgoff and len come from the image: a sum past u64 is no size.
+            let end = p.pgoff.checked_add(p.len).ok_or_else(|| {
+                RestoreError::Inconsistent(format!(
+                    "shmem {shmid:#x}: vma {:#x} maps {} bytes at offset {:#x}, past any object",
+                    p.start, p.len, p.pgoff
+                ))
+            })?;
             match out.iter_mut().find(|s| s.shmid == shmid) {
                 Some(s) => s.size = s.size.max(end),
                 None => out.push(Shmem {
@@ -361,14 +401,23 @@ pub fn plan_shmem<'a>(
             continue; // never touched: all zero
         }
         let size = s.size;
-        let check = |runs: &[PageRun]| match runs
-            .iter()
-            .find(|r| r.vaddr % PAGE != 0 || r.vaddr + r.nr_pages * PAGE > size)
-        {
-            Some(r) => Err(RestoreError::Inconsistent(format!(
-                "{}: pages at offset {:#x} lie outside the object ({size} bytes)",
+        // Every run must lie inside the object: the fill writes each one at
+        // its offset into a mapping of `size` bytes. Checked arithmetic, as
+        // offset and count are the image's.
+        let inside = |r: &PageRun| {
+            r.vaddr.is_multiple_of(PAGE)
+                && r.nr_pages
+                    .checked_mul(PAGE)
+                    .and_then(|len| r.vaddr.checked_add(len))
+                    .is_some_and(|end| end <= size)
+        };
+        let check = |runs: &[PageRun]| match runs.iter().position(|r| !inside(r)) {
+            Some(i) => Err(RestoreError::Inconsistent(format!(
+                "{}: entry {}: {} pages at offset {:#x} lie outside the object ({size} bytes)",
                 dir.join(&name).display(),
-                r.vaddr
+                i + 1,
+                runs[i].nr_pages,
+                runs[i].vaddr
             ))),
             None => Ok(()),
         };

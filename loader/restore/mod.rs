@@ -152,10 +152,19 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
             &task.files,
         )?;
         mem.mark_filled(&task.runs);
-        mem.check_vdso(k.vdso)?;
+        let same_layout = mem.same_vdso_layout(k.vdso)?;
         if let (Some(d), Some(c)) = (mem.vdso, k.vdso) {
             let dumped = read_dumped(&task, d.vdso_start, d.vdso_len)?;
-            vdso::check(&dumped, &sys::read_mem(c.vdso_start, c.vdso_len as usize))?;
+            let current = sys::read_mem(c.vdso_start, c.vdso_len as usize);
+            if let Some(redirects) = vdso::plan(&dumped, &current, same_layout)? {
+                crate::log!(
+                    INFO,
+                    "pid {}: the dumped vdso differs from this kernel's: {} entry points redirected",
+                    entry.pid,
+                    redirects.len()
+                );
+                mem.proxify(redirects, c);
+            }
         }
         let fds = files::plan(&task, opts.shell_job)?;
         plans.push(TaskPlan {
@@ -185,7 +194,16 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
             blob::page_up(args::build(&k, &p.task, &p.mem, &p.fds, &sizing, fault)?.len() as u64);
         total = total.max(p.mem.premap_len + blob::code_size() + args_len + args::STACK_SIZE);
     }
-    let total = status_len + total;
+    // A proxied vdso's replacement goes last, past a guard page: outside
+    // every task's kept range, so the blob's sweep leaves it free for
+    // ARCH_MAP_VDSO_64.
+    let rt_len = plans
+        .iter()
+        .filter_map(|p| p.mem.proxy.as_ref())
+        .map(|x| x.rt_len + images::PAGE)
+        .max()
+        .unwrap_or(0);
+    let total = status_len + total + rt_len;
     // Our own layout as it was at start-up: nothing since has mapped
     // anything big (std's heap grows with brk or far below the hole).
     let mut used = mem::parse_maps(&own_maps);
@@ -202,6 +220,9 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
     })?;
     let area = hole + status_len;
     for (i, p) in plans.iter_mut().enumerate() {
+        if let Some(x) = &mut p.mem.proxy {
+            x.rt_at = hole + total - x.rt_len;
+        }
         p.blob_at = area + p.mem.premap_len;
         p.args_at = p.blob_at + blob::code_size();
         let mut layout = args::Layout {
@@ -327,7 +348,7 @@ fn restore(opts: &Opts) -> Result<i32, RestoreError> {
 
 /// Whether the task was dumped stopped.
 fn dumped_stopped(task: &images::TaskImages) -> bool {
-    use crate::images::proto::TaskState;
+    use crate::images::schema::TaskState;
     task.core.tc.as_ref().map(|tc| tc.task_state) == Some(TaskState::Stopped as u32)
 }
 
@@ -335,7 +356,7 @@ fn dumped_stopped(task: &images::TaskImages) -> bool {
 /// their children (CRIU writes it depth first), one session.
 fn check_tree(
     dir: &Path,
-    tree: &[crate::images::proto::PstreeEntry],
+    tree: &[crate::images::schema::PstreeEntry],
     shell_job: bool,
 ) -> Result<(), RestoreError> {
     let name = dir.join("pstree.img");
@@ -393,21 +414,22 @@ fn pid_holder(pid: u32) -> String {
 
 /// Makes the children of this process start in a new time namespace whose
 /// monotonic and boot-time clocks continue from their dump-time values.
-fn enter_timens(t: &crate::images::proto::TimensEntry) -> Result<(), RestoreError> {
+fn enter_timens(t: &crate::images::schema::TimensEntry) -> Result<(), RestoreError> {
     sys::unshare(libc::CLONE_NEWTIME)
         .map_err(|e| RestoreError::System(format!("unshare(CLONE_NEWTIME): {e}")))?;
-    let offset = |clock, dumped: &crate::images::proto::Timespec| -> Result<String, RestoreError> {
-        let (s, ns) = sys::clock_gettime(clock)
-            .map_err(|e| RestoreError::System(format!("clock_gettime: {e}")))?;
-        let want = dumped.tv_sec as i128 * 1_000_000_000 + dumped.tv_nsec as i128;
-        let now = s as i128 * 1_000_000_000 + ns as i128;
-        let d = want - now;
-        Ok(format!(
-            "{} {}",
-            d.div_euclid(1_000_000_000),
-            d.rem_euclid(1_000_000_000)
-        ))
-    };
+    let offset =
+        |clock, dumped: &crate::images::schema::Timespec| -> Result<String, RestoreError> {
+            let (s, ns) = sys::clock_gettime(clock)
+                .map_err(|e| RestoreError::System(format!("clock_gettime: {e}")))?;
+            let want = dumped.tv_sec as i128 * 1_000_000_000 + dumped.tv_nsec as i128;
+            let now = s as i128 * 1_000_000_000 + ns as i128;
+            let d = want - now;
+            Ok(format!(
+                "{} {}",
+                d.div_euclid(1_000_000_000),
+                d.rem_euclid(1_000_000_000)
+            ))
+        };
     let text = format!(
         "monotonic {}\nboottime {}\n",
         offset(libc::CLOCK_MONOTONIC, &t.monotonic)?,
@@ -610,7 +632,7 @@ fn read_failure(pid: u32, status_at: u64, msg_at: u64) -> RestoreError {
 /// CRIU's stats-restore image, in the work directory (default: the image
 /// directory, unless that is read-only, as the shared fixtures are).
 fn write_stats(opts: &Opts, dir: &Path, elapsed: Duration, tasks: &[&images::TaskImages]) {
-    use crate::images::proto::{RestoreStatsEntry, StatsEntry};
+    use crate::images::schema::{RestoreStatsEntry, StatsEntry};
     use std::os::unix::fs::PermissionsExt;
     let work = opts.work_dir.clone().unwrap_or_else(|| dir.to_path_buf());
     let writable = std::fs::metadata(&work).is_ok_and(|m| m.permissions().mode() & 0o222 != 0);
@@ -794,6 +816,9 @@ impl TreeRun<'_> {
             })?;
         }
         fill_pages(&plan.task, &plan.mem, area)?;
+        if let Some(x) = &plan.mem.proxy {
+            redirect_vdso(&plan.mem, x, area)?;
+        }
         for p in &plan.mem.premaps {
             let at = area + p.slot;
             if p.filled && p.prot != p.prot | libc::PROT_READ | libc::PROT_WRITE {
@@ -820,6 +845,21 @@ impl TreeRun<'_> {
         blob::seal(plan.blob_at).map_err(|e| format!("sealing the restorer: {e}"))?;
         Ok(())
     }
+}
+
+/// Writes the trampolines of a proxied vdso into its filled slot.
+fn redirect_vdso(mem: &mem::MemPlan, x: &mem::VdsoProxy, area: u64) -> Result<(), String> {
+    let d = mem.vdso.ok_or("a vdso proxy without a dumped vdso")?;
+    let p = mem
+        .premap_of(d.vdso_start)
+        .ok_or("the proxied vdso has no premap slot")?;
+    for r in &x.redirects {
+        // In range: vdso::plan checked every entry point against the
+        // dumped vdso's size, which is the slot's.
+        let t = vdso::trampoline(x.rt_at + x.rt_text + r.new);
+        sys::write_mem(area + p.slot + r.old, &t);
+    }
+    Ok(())
 }
 
 /// Reads every present page run into its premapped slot, with as few

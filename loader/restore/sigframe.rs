@@ -13,7 +13,7 @@
 //! part), the blocked mask and the sigaltstack from here. fs_base/gs_base
 //! are not in the frame: the blob sets them first.
 
-use crate::images::proto::{ThreadSasEntry, UserX86FpregsEntry, UserX86RegsEntry};
+use crate::images::schema::{ThreadSasEntry, UserX86FpregsEntry, UserX86RegsEntry};
 use crate::kerndat::Kerndat;
 
 use super::RestoreError;
@@ -127,7 +127,14 @@ fn fpstate(k: &Kerndat, out: &mut [u8], fp: &UserX86FpregsEntry) -> Result<(), R
     let supported = k.sigframe_xfeatures;
     let mut bv = 3u64; // x87 and SSE are always in the legacy area
     if let Some(x) = &fp.xsave {
-        let wanted = x.xstate_bv;
+        let mut wanted = x.xstate_bv;
+        // PKRU on a CPU without protection keys: harmless to drop while it
+        // holds 0 or Linux's default (only key 0 usable, as with no keys).
+        let pkru = 1u64 << XFEATURE_PKRU;
+        let default_pkru = matches!(x.pkru.first(), None | Some(0 | 0x5555_5554));
+        if wanted & pkru != 0 && supported & pkru == 0 && default_pkru {
+            wanted &= !pkru;
+        }
         let missing = wanted & !supported;
         if missing != 0 {
             return Err(RestoreError::Unsupported(format!(

@@ -1,12 +1,16 @@
-//! Whether the running kernel's vdso can stand in for the dumped one.
+//! The dumped vdso against the running kernel's, and CRIU's proxy for
+//! when they differ.
 //!
-//! The restored program may hold pointers into its vdso (glibc caches the
+//! The restored program holds pointers into its vdso (glibc caches the
 //! addresses of `__vdso_clock_gettime` and friends at start-up). Mapping
 //! the current vdso at the dumped address is only right when every dumped
-//! symbol sits at the same offset in the current one. Identical bytes
-//! prove it at once; otherwise the two symbol tables are compared. A vdso
-//! that moved its symbols would need CRIU's proxy (trampolines from the old
-//! entry points to the new ones), which crest does not build: it refuses.
+//! symbol sits at the same offset in the current one and the vvar/vdso
+//! layout is the same; identical bytes prove it at once. Otherwise the
+//! dumped vdso is restored from its pages like any private mapping, the
+//! current one is mapped elsewhere, and each dumped entry point is
+//! overwritten with a jump to the same function in the current vdso (CRIU's
+//! `vdso_redirect_calls`). The dumped vvar is not restored: only the old
+//! code read it, and no old code runs past its first instruction.
 
 use std::collections::HashMap;
 
@@ -14,45 +18,92 @@ use goblin::elf::{sym, Elf};
 
 use super::RestoreError;
 
-/// Function symbols of a vdso image: name -> offset.
-fn symbols(image: &[u8]) -> Result<HashMap<String, u64>, String> {
+/// `movabs $target, %rax; jmp *%rax`: 12 bytes, reaches anywhere and
+/// clobbers only %rax, which no vdso function takes an argument in.
+pub const TRAMPOLINE_LEN: usize = 12;
+
+/// One redirected entry point: offsets into the dumped and current vdso.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Redirect {
+    pub old: u64,
+    pub new: u64,
+}
+
+/// The trampoline that sends a call at the old entry point to `target`.
+pub fn trampoline(target: u64) -> [u8; TRAMPOLINE_LEN] {
+    let mut t = [0u8; TRAMPOLINE_LEN];
+    t[..2].copy_from_slice(&[0x48, 0xb8]);
+    t[2..10].copy_from_slice(&target.to_le_bytes());
+    t[10..].copy_from_slice(&[0xff, 0xe0]);
+    t
+}
+
+/// Function symbols of a vdso image: name -> (offset, size).
+fn symbols(image: &[u8]) -> Result<HashMap<String, (u64, u64)>, String> {
     let elf = Elf::parse(image).map_err(|e| e.to_string())?;
     Ok(elf
         .dynsyms
         .iter()
         .filter(|s| s.st_type() == sym::STT_FUNC && s.st_value != 0)
-        .filter_map(|s| Some((elf.dynstrtab.get_at(s.st_name)?.to_string(), s.st_value)))
+        .filter_map(|s| {
+            let name = elf.dynstrtab.get_at(s.st_name)?.to_string();
+            Some((name, (s.st_value, s.st_size)))
+        })
         .collect())
 }
 
-/// Compares the dumped vdso text with the running kernel's.
-pub fn check(dumped: &[u8], current: &[u8]) -> Result<(), RestoreError> {
-    if dumped == current {
-        return Ok(());
+/// Compares the dumped vdso text with the running kernel's. `None`: the
+/// current vdso can be mapped where the dumped one was (`same_layout` says
+/// whether the vvar/vdso sizes and distance agree). Otherwise the entry
+/// points to redirect; a dumped function the current vdso lacks, or one
+/// too short for a trampoline, is refused by name.
+pub fn plan(
+    dumped: &[u8],
+    current: &[u8],
+    same_layout: bool,
+) -> Result<Option<Vec<Redirect>>, RestoreError> {
+    if same_layout && dumped == current {
+        return Ok(None);
     }
     let refuse = |why: String| {
         RestoreError::Unsupported(format!(
-            "the dumped vdso differs from this kernel's ({why}); restoring it needs a vdso \
-             proxy, which crest does not build"
+            "the dumped vdso cannot be redirected to this kernel's: {why}"
         ))
     };
     let old = symbols(dumped).map_err(|e| refuse(format!("dumped vdso unreadable: {e}")))?;
     let new = symbols(current).map_err(|e| refuse(format!("current vdso unreadable: {e}")))?;
+    if same_layout
+        && old
+            .iter()
+            .all(|(n, (off, _))| new.get(n).map(|s| s.0) == Some(*off))
+    {
+        return Ok(None);
+    }
     let mut names: Vec<&String> = old.keys().collect();
     names.sort();
+    let mut redirects: Vec<Redirect> = Vec::new();
     for name in names {
-        match new.get(name) {
-            Some(&off) if off == old[name] => {}
-            Some(&off) => {
-                return Err(refuse(format!(
-                    "{name} moved from {:#x} to {off:#x}",
-                    old[name]
-                )))
-            }
-            None => return Err(refuse(format!("{name} is gone"))),
+        let (off, size) = old[name];
+        let &(to, _) = new
+            .get(name)
+            .ok_or_else(|| refuse(format!("{name} is gone from this kernel's vdso")))?;
+        if size < TRAMPOLINE_LEN as u64 {
+            return Err(refuse(format!(
+                "{name} is {size} bytes, too short for a {TRAMPOLINE_LEN}-byte trampoline"
+            )));
+        }
+        let end = off.checked_add(size).filter(|&e| e <= dumped.len() as u64);
+        if end.is_none() {
+            return Err(refuse(format!("{name} lies outside the dumped vdso")));
+        }
+        match redirects.iter().find(|r| r.old == off) {
+            // An alias (clock_gettime and __vdso_clock_gettime).
+            Some(r) if r.new == to => {}
+            Some(_) => return Err(refuse(format!("{name} is an alias that moved apart"))),
+            None => redirects.push(Redirect { old: off, new: to }),
         }
     }
-    Ok(())
+    Ok(Some(redirects))
 }
 
 #[cfg(test)]
@@ -68,7 +119,7 @@ mod tests {
     #[test]
     fn own_vdso_matches_itself_and_has_clock_gettime() {
         let v = own_vdso();
-        check(&v, &v).expect("test setup");
+        assert_eq!(plan(&v, &v, true).expect("same vdso"), None);
         let syms = symbols(&v).expect("test setup");
         assert!(syms.keys().any(|n| n.contains("clock_gettime")), "{syms:?}");
     }
@@ -78,8 +129,31 @@ mod tests {
         let v = own_vdso();
         let mut other = v.clone();
         other[v.len() - 1] ^= 0xff; // different bytes, same symbols: fine
-        check(&v, &other).expect("test setup");
-        let e = check(&v, b"not an elf").unwrap_err().to_string();
-        assert!(e.contains("vdso proxy"), "{e}");
+        assert_eq!(plan(&v, &other, true).expect("same symbols"), None);
+        let e = plan(&v, b"not an elf", true).unwrap_err().to_string();
+        assert!(e.contains("current vdso unreadable"), "{e}");
+    }
+
+    #[test]
+    fn another_layout_is_redirected_entry_by_entry() {
+        let v = own_vdso();
+        let r = plan(&v, &v, false).expect("own vdso").expect("redirects");
+        let syms = symbols(&v).expect("test setup");
+        assert!(!r.is_empty());
+        for (off, _) in syms.values() {
+            assert_eq!(
+                r.iter().filter(|x| x.old == *off && x.new == *off).count(),
+                1
+            );
+        }
+    }
+
+    #[test]
+    fn trampoline_is_movabs_rax_then_jmp_rax() {
+        let t = trampoline(0x1122_3344_5566_7788);
+        assert_eq!(
+            t,
+            [0x48, 0xb8, 0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11, 0xff, 0xe0]
+        );
     }
 }
