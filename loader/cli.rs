@@ -2,7 +2,9 @@
 
 use std::path::PathBuf;
 
+use crate::dump::DumpOptions;
 use crate::log::{self, ERROR, INFO};
+use crate::restore::RestoreOptions;
 
 const USAGE: &str = "\
 usage: crest COMMAND [OPTIONS]
@@ -121,11 +123,32 @@ pub fn main() -> i32 {
         env!("CARGO_PKG_VERSION"),
         args.join(" ")
     );
+    let images_dir = opts
+        .images_dir
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("."));
     let result = match opts.command.as_str() {
-        "restore" => crate::restore::run(&opts),
-        "show" | "decode" => crate::show::run(&opts),
-        "check" => crate::show::check(&opts),
-        "dump" => crate::dump::run(&opts),
+        "restore" => crate::restore::restore(&RestoreOptions {
+            images_dir,
+            work_dir: opts.work_dir.clone(),
+            detach: opts.detach,
+            pidfile: opts.pidfile.clone(),
+            shell_job: opts.shell_job,
+        })
+        .map_err(|e| e.to_string()),
+        "show" | "decode" => crate::show::show(&opts.files, opts.pretty).map(|()| 0),
+        "check" => crate::show::check(),
+        "dump" => match opts.tree {
+            None => Err("dump: name the process with -t PID".into()),
+            Some(pid) => crate::dump::dump(&DumpOptions {
+                pid,
+                images_dir,
+                leave_running: opts.leave_running,
+                shell_job: opts.shell_job,
+            })
+            .map(|()| 0)
+            .map_err(|e| e.to_string()),
+        },
         "help" => {
             print!("{USAGE}");
             return 0;

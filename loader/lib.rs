@@ -8,6 +8,7 @@
 // The schema macros recurse once per field and step (images/desc.rs).
 #![recursion_limit = "512"]
 
+pub mod arch;
 #[allow(unsafe_code)]
 pub mod blob;
 pub mod cli;

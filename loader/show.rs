@@ -1,26 +1,22 @@
 //! `crest show` (an image as JSON, in the shape `crit decode` prints) and
 //! `crest check` (the kernel features crest relies on).
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-use crate::cli::Opts;
 use crate::images::json::{self, Style};
 use crate::kerndat::Kerndat;
 
-/// Prints every file named on the command line; exit code 1 on any error.
-pub fn run(opts: &Opts) -> Result<i32, String> {
-    if opts.files.is_empty() {
+/// Prints every file in `files` as JSON (`pretty`: indented, with CRIU's
+/// display options applied, as `crit decode --pretty`).
+pub fn show(files: &[PathBuf], pretty: bool) -> Result<(), String> {
+    if files.is_empty() {
         return Err("show: name an image file (crest show [--pretty] FILE)".into());
     }
-    let style = if opts.pretty {
-        Style::PRETTY
-    } else {
-        Style::PLAIN
-    };
-    for path in &opts.files {
+    let style = if pretty { Style::PRETTY } else { Style::PLAIN };
+    for path in files {
         println!("{}", render(path, style)?);
     }
-    Ok(0)
+    Ok(())
 }
 
 /// The JSON of one image file.
@@ -41,7 +37,7 @@ pub fn render(path: &Path, style: Style) -> Result<String, String> {
 }
 
 /// `crest check`: one line per feature; exit 1 if restore cannot work.
-pub fn check(_opts: &Opts) -> Result<i32, String> {
+pub fn check() -> Result<i32, String> {
     let k = Kerndat::probe();
     let mut fatal = false;
     let mut line = |ok: bool, needed: bool, what: &str, detail: String| {

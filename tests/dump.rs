@@ -133,6 +133,10 @@ fn live_round_trip(name: &str) {
         "dump must kill the task"
     );
     crit_decodes(&dir.0);
+    // counter checks that it saw a checkpoint: a freeze of more than 100 ms
+    // of real time. Dump and restore alone can take less (crit, when it
+    // runs above, used to make up the rest).
+    std::thread::sleep(Duration::from_millis(150));
     let pidfile = dir.0.join("restored.pid");
     let out = crest_cmd(&[
         "restore",

@@ -14,7 +14,7 @@ use std::path::Path;
 
 use crest::images::json::{image_to_json, Style};
 use crest::images::magic::{self, Header, IMG_COMMON_MAGIC, IMG_SERVICE_MAGIC};
-use crest::images::{proto, schema, unknown_fields, Image, ImageWriter};
+use crest::images::{desc, schema, unknown_fields, Image, ImageWriter};
 use libfuzzer_sys::fuzz_target;
 use prost::Message;
 
@@ -47,7 +47,7 @@ fn claimed_magic(data: &[u8]) -> Option<u32> {
 fn record<M: Message + Default + PartialEq + std::fmt::Debug>(
     img: &Image,
     i: usize,
-    desc: &schema::MsgDesc,
+    desc: &desc::MsgDesc,
 ) {
     let Ok(msg) = img.decode::<M>(i) else {
         return;
@@ -57,7 +57,7 @@ fn record<M: Message + Default + PartialEq + std::fmt::Debug>(
     };
     let mut w = ImageWriter::new(img.magic);
     w.push_raw(&msg, &unknown, &[]);
-    let copy = Image::parse(Path::new("copy"), w.into_bytes(), img.magic, |_| Ok(0))
+    let copy = Image::parse(Path::new("copy"), w.into_bytes(), img.magic, |_, _| Ok(0))
         .expect("crest's own image frames");
     assert_eq!(
         copy.decode::<M>(0).expect("crest's own record decodes"),
@@ -95,8 +95,8 @@ fuzz_target!(|data: &[u8]| {
             .and_then(|b| magic::by_name(MAGICS[usize::from(*b) % MAGICS.len()])),
     };
     if let Some(kind) = kind.filter(|k| k.header != Header::Raw) {
-        let pipes = kind.extra_bytes_field.is_some();
-        let parsed = Image::parse(Path::new("fuzz.img"), data.to_vec(), kind.magic, |body| {
+        let pipes = kind.extra.bytes_field().is_some();
+        let parsed = Image::parse(Path::new("fuzz.img"), data.to_vec(), kind.magic, |body, _| {
             if !pipes {
                 return Ok(0);
             }

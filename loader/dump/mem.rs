@@ -11,11 +11,11 @@ use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
 
-use crate::images::schema::{PagemapEntry, VmaEntry};
-use crate::restore::images::{
+use crate::images::flags::{
     PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_HEAP, VMA_AREA_REGULAR,
     VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
 };
+use crate::images::schema::{PagemapEntry, VmaEntry};
 use crate::sys;
 
 use super::proc::Mapping;

@@ -23,7 +23,6 @@ use std::fmt;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use crate::cli::Opts;
 use crate::images::magic;
 use crate::images::schema::*;
 use crate::images::ImageWriter;
@@ -51,15 +50,16 @@ impl fmt::Display for DumpError {
     }
 }
 
-/// `crest dump`.
-pub fn run(opts: &Opts) -> Result<i32, String> {
-    let pid = opts.tree.ok_or("dump: name the process with -t PID")?;
-    let dir = opts
-        .images_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."));
-    dump(pid, &dir, opts.leave_running, opts.shell_job).map_err(|e| e.to_string())?;
-    Ok(0)
+/// What `crest dump` was asked to do.
+#[derive(Debug, Clone)]
+pub struct DumpOptions {
+    /// Root of the tree to dump (CRIU's `-t`).
+    pub pid: i32,
+    pub images_dir: PathBuf,
+    /// Let the tree run on afterwards (`-R`) instead of killing it.
+    pub leave_running: bool,
+    /// The tree belongs to a shell job: record its terminals (`-j`).
+    pub shell_job: bool,
 }
 
 /// Files written so far, removed unless the dump completes.
@@ -81,7 +81,10 @@ impl Drop for Written {
 /// Dumps the tree below `pid` into `dir`. `shell_job`: terminals are the
 /// caller's (a shell job's) and are recorded, for a restore with
 /// --shell-job to hand over its own.
-pub fn dump(pid: i32, dir: &Path, leave_running: bool, shell_job: bool) -> Result<(), DumpError> {
+/// `crest dump`: checkpoints the tree below `o.pid` into `o.images_dir`.
+pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
+    let (pid, dir, leave_running, shell_job) =
+        (o.pid, o.images_dir.as_path(), o.leave_running, o.shell_job);
     let mut clock = crate::log::Stages::new();
     if pid <= 0 {
         return Err(DumpError::Proc(format!("pid {pid}: not a process id")));
@@ -795,8 +798,8 @@ fn dump_process(
     acc.stats.pages_written += npages;
     acc.stats.pages_scanned += vmas
         .iter()
-        .filter(|v| v.status & crate::restore::images::VMA_AREA_VSYSCALL == 0)
-        .map(|v| (v.end - v.start) / crate::restore::images::PAGE)
+        .filter(|v| v.status & crate::images::flags::VMA_AREA_VSYSCALL == 0)
+        .map(|v| (v.end - v.start) / crate::images::flags::PAGE)
         .sum::<u64>();
     crate::log!(
         DEBUG,
@@ -842,7 +845,7 @@ fn dump_process(
     )?;
     acc.shmem.extend(
         vmas.iter()
-            .filter(|v| v.status & crate::restore::images::VMA_ANON_SHARED != 0)
+            .filter(|v| v.status & crate::images::flags::VMA_ANON_SHARED != 0)
             .map(|v| mem::ShmemUse {
                 shmid: v.shmid,
                 pid,

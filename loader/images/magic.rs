@@ -5,7 +5,7 @@
 //! An image file starts with one or two little-endian u32 magics (see
 //! [`Header`]), then holds records of `[u32 LE length][protobuf]`. For a few
 //! kinds every record is followed by raw bytes whose count is a field of the
-//! record ([`ImageKind::extra_bytes_field`]).
+//! record ([`ImageKind::extra`]).
 
 use super::desc::MsgDesc;
 use super::schema;
@@ -74,9 +74,36 @@ pub struct ImageKind {
     /// Message of the first record when it differs from `entry`
     /// (pagemap images start with a `pagemap_head`).
     pub first_entry: Option<&'static MsgDesc>,
-    /// Name of the uint32 field of `entry` that gives how many raw bytes
-    /// follow each record (crit prints them base64-encoded as `"extra"`).
-    pub extra_bytes_field: Option<&'static str>,
+    /// What follows each record besides the next record.
+    pub extra: Extra,
+}
+
+/// Data that follows each record of a few image kinds (crit's "extra"
+/// handlers).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Extra {
+    None,
+    /// Raw bytes, as many as the named uint32 field of the record says
+    /// (crit prints them base64-encoded).
+    Bytes(&'static str),
+    /// `ipc_sem_entry`: `nsems` u16 values, padded to 8 bytes.
+    SemValues,
+    /// `ipc_msg_entry`: `qnum` messages, each a length-prefixed `ipc_msg`
+    /// and its `msize` bytes padded to 8.
+    MsgQueue,
+    /// `ipc_shm_entry`: `size` bytes of contents padded to 4, unless the
+    /// record says they are `in_pagemaps` (as CRIU 4.2 writes them).
+    ShmData,
+}
+
+impl Extra {
+    /// The field that counts the raw bytes, for `Bytes`.
+    pub fn bytes_field(self) -> Option<&'static str> {
+        match self {
+            Extra::Bytes(f) => Some(f),
+            _ => None,
+        }
+    }
 }
 
 impl ImageKind {
@@ -102,7 +129,7 @@ const fn kind(
         file_pattern,
         entry: Some(entry),
         first_entry: None,
-        extra_bytes_field: None,
+        extra: Extra::None,
     }
 }
 
@@ -148,7 +175,7 @@ pub static IMAGES: &[ImageKind] = &[
         file_pattern: "pages-%u.img",
         entry: None,
         first_entry: None,
-        extra_bytes_field: None,
+        extra: Extra::None,
     },
     kind("FS", FS_MAGIC, "fs-%u.img", &schema::FS_ENTRY),
     kind(
@@ -196,7 +223,7 @@ pub static IMAGES: &[ImageKind] = &[
     ),
     kind("PIPES", 0x5651_3555, "pipes.img", &schema::PIPE_ENTRY),
     ImageKind {
-        extra_bytes_field: Some("bytes"),
+        extra: Extra::Bytes("bytes"),
         ..kind(
             "PIPES_DATA",
             PIPES_DATA_MAGIC,
@@ -206,7 +233,7 @@ pub static IMAGES: &[ImageKind] = &[
     },
     kind("FIFO", 0x5836_4939, "fifo.img", &schema::FIFO_ENTRY),
     ImageKind {
-        extra_bytes_field: Some("bytes"),
+        extra: Extra::Bytes("bytes"),
         ..kind(
             "FIFO_DATA",
             0x5933_3054,
@@ -215,7 +242,7 @@ pub static IMAGES: &[ImageKind] = &[
         )
     },
     ImageKind {
-        extra_bytes_field: Some("length"),
+        extra: Extra::Bytes("length"),
         ..kind(
             "SK_QUEUES",
             SK_QUEUES_MAGIC,
@@ -285,28 +312,33 @@ pub static IMAGES: &[ImageKind] = &[
         "ipcns-var-%u.img",
         &schema::IPC_VAR_ENTRY,
     ),
-    // CRIU 4.2 keeps segment contents in pagemap-shmem images
-    // (`in_pagemaps`), so the shm image is records only.
-    kind(
-        "IPCNS_SHM",
-        0x4628_3044,
-        "ipcns-shm-%u.img",
-        &schema::IPC_SHM_ENTRY,
-    ),
-    // The semaphore values and queued messages that follow each record
-    // of these two are not decoded yet.
-    kind(
-        "IPCNS_SEM",
-        0x5957_3019,
-        "ipcns-sem-%u.img",
-        &schema::IPC_SEM_ENTRY,
-    ),
-    kind(
-        "IPCNS_MSG",
-        0x5545_3737,
-        "ipcns-msg-%u.img",
-        &schema::IPC_MSG_ENTRY,
-    ),
+    ImageKind {
+        extra: Extra::ShmData,
+        ..kind(
+            "IPCNS_SHM",
+            0x4628_3044,
+            "ipcns-shm-%u.img",
+            &schema::IPC_SHM_ENTRY,
+        )
+    },
+    ImageKind {
+        extra: Extra::SemValues,
+        ..kind(
+            "IPCNS_SEM",
+            0x5957_3019,
+            "ipcns-sem-%u.img",
+            &schema::IPC_SEM_ENTRY,
+        )
+    },
+    ImageKind {
+        extra: Extra::MsgQueue,
+        ..kind(
+            "IPCNS_MSG",
+            0x5545_3737,
+            "ipcns-msg-%u.img",
+            &schema::IPC_MSG_ENTRY,
+        )
+    },
 ];
 
 /// The image kind whose own magic is `magic` (raw images have none).
@@ -394,7 +426,7 @@ mod tests {
         assert_eq!(by_magic(RAW_IMAGE_MAGIC).map(|k| k.name), None);
         let skq = by_magic(SK_QUEUES_MAGIC).expect("sk-queues");
         assert_eq!(skq.name, "SK_QUEUES");
-        assert_eq!(skq.extra_bytes_field, Some("length"));
+        assert_eq!(skq.extra, Extra::Bytes("length"));
         assert_eq!(skq.entry.map(|d| d.name), Some("sk_packet_entry"));
         let stats = by_name("STATS").expect("stats");
         assert_eq!(stats.header, Header::Service);
@@ -448,7 +480,7 @@ mod tests {
     #[test]
     fn extra_fields_exist() {
         for k in IMAGES {
-            if let (Some(field), Some(entry)) = (k.extra_bytes_field, k.entry) {
+            if let (Some(field), Some(entry)) = (k.extra.bytes_field(), k.entry) {
                 assert!(entry.fields.iter().any(|f| f.name == field), "{}", k.name);
             }
         }

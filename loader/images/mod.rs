@@ -6,6 +6,7 @@
 //! every error names the file, the record and the byte offset.
 
 pub mod desc;
+pub mod flags;
 pub mod json;
 pub mod magic;
 pub mod schema;
@@ -139,16 +140,17 @@ impl Image {
             path: path.into(),
             kind: ImageErrorKind::Io(e),
         })?;
-        Image::parse(path, data, magic, |_| Ok(0))
+        Image::parse(path, data, magic, |_, _| Ok(0))
     }
 
-    /// Splits `data` into records. `extra_len` says how many raw bytes
-    /// follow a record body (0 for almost every image kind).
+    /// Splits `data` into records. `extra_len`, given a record body and
+    /// the bytes after it, says how many of those belong to the record
+    /// (0 for almost every image kind).
     pub fn parse(
         path: &Path,
         data: Vec<u8>,
         magic: u32,
-        extra_len: impl Fn(&[u8]) -> Result<u64, String>,
+        extra_len: impl Fn(&[u8], &[u8]) -> Result<u64, String>,
     ) -> Result<Image, ImageError> {
         let err = |kind| ImageError {
             path: path.into(),
@@ -184,7 +186,7 @@ impl Image {
                 return Err(truncated(4 + len as u64, left));
             }
             let body = pos + 4..pos + 4 + len;
-            let extra = extra_len(&data[body.clone()]).map_err(|e| {
+            let extra = extra_len(&data[body.clone()], &data[body.end..]).map_err(|e| {
                 err(ImageErrorKind::Decode {
                     record,
                     offset: pos,
@@ -407,7 +409,7 @@ mod tests {
             Path::new("x.img"),
             image_bytes(&[b"\x08\x01", b""]),
             CORE,
-            |_| Ok(0),
+            |_, _| Ok(0),
         )
         .expect("test setup");
         assert_eq!(img.records.len(), 2);
@@ -417,8 +419,10 @@ mod tests {
 
     #[test]
     fn wrong_magic_is_named() {
-        let e =
-            Image::parse(Path::new("core-1.img"), image_bytes(&[]), 0x1234, |_| Ok(0)).unwrap_err();
+        let e = Image::parse(Path::new("core-1.img"), image_bytes(&[]), 0x1234, |_, _| {
+            Ok(0)
+        })
+        .unwrap_err();
         assert!(e.to_string().contains("core-1.img: wrong magic"), "{e}");
     }
 
@@ -427,7 +431,7 @@ mod tests {
         let mut v = image_bytes(&[]);
         v.extend_from_slice(&u32::MAX.to_le_bytes());
         v.extend_from_slice(b"abc");
-        let e = Image::parse(Path::new("core-1.img"), v, CORE, |_| Ok(0)).unwrap_err();
+        let e = Image::parse(Path::new("core-1.img"), v, CORE, |_, _| Ok(0)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "core-1.img: record 0 truncated at byte 8 (needs 4294967299 bytes, 7 left)"
@@ -439,7 +443,8 @@ mod tests {
         // An extra-bytes count near u64::MAX once overflowed the "needs"
         // arithmetic (a panic with overflow checks on).
         let v = image_bytes(&[b"\x08\x01"]);
-        let e = Image::parse(Path::new("pipes-data.img"), v, CORE, |_| Ok(u64::MAX)).unwrap_err();
+        let e =
+            Image::parse(Path::new("pipes-data.img"), v, CORE, |_, _| Ok(u64::MAX)).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -453,7 +458,7 @@ mod tests {
     fn short_length_prefix() {
         let mut v = image_bytes(&[]);
         v.extend_from_slice(&[1, 0]);
-        let e = Image::parse(Path::new("p.img"), v, CORE, |_| Ok(0)).unwrap_err();
+        let e = Image::parse(Path::new("p.img"), v, CORE, |_, _| Ok(0)).unwrap_err();
         assert!(
             e.to_string().contains("record 0 truncated at byte 8"),
             "{e}"
@@ -474,9 +479,12 @@ mod tests {
         let mut body = prost::Message::encode_to_vec(&known);
         let extra = [0x98, 0x06, 0x2a, 0xa2, 0x06, 0x02, b'h', b'i'];
         body.extend_from_slice(&extra);
-        let img = Image::parse(Path::new("pstree.img"), image_bytes(&[&body]), CORE, |_| {
-            Ok(0)
-        })
+        let img = Image::parse(
+            Path::new("pstree.img"),
+            image_bytes(&[&body]),
+            CORE,
+            |_, _| Ok(0),
+        )
         .expect("test setup");
         let kept: Kept<schema::PstreeEntry> = img
             .decode_kept(0, &schema::PSTREE_ENTRY)

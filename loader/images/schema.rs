@@ -1219,6 +1219,15 @@ message! {
     }
 }
 
+message! {
+    /// CRIU `ipc_msg` (images/ipc-msg.proto): one queued message, after
+    /// its queue's record; its `msize` bytes follow it.
+    IpcMsg, IPC_MSG = "ipc_msg" {
+        1 mtype: required uint64,
+        2 msize: required uint32,
+    }
+}
+
 /// Every message descriptor in this module.
 pub static ALL_MESSAGES: &[&MsgDesc] = &[
     &EVENTPOLL_TFD_ENTRY,
@@ -1292,6 +1301,7 @@ pub static ALL_MESSAGES: &[&MsgDesc] = &[
     &IPC_SHM_ENTRY,
     &IPC_SEM_ENTRY,
     &IPC_MSG_ENTRY,
+    &IPC_MSG,
 ];
 
 #[cfg(test)]

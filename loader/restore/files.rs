@@ -319,7 +319,7 @@ pub fn read_pipes<'a>(
             )))
         }
     };
-    let img = Image::parse(&path, bytes, PIPES_DATA_MAGIC, |body| {
+    let img = Image::parse(&path, bytes, PIPES_DATA_MAGIC, |body, _| {
         PipeDataEntry::decode(body)
             .map(|e| u64::from(e.bytes))
             .map_err(|e| e.to_string())

@@ -28,7 +28,6 @@ use std::time::{Duration, Instant};
 use restorer_blob::{Status, STATE_DONE, STATE_FAILED, STATE_RUNNING};
 
 use crate::blob;
-use crate::cli::Opts;
 use crate::images::ImageError;
 use crate::kerndat::Kerndat;
 use crate::log::{DEBUG, INFO, WARN};
@@ -123,17 +122,25 @@ fn errno_name(errno: u32) -> String {
     format!("{e}")
 }
 
-/// `crest restore`.
-pub fn run(opts: &Opts) -> Result<i32, String> {
-    restore(opts).map_err(|e| e.to_string())
+/// What `crest restore` was asked to do.
+#[derive(Debug, Clone, Default)]
+pub struct RestoreOptions {
+    pub images_dir: PathBuf,
+    /// Where stats-restore goes (`-W`; default: the images dir if writable).
+    pub work_dir: Option<PathBuf>,
+    /// Return once the tree runs (`-d`) instead of waiting for its root.
+    pub detach: bool,
+    /// Write the restored root's pid here.
+    pub pidfile: Option<PathBuf>,
+    /// The tree was a shell job: it joins the caller's session and terminal.
+    pub shell_job: bool,
 }
 
-fn restore(opts: &Opts) -> Result<i32, RestoreError> {
+/// `crest restore`: brings back the tree dumped in `opts.images_dir`.
+/// Returns the exit code to leave with: 0 when detached, else the root's.
+pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let mut clock = crate::log::Stages::new();
-    let dir = opts
-        .images_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("."));
+    let dir = opts.images_dir.clone();
     let (k, own_maps) = Kerndat::probe_restore_with_maps();
     if !k.has_clone3_set_tid {
         return Err(RestoreError::Unsupported(
@@ -631,7 +638,12 @@ fn read_failure(pid: u32, status_at: u64, msg_at: u64) -> RestoreError {
 
 /// CRIU's stats-restore image, in the work directory (default: the image
 /// directory, unless that is read-only, as the shared fixtures are).
-fn write_stats(opts: &Opts, dir: &Path, elapsed: Duration, tasks: &[&images::TaskImages]) {
+fn write_stats(
+    opts: &RestoreOptions,
+    dir: &Path,
+    elapsed: Duration,
+    tasks: &[&images::TaskImages],
+) {
     use crate::images::schema::{RestoreStatsEntry, StatsEntry};
     use std::os::unix::fs::PermissionsExt;
     let work = opts.work_dir.clone().unwrap_or_else(|| dir.to_path_buf());
