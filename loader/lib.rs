@@ -13,10 +13,16 @@ pub mod arch;
 pub mod blob;
 pub mod cli;
 pub mod dump;
+pub mod files;
 pub mod images;
 pub mod kerndat;
 pub mod log;
+pub mod ns;
+pub mod proc;
+pub mod pstree;
 pub mod restore;
+pub mod seccomp;
 pub mod show;
+pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;

@@ -18,8 +18,8 @@ use crate::images::flags::{
 use crate::images::schema::{PagemapEntry, VmaEntry};
 use crate::sys;
 
-use super::proc::Mapping;
 use super::DumpError;
+use crate::proc::Mapping;
 
 const PM_PRESENT: u64 = 1 << 63;
 const PM_SWAP: u64 = 1 << 62;

@@ -8,11 +8,11 @@ use crate::images::schema::SaEntry;
 use crate::kerndat::Kerndat;
 use crate::log::WARN;
 
-use super::files::FdPlan;
 use super::images::{TaskImages, TASK_SIZE};
 use super::mem::MemPlan;
 use super::sigframe;
 use super::RestoreError;
+use crate::files::FdPlan;
 
 /// The blob's stack.
 pub const STACK_SIZE: u64 = 64 * 1024;

@@ -50,33 +50,6 @@ pub struct TaskImages {
     pub seccomp: Vec<(Vec<u8>, u32)>,
 }
 
-/// Follows `prev` links from filter `top` of a seccomp image to the oldest
-/// filter and returns the chain oldest first.
-fn seccomp_chain(entry: &SeccompEntry, top: u32) -> Result<Vec<(Vec<u8>, u32)>, String> {
-    let n = entry.seccomp_filters.len();
-    let mut chain = Vec::new();
-    let mut at = Some(top);
-    while let Some(i) = at {
-        let f = entry
-            .seccomp_filters
-            .get(i as usize)
-            .ok_or_else(|| format!("filter {i} of {n} does not exist"))?;
-        if chain.len() >= n {
-            return Err("the filters' prev links form a cycle".into());
-        }
-        if f.filter.is_empty() || f.filter.len() % 8 != 0 || f.filter.len() / 8 > 4096 {
-            return Err(format!(
-                "filter {i}: {} bytes is not a BPF program",
-                f.filter.len()
-            ));
-        }
-        chain.push((f.filter.clone(), f.flags.unwrap_or(0)));
-        at = f.prev;
-    }
-    chain.reverse();
-    Ok(chain)
-}
-
 fn open(dir: &Path, name: &str, magic: u32) -> Result<Image, RestoreError> {
     Image::open(&dir.join(name), magic).map_err(RestoreError::Image)
 }
@@ -204,7 +177,7 @@ pub fn read_task(
                 .unwrap_or(0);
             let img = open(dir, "seccomp.img", SECCOMP)?;
             let entry: SeccompEntry = img.decode_one()?;
-            seccomp_chain(&entry, top).map_err(|m| bad(dir, "seccomp.img", m))?
+            crate::seccomp::seccomp_chain(&entry, top).map_err(|m| bad(dir, "seccomp.img", m))?
         }
         Some(mode) => {
             return Err(RestoreError::Unsupported(format!(

@@ -148,7 +148,7 @@ pub fn plan(
             // library or binary) would restore into other code: CRIU's
             // default check, once per file.
             if !checked.contains(&v.shmid) {
-                super::files::check_size(&f.name, f.size, &format!("mapped file id {}", v.shmid))?;
+                crate::files::check_size(&f.name, f.size, &format!("mapped file id {}", v.shmid))?;
                 checked.push(v.shmid);
             }
             let write = shared && v.prot as i32 & libc::PROT_WRITE != 0;

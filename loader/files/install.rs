@@ -3,19 +3,14 @@
 
 use std::collections::HashMap;
 use std::ffi::CString;
-use std::path::Path;
-
-use prost::Message;
-
-use crate::images::magic::PIPES_DATA_MAGIC;
-use crate::images::schema::PipeDataEntry;
-use crate::images::Image;
 
 use crate::images::schema::{FdTypes, FileEntry};
 use crate::sys;
 
-use super::images::TaskImages;
-use super::RestoreError;
+use crate::restore::images::TaskImages;
+use crate::restore::RestoreError;
+
+use super::pipe::PipePlan;
 
 /// Where a restored descriptor comes from.
 #[derive(Debug, Clone)]
@@ -269,69 +264,12 @@ pub fn close_strays(plan: &FdPlan) -> Result<(), String> {
     sys::close_range(from, u32::MAX).map_err(|e| format!("close_range: {e}"))
 }
 
-/// A pipe to create: its size and the bytes it held.
-#[derive(Debug)]
-pub struct PipePlan {
-    pub pipe_id: u32,
-    pub size: Option<u32>,
-    pub data: Vec<u8>,
-}
-
 /// What the loader created for the tasks to share: pipes by pipe_id (read
 /// end, write end) and eventfds, signalfds and timerfds by file id.
 #[derive(Debug, Default)]
 pub struct Shared {
     pub pipes: HashMap<u32, (i32, i32)>,
     pub anon: HashMap<u32, i32>,
-}
-
-/// Every pipe some task holds an end of, with its buffered data from
-/// pipes-data.img (each record is followed by `bytes` raw bytes).
-pub fn read_pipes<'a>(
-    dir: &Path,
-    plans: impl Iterator<Item = &'a FdPlan>,
-) -> Result<Vec<PipePlan>, RestoreError> {
-    let mut pipes: Vec<PipePlan> = Vec::new();
-    for plan in plans {
-        for t in &plan.targets {
-            if let Source::Pipe { pipe_id, .. } = t.source {
-                if pipes.iter().all(|p| p.pipe_id != pipe_id) {
-                    pipes.push(PipePlan {
-                        pipe_id,
-                        size: None,
-                        data: Vec::new(),
-                    });
-                }
-            }
-        }
-    }
-    if pipes.is_empty() {
-        return Ok(pipes);
-    }
-    let path = dir.join("pipes-data.img");
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pipes),
-        Err(e) => {
-            return Err(RestoreError::Inconsistent(format!(
-                "{}: {e}",
-                path.display()
-            )))
-        }
-    };
-    let img = Image::parse(&path, bytes, PIPES_DATA_MAGIC, |body, _| {
-        PipeDataEntry::decode(body)
-            .map(|e| u64::from(e.bytes))
-            .map_err(|e| e.to_string())
-    })?;
-    for i in 0..img.records.len() {
-        let e: PipeDataEntry = img.decode(i)?;
-        if let Some(p) = pipes.iter_mut().find(|p| p.pipe_id == e.pipe_id) {
-            p.size = e.size;
-            p.data = img.data[img.records[i].extra.clone()].to_vec();
-        }
-    }
-    Ok(pipes)
 }
 
 /// Creates every pipe with its size and contents, and every eventfd,

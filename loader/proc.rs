@@ -1,22 +1,68 @@
-//! What /proc tells about a task: stat, status, maps, fdinfo.
+//! What /proc tells about a task, parsed once for dump, restore and the
+//! kernel probe: stat, status, maps, fdinfo, fds, threads, children and
+//! POSIX timers. Every error names the file and the cause.
 
+use std::fmt;
 use std::fs;
+use std::io;
 
-use super::DumpError;
-
-pub fn read(pid: i32, name: &str) -> Result<String, DumpError> {
-    fs::read_to_string(format!("/proc/{pid}/{name}")).map_err(|e| match e.raw_os_error() {
-        Some(libc::ENOENT) | Some(libc::ESRCH) => {
-            DumpError::Proc(format!("pid {pid}: no such process"))
-        }
-        _ => DumpError::Proc(format!("/proc/{pid}/{name}: {e}")),
-    })
+/// A /proc file that could not be read or did not parse.
+#[derive(Debug)]
+pub enum ProcError {
+    /// The task is gone (ENOENT/ESRCH on its files).
+    NoSuchProcess {
+        pid: i32,
+    },
+    Io {
+        path: String,
+        err: io::Error,
+    },
+    Format {
+        path: String,
+        what: String,
+    },
 }
 
-pub fn readlink(pid: i32, name: &str) -> Result<String, DumpError> {
+impl fmt::Display for ProcError {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        match self {
+            ProcError::NoSuchProcess { pid } => write!(f, "pid {pid}: no such process"),
+            ProcError::Io { path, err } => write!(f, "{path}: {err}"),
+            ProcError::Format { path, what } => write!(f, "{path}: {what}"),
+        }
+    }
+}
+
+impl std::error::Error for ProcError {}
+
+fn io_error(pid: i32, name: &str, err: io::Error) -> ProcError {
+    match err.raw_os_error() {
+        Some(libc::ENOENT) | Some(libc::ESRCH) => ProcError::NoSuchProcess { pid },
+        _ => ProcError::Io {
+            path: format!("/proc/{pid}/{name}"),
+            err,
+        },
+    }
+}
+
+fn format_error(pid: i32, name: &str, what: String) -> ProcError {
+    ProcError::Format {
+        path: format!("/proc/{pid}/{name}"),
+        what,
+    }
+}
+
+pub fn read(pid: i32, name: &str) -> Result<String, ProcError> {
+    fs::read_to_string(format!("/proc/{pid}/{name}")).map_err(|e| io_error(pid, name, e))
+}
+
+pub fn readlink(pid: i32, name: &str) -> Result<String, ProcError> {
     fs::read_link(format!("/proc/{pid}/{name}"))
         .map(|p| p.to_string_lossy().into_owned())
-        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/{name}: {e}")))
+        .map_err(|e| ProcError::Io {
+            path: format!("/proc/{pid}/{name}"),
+            err: e,
+        })
 }
 
 /// /proc/PID/stat, split after the command name: `fields[i]` is field
@@ -27,14 +73,14 @@ pub struct Stat {
 }
 
 impl Stat {
-    pub fn read(pid: i32) -> Result<Stat, DumpError> {
+    pub fn read(pid: i32) -> Result<Stat, ProcError> {
         Stat::read_at(pid, "stat")
     }
 
     /// A stat file below /proc/PID, e.g. `task/TID/stat`.
-    pub fn read_at(pid: i32, name: &str) -> Result<Stat, DumpError> {
+    pub fn read_at(pid: i32, name: &str) -> Result<Stat, ProcError> {
         let s = read(pid, name)?;
-        let bad = || DumpError::Proc(format!("/proc/{pid}/stat: unexpected format"));
+        let bad = || format_error(pid, name, "unexpected format".into());
         let close = s.rfind(") ").ok_or_else(bad)?;
         let rest = &s[close + 2..];
         let state = rest.chars().next().ok_or_else(bad)?;
@@ -55,12 +101,12 @@ impl Stat {
 pub struct Status(Vec<(String, String)>);
 
 impl Status {
-    pub fn read(pid: i32) -> Result<Status, DumpError> {
+    pub fn read(pid: i32) -> Result<Status, ProcError> {
         Status::read_at(pid, "status")
     }
 
     /// A status file below /proc/PID, e.g. `task/TID/status`.
-    pub fn read_at(pid: i32, name: &str) -> Result<Status, DumpError> {
+    pub fn read_at(pid: i32, name: &str) -> Result<Status, ProcError> {
         let s = read(pid, name)?;
         Ok(Status(
             s.lines()
@@ -104,33 +150,40 @@ pub struct Mapping {
     pub path: String,
 }
 
-pub fn maps(pid: i32) -> Result<Vec<Mapping>, DumpError> {
-    let text = read(pid, "maps")?;
-    let mut v = Vec::new();
-    for line in text.lines() {
-        let bad = || DumpError::Proc(format!("/proc/{pid}/maps: bad line {line:?}"));
-        let mut f = line.splitn(6, ' ');
-        let (s, e) = f.next().and_then(|r| r.split_once('-')).ok_or_else(bad)?;
-        let perms = f.next().ok_or_else(bad)?.as_bytes();
-        let offset = f.next().ok_or_else(bad)?;
-        let _dev = f.next();
-        let inode = f.next().ok_or_else(bad)?;
-        let path = f.next().unwrap_or("").trim_start().to_string();
-        let hex = |t: &str| u64::from_str_radix(t, 16).map_err(|_| bad());
-        v.push(Mapping {
-            start: hex(s)?,
-            end: hex(e)?,
-            perms: [perms[0], perms[1], perms[2], perms[3]],
-            offset: hex(offset)?,
-            inode: inode.parse().map_err(|_| bad())?,
-            path,
-        });
-    }
-    Ok(v)
+/// /proc/PID/maps of a task.
+pub fn maps(pid: i32) -> Result<Vec<Mapping>, ProcError> {
+    parse_maps(&read(pid, "maps")?)
+        .map_err(|line| format_error(pid, "maps", format!("bad line {line:?}")))
+}
+
+/// The lines of a maps file; `Err` holds the first line that does not parse.
+pub fn parse_maps(text: &str) -> Result<Vec<Mapping>, String> {
+    text.lines()
+        .map(|line| parse_maps_line(line).ok_or_else(|| line.to_string()))
+        .collect()
+}
+
+fn parse_maps_line(line: &str) -> Option<Mapping> {
+    let mut f = line.splitn(6, ' ');
+    let (s, e) = f.next()?.split_once('-')?;
+    let perms = f.next()?.as_bytes();
+    let offset = f.next()?;
+    let _dev = f.next()?;
+    let inode = f.next()?;
+    let path = f.next().unwrap_or("").trim_start().to_string();
+    let hex = |t: &str| u64::from_str_radix(t, 16).ok();
+    Some(Mapping {
+        start: hex(s)?,
+        end: hex(e)?,
+        perms: perms.get(..4)?.try_into().ok()?,
+        offset: hex(offset)?,
+        inode: inode.parse().ok()?,
+        path,
+    })
 }
 
 /// /proc/PID/fdinfo/FD: (pos, flags).
-pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32), DumpError> {
+pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32), ProcError> {
     let s = read(pid, &format!("fdinfo/{fd}"))?;
     let mut pos = 0;
     let mut flags = 0;
@@ -145,9 +198,9 @@ pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32), DumpError> {
 }
 
 /// Descriptor numbers of the task, sorted.
-pub fn fds(pid: i32) -> Result<Vec<i32>, DumpError> {
+pub fn fds(pid: i32) -> Result<Vec<i32>, ProcError> {
     let mut v: Vec<i32> = fs::read_dir(format!("/proc/{pid}/fd"))
-        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/fd: {e}")))?
+        .map_err(|e| io_error(pid, "fd", e))?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     v.sort_unstable();
@@ -155,9 +208,9 @@ pub fn fds(pid: i32) -> Result<Vec<i32>, DumpError> {
 }
 
 /// Thread ids of the task.
-pub fn threads(pid: i32) -> Result<Vec<i32>, DumpError> {
+pub fn threads(pid: i32) -> Result<Vec<i32>, ProcError> {
     let mut v: Vec<i32> = fs::read_dir(format!("/proc/{pid}/task"))
-        .map_err(|_| DumpError::Proc(format!("pid {pid}: no such process")))?
+        .map_err(|_| ProcError::NoSuchProcess { pid })?
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
         .collect();
     v.sort_unstable();
@@ -165,7 +218,7 @@ pub fn threads(pid: i32) -> Result<Vec<i32>, DumpError> {
 }
 
 /// Child pids of the task (all its threads).
-pub fn children(pid: i32) -> Result<Vec<i32>, DumpError> {
+pub fn children(pid: i32) -> Result<Vec<i32>, ProcError> {
     let mut v = Vec::new();
     for tid in threads(pid)? {
         let s = read(pid, &format!("task/{tid}/children")).unwrap_or_default();
@@ -174,11 +227,34 @@ pub fn children(pid: i32) -> Result<Vec<i32>, DumpError> {
     Ok(v)
 }
 
+/// Who holds `pid`, in words for an error message.
+pub fn holder(pid: u32) -> String {
+    let pid = pid as i32;
+    let zombie = Stat::read(pid).is_ok_and(|s| s.state == 'Z');
+    match read(pid, "comm") {
+        Ok(c) if zombie => format!("a zombie of {:?} (not yet reaped by its parent)", c.trim()),
+        Ok(c) => format!("process {:?}", c.trim()),
+        Err(_) => "a task that is not visible here".into(),
+    }
+}
+
+/// Pids whose parent is `pid`, from every process's stat (unlike
+/// [`children`], this finds orphans adopted by a subreaper too).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|&p| Stat::read(p).is_ok_and(|s| s.field(4) == pid as u64))
+        .collect()
+}
+
 /// The task's POSIX timers from /proc/PID/timers (ids, clocks, signals,
 /// notification), without their times, which only the task can read.
-pub fn posix_timers(pid: i32) -> Result<Vec<crate::images::schema::PosixTimerEntry>, DumpError> {
+pub fn posix_timers(pid: i32) -> Result<Vec<crate::images::schema::PosixTimerEntry>, ProcError> {
     let text = read(pid, "timers")?;
-    let bad = |l: &str| DumpError::Proc(format!("/proc/{pid}/timers: unexpected line {l:?}"));
+    let bad = |l: &str| format_error(pid, "timers", format!("unexpected line {l:?}"));
     let mut out: Vec<crate::images::schema::PosixTimerEntry> = Vec::new();
     for line in text.lines() {
         let Some((key, value)) = line.split_once(": ") else {

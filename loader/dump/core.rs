@@ -1,0 +1,171 @@
+//! A thread's core image (`core-<tid>.img`): registers and FPU state,
+//! blocked mask and pending signals, credentials, name, altstack,
+//! clear_child_tid, robust list and rseq.
+
+use crate::images::schema::*;
+use crate::sys;
+
+use std::fs;
+
+use crate::arch::{fpregs, gpregs};
+use crate::seccomp::seccomp_filters;
+
+use super::inject::{injected_failure, read_words};
+use super::ptrace::Tracee;
+use super::DumpError;
+use crate::proc;
+
+/// One thread's core image: registers, FPU state, blocked mask, pending
+/// signals, credentials, name, altstack, clear_child_tid, robust list and
+/// rseq; seccomp filters must be the process's (`seccomp`, the main
+/// thread's).
+pub(crate) fn thread_core(
+    t: &mut Tracee,
+    pid: i32,
+    vdso: (u64, u64),
+    scratch: u64,
+    seccomp: &SeccompEntry,
+) -> Result<CoreEntry, DumpError> {
+    let tid = t.pid;
+    let perr = |what: &str, e: std::io::Error| {
+        DumpError::Ptrace(format!("pid {pid} thread {tid}: {what}: {e}"))
+    };
+    let regs = t.image_regs();
+    let mut xsave = vec![0u8; 64 * 1024];
+    let xlen = sys::ptrace_getregset(tid, 0x202, &mut xsave)
+        .map_err(|e| perr("PTRACE_GETREGSET NT_X86_XSTATE", e))?;
+    let blocked = sys::ptrace_getsigmask(tid).map_err(|e| perr("PTRACE_GETSIGMASK", e))?;
+    let private = queued(tid, false)?;
+
+    let r = t.syscall(vdso, libc::SYS_sigaltstack, [0, scratch, 0, 0, 0, 0])?;
+    if r < 0 {
+        return Err(injected_failure(tid, "sigaltstack", r));
+    }
+    let [ss_sp, ss_flags, ss_size] = read_words::<3>(pid, scratch)?;
+    const PR_GET_TID_ADDRESS: u64 = 40;
+    let r = t.syscall(
+        vdso,
+        libc::SYS_prctl,
+        [PR_GET_TID_ADDRESS, scratch, 0, 0, 0, 0],
+    )?;
+    let tid_address = if r < 0 {
+        0
+    } else {
+        read_words::<1>(pid, scratch)?[0]
+    };
+    let secbits = t.syscall(
+        vdso,
+        libc::SYS_prctl,
+        [libc::PR_GET_SECUREBITS as u64, 0, 0, 0, 0, 0],
+    )?;
+
+    let task = format!("task/{tid}");
+    let status = proc::Status::read_at(pid, &format!("{task}/status"))?;
+    let stat = proc::Stat::read_at(pid, &format!("{task}/stat"))?;
+    if tid != pid && seccomp_filters(tid, status.get("Seccomp"))? != *seccomp {
+        return Err(DumpError::Refused(format!(
+            "pid {pid}: thread {tid} runs under other seccomp filters than the main thread"
+        )));
+    }
+    let caps = |key: &str| {
+        let v = status.hex(key);
+        vec![v as u32, (v >> 32) as u32]
+    };
+    let (uids, gids) = (status.ids("Uid"), status.ids("Gid"));
+    let id = |v: &Vec<u32>, i: usize| v.get(i).copied().unwrap_or(0);
+    let creds = CredsEntry {
+        uid: id(&uids, 0),
+        euid: id(&uids, 1),
+        suid: id(&uids, 2),
+        fsuid: id(&uids, 3),
+        gid: id(&gids, 0),
+        egid: id(&gids, 1),
+        sgid: id(&gids, 2),
+        fsgid: id(&gids, 3),
+        cap_inh: caps("CapInh"),
+        cap_prm: caps("CapPrm"),
+        cap_eff: caps("CapEff"),
+        cap_bnd: caps("CapBnd"),
+        cap_amb: caps("CapAmb"),
+        secbits: secbits.max(0) as u32,
+        groups: status.ids("Groups"),
+        no_new_privs: Some(status.get("NoNewPrivs").parse().unwrap_or(0)),
+        ..Default::default()
+    };
+    let rseq = sys::ptrace_rseq_config(tid).ok().filter(|r| r.0 != 0);
+    let (robust, robust_len) = sys::get_robust_list(tid).unwrap_or((0, 0));
+    Ok(CoreEntry {
+        mtype: core_entry::March::X8664 as i32,
+        thread_info: Some(ThreadInfoX86 {
+            clear_tid_addr: tid_address,
+            gpregs: gpregs(&regs),
+            fpregs: fpregs(&xsave[..xlen]),
+            tls: Vec::new(),
+        }),
+        tc: None,
+        ids: None,
+        thread_core: Some(ThreadCoreEntry {
+            futex_rla: robust,
+            futex_rla_len: robust_len as u32,
+            sched_nice: Some(stat.field(19) as i32),
+            sched_policy: Some(stat.field(41) as u32),
+            blk_sigset: Some(blocked),
+            sas: Some(ThreadSasEntry {
+                ss_sp,
+                ss_size,
+                ss_flags: ss_flags as u32,
+            }),
+            signals_p: Some(SignalQueueEntry { signals: private }),
+            creds: Some(creds),
+            comm: Some(
+                proc::read(pid, &format!("{task}/comm"))?
+                    .trim_end()
+                    .to_string(),
+            ),
+            seccomp_mode: (!seccomp.seccomp_filters.is_empty())
+                .then_some(SeccompMode::Filter as i32),
+            seccomp_filter: seccomp
+                .seccomp_filters
+                .len()
+                .checked_sub(1)
+                .map(|i| i as u32),
+            rseq_entry: rseq.map(|(ptr, size, sig)| RseqEntry {
+                rseq_abi_pointer: ptr,
+                rseq_abi_size: size,
+                signature: sig,
+                rseq_cs_pointer: None,
+            }),
+            ..Default::default()
+        }),
+    })
+}
+
+/// Queued signals with their siginfo.
+pub(crate) fn queued(pid: i32, shared: bool) -> Result<Vec<SiginfoEntry>, DumpError> {
+    let mut out = Vec::new();
+    let mut buf = [[0u8; 128]; 32];
+    loop {
+        let n = sys::ptrace_peeksiginfo(pid, out.len() as u64, shared, &mut buf)
+            .map_err(|e| DumpError::Ptrace(format!("pid {pid}: PTRACE_PEEKSIGINFO: {e}")))?;
+        out.extend(buf[..n].iter().map(|s| SiginfoEntry {
+            siginfo: s.to_vec(),
+        }));
+        if n < buf.len() {
+            return Ok(out);
+        }
+    }
+}
+
+pub(crate) fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
+    let raw = fs::read(format!("/proc/{pid}/auxv"))
+        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/auxv: {e}")))?;
+    let mut v: Vec<u64> = raw
+        .chunks_exact(8)
+        .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
+        .collect();
+    // Keep up to and including the AT_NULL pair.
+    if let Some(end) = v.chunks(2).position(|p| p[0] == 0) {
+        v.truncate(end * 2 + 2);
+    }
+    Ok(v)
+}

@@ -1,0 +1,105 @@
+//! What only the task can tell: signal handlers, interval timers, brk and
+//! POSIX timers, asked one injected system call at a time through the
+//! main thread (`Tracee::syscall`), answers read from a scratch page.
+
+use crate::images::schema::{ItimerEntry, PosixTimerEntry, SaEntry};
+use crate::sys;
+
+use super::ptrace::Tracee;
+use super::DumpError;
+use crate::proc;
+
+/// Answers from the task itself about the whole process.
+pub(crate) struct Asked {
+    pub(crate) sigactions: Vec<SaEntry>,
+    pub(crate) itimers: [ItimerEntry; 3],
+    pub(crate) brk: u64,
+    pub(crate) posix: Vec<PosixTimerEntry>,
+}
+
+pub(crate) fn read_words<const N: usize>(pid: i32, at: u64) -> Result<[u64; N], DumpError> {
+    let mut b = vec![0u8; N * 8];
+    sys::process_vm_readv(pid, &mut b, &[(at, (N * 8) as u64)])
+        .map_err(|e| DumpError::Proc(format!("pid {pid}: reading the scratch page: {e}")))?;
+    let mut w = [0u64; N];
+    for (i, c) in b.chunks_exact(8).enumerate() {
+        w[i] = u64::from_le_bytes(c.try_into().unwrap_or_default());
+    }
+    Ok(w)
+}
+
+pub(crate) fn injected_failure(tid: i32, what: &str, r: i64) -> DumpError {
+    DumpError::Ptrace(format!(
+        "pid {tid}: injected {what} failed: {}",
+        std::io::Error::from_raw_os_error(-r as i32)
+    ))
+}
+
+/// Signal handlers, interval timers, brk and POSIX timers, asked through
+/// the main thread.
+pub(crate) fn ask_process(
+    t: &mut Tracee,
+    vdso: (u64, u64),
+    scratch: u64,
+    status: &proc::Status,
+) -> Result<Asked, DumpError> {
+    let pid = t.pid;
+    // Only handlers that are not SIG_DFL need asking: /proc says which.
+    let interesting = status.hex("SigCgt") | status.hex("SigIgn");
+    let mut sigactions = Vec::new();
+    for sig in (1..=64u64).filter(|&s| s != 9 && s != 19) {
+        if interesting & (1 << (sig - 1)) == 0 {
+            sigactions.push(SaEntry::default());
+            continue;
+        }
+        let r = t.syscall(vdso, libc::SYS_rt_sigaction, [sig, 0, scratch, 8, 0, 0])?;
+        if r < 0 {
+            return Err(injected_failure(pid, "rt_sigaction", r));
+        }
+        let [handler, flags, restorer, mask] = read_words::<4>(pid, scratch)?;
+        sigactions.push(SaEntry {
+            sigaction: handler,
+            flags,
+            restorer,
+            mask,
+            compat_sigaction: Some(false),
+            mask_extended: None,
+        });
+    }
+    let mut itimers: [ItimerEntry; 3] = Default::default();
+    for (which, it) in itimers.iter_mut().enumerate() {
+        let r = t.syscall(
+            vdso,
+            libc::SYS_getitimer,
+            [which as u64, scratch, 0, 0, 0, 0],
+        )?;
+        if r < 0 {
+            return Err(injected_failure(pid, "getitimer", r));
+        }
+        let [isec, iusec, vsec, vusec] = read_words::<4>(pid, scratch)?;
+        *it = ItimerEntry {
+            isec,
+            iusec,
+            vsec,
+            vusec,
+        };
+    }
+    let brk = t.syscall(vdso, libc::SYS_brk, [0; 6])? as u64;
+    let mut posix = proc::posix_timers(pid)?;
+    for p in &mut posix {
+        let id = u64::from(p.it_id);
+        let r = t.syscall(vdso, libc::SYS_timer_gettime, [id, scratch, 0, 0, 0, 0])?;
+        if r < 0 {
+            return Err(injected_failure(pid, "timer_gettime", r));
+        }
+        [p.isec, p.insec, p.vsec, p.vnsec] = read_words::<4>(pid, scratch)?;
+        let r = t.syscall(vdso, libc::SYS_timer_getoverrun, [id, 0, 0, 0, 0, 0])?;
+        p.overrun = r.max(0) as u32;
+    }
+    Ok(Asked {
+        sigactions,
+        itimers,
+        brk,
+        posix,
+    })
+}

@@ -1,0 +1,327 @@
+//! Files: the `files.img` table of every file the tree holds (regular
+//! files, pipes, terminals, anonymous-inode descriptors, epoll) with one id
+//! per open file description, and each task's descriptors (`fdinfo-*.img`)
+//! pointing into it. Dump fills the table here; `install` restores the
+//! descriptors, `pipe` handles pipes both ways.
+
+pub mod install;
+pub mod pipe;
+
+use std::collections::HashMap;
+use std::fs;
+
+use crate::dump::DumpError;
+use crate::images::schema::*;
+use crate::proc;
+use crate::sys;
+
+pub use install::*;
+use pipe::PipeEnd;
+
+/// files.img entries and their ids.
+#[derive(Default)]
+pub(crate) struct Files {
+    pub(crate) entries: Vec<FileEntry>,
+    pub(crate) by_path: HashMap<String, u32>,
+    /// One descriptor of every open file met, to find the others sharing it.
+    pub(crate) open: Vec<OpenFile>,
+    /// Every pipe end met.
+    pub(crate) pipes: Vec<PipeEnd>,
+    /// tty-info.img records, one per terminal device.
+    pub(crate) ttys: Vec<TtyInfoEntry>,
+}
+
+impl Files {
+    /// Appends the entry `make` builds for the next id; returns the id.
+    pub(crate) fn add(&mut self, make: impl FnOnce(u32) -> FileEntry) -> u32 {
+        let id = self.entries.len() as u32 + 1;
+        self.entries.push(make(id));
+        id
+    }
+
+    /// A terminal of the caller's (shell job): a TTY entry naming its
+    /// device in tty-info.img.
+    pub(crate) fn tty(&mut self, name: &str, flags: u32) -> Result<u32, DumpError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(name).map_err(|e| DumpError::Proc(format!("{name}: {e}")))?;
+        let rdev = meta.rdev() as u32;
+        let info_id = match self.ttys.iter().find(|t| t.rdev == rdev) {
+            Some(t) => t.id,
+            None => {
+                let index = name.strip_prefix("/dev/pts/").and_then(|n| n.parse().ok());
+                let id = self.ttys.len() as u32 + 1;
+                self.ttys.push(TtyInfoEntry {
+                    id,
+                    r#type: if index.is_some() {
+                        TtyType::Pty
+                    } else {
+                        TtyType::Vt
+                    } as i32,
+                    rdev,
+                    pty: index.map(|index| TtyPtyEntry { index }),
+                    ..Default::default()
+                });
+                id
+            }
+        };
+        Ok(self.add(|id| FileEntry {
+            r#type: FdTypes::Tty as i32,
+            id,
+            tty: Some(TtyFileEntry {
+                id,
+                tty_info_id: info_id,
+                flags,
+                fown: FownEntry::default(),
+                regf_id: None,
+            }),
+            ..Default::default()
+        }))
+    }
+
+    /// An epoll instance and the descriptors it watches, from its fdinfo:
+    /// `tfd: FD events: HEX data: HEX pos:N ino:HEX sdev:HEX` lines.
+    pub(crate) fn epoll(&mut self, fdinfo: &str, flags: u32) -> u32 {
+        let id = self.entries.len() as u32 + 1;
+        let mut tfd = Vec::new();
+        for line in fdinfo.lines().filter(|l| l.starts_with("tfd:")) {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let after = |key: &str| {
+                fields
+                    .iter()
+                    .position(|w| *w == key)
+                    .and_then(|i| fields.get(i + 1))
+                    .copied()
+            };
+            let inline = |key: &str| fields.iter().find_map(|w| w.strip_prefix(key));
+            let (Some(fd), Some(events), Some(data)) =
+                (after("tfd:"), after("events:"), after("data:"))
+            else {
+                continue;
+            };
+            tfd.push(EventpollTfdEntry {
+                id,
+                tfd: fd.parse().unwrap_or(0),
+                events: u32::from_str_radix(events, 16).unwrap_or(0),
+                data: u64::from_str_radix(data, 16).unwrap_or(0),
+                dev: inline("sdev:").and_then(|v| u32::from_str_radix(v, 16).ok()),
+                inode: inline("ino:").and_then(|v| u64::from_str_radix(v, 16).ok()),
+                pos: inline("pos:").and_then(|v| v.parse().ok()),
+            });
+        }
+        self.entries.push(FileEntry {
+            r#type: FdTypes::Eventpoll as i32,
+            id,
+            epfd: Some(EventpollFileEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                tfd,
+            }),
+            ..Default::default()
+        });
+        id
+    }
+
+    /// An eventfd, signalfd or timerfd, from its fdinfo text.
+    pub(crate) fn anon(&mut self, fdinfo: &str, flags: u32) -> u32 {
+        let field = |key: &str| {
+            fdinfo
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(|v| v.trim().to_string())
+                .unwrap_or_default()
+        };
+        // "(sec, nsec)"
+        let pair = |key: &str| -> (u64, u64) {
+            let v = field(key);
+            let mut n = v
+                .trim_matches(|c| c == '(' || c == ')')
+                .split(',')
+                .map(|x| x.trim().parse::<u64>().unwrap_or(0));
+            (n.next().unwrap_or(0), n.next().unwrap_or(0))
+        };
+        let id = self.entries.len() as u32 + 1;
+        let mut e = FileEntry {
+            id,
+            ..Default::default()
+        };
+        if fdinfo.contains("eventfd-count:") {
+            e.r#type = FdTypes::Eventfd as i32;
+            e.efd = Some(EventfdFileEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                counter: u64::from_str_radix(&field("eventfd-count:"), 16).unwrap_or(0),
+            });
+        } else if fdinfo.contains("clockid:") {
+            let (vsec, vnsec) = pair("it_value:");
+            let (isec, insec) = pair("it_interval:");
+            e.r#type = FdTypes::Timerfd as i32;
+            e.tfd = Some(TimerfdEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                clockid: field("clockid:").parse().unwrap_or(0),
+                ticks: field("ticks:").parse().unwrap_or(0),
+                settime_flags: u32::from_str_radix(&field("settime flags:"), 8).unwrap_or(0),
+                vsec,
+                vnsec,
+                isec,
+                insec,
+            });
+        } else {
+            e.r#type = FdTypes::Signalfd as i32;
+            e.sgfd = Some(SignalfdEntry {
+                id,
+                flags,
+                fown: FownEntry::default(),
+                sigmask: u64::from_str_radix(&field("sigmask:"), 16).unwrap_or(0),
+            });
+        }
+        self.entries.push(e);
+        id
+    }
+
+    pub(crate) fn pipe(&mut self, pid: i32, fd: i32, ino: u32, flags: u32) -> u32 {
+        let id = self.add(|id| FileEntry {
+            r#type: FdTypes::Pipe as i32,
+            id,
+            pipe: Some(PipeEntry {
+                id,
+                pipe_id: ino,
+                flags,
+                fown: FownEntry::default(),
+            }),
+            ..Default::default()
+        });
+        self.pipes.push(PipeEnd {
+            pid,
+            fd,
+            ino,
+            flags,
+        });
+        id
+    }
+
+    pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
+        let meta = fs::metadata(name).map_err(|e| DumpError::Proc(format!("{name}: {e}")))?;
+        use std::os::unix::fs::MetadataExt;
+        let id = self.entries.len() as u32 + 1;
+        self.entries.push(FileEntry {
+            r#type: FdTypes::Reg as i32,
+            id,
+            reg: Some(RegFileEntry {
+                id,
+                flags,
+                pos,
+                fown: FownEntry::default(),
+                name: name.to_string(),
+                size: meta.is_file().then_some(meta.len()),
+                mode: Some(meta.mode()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        Ok(id)
+    }
+
+    /// One id per path for mapped files, the exe, cwd and root.
+    pub(crate) fn path_id(&mut self, name: &str) -> Result<u32, DumpError> {
+        if let Some(&id) = self.by_path.get(name) {
+            return Ok(id);
+        }
+        let id = self.reg(name, 0, 0)?;
+        self.by_path.insert(name.to_string(), id);
+        Ok(id)
+    }
+}
+
+pub(crate) struct OpenFile {
+    pub(crate) pid: i32,
+    pub(crate) fd: i32,
+    pub(crate) id: u32,
+}
+
+/// Descriptors: regular files and devices reopenable by path; anything
+/// else is refused, naming the descriptor.
+pub(crate) fn descriptors(
+    pid: i32,
+    files: &mut Files,
+    shell_job: bool,
+) -> Result<Vec<FdinfoEntry>, DumpError> {
+    let fds = proc::fds(pid)?;
+    let mut out: Vec<FdinfoEntry> = Vec::new();
+    for fd in fds {
+        let link = proc::readlink(pid, &format!("fd/{fd}"))?;
+        let (pos, flags) = proc::fdinfo(pid, fd)?;
+        let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
+        let pipe = link
+            .strip_prefix("pipe:[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|ino| ino.parse::<u32>().ok());
+        let tty =
+            link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
+        let anon = match link.as_str() {
+            "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
+            "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
+            "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
+            "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
+            _ => None,
+        };
+        let kind = if pipe.is_some() || anon.is_some() || (tty && shell_job) {
+            None
+        } else if link.starts_with("socket:") {
+            Some("a socket")
+        } else if link.starts_with("anon_inode:") {
+            Some("an anonymous inode (epoll, io_uring, inotify, ...)")
+        } else if link.ends_with(" (deleted)") {
+            Some("a deleted file")
+        } else if tty {
+            Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
+        } else if !link.starts_with('/') {
+            Some("not a file")
+        } else {
+            None
+        };
+        if let Some(kind) = kind {
+            return Err(DumpError::Refused(format!(
+                "pid {pid}: fd {fd} is {kind} ({link}), which crest does not dump yet"
+            )));
+        }
+        // Descriptors sharing one open file (dup'ed, or inherited across
+        // fork in the tree) share one files.img entry.
+        let shared = files
+            .open
+            .iter()
+            .find(|o| sys::same_file(o.pid, o.fd, pid, fd))
+            .map(|o| o.id);
+        let status_flags = flags & !(libc::O_CLOEXEC as u32);
+        let id = match (shared, pipe) {
+            (Some(id), _) => id,
+            (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
+            (None, None) if tty => files.tty(&link, status_flags)?,
+            (None, None) if anon == Some(FdTypes::Eventpoll) => {
+                files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+            }
+            (None, None) if anon.is_some() => {
+                files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+            }
+            (None, None) => files.reg(&link, status_flags, pos)?,
+        };
+        if shared.is_none() {
+            files.open.push(OpenFile { pid, fd, id });
+        }
+        out.push(FdinfoEntry {
+            id,
+            flags: if cloexec { libc::FD_CLOEXEC as u32 } else { 0 },
+            r#type: if pipe.is_some() {
+                FdTypes::Pipe
+            } else {
+                FdTypes::Reg
+            } as i32,
+            fd: fd as u32,
+            ..Default::default()
+        });
+    }
+    Ok(out)
+}

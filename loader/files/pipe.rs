@@ -1,0 +1,129 @@
+//! Pipes: at dump each end is matched to its pipe by inode and the
+//! buffered bytes are read without draining them (`pidfd_getfd` + `tee`);
+//! at restore each pipe is created once, refilled from `pipes-data.img`
+//! and shared by every task holding an end.
+
+use std::path::Path;
+
+use prost::Message;
+
+use crate::dump::DumpError;
+use crate::images::magic::PIPES_DATA_MAGIC;
+use crate::images::schema::PipeDataEntry;
+use crate::images::Image;
+use crate::restore::RestoreError;
+use crate::sys;
+
+use super::{FdPlan, Files, Source};
+
+pub(crate) struct PipeEnd {
+    pub(crate) pid: i32,
+    pub(crate) fd: i32,
+    pub(crate) ino: u32,
+    pub(crate) flags: u32,
+}
+
+/// The bytes buffered in every pipe of the tree, read without consuming
+/// them: a read end is taken from a task that holds one (pidfd_getfd) and
+/// `tee`d into a pipe of ours.
+pub(crate) fn pipes_data(files: &Files) -> Result<Vec<(PipeDataEntry, Vec<u8>)>, DumpError> {
+    use std::os::fd::AsRawFd;
+    let mut records = Vec::new();
+    let mut done: Vec<u32> = Vec::new();
+    for p in &files.pipes {
+        if done.contains(&p.ino) || p.flags & libc::O_ACCMODE as u32 != libc::O_RDONLY as u32 {
+            continue;
+        }
+        done.push(p.ino);
+        let fail = |what: &str, e: std::io::Error| {
+            DumpError::Proc(format!(
+                "pid {} fd {}: pipe {}: {what}: {e}",
+                p.pid, p.fd, p.ino
+            ))
+        };
+        let theirs = sys::steal_fd(p.pid, p.fd).map_err(|e| fail("pidfd_getfd", e))?;
+        let size = sys::get_pipe_size(theirs.as_raw_fd()).map_err(|e| fail("F_GETPIPE_SZ", e))?;
+        let (r, w) = sys::pipe().map_err(|e| fail("pipe", e))?;
+        let mut data = Vec::new();
+        let copied = sys::set_pipe_size(w, size)
+            .and_then(|_| sys::tee(theirs.as_raw_fd(), w, size as usize));
+        if let Ok(n) = copied {
+            data.resize(n, 0);
+            let mut got = 0;
+            while got < n {
+                match sys::read(r, &mut data[got..]) {
+                    Ok(0) | Err(_) => break,
+                    Ok(k) => got += k,
+                }
+            }
+            data.truncate(got);
+        }
+        sys::close(r);
+        sys::close(w);
+        copied.map_err(|e| fail("tee", e))?;
+        let entry = PipeDataEntry {
+            pipe_id: p.ino,
+            bytes: data.len() as u32,
+            size: Some(size),
+        };
+        records.push((entry, data));
+    }
+    Ok(records)
+}
+
+/// A pipe to create: its size and the bytes it held.
+#[derive(Debug)]
+pub struct PipePlan {
+    pub pipe_id: u32,
+    pub size: Option<u32>,
+    pub data: Vec<u8>,
+}
+
+/// Every pipe some task holds an end of, with its buffered data from
+/// pipes-data.img (each record is followed by `bytes` raw bytes).
+pub fn read_pipes<'a>(
+    dir: &Path,
+    plans: impl Iterator<Item = &'a FdPlan>,
+) -> Result<Vec<PipePlan>, RestoreError> {
+    let mut pipes: Vec<PipePlan> = Vec::new();
+    for plan in plans {
+        for t in &plan.targets {
+            if let Source::Pipe { pipe_id, .. } = t.source {
+                if pipes.iter().all(|p| p.pipe_id != pipe_id) {
+                    pipes.push(PipePlan {
+                        pipe_id,
+                        size: None,
+                        data: Vec::new(),
+                    });
+                }
+            }
+        }
+    }
+    if pipes.is_empty() {
+        return Ok(pipes);
+    }
+    let path = dir.join("pipes-data.img");
+    let bytes = match std::fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pipes),
+        Err(e) => {
+            return Err(RestoreError::Inconsistent(format!(
+                "{}: {e}",
+                path.display()
+            )))
+        }
+    };
+    let img = Image::parse(&path, bytes, PIPES_DATA_MAGIC, |body, _| {
+        PipeDataEntry::decode(body)
+            .map(|e| u64::from(e.bytes))
+            .map_err(|e| e.to_string())
+    })?;
+    for i in 0..img.records.len() {
+        let e: PipeDataEntry = img.decode(i)?;
+        if let Some(p) = pipes.iter_mut().find(|p| p.pipe_id == e.pipe_id) {
+            p.size = e.size;
+            p.data = img.data[img.records[i].extra.clone()].to_vec();
+        }
+    }
+    Ok(pipes)
+}

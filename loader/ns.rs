@@ -1,0 +1,104 @@
+//! Namespaces: the ids CRIU records for a task's namespaces
+//! (`task_kobj_ids_entry`) and the time namespace (`timens-*.img`), dumped
+//! from /proc and entered again before the tree is forked.
+
+use std::fs;
+
+use crate::dump::DumpError;
+use crate::images::schema::{TaskKobjIdsEntry, TimensEntry, Timespec};
+use crate::log::DEBUG;
+use crate::proc;
+use crate::restore::RestoreError;
+use crate::sys;
+
+/// Namespace ids as CRIU numbers them: small integers, one per distinct
+/// namespace, shared by crest's own (the inventory's root_ids) and the
+/// task's.
+pub(crate) fn namespace_ids(pid: i32, own: u32) -> (TaskKobjIdsEntry, TaskKobjIdsEntry) {
+    let mut seen: Vec<u64> = Vec::new();
+    let mut id_of = |who: &str, ns: &str| -> Option<u32> {
+        use std::os::unix::fs::MetadataExt;
+        let ino = fs::metadata(format!("/proc/{who}/ns/{ns}")).ok()?.ino();
+        let i = seen.iter().position(|&s| s == ino).unwrap_or_else(|| {
+            seen.push(ino);
+            seen.len() - 1
+        });
+        Some(i as u32 + 1)
+    };
+    let mut ids = |who: &str, own: u32| TaskKobjIdsEntry {
+        vm_id: own,
+        files_id: own,
+        fs_id: own,
+        sighand_id: own,
+        pid_ns_id: id_of(who, "pid"),
+        net_ns_id: id_of(who, "net"),
+        ipc_ns_id: id_of(who, "ipc"),
+        uts_ns_id: id_of(who, "uts"),
+        mnt_ns_id: id_of(who, "mnt"),
+        user_ns_id: id_of(who, "user"),
+        cgroup_ns_id: id_of(who, "cgroup"),
+        time_ns_id: id_of(who, "time"),
+    };
+    let root = ids("self", 1);
+    let task = ids(&pid.to_string(), own);
+    (root, task)
+}
+
+/// The task's monotonic and boot-time clocks now, for the restore's time
+/// namespace: ours plus the task's time-namespace offsets.
+pub(crate) fn timens(pid: i32) -> Result<TimensEntry, DumpError> {
+    let offsets = proc::read(pid, "timens_offsets").unwrap_or_default();
+    let offset = |name: &str| -> i128 {
+        offsets
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| {
+                let mut f = l.split_whitespace().skip(1);
+                let s: i128 = f.next()?.parse().ok()?;
+                let ns: i128 = f.next()?.parse().ok()?;
+                Some(s * 1_000_000_000 + ns)
+            })
+            .unwrap_or(0)
+    };
+    let clock = |c, name: &str| -> Result<Timespec, DumpError> {
+        let (s, ns) =
+            sys::clock_gettime(c).map_err(|e| DumpError::Io(format!("clock_gettime: {e}")))?;
+        let t = s as i128 * 1_000_000_000 + ns as i128 + offset(name);
+        Ok(Timespec {
+            tv_sec: (t / 1_000_000_000) as u64,
+            tv_nsec: (t % 1_000_000_000) as u64,
+        })
+    };
+    Ok(TimensEntry {
+        monotonic: clock(libc::CLOCK_MONOTONIC, "monotonic")?,
+        boottime: clock(libc::CLOCK_BOOTTIME, "boottime")?,
+    })
+}
+
+/// Makes the children of this process start in a new time namespace whose
+/// monotonic and boot-time clocks continue from their dump-time values.
+pub(crate) fn enter_timens(t: &crate::images::schema::TimensEntry) -> Result<(), RestoreError> {
+    sys::unshare(libc::CLONE_NEWTIME)
+        .map_err(|e| RestoreError::System(format!("unshare(CLONE_NEWTIME): {e}")))?;
+    let offset =
+        |clock, dumped: &crate::images::schema::Timespec| -> Result<String, RestoreError> {
+            let (s, ns) = sys::clock_gettime(clock)
+                .map_err(|e| RestoreError::System(format!("clock_gettime: {e}")))?;
+            let want = dumped.tv_sec as i128 * 1_000_000_000 + dumped.tv_nsec as i128;
+            let now = s as i128 * 1_000_000_000 + ns as i128;
+            let d = want - now;
+            Ok(format!(
+                "{} {}",
+                d.div_euclid(1_000_000_000),
+                d.rem_euclid(1_000_000_000)
+            ))
+        };
+    let text = format!(
+        "monotonic {}\nboottime {}\n",
+        offset(libc::CLOCK_MONOTONIC, &t.monotonic)?,
+        offset(libc::CLOCK_BOOTTIME, &t.boottime)?
+    );
+    crate::log!(DEBUG, "timens offsets: {}", text.replace('\n', "; "));
+    std::fs::write("/proc/self/timens_offsets", text)
+        .map_err(|e| RestoreError::System(format!("/proc/self/timens_offsets: {e}")))
+}
