@@ -1,0 +1,241 @@
+//! The loader's system calls: one typed wrapper each, returning
+//! `io::Result`, grouped by what they touch (`mm`, `fd`, `ptrace`,
+//! `probe`; processes, credentials and signals here). A wrapper that can
+//! replace, unmap or write memory, or fork, is an `unsafe fn` whose
+//! `# Safety` says what its caller must prove.
+
+mod fd;
+mod mm;
+mod probe;
+mod ptrace;
+
+pub use fd::*;
+pub use mm::*;
+pub use probe::*;
+pub use ptrace::*;
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::RawFd;
+
+fn check(r: libc::c_long) -> io::Result<libc::c_long> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+fn check_int(r: libc::c_int) -> io::Result<libc::c_int> {
+    if r < 0 {
+        Err(io::Error::last_os_error())
+    } else {
+        Ok(r)
+    }
+}
+
+/// The kernel's `struct clone_args` (v2, with `set_tid`).
+#[repr(C)]
+#[derive(Default)]
+struct CloneArgs {
+    flags: u64,
+    pidfd: u64,
+    child_tid: u64,
+    parent_tid: u64,
+    exit_signal: u64,
+    stack: u64,
+    stack_size: u64,
+    tls: u64,
+    set_tid: u64,
+    set_tid_size: u64,
+    cgroup: u64,
+}
+
+/// Where `clone3` returned.
+pub enum Forked {
+    Parent(libc::pid_t),
+    Child,
+}
+
+/// `clone3` with `set_tid`: a fork whose child gets `pids` (innermost pid
+/// namespace last; `[]` for any pid). `flags` adds namespace flags.
+///
+/// The caller must be single-threaded: the child continues with a copy of
+/// this address space in which no other thread exists.
+pub fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
+    let args = CloneArgs {
+        flags,
+        exit_signal: libc::SIGCHLD as u64,
+        set_tid: if pids.is_empty() {
+            0
+        } else {
+            pids.as_ptr() as u64
+        },
+        set_tid_size: pids.len() as u64,
+        ..Default::default()
+    };
+    // SAFETY: args is a complete clone_args whose set_tid points to
+    // pids.len() pid_t; without CLONE_VM the child runs on a copy of our
+    // stack, exactly as after fork().
+    let r = check(unsafe {
+        libc::syscall(
+            libc::SYS_clone3,
+            &args as *const CloneArgs,
+            std::mem::size_of::<CloneArgs>(),
+        )
+    })?;
+    Ok(if r == 0 {
+        Forked::Child
+    } else {
+        Forked::Parent(r as libc::pid_t)
+    })
+}
+
+pub fn prctl(option: i32, a2: u64, a3: u64, a4: u64, a5: u64) -> io::Result<i32> {
+    // SAFETY: only integer-argument prctl options are passed here.
+    check_int(unsafe { libc::prctl(option, a2, a3, a4, a5) })
+}
+
+pub fn unshare(flags: i32) -> io::Result<()> {
+    // SAFETY: unshare takes no memory.
+    check_int(unsafe { libc::unshare(flags) }).map(drop)
+}
+
+pub fn setsid() -> io::Result<()> {
+    // SAFETY: setsid takes no memory.
+    check_int(unsafe { libc::setsid() }).map(drop)
+}
+
+pub fn setpgid(pid: i32, pgid: i32) -> io::Result<()> {
+    // SAFETY: setpgid takes no memory.
+    check_int(unsafe { libc::setpgid(pid, pgid) }).map(drop)
+}
+
+pub fn umask(mask: u32) {
+    // SAFETY: umask takes no memory.
+    unsafe { libc::umask(mask) };
+}
+
+pub fn chroot(path: &CStr) -> io::Result<()> {
+    // SAFETY: path is NUL terminated.
+    check_int(unsafe { libc::chroot(path.as_ptr()) }).map(drop)
+}
+
+pub fn fchdir(fd: RawFd) -> io::Result<()> {
+    // SAFETY: fchdir takes no memory.
+    check_int(unsafe { libc::fchdir(fd) }).map(drop)
+}
+
+/// A saved signal mask.
+pub struct SigMask(libc::sigset_t);
+
+/// Blocks every signal in the calling thread; returns the previous mask.
+pub fn block_all_signals() -> io::Result<SigMask> {
+    // SAFETY: set and old are local sigsets; sigfillset initialises set
+    // and pthread_sigmask fills old.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigfillset(&mut set);
+        check_int(libc::pthread_sigmask(libc::SIG_SETMASK, &set, &mut old))?;
+        Ok(SigMask(old))
+    }
+}
+
+/// Puts back a mask saved by `block_all_signals`.
+pub fn restore_sigmask(mask: SigMask) {
+    // SAFETY: mask.0 was filled by pthread_sigmask.
+    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
+}
+
+pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: kill takes no memory.
+    check_int(unsafe { libc::kill(pid, sig) }).map(drop)
+}
+
+/// `waitpid`; `Ok(None)` with `WNOHANG` and nothing to report.
+pub fn waitpid(pid: i32, flags: i32) -> io::Result<Option<(i32, i32)>> {
+    let mut status = 0;
+    // SAFETY: status is a local int.
+    let r = check_int(unsafe { libc::waitpid(pid, &mut status, flags) })?;
+    Ok(if r == 0 { None } else { Some((r, status)) })
+}
+
+pub fn getpid() -> i32 {
+    // SAFETY: getpid takes no memory.
+    unsafe { libc::getpid() }
+}
+
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit ends the process without running atexit handlers,
+    // which belong to the parent in a forked child.
+    unsafe { libc::_exit(code) }
+}
+
+pub fn getauxval(kind: u64) -> u64 {
+    // SAFETY: getauxval reads the process's own auxv.
+    unsafe { libc::getauxval(kind) }
+}
+
+pub fn clock_gettime(clock: libc::clockid_t) -> io::Result<(i64, i64)> {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a local timespec.
+    check_int(unsafe { libc::clock_gettime(clock, &mut ts) })?;
+    Ok((ts.tv_sec, ts.tv_nsec))
+}
+
+/// `prlimit64(0, resource, NULL, &old)`.
+pub fn getrlimit(resource: u32) -> io::Result<(u64, u64)> {
+    let mut old = libc::rlimit64 {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: old is a local rlimit64; no new limit is passed.
+    check_int(unsafe { libc::prlimit64(0, resource as _, std::ptr::null(), &mut old) })?;
+    Ok((old.rlim_cur, old.rlim_max))
+}
+
+/// `capget` for this process: (effective, permitted, inheritable) words.
+pub fn capget() -> io::Result<[[u32; 3]; 2]> {
+    let mut header = [0x2008_0522u32, 0];
+    let mut data = [[0u32; 3]; 2];
+    // SAFETY: header and data have the v3 layout (two data structs).
+    check(unsafe { libc::syscall(libc::SYS_capget, header.as_mut_ptr(), data.as_mut_ptr()) })?;
+    Ok(data)
+}
+
+extern "C" {
+    /// glibc (2.35+): offset of this thread's rseq area from the thread
+    /// pointer, and its registered size (0: glibc did not register one).
+    static __rseq_offset: isize;
+    static __rseq_size: u32;
+}
+
+/// Unregisters the rseq area glibc registered for this thread, which a
+/// forked child inherits pointing into the loader's TLS. Once the loader's
+/// memory is unmapped the kernel would fault writing to it.
+pub fn rseq_unregister() -> io::Result<()> {
+    const RSEQ_SIG: u32 = 0x5305_3053;
+    const RSEQ_FLAG_UNREGISTER: u32 = 1;
+    // SAFETY: glibc defines both symbols (static glibc >= 2.35) and never
+    // changes them after start-up.
+    let (off, size) = unsafe { (__rseq_offset, __rseq_size) };
+    if size == 0 {
+        return Ok(());
+    }
+    let tp: u64;
+    // SAFETY: reading fs:0, the thread pointer glibc stores at the TCB start.
+    unsafe { std::arch::asm!("mov {}, fs:0", out(reg) tp, options(nostack, readonly)) };
+    let area = (tp as i64 + off as i64) as u64;
+    // A registered area is at least 32 bytes; the kernel wants the length
+    // it was registered with, which glibc registers as max(size, 32).
+    let len = size.max(32);
+    // SAFETY: area/len/sig are exactly what glibc registered for us.
+    check(unsafe { libc::syscall(libc::SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) })
+        .map(drop)
+}
+
+
