@@ -26,18 +26,30 @@ pub fn code_size() -> u64 {
     page_up(BLOB_MEM_SIZE as u64)
 }
 
-/// Copies the blob to `base` (a writable mapping at least `code_size()`
-/// long that the caller owns) and applies its relocations for that address.
-pub fn install(base: u64) {
-    crate::sys::write_mem(base, &BLOB);
-    for &(off, addend) in RELOCS.iter() {
-        crate::sys::write_mem(base + off, &(base + addend).to_ne_bytes());
+/// Copies the blob to `base` and applies its relocations for that address.
+///
+/// # Safety
+/// `[base, base + code_size())` is a writable mapping of the caller's that
+/// nothing else uses.
+pub unsafe fn install(base: u64) {
+    // SAFETY: the caller's range holds code_size() >= BLOB.len() bytes,
+    // and every relocation offset lies inside the blob (build.rs checked
+    // them against its sections).
+    unsafe {
+        crate::sys::write_mem(base, &BLOB);
+        for &(off, addend) in RELOCS.iter() {
+            crate::sys::write_mem(base + off, &(base + addend).to_ne_bytes());
+        }
     }
 }
 
 /// Makes the installed blob's code executable (and read-only).
-pub fn seal(base: u64) -> io::Result<()> {
-    crate::sys::mprotect(base, code_size(), libc::PROT_READ | libc::PROT_EXEC)
+///
+/// # Safety
+/// `base` is where [`install`] put the blob; nothing writes there after.
+pub unsafe fn seal(base: u64) -> io::Result<()> {
+    // SAFETY: forwarded to the caller: the range is the blob's mapping.
+    unsafe { crate::sys::mprotect(base, code_size(), libc::PROT_READ | libc::PROT_EXEC) }
 }
 
 /// Jumps to the blob entry at `base + entry` with `arg` in `rdi` and the

@@ -3,7 +3,11 @@
 //! The loader (this crate) reads and checks images, plans the restore and
 //! forks the tasks; the restorer blob (crate `restorer-blob`, embedded by
 //! build.rs) finishes each task from the inside. `unsafe` is confined to
-//! `sys` (system calls) and `blob` (mapping and entering the blob).
+//! five named modules: `sys` (the system call wrappers; those that can
+//! replace, unmap or write memory, or fork, are `unsafe fn`), `blob`
+//! (installing and entering the blob), and in `restore`: `hole` (the
+//! reservation and the shared status area), `premap` (mapping and filling
+//! each task's memory) and `tree` (forking tasks with their pids).
 #![deny(unsafe_code)]
 // The schema macros recurse once per field and step (images/desc.rs).
 #![recursion_limit = "512"]

@@ -17,9 +17,12 @@ fn run_selftest(addr_seed: u64, code: u32) -> (i32, u64) {
         0,
     )
     .expect("shared page");
-    sys::write_mem(shared, &0u64.to_ne_bytes());
+    // SAFETY: the page was just mapped shared and writable, 8 bytes fit.
+    unsafe { sys::write_mem(shared, &0u64.to_ne_bytes()) };
     let value = 0x5eed_0000_0000_0000 | addr_seed;
-    match sys::clone3(0, &[]).expect("fork") {
+    // SAFETY: the child makes only system calls (mmap, the blob, exit):
+    // no allocation or lock that another test thread may hold.
+    match unsafe { sys::clone3(0, &[]) }.expect("fork") {
         Forked::Child => {
             // A page-aligned address in the lower half of the user range.
             let want = 0x1000_0000_0000 + (addr_seed % 0x1000_0000) * page;
@@ -35,8 +38,14 @@ fn run_selftest(addr_seed: u64, code: u32) -> (i32, u64) {
                 Ok(b) => b,
                 Err(_) => sys::exit_now(100),
             };
-            blob::install(base);
-            if blob::seal(base).is_err() {
+            // SAFETY: [base, base + size) was just mapped writable and
+            // holds code_size() bytes and more.
+            if unsafe {
+                blob::install(base);
+                blob::seal(base)
+            }
+            .is_err()
+            {
                 sys::exit_now(101);
             }
             let args_at = base + blob::code_size();
@@ -46,18 +55,19 @@ fn run_selftest(addr_seed: u64, code: u32) -> (i32, u64) {
                 code,
                 _pad: 0,
             };
-            sys::write_mem(args_at, blob::abi_bytes(&[args]));
+            // SAFETY: args_at is past the sealed code, inside the writable
+            // part of our mapping (16 pages follow the code).
+            unsafe { sys::write_mem(args_at, blob::abi_bytes(&[args])) };
             // SAFETY: the blob is installed and sealed at base, args_at holds
             // a SelftestArgs, and the stack is the top of our mapping.
-            #[allow(unsafe_code)]
-            unsafe {
-                blob::enter(base, blob::SELFTEST_OFFSET, args_at, base + size)
-            }
+            unsafe { blob::enter(base, blob::SELFTEST_OFFSET, args_at, base + size) }
         }
         Forked::Parent(pid) => {
             let (_, status) = sys::waitpid(pid, 0).expect("wait").expect("status");
-            let out = u64::from_ne_bytes(sys::read_mem(shared, 8).try_into().unwrap());
-            sys::munmap(shared, page).unwrap();
+            // SAFETY: the shared page is ours; the child that wrote it is gone.
+            let out = u64::from_ne_bytes(unsafe { sys::read_mem(shared, 8) }.try_into().unwrap());
+            // SAFETY: nothing refers to the page any more.
+            unsafe { sys::munmap(shared, page) }.unwrap();
             assert!(libc::WIFEXITED(status), "child died: status {status:#x}");
             (libc::WEXITSTATUS(status), out ^ value)
         }

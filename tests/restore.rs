@@ -127,10 +127,14 @@ fn taken_pid_is_reported_with_its_holder() {
     let Some(_g) = harness("counter") else { return };
     let copy = Copy::new("counter");
     // Occupy pid 31000 with a sleeping process of ours.
-    let holder = match crest::sys::clone3(0, &[31000]).expect("clone3 with set_tid") {
+    let sleep = c"/bin/sleep";
+    let argv = [sleep.as_ptr(), c"30".as_ptr(), std::ptr::null()];
+    // SAFETY: the child only calls execv (with arguments made before the
+    // fork) and _exit: no allocation or lock another test thread may hold.
+    let holder = match unsafe { crest::sys::clone3(0, &[31000]) }.expect("clone3 with set_tid") {
         crest::sys::Forked::Child => {
-            use std::os::unix::process::CommandExt;
-            let _ = Command::new("/bin/sleep").arg("30").exec();
+            // SAFETY: argv is a NULL-terminated array of C strings.
+            unsafe { libc::execv(sleep.as_ptr(), argv.as_ptr()) };
             crest::sys::exit_now(127)
         }
         crest::sys::Forked::Parent(p) => p,

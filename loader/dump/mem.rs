@@ -134,21 +134,11 @@ pub fn vmas(
 /// The PFN of the shared zero page, read from our own pagemap (needs
 /// CAP_SYS_ADMIN to see PFNs; None otherwise).
 pub fn zero_pfn() -> Option<u64> {
-    let page = sys::mmap(
-        0,
-        PAGE,
-        libc::PROT_READ,
-        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
-        -1,
-        0,
-    )
-    .ok()?;
-    let _ = sys::read_mem(page, 1); // fault the zero page in
     let pm = File::open("/proc/self/pagemap").ok()?;
     let mut b = [0u8; 8];
-    let r = pm.read_exact_at(&mut b, page / PAGE * 8);
-    let _ = sys::munmap(page, PAGE);
-    r.ok()?;
+    sys::with_zero_page(|page| pm.read_exact_at(&mut b, page / PAGE * 8))
+        .ok()?
+        .ok()?;
     let e = u64::from_le_bytes(b);
     (e & PM_PRESENT != 0 && e & PM_PFN != 0).then_some(e & PM_PFN)
 }

@@ -15,10 +15,15 @@
 
 mod args;
 mod finish;
+#[allow(unsafe_code)]
+mod hole;
 pub mod images;
 pub mod mem;
+#[allow(unsafe_code)]
+mod premap;
 pub mod sigframe;
 mod task;
+#[allow(unsafe_code)]
 mod tree;
 mod vdso;
 
@@ -32,8 +37,9 @@ use crate::kerndat::Kerndat;
 use crate::log::{INFO, WARN};
 use crate::sys::{self, Forked};
 
+use hole::{Reservation, StatusArea, SLOT};
 use task::{read_dumped, TaskPlan, TreeRun};
-use tree::{wait_tree, Reservation, TreeGuard, MSG_LEN, SLOT};
+use tree::{wait_tree, TreeGuard};
 
 /// Why a restore failed.
 #[derive(Debug)]
@@ -164,7 +170,14 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         let same_layout = mem.same_vdso_layout(k.vdso)?;
         if let (Some(d), Some(c)) = (mem.vdso, k.vdso) {
             let dumped = read_dumped(&task, d.vdso_start, d.vdso_len)?;
-            let current = sys::read_mem(c.vdso_start, c.vdso_len as usize);
+            let current = sys::own_vdso().ok_or_else(|| {
+                RestoreError::System("this process's vdso is not readable".into())
+            })?;
+            if current.len() as u64 != c.vdso_len {
+                return Err(RestoreError::System(
+                    "the vdso changed size since start-up".into(),
+                ));
+            }
             if let Some(redirects) = vdso::plan(&dumped, &current, same_layout)? {
                 crate::log!(
                     INFO,
@@ -195,7 +208,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     //    address space). The argument block's size does not depend on
     //    where it goes.
     let fault = fault_from_env();
-    let status_len = blob::page_up(SLOT * plans.len() as u64 + MSG_LEN);
+    let status_len = StatusArea::len(plans.len());
     let mut total = 0;
     for p in &plans {
         let sizing = args::Layout::default();
@@ -248,15 +261,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         p.args = args::build(&k, &p.task, &p.mem, &p.fds, &layout, fault)?;
     }
     let reservation = Reservation::new(hole, total)?;
-    sys::mmap(
-        hole,
-        status_len,
-        libc::PROT_READ | libc::PROT_WRITE,
-        libc::MAP_SHARED | libc::MAP_ANONYMOUS | libc::MAP_FIXED,
-        -1,
-        0,
-    )
-    .map_err(|e| RestoreError::System(format!("status area: {e}")))?;
+    let status = reservation.status_area(plans.len())?;
     clock.stage("layout");
 
     // 3. Time namespace, pipes, then the tree: its root is our child and
@@ -269,13 +274,14 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         }
     }
     let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds))?;
-    let shmem_fds = mem::create_shmem(&shmem)?;
+    let shmem_fds = premap::create_shmem(&shmem)?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     let run = TreeRun {
         plans: &plans,
-        hole,
-        total,
+        reservation: &reservation,
+        status: &status,
+        area,
         shared: &shared,
         shmem: &shmem_fds,
     };
@@ -284,31 +290,20 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let mask =
         sys::block_all_signals().map_err(|e| RestoreError::System(format!("sigprocmask: {e}")))?;
     let root_pid = tree[0].pid;
-    let forked = sys::clone3(0, &[root_pid as i32]);
+    let forked = tree::fork_with_pid(root_pid);
     if !matches!(forked, Ok(Forked::Child)) {
         sys::restore_sigmask(mask);
     }
-    let guard = match forked {
-        Ok(Forked::Child) => run.task(0),
-        Ok(Forked::Parent(p)) => TreeGuard { root: p },
-        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-            return Err(RestoreError::PidTaken {
-                pid: root_pid,
-                holder: crate::proc::holder(root_pid),
-            })
-        }
-        Err(e) => {
-            return Err(RestoreError::System(format!(
-                "clone3 for pid {root_pid}: {e}"
-            )))
-        }
+    let guard = match forked? {
+        Forked::Child => run.task(0),
+        Forked::Parent(p) => TreeGuard { root: p },
     };
     files::close_shared(&shared);
     for &fd in shmem_fds.values() {
         sys::close(fd);
     }
     clock.stage("fork");
-    let result = wait_tree(&plans, hole);
+    let result = wait_tree(&plans, &status);
     drop(reservation);
     let traced = result?;
     clock.stage("restore");

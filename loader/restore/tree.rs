@@ -1,52 +1,17 @@
-//! The restored tree as a whole: the address-space reservation every task
-//! inherits, the guard that kills and reaps everything unless the restore
-//! completes, and the status protocol through which each task's blob (or
-//! the loader code in the child) reports its stage and failure.
+//! The restored tree as a whole: forking each task with its pid, the
+//! guard that kills and reaps everything unless the restore completes, and
+//! the wait on the status area through which each task's blob (or the
+//! loader code in the child) reports its stage and failure.
 
 use std::time::{Duration, Instant};
 
-use restorer_blob::{Status, STATE_DONE, STATE_FAILED, STATE_RUNNING};
+use restorer_blob::{STATE_DONE, STATE_FAILED, STATE_RUNNING};
 
-use crate::sys;
+use crate::sys::{self, Forked};
 
+use super::hole::StatusArea;
 use super::task::TaskPlan;
 use super::{finish, RestoreError};
-
-/// Slot bytes per task in the status area, and the room after the slots
-/// for a loader-side error message from a child.
-pub(crate) const SLOT: u64 = 64;
-
-pub(crate) const MSG_LEN: u64 = 2048;
-
-/// The address-space reservation for the restore, released on drop.
-pub(crate) struct Reservation {
-    pub(crate) at: u64,
-    pub(crate) len: u64,
-}
-
-impl Reservation {
-    pub(crate) fn new(at: u64, len: u64) -> Result<Reservation, RestoreError> {
-        sys::mmap(
-            at,
-            len,
-            libc::PROT_NONE,
-            libc::MAP_PRIVATE
-                | libc::MAP_ANONYMOUS
-                | libc::MAP_NORESERVE
-                | libc::MAP_FIXED_NOREPLACE,
-            -1,
-            0,
-        )
-        .map_err(|e| RestoreError::System(format!("reserving {len} bytes at {at:#x}: {e}")))?;
-        Ok(Reservation { at, len })
-    }
-}
-
-impl Drop for Reservation {
-    fn drop(&mut self) {
-        let _ = sys::munmap(self.at, self.len);
-    }
-}
 
 /// A restored tree that is killed and reaped unless released: a restore
 /// is all or nothing. We are a child subreaper while restoring, so the
@@ -88,7 +53,7 @@ impl Drop for TreeGuard {
 /// stop was already reaped here.
 pub(crate) fn wait_tree(
     plans: &[TaskPlan],
-    status: u64,
+    status: &StatusArea,
 ) -> Result<Vec<Option<bool>>, RestoreError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let n = plans.len();
@@ -97,7 +62,6 @@ pub(crate) fn wait_tree(
         let mut done = 0;
         for (i, p) in plans.iter().enumerate() {
             let pid = p.task.pstree.pid;
-            let slot = status + SLOT * i as u64;
             if tracer[i].is_none() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
                 let traced = finish::seize(pid as i32);
                 let word = if traced {
@@ -106,12 +70,11 @@ pub(crate) fn wait_tree(
                     restorer_blob::TRACER_NONE
                 };
                 tracer[i] = Some(traced.then_some(false));
-                sys::write_mem(slot + 12, &word.to_ne_bytes());
-                sys::futex_wake(slot + 12);
+                status.set_tracer(i, word);
             }
-            match sys::load_u32(slot) {
+            match status.state(i) {
                 STATE_DONE => done += 1,
-                STATE_FAILED => return Err(read_failure(pid, slot, status + SLOT * n as u64)),
+                STATE_FAILED => return Err(failure(status, i, pid)),
                 STATE_RUNNING => {}
                 s => {
                     return Err(RestoreError::System(format!(
@@ -124,11 +87,11 @@ pub(crate) fn wait_tree(
                 continue;
             }
             match sys::waitpid(pid as i32, libc::WNOHANG | libc::__WALL) {
-                Ok(Some((_, st))) if libc::WIFSTOPPED(st) => match sys::load_u32(slot) {
+                Ok(Some((_, st))) if libc::WIFSTOPPED(st) => match status.state(i) {
                     STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP => {
                         tracer[i] = Some(Some(true));
                     }
-                    STATE_FAILED => return Err(read_failure(pid, slot, status + SLOT * n as u64)),
+                    STATE_FAILED => return Err(failure(status, i, pid)),
                     _ => {
                         return Err(RestoreError::Died {
                             pid,
@@ -137,8 +100,8 @@ pub(crate) fn wait_tree(
                     }
                 },
                 Ok(Some((_, st))) => {
-                    if sys::load_u32(slot) == STATE_FAILED {
-                        return Err(read_failure(pid, slot, status + SLOT * n as u64));
+                    if status.state(i) == STATE_FAILED {
+                        return Err(failure(status, i, pid));
                     }
                     let how = if libc::WIFSIGNALED(st) {
                         format!("was killed by signal {}", libc::WTERMSIG(st))
@@ -160,33 +123,43 @@ pub(crate) fn wait_tree(
         }
         // Sleep on the first unfinished task's word; any task's report or
         // a new task to trace is picked up within a millisecond.
-        let first = (0..n).find(|&i| sys::load_u32(status + SLOT * i as u64) == STATE_RUNNING);
+        let first = (0..n).find(|&i| status.state(i) == STATE_RUNNING);
         match first {
             Some(i) if tracer.iter().all(|t| t.is_some()) => {
-                sys::futex_wait(status + SLOT * i as u64, STATE_RUNNING, 1_000_000)
+                status.wait(i, STATE_RUNNING, 1_000_000)
             }
             _ => std::thread::sleep(Duration::from_micros(20)),
         }
     }
 }
 
-pub(crate) fn read_failure(pid: u32, status_at: u64, msg_at: u64) -> RestoreError {
-    let raw = sys::read_mem(status_at, std::mem::size_of::<Status>());
-    let word = |i: usize| u32::from_ne_bytes([raw[i], raw[i + 1], raw[i + 2], raw[i + 3]]);
-    let (stage, errno) = (word(4), word(8));
-    let detail = u64::from_ne_bytes(raw[16..24].try_into().unwrap_or([0; 8]));
-    if stage == 0 {
-        let msg = sys::read_mem(msg_at, MSG_LEN as usize);
-        let end = msg.iter().position(|&b| b == 0).unwrap_or(msg.len());
-        return RestoreError::Child {
+/// The error task `i` (pid `pid`) reported in the status area.
+fn failure(status: &StatusArea, i: usize, pid: u32) -> RestoreError {
+    match status.failure(i) {
+        (0, _, _) => RestoreError::Child {
             pid,
-            msg: String::from_utf8_lossy(&msg[..end]).into_owned(),
-        };
+            msg: status.message(),
+        },
+        (stage, errno, detail) => RestoreError::Blob {
+            pid,
+            stage,
+            errno,
+            detail,
+        },
     }
-    RestoreError::Blob {
-        pid,
-        stage,
-        errno,
-        detail,
+}
+
+/// Forks a task with pid `pid` (clone3 `set_tid`); EEXIST names who holds
+/// the pid.
+pub fn fork_with_pid(pid: u32) -> Result<Forked, RestoreError> {
+    // SAFETY: the loader is single-threaded while it restores (it starts
+    // no threads), so the child's copy of the address space is consistent.
+    match unsafe { sys::clone3(0, &[pid as i32]) } {
+        Ok(f) => Ok(f),
+        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Err(RestoreError::PidTaken {
+            pid,
+            holder: crate::proc::holder(pid),
+        }),
+        Err(e) => Err(RestoreError::System(format!("clone3 for pid {pid}: {e}"))),
     }
 }

@@ -111,9 +111,7 @@ mod tests {
     use super::*;
 
     fn own_vdso() -> Vec<u8> {
-        let maps = std::fs::read_to_string("/proc/self/maps").expect("test setup");
-        let l = crate::kerndat::vdso_layout(&maps).expect("test setup");
-        crate::sys::read_mem(l.vdso_start, l.vdso_len as usize)
+        crate::sys::own_vdso().expect("test setup")
     }
 
     #[test]

@@ -4,14 +4,13 @@
 
 use std::io;
 use std::os::fd::RawFd;
+use std::sync::atomic::AtomicU32;
 
 use super::{check, check_int, close};
 
-/// An anonymous or file mapping owned by the caller.
-pub fn mmap(addr: u64, len: u64, prot: i32, flags: i32, fd: RawFd, off: u64) -> io::Result<u64> {
-    // SAFETY: mmap only creates mappings. Callers pass MAP_FIXED only for
-    // ranges they reserved themselves (see restore::layout), so no memory
-    // Rust still references is replaced.
+fn raw_mmap(addr: u64, len: u64, prot: i32, flags: i32, fd: RawFd, off: u64) -> io::Result<u64> {
+    // SAFETY: forwarded: both callers below state when a mapping may be
+    // placed over existing memory.
     let p = unsafe {
         libc::mmap(
             addr as *mut libc::c_void,
@@ -29,22 +28,73 @@ pub fn mmap(addr: u64, len: u64, prot: i32, flags: i32, fd: RawFd, off: u64) -> 
     }
 }
 
-/// Unmaps a range the caller mapped and no longer references.
-pub fn munmap(addr: u64, len: u64) -> io::Result<()> {
-    // SAFETY: callers only unmap ranges they mapped with `mmap` above and
-    // to which no Rust reference remains.
+/// A new mapping where nothing is mapped: at an address the kernel picks
+/// (`addr` 0 or a hint) or, with `MAP_FIXED_NOREPLACE`, exactly at `addr`
+/// if that range is free. `MAP_FIXED` is refused (EINVAL): replacing
+/// memory is [`mmap_fixed`]'s.
+pub fn mmap(addr: u64, len: u64, prot: i32, flags: i32, fd: RawFd, off: u64) -> io::Result<u64> {
+    if flags & libc::MAP_FIXED != 0
+        && flags & libc::MAP_FIXED_NOREPLACE != libc::MAP_FIXED_NOREPLACE
+    {
+        return Err(io::Error::from_raw_os_error(libc::EINVAL));
+    }
+    raw_mmap(addr, len, prot, flags, fd, off)
+}
+
+/// A mapping at exactly `addr` (`MAP_FIXED` is added), replacing whatever
+/// was mapped in `[addr, addr + len)`.
+///
+/// # Safety
+/// Nothing in the range may be memory that Rust code still uses: the
+/// caller reserved it itself (e.g. `restore::hole::Reservation`).
+pub unsafe fn mmap_fixed(
+    addr: u64,
+    len: u64,
+    prot: i32,
+    flags: i32,
+    fd: RawFd,
+    off: u64,
+) -> io::Result<u64> {
+    raw_mmap(addr, len, prot, flags | libc::MAP_FIXED, fd, off)
+}
+
+/// Unmaps `[addr, addr + len)`.
+///
+/// # Safety
+/// No memory in the range may be used afterwards: the caller mapped it
+/// and holds no reference into it.
+pub unsafe fn munmap(addr: u64, len: u64) -> io::Result<()> {
+    // SAFETY: forwarded to the caller.
     check_int(unsafe { libc::munmap(addr as *mut libc::c_void, len as usize) }).map(drop)
 }
 
-pub fn mprotect(addr: u64, len: u64, prot: i32) -> io::Result<()> {
-    // SAFETY: callers change the protection of ranges they mapped and do
-    // not access through Rust references afterwards.
+/// Changes the protection of `[addr, addr + len)`.
+///
+/// # Safety
+/// The range is the caller's own mapping, and no Rust reference into it is
+/// used in a way the new protection forbids.
+pub unsafe fn mprotect(addr: u64, len: u64, prot: i32) -> io::Result<()> {
+    // SAFETY: forwarded to the caller.
     check_int(unsafe { libc::mprotect(addr as *mut libc::c_void, len as usize, prot) }).map(drop)
 }
 
-/// Reads file data straight into mapped memory: `iov` are (address, length)
-/// pairs inside mappings the caller made writable.
-pub fn preadv(fd: RawFd, iov: &[(u64, u64)], off: u64) -> io::Result<usize> {
+/// `madvise` on `[addr, addr + len)`.
+///
+/// # Safety
+/// The range is the caller's own mapping; advice that drops contents
+/// (`MADV_DONTNEED`, `MADV_FREE`, ...) is only given where they are not
+/// needed.
+pub unsafe fn madvise(addr: u64, len: u64, advice: i32) -> io::Result<()> {
+    // SAFETY: forwarded to the caller.
+    check_int(unsafe { libc::madvise(addr as *mut libc::c_void, len as usize, advice) }).map(drop)
+}
+
+/// Reads file data straight into memory: `iov` are (address, length).
+///
+/// # Safety
+/// Every range lies in a writable mapping of the caller's that no Rust
+/// reference aliases.
+pub unsafe fn preadv(fd: RawFd, iov: &[(u64, u64)], off: u64) -> io::Result<usize> {
     let vecs: Vec<libc::iovec> = iov
         .iter()
         .map(|&(base, len)| libc::iovec {
@@ -52,41 +102,80 @@ pub fn preadv(fd: RawFd, iov: &[(u64, u64)], off: u64) -> io::Result<usize> {
             iov_len: len as usize,
         })
         .collect();
-    // SAFETY: every iovec lies in a writable mapping owned by the caller
-    // (checked against the premap plan in restore::layout).
+    // SAFETY: forwarded to the caller; vecs lives across the call.
     let r = unsafe { libc::preadv(fd, vecs.as_ptr(), vecs.len() as i32, off as libc::off_t) };
     check(r as libc::c_long).map(|n| n as usize)
 }
 
-/// Copies `bytes` into memory the caller mapped at `addr`.
-pub fn write_mem(addr: u64, bytes: &[u8]) {
-    // SAFETY: callers pass an address inside a writable mapping of theirs
-    // that is at least bytes.len() long and not aliased by a Rust reference.
+/// Copies `bytes` to `addr`.
+///
+/// # Safety
+/// `[addr, addr + bytes.len())` lies in a writable mapping of the caller's
+/// that no Rust reference aliases.
+pub unsafe fn write_mem(addr: u64, bytes: &[u8]) {
+    // SAFETY: forwarded to the caller.
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) }
 }
 
-/// Reads memory of ours that Rust does not track (e.g. the vdso).
-pub fn read_mem(addr: u64, len: usize) -> Vec<u8> {
+/// Copies `len` bytes from `addr`.
+///
+/// # Safety
+/// `[addr, addr + len)` is readable memory of this process that nothing
+/// writes concurrently except through atomics.
+pub unsafe fn read_mem(addr: u64, len: usize) -> Vec<u8> {
     let mut v = vec![0u8; len];
-    // SAFETY: callers pass a readable mapping of this process at least len
-    // bytes long (the vdso, from AT_SYSINFO_EHDR and /proc/self/maps).
+    // SAFETY: forwarded to the caller; v has len bytes.
     unsafe { std::ptr::copy_nonoverlapping(addr as *const u8, v.as_mut_ptr(), len) };
     v
 }
 
-/// `FUTEX_WAIT` on a shared word until it differs from `expected` or
+/// The text of this process's own vdso (`[vdso]` at `AT_SYSINFO_EHDR`).
+pub fn own_vdso() -> Option<Vec<u8>> {
+    let start = super::getauxval(libc::AT_SYSINFO_EHDR);
+    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
+    let m = crate::proc::parse_maps(&maps)
+        .ok()?
+        .into_iter()
+        .find(|m| m.start == start && m.path == "[vdso]")?;
+    // SAFETY: the kernel maps the vdso readable for the life of the
+    // process, [start, end) as /proc/self/maps shows it, and nothing of
+    // the loader unmaps it.
+    Some(unsafe { read_mem(m.start, (m.end - m.start) as usize) })
+}
+
+/// Calls `f` with the address of a fresh private anonymous page that has
+/// been read once (so the shared zero page backs it), then unmaps it.
+pub fn with_zero_page<R>(f: impl FnOnce(u64) -> R) -> io::Result<R> {
+    const PAGE: u64 = 4096;
+    let page = mmap(
+        0,
+        PAGE,
+        libc::PROT_READ,
+        libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+        -1,
+        0,
+    )?;
+    // SAFETY: the page was just mapped readable, by us, and is only read.
+    unsafe { std::ptr::read_volatile(page as *const u8) };
+    let r = f(page);
+    // SAFETY: the page is ours and nothing refers to it any more.
+    unsafe { munmap(page, PAGE) }?;
+    Ok(r)
+}
+
+/// `FUTEX_WAIT` on `word` until it differs from `expected` or
 /// `timeout_ns` passes. Spurious wakeups are fine: callers re-check.
-pub fn futex_wait(word: u64, expected: u32, timeout_ns: u64) {
+pub fn futex_wait(word: &AtomicU32, expected: u32, timeout_ns: u64) {
     let ts = libc::timespec {
         tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
         tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
     };
-    // SAFETY: word is the address of an aligned u32 in a mapping owned by
-    // the caller; the kernel only reads it.
+    // SAFETY: word is a live aligned u32 (a reference) and ts outlives the
+    // call; the kernel only reads both.
     unsafe {
         libc::syscall(
             libc::SYS_futex,
-            word as *const u32,
+            word.as_ptr(),
             libc::FUTEX_WAIT,
             expected,
             &ts as *const libc::timespec,
@@ -94,22 +183,10 @@ pub fn futex_wait(word: u64, expected: u32, timeout_ns: u64) {
     };
 }
 
-/// Reads a `u32` in shared memory that another process writes.
-pub fn load_u32(addr: u64) -> u32 {
-    // SAFETY: addr is an aligned u32 in a mapping owned by the caller.
-    unsafe { std::ptr::read_volatile(addr as *const u32) }
-}
-
-pub fn madvise(addr: u64, len: u64, advice: i32) -> io::Result<()> {
-    // SAFETY: advice on a range of ours that Rust does not reference;
-    // the advice numbers come from the dumped VMA's own flags.
-    check_int(unsafe { libc::madvise(addr as *mut libc::c_void, len as usize, advice) }).map(drop)
-}
-
-/// Wakes one waiter on a shared futex word.
-pub fn futex_wake(word: u64) {
-    // SAFETY: word is an aligned u32 in a mapping owned by the caller.
-    unsafe { libc::syscall(libc::SYS_futex, word as *const u32, libc::FUTEX_WAKE, 1) };
+/// Wakes one waiter on `word`.
+pub fn futex_wake(word: &AtomicU32) {
+    // SAFETY: word is a live aligned u32; FUTEX_WAKE does not access it.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1) };
 }
 
 /// An anonymous memory file of `size` bytes (memfd_create + ftruncate).

@@ -60,9 +60,12 @@ pub enum Forked {
 /// `clone3` with `set_tid`: a fork whose child gets `pids` (innermost pid
 /// namespace last; `[]` for any pid). `flags` adds namespace flags.
 ///
-/// The caller must be single-threaded: the child continues with a copy of
-/// this address space in which no other thread exists.
-pub fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
+/// # Safety
+/// The child continues with a copy of this address space in which no
+/// other thread exists: the caller must be single-threaded, or the child
+/// must only make system calls until it execs or exits (no allocation, no
+/// locks another thread may have held).
+pub unsafe fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
     let args = CloneArgs {
         flags,
         exit_signal: libc::SIGCHLD as u64,
@@ -76,7 +79,7 @@ pub fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
     };
     // SAFETY: args is a complete clone_args whose set_tid points to
     // pids.len() pid_t; without CLONE_VM the child runs on a copy of our
-    // stack, exactly as after fork().
+    // stack, exactly as after fork(); the rest is the caller's.
     let r = check(unsafe {
         libc::syscall(
             libc::SYS_clone3,
@@ -237,5 +240,3 @@ pub fn rseq_unregister() -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_rseq, area, len, RSEQ_FLAG_UNREGISTER, RSEQ_SIG) })
         .map(drop)
 }
-
-

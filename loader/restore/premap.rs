@@ -1,0 +1,319 @@
+//! Premapping, the second of the restore's named unsafe modules (with
+//! `hole`): in each forked task, every dumped VMA is mapped into its slot
+//! of the premap area, filled from the pages file (a proxied vdso gets its
+//! trampolines), given its protection and advice; then the blob and its
+//! arguments are put in place. The loader also fills each shmem object
+//! here before the first fork. Every address written to is checked
+//! against the task's reservation first; the SAFETY lines cite the check.
+
+use std::collections::HashMap;
+
+use crate::blob;
+use crate::sys;
+
+use super::hole::Reservation;
+use super::mem::{self, Shmem};
+use super::task::TaskPlan;
+use super::{images, vdso, RestoreError};
+
+/// Writes the trampolines of a proxied vdso into its filled slot.
+pub(crate) fn redirect_vdso(
+    mem: &mem::MemPlan,
+    x: &mem::VdsoProxy,
+    area: u64,
+) -> Result<(), String> {
+    let d = mem.vdso.ok_or("a vdso proxy without a dumped vdso")?;
+    let p = mem
+        .premap_of(d.vdso_start)
+        .ok_or("the proxied vdso has no premap slot")?;
+    for r in &x.redirects {
+        if r.old.saturating_add(vdso::TRAMPOLINE_LEN as u64) > p.len {
+            return Err(format!(
+                "vdso entry {:#x} lies outside the dumped vdso",
+                r.old
+            ));
+        }
+        let t = vdso::trampoline(x.rt_at + x.rt_text + r.new);
+        // SAFETY: the slot is one of this task's premapped, writable (it
+        // is filled) slots inside the reservation (checked in `premap`),
+        // and the 12 bytes lie inside it (checked just above).
+        unsafe { sys::write_mem(area + p.slot + r.old, &t) };
+    }
+    Ok(())
+}
+
+/// Reads every present page run into its premapped slot, with as few
+/// `preadv` calls as the layout allows.
+pub(crate) fn fill_pages(
+    task: &images::TaskImages,
+    mem: &mem::MemPlan,
+    area: u64,
+) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    const IOV_MAX: usize = 1024;
+    // (destination, length, file offset) segments, merged where both the
+    // memory and the file are contiguous.
+    let mut segs: Vec<(u64, u64, u64)> = Vec::new();
+    for r in &task.runs {
+        let Some(mut off) = r.file_off else { continue };
+        let end = r.vaddr + r.nr_pages * images::PAGE;
+        let mut at = r.vaddr;
+        // A run may span several VMAs: split it at their boundaries.
+        while at < end {
+            let Some(p) = mem.premap_of(at) else {
+                // vdso pages: the running kernel's vdso replaces them.
+                let skip = mem.vdso_end(at).unwrap_or(end).min(end) - at;
+                at += skip;
+                off += skip;
+                continue;
+            };
+            let len = (p.start + p.len).min(end) - at;
+            let dst = area + p.slot + (at - p.start);
+            match segs.last_mut() {
+                Some(last) if last.0 + last.1 == dst && last.2 + last.1 == off => last.1 += len,
+                _ => segs.push((dst, len, off)),
+            }
+            at += len;
+            off += len;
+        }
+    }
+    let fd = task.pages.as_raw_fd();
+    let mut i = 0;
+    while i < segs.len() {
+        // One preadv for a run of segments that are contiguous in the file.
+        let mut j = i + 1;
+        while j < segs.len() && j - i < IOV_MAX && segs[j].2 == segs[j - 1].2 + segs[j - 1].1 {
+            j += 1;
+        }
+        let iov: Vec<(u64, u64)> = segs[i..j].iter().map(|s| (s.0, s.1)).collect();
+        // Faulting the pages in one call is much cheaper than one fault
+        // per page inside preadv (about a quarter of the fill time here).
+        // Only an optimisation: on kernels without it preadv faults them.
+        for &(at, len) in &iov {
+            // SAFETY: a segment of one premapped slot (built from
+            // premap_of above); populating writes nothing.
+            let _ = unsafe { sys::madvise(at, len, libc::MADV_POPULATE_WRITE) };
+        }
+        let want: u64 = iov.iter().map(|s| s.1).sum();
+        // SAFETY: every segment lies inside one premapped slot, each
+        // piece cut at its VMA's end by premap_of above, and the slots are
+        // writable (filled) mappings inside the reservation (`premap`).
+        let got = unsafe { sys::preadv(fd, &iov, segs[i].2) }.map_err(|e| {
+            format!(
+                "{}: reading at {}: {e}",
+                task.pages_path.display(),
+                segs[i].2
+            )
+        })? as u64;
+        if got == want {
+            i = j;
+            continue;
+        }
+        if got == 0 {
+            return Err(format!(
+                "{}: ends at byte {} (pages missing)",
+                task.pages_path.display(),
+                segs[i].2
+            ));
+        }
+        // Short read: advance exactly past what arrived and go on.
+        let mut left = got;
+        while left >= segs[i].1 {
+            left -= segs[i].1;
+            i += 1;
+        }
+        segs[i].0 += left;
+        segs[i].1 -= left;
+        segs[i].2 += left;
+    }
+    Ok(())
+}
+
+/// Creates each shmem object as a memfd (as CRIU does) with its contents;
+/// returns shmid -> descriptor.
+pub fn create_shmem(
+    objects: &[Shmem],
+) -> Result<std::collections::HashMap<u64, i32>, RestoreError> {
+    use std::os::fd::AsRawFd;
+    let mut fds = std::collections::HashMap::new();
+    for s in objects {
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::System(format!("shmem {:#x}: {what}: {e}", s.shmid))
+        };
+        let fd = sys::memfd(s.size).map_err(|e| fail("memfd", e))?;
+        fds.insert(s.shmid, fd);
+        let Some((runs, path, file)) = &s.pages else {
+            continue;
+        };
+        let at = sys::mmap(
+            0,
+            s.size,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_SHARED,
+            fd,
+            0,
+        )
+        .map_err(|e| fail("mmap", e))?;
+        let mut result = Ok(());
+        for r in runs {
+            let Some(off) = r.file_off else { continue };
+            let len = r.nr_pages * images::PAGE;
+            // SAFETY: [vaddr, vaddr + len) lies inside the object
+            // (mem::plan_shmem checked every run against its size with
+            // checked arithmetic), and `at` maps all of it writable.
+            match unsafe { sys::preadv(file.as_raw_fd(), &[(at + r.vaddr, len)], off) } {
+                Ok(n) if n as u64 == len => {}
+                Ok(_) => {
+                    result = Err(RestoreError::Inconsistent(format!(
+                        "{}: ends early",
+                        path.display()
+                    )));
+                    break;
+                }
+                Err(e) => {
+                    result = Err(fail("reading its pages", e));
+                    break;
+                }
+            }
+        }
+        // SAFETY: `at` is the mapping made above; nothing refers to it.
+        let _ = unsafe { sys::munmap(at, s.size) };
+        result?;
+    }
+    Ok(fds)
+}
+
+/// Maps every premapped VMA of `plan` into its slot of the premap area at
+/// `area`, fills the dumped pages, applies the dumped protection, then
+/// installs the blob and its arguments. Runs in the forked task.
+pub(crate) fn premap(
+    plan: &TaskPlan,
+    res: &Reservation,
+    area: u64,
+    shmem: &HashMap<u64, i32>,
+) -> Result<(), String> {
+    // Everything below is written inside these two ranges of our own
+    // reservation.
+    if !res.holds(area, plan.mem.premap_len)
+        || !res.holds(plan.blob_at, plan.stack_top - plan.blob_at)
+    {
+        return Err(format!(
+            "premap area {area:#x}+{:#x} or restorer {:#x}-{:#x} outside the reservation",
+            plan.mem.premap_len, plan.blob_at, plan.stack_top
+        ));
+    }
+    for p in &plan.mem.premaps {
+        if p.slot
+            .checked_add(p.len)
+            .is_none_or(|e| e > plan.mem.premap_len)
+        {
+            return Err(format!("vma {:#x}: slot outside the premap area", p.start));
+        }
+        let at = area + p.slot;
+        let (fd, what) = match (&p.file, p.shmid) {
+            (Some((path, flags)), _) => (
+                sys::open(path, *flags, 0)
+                    .map_err(|e| format!("{path:?} (mapped at {:#x}): {e}", p.start))?,
+                path.to_string_lossy().into_owned(),
+            ),
+            (None, Some(shmid)) => {
+                let fd = *shmem
+                    .get(&shmid)
+                    .ok_or(format!("shmem {shmid:#x} was not created"))?;
+                // The object stays ours: dup so that closing below is harmless.
+                let fd = sys::dup_above(fd, 3).map_err(|e| format!("shmem {shmid:#x}: {e}"))?;
+                (fd, format!("shared anonymous {shmid:#x}"))
+            }
+            (None, None) => (-1, "anonymous".to_string()),
+        };
+        let prot = if p.filled {
+            p.prot | libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            p.prot
+        };
+        // SAFETY: the slot lies in the premap area (checked above), which
+        // is part of our reservation: nothing of the loader lives there.
+        let r = unsafe { sys::mmap_fixed(at, p.len, prot, p.flags, fd, p.pgoff) };
+        if fd >= 0 {
+            sys::close(fd);
+        }
+        r.map_err(|e| {
+            format!(
+                "premapping {what} vma {:#x}-{:#x}: {e}",
+                p.start,
+                p.start + p.len
+            )
+        })?;
+    }
+    fill_pages(&plan.task, &plan.mem, area)?;
+    if let Some(x) = &plan.mem.proxy {
+        redirect_vdso(&plan.mem, x, area)?;
+    }
+    for p in &plan.mem.premaps {
+        let at = area + p.slot;
+        if p.filled && p.prot != p.prot | libc::PROT_READ | libc::PROT_WRITE {
+            // SAFETY: the slot mapped above; nothing of ours refers to it.
+            unsafe { sys::mprotect(at, p.len, p.prot) }
+                .map_err(|e| format!("mprotect vma {:#x}: {e}", p.start))?;
+        }
+        for &adv in &p.advice {
+            // SAFETY: the slot mapped above; the advice is the dumped
+            // VMA's own (madv bits), given to a copy of that VMA.
+            unsafe { sys::madvise(at, p.len, adv) }
+                .map_err(|e| format!("madvise({adv}) vma {:#x}: {e}", p.start))?;
+        }
+    }
+    let blob_len = plan.stack_top - plan.blob_at;
+    // SAFETY: [blob_at, stack_top) lies in the reservation (checked above).
+    unsafe {
+        sys::mmap_fixed(
+            plan.blob_at,
+            blob_len,
+            libc::PROT_READ | libc::PROT_WRITE,
+            libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+            -1,
+            0,
+        )
+    }
+    .map_err(|e| format!("mapping the restorer at {:#x}: {e}", plan.blob_at))?;
+    if plan.args_at + plan.args.len() as u64 > plan.stack_top {
+        return Err("the restorer's arguments overrun its stack".into());
+    }
+    // SAFETY: the blob's range was just mapped writable and holds
+    // code_size() bytes before args_at; the arguments fit before
+    // stack_top (checked above); seal makes only the code executable.
+    unsafe {
+        blob::install(plan.blob_at);
+        sys::write_mem(plan.args_at, &plan.args);
+        blob::seal(plan.blob_at)
+    }
+    .map_err(|e| format!("sealing the restorer: {e}"))
+}
+
+/// Unmaps the part of the reservation past `from` that this task does
+/// not use.
+pub(crate) fn release_rest(res: &Reservation, from: u64) -> Result<(), String> {
+    let end = res.end();
+    if from < end && res.holds(from, end - from) {
+        // SAFETY: the range is the unused tail of our reservation: nothing
+        // is mapped in it but PROT_NONE pages (and in the parent the
+        // reservation stays).
+        unsafe { sys::munmap(from, end - from) }.map_err(|e| format!("munmap: {e}"))?;
+    }
+    Ok(())
+}
+
+/// Enters the blob `premap` installed for `plan`: never returns.
+pub(crate) fn enter(plan: &TaskPlan) -> ! {
+    // SAFETY: premap() succeeded for this plan: it installed and sealed
+    // the blob at blob_at, wrote the argument block at args_at, and the
+    // stack below stack_top is part of the blob's mapping.
+    unsafe {
+        blob::enter(
+            plan.blob_at,
+            blob::RESTORE_TASK_OFFSET,
+            plan.args_at,
+            plan.stack_top,
+        )
+    }
+}
