@@ -24,6 +24,7 @@ pub mod log;
 pub mod ns;
 pub mod proc;
 pub mod pstree;
+pub mod ptrace;
 pub mod restore;
 pub mod seccomp;
 pub mod show;

@@ -2,7 +2,7 @@
 //! seized process by process until it stops growing; at restore, checked
 //! as a whole before any task is created.
 
-use crate::dump::ptrace::Tracee;
+use crate::ptrace::Tracee;
 use std::path::Path;
 
 use crate::dump::DumpError;

@@ -11,7 +11,7 @@ use crate::arch::{fpregs, gpregs};
 use crate::seccomp::seccomp_filters;
 
 use super::inject::{injected_failure, read_words};
-use super::ptrace::Tracee;
+use crate::ptrace::Tracee;
 use super::DumpError;
 use crate::proc;
 

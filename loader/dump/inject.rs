@@ -5,7 +5,7 @@
 use crate::images::schema::{ItimerEntry, PosixTimerEntry, SaEntry};
 use crate::sys;
 
-use super::ptrace::Tracee;
+use crate::ptrace::Tracee;
 use super::DumpError;
 use crate::proc;
 

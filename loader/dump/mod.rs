@@ -17,7 +17,6 @@
 mod core;
 mod inject;
 mod mem;
-pub(crate) mod ptrace;
 
 use crate::ns::{namespace_ids, timens};
 use crate::pstree::{seize_tree, Process};
@@ -152,7 +151,7 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
         }
     } else {
         for p in tree {
-            ptrace::kill_all(p.threads[0].pid, p.threads);
+            crate::ptrace::kill_all(p.threads[0].pid, p.threads);
         }
     }
     crate::log!(INFO, "pid {pid} dumped in {} us", elapsed.as_micros());

@@ -12,11 +12,10 @@
 //!    registers back and detaches.
 
 use crate::blob;
+use crate::ptrace::SYSCALL_STOP;
 use crate::sys;
 
 use super::RestoreError;
-
-const SYSCALL_STOP: i32 = libc::SIGTRAP | 0x80;
 
 /// Starts tracing the new task; false if the kernel refuses (the blob then
 /// stays mapped in the task, which still works).

@@ -1,4 +1,6 @@
-//! The stopped task: seized with `PTRACE_SEIZE` + `PTRACE_INTERRUPT`, asked
+//! ptrace, the one layer for both directions: the wait-status and
+//! syscall-restart constants, and for dump the stopped task: seized with
+//! `PTRACE_SEIZE` + `PTRACE_INTERRUPT`, asked
 //! what only it can answer by running one system call at a time in its own
 //! context, and always let go as it was (`Drop` detaches).
 //!
@@ -13,16 +15,18 @@ use std::io;
 
 use crate::sys;
 
-use super::DumpError;
+use crate::dump::DumpError;
 
-const PTRACE_EVENT_STOP: i32 = 128;
-const SYSCALL_STOP: i32 = libc::SIGTRAP | 0x80;
-const ERESTARTSYS: i64 = 512;
-const ERESTARTNOINTR: i64 = 513;
-const ERESTARTNOHAND: i64 = 514;
-const ERESTART_RESTARTBLOCK: i64 = 516;
-const EINTR: i64 = 4;
-const NR_RESTART_SYSCALL: u64 = 219;
+/// `status >> 16` of a group stop or `PTRACE_INTERRUPT` stop.
+pub const PTRACE_EVENT_STOP: i32 = 128;
+/// `WSTOPSIG` of a syscall stop under `PTRACE_O_TRACESYSGOOD`.
+pub const SYSCALL_STOP: i32 = libc::SIGTRAP | 0x80;
+pub const ERESTARTSYS: i64 = 512;
+pub const ERESTARTNOINTR: i64 = 513;
+pub const ERESTARTNOHAND: i64 = 514;
+pub const ERESTART_RESTARTBLOCK: i64 = 516;
+pub const EINTR: i64 = 4;
+pub const NR_RESTART_SYSCALL: u64 = 219;
 
 pub struct Tracee {
     pub pid: i32,
