@@ -11,9 +11,9 @@ use crate::arch::{fpregs, gpregs};
 use crate::seccomp::seccomp_filters;
 
 use super::inject::{injected_failure, read_words};
-use crate::ptrace::Tracee;
 use super::DumpError;
 use crate::proc;
+use crate::ptrace::Tracee;
 
 /// One thread's core image: registers, FPU state, blocked mask, pending
 /// signals, credentials, name, altstack, clear_child_tid, robust list and

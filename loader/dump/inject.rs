@@ -5,9 +5,9 @@
 use crate::images::schema::{ItimerEntry, PosixTimerEntry, SaEntry};
 use crate::sys;
 
-use crate::ptrace::Tracee;
 use super::DumpError;
 use crate::proc;
+use crate::ptrace::Tracee;
 
 /// Answers from the task itself about the whole process.
 pub(crate) struct Asked {

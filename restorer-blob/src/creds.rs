@@ -21,17 +21,7 @@ pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
         return Ok(());
     }
     let fail = Failure::at(STAGE_CREDS);
-    // SAFETY: PR_SET_SECUREBITS takes an integer.
-    unsafe {
-        sys::prctl(
-            sys::PR_SET_SECUREBITS,
-            (c.secbits | SECBIT_KEEP_CAPS) as usize,
-            0,
-            0,
-            0,
-        )
-    }
-    .map_err(&fail)?;
+    sys::set_securebits(c.secbits | SECBIT_KEEP_CAPS).map_err(&fail)?;
     let groups: &[u32] = args.array(c.groups)?;
     // SAFETY: groups points to groups.len() u32s in the argument block.
     unsafe { sys::setgroups(groups.len() as u32, groups.as_ptr()) }.map_err(&fail)?;
@@ -43,8 +33,7 @@ pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
     for cap in 0..=c.last_cap.min(63) {
         let word = c.cap_bnd[(cap / 32) as usize];
         if word & (1 << (cap % 32)) == 0 {
-            // SAFETY: PR_CAPBSET_DROP takes an integer.
-            unsafe { sys::prctl(sys::PR_CAPBSET_DROP, cap as usize, 0, 0, 0) }.map_err(&fail)?;
+            sys::capbset_drop(cap).map_err(&fail)?;
         }
     }
 
@@ -61,29 +50,15 @@ pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
     // SAFETY: header and data have the v3 layout the kernel reads.
     unsafe { sys::capset(header.as_ptr(), data.as_ptr()) }.map_err(&fail)?;
 
-    // SAFETY: PR_CAP_AMBIENT takes integers.
-    unsafe { sys::prctl(sys::PR_CAP_AMBIENT, sys::PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) }
-        .map_err(&fail)?;
+    sys::cap_ambient_clear_all().map_err(&fail)?;
     for cap in 0..=c.last_cap.min(63) {
         if c.cap_amb[(cap / 32) as usize] & (1 << (cap % 32)) != 0 {
-            // SAFETY: PR_CAP_AMBIENT takes integers.
-            unsafe {
-                sys::prctl(
-                    sys::PR_CAP_AMBIENT,
-                    sys::PR_CAP_AMBIENT_RAISE,
-                    cap as usize,
-                    0,
-                    0,
-                )
-            }
-            .map_err(&fail)?;
+            sys::cap_ambient_raise(cap).map_err(&fail)?;
         }
     }
-    // SAFETY: PR_SET_SECUREBITS takes an integer.
-    unsafe { sys::prctl(sys::PR_SET_SECUREBITS, c.secbits as usize, 0, 0, 0) }.map_err(&fail)?;
+    sys::set_securebits(c.secbits).map_err(&fail)?;
     if c.no_new_privs != 0 {
-        // SAFETY: PR_SET_NO_NEW_PRIVS takes integers.
-        unsafe { sys::prctl(sys::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) }.map_err(&fail)?;
+        sys::set_no_new_privs().map_err(&fail)?;
     }
     Ok(())
 }

@@ -49,7 +49,7 @@ impl<'a> Args<'a> {
     fn array<T>(&self, a: Array) -> Result<&'a [T], Failure> {
         let bad = Failure {
             stage: STAGE_ENTRY,
-            errno: 22,
+            errno: sys::EINVAL,
             detail: a.off,
         };
         let bytes = a.count.checked_mul(size_of::<T>() as u64).ok_or(bad)?;
@@ -74,7 +74,7 @@ fn fault(args: &TaskArgs, stage: u32) -> Result<(), Failure> {
     if args.fault == stage {
         return Err(Failure {
             stage,
-            errno: 22,
+            errno: sys::EINVAL,
             detail: u64::MAX,
         });
     }
@@ -88,7 +88,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     let threads: &[ThreadArgs] = args.array(t.threads)?;
     let me = threads.first().ok_or(Failure {
         stage: STAGE_ENTRY,
-        errno: 22,
+        errno: sys::EINVAL,
         detail: 0,
     })?;
 
@@ -143,18 +143,9 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     let mut mm = t.mm;
     mm.auxv = auxv.as_ptr() as u64;
     mm.auxv_size = (auxv.len() * size_of::<u64>()) as u32;
-    // SAFETY: mm is a complete prctl_mm_map whose auxv pointer refers to
-    // the argument block, valid for auxv_size bytes.
-    unsafe {
-        sys::prctl(
-            sys::PR_SET_MM,
-            sys::PR_SET_MM_MAP,
-            &mm as *const PrctlMmMap as usize,
-            size_of::<PrctlMmMap>(),
-            0,
-        )
-    }
-    .map_err(Failure::at(STAGE_MM))?;
+    // SAFETY: mm's auxv pointer refers to the argument block, valid for
+    // auxv_size bytes (the array just read from it).
+    unsafe { sys::set_mm_map(&mm) }.map_err(Failure::at(STAGE_MM))?;
     if t.close_fd != u32::MAX {
         sys::close(t.close_fd).map_err(Failure::at(STAGE_MM))?;
     }
@@ -272,9 +263,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
     }
     // SAFETY: the dumped clear_child_tid lives in the restored memory.
     unsafe { sys::set_tid_address(me.clear_tid) };
-    // SAFETY: comm is a 16-byte NUL-padded buffer, as PR_SET_NAME reads.
-    unsafe { sys::prctl(sys::PR_SET_NAME, me.comm.as_ptr() as usize, 0, 0, 0) }
-        .map_err(Failure::at(STAGE_NAME))?;
+    sys::set_name(&me.comm).map_err(Failure::at(STAGE_NAME))?;
 
     fault(t, STAGE_SIGQUEUE)?;
     let (pid, tid) = (sys::getpid(), sys::gettid());
@@ -330,7 +319,7 @@ extern "C" fn thread_main(base: u64, index: u64) -> ! {
         .and_then(|ths| {
             ths.get(index as usize).ok_or(Failure {
                 stage: STAGE_ENTRY,
-                errno: 22,
+                errno: sys::EINVAL,
                 detail: index,
             })
         })
@@ -361,8 +350,7 @@ fn posix_timers(args: &Args) -> Result<(), Failure> {
     }
     fault(args.task, STAGE_POSIX_TIMER)?;
     let fail = Failure::at(STAGE_POSIX_TIMER);
-    // SAFETY: integer arguments only.
-    unsafe { sys::prctl(sys::PR_TIMER_CREATE_RESTORE_IDS, 1, 0, 0, 0) }.map_err(&fail)?;
+    sys::timer_create_restore_ids(true).map_err(&fail)?;
     for tm in timers {
         // struct sigevent: sigev_value, sigev_signo, sigev_notify, then
         // the union whose first member is the thread id; 64 bytes.
@@ -379,7 +367,7 @@ fn posix_timers(args: &Args) -> Result<(), Failure> {
         if id as u32 != tm.id {
             return Err(Failure {
                 stage: STAGE_POSIX_TIMER,
-                errno: 17, // EEXIST: the kernel handed out another id
+                errno: sys::EEXIST, // the kernel handed out another id
                 detail: u64::from(tm.id),
             });
         }
@@ -392,8 +380,7 @@ fn posix_timers(args: &Args) -> Result<(), Failure> {
         // SAFETY: spec is a struct itimerspec.
         unsafe { sys::timer_settime(tm.id, spec.as_ptr()) }.map_err(&fail)?;
     }
-    // SAFETY: integer arguments only.
-    unsafe { sys::prctl(sys::PR_TIMER_CREATE_RESTORE_IDS, 0, 0, 0, 0) }.map_err(&fail)?;
+    sys::timer_create_restore_ids(false).map_err(&fail)?;
     Ok(())
 }
 
@@ -425,7 +412,7 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
     {
         Err(Failure {
             stage: STAGE_ENTRY,
-            errno: 22,
+            errno: sys::EINVAL,
             detail: t.abi_version as u64,
         })
     } else {

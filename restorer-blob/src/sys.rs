@@ -23,6 +23,10 @@ pub const PR_CAP_AMBIENT_RAISE: usize = 2;
 pub const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
 pub const PR_TIMER_CREATE_RESTORE_IDS: usize = 77;
 pub const PR_SET_NO_NEW_PRIVS: usize = 38;
+/// Errnos the blob reports itself (positive, as in `Status.errno`).
+pub const EINVAL: u32 = 22;
+pub const EEXIST: u32 = 17;
+
 pub const FUTEX_WAIT: usize = 0;
 pub const FUTEX_WAKE: usize = 1;
 
@@ -61,12 +65,64 @@ pub unsafe fn arch_prctl(code: usize, addr: u64) -> Result<()> {
     unsafe { syscall!(Sysno::arch_prctl, code, addr as usize) }.map(drop)
 }
 
+/// `prctl` with integer arguments only (no pointer reaches the kernel).
+fn prctl_int(option: usize, a2: usize, a3: usize) -> Result<usize> {
+    // SAFETY: every option used with this takes integers, not addresses.
+    unsafe { syscall!(Sysno::prctl, option, a2, a3, 0, 0) }
+}
+
+/// `PR_SET_MM_MAP`: all mm fields, the auxv and the exe link at once.
+///
 /// # Safety
-/// `a2..a5` are passed through: pointers among them must be valid for the
-/// given `option`.
-pub unsafe fn prctl(option: usize, a2: usize, a3: usize, a4: usize, a5: usize) -> Result<usize> {
-    // SAFETY: forwarded to the caller.
-    unsafe { syscall!(Sysno::prctl, option, a2, a3, a4, a5) }
+/// `map.auxv` points to `map.auxv_size` readable bytes.
+pub unsafe fn set_mm_map(map: &restorer_blob::PrctlMmMap) -> Result<()> {
+    let size = core::mem::size_of::<restorer_blob::PrctlMmMap>();
+    // SAFETY: map is a complete prctl_mm_map of the size passed; its auxv
+    // pointer is the caller's.
+    unsafe {
+        syscall!(
+            Sysno::prctl,
+            PR_SET_MM,
+            PR_SET_MM_MAP,
+            map as *const restorer_blob::PrctlMmMap as usize,
+            size,
+            0
+        )
+    }
+    .map(drop)
+}
+
+/// `PR_SET_NAME` from a 16-byte NUL-padded buffer.
+pub fn set_name(comm: &[u8; 16]) -> Result<()> {
+    // SAFETY: comm is 16 readable bytes, as PR_SET_NAME reads (at most
+    // TASK_COMM_LEN, NUL-terminated by the kernel).
+    unsafe { syscall!(Sysno::prctl, PR_SET_NAME, comm.as_ptr() as usize, 0, 0, 0) }.map(drop)
+}
+
+pub fn set_securebits(bits: u32) -> Result<()> {
+    prctl_int(PR_SET_SECUREBITS, bits as usize, 0).map(drop)
+}
+
+pub fn capbset_drop(cap: u32) -> Result<()> {
+    prctl_int(PR_CAPBSET_DROP, cap as usize, 0).map(drop)
+}
+
+pub fn cap_ambient_clear_all() -> Result<()> {
+    prctl_int(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0).map(drop)
+}
+
+pub fn cap_ambient_raise(cap: u32) -> Result<()> {
+    prctl_int(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize).map(drop)
+}
+
+pub fn set_no_new_privs() -> Result<()> {
+    prctl_int(PR_SET_NO_NEW_PRIVS, 1, 0).map(drop)
+}
+
+/// `PR_TIMER_CREATE_RESTORE_IDS`: while on, `timer_create` takes the id
+/// passed in as the one to create.
+pub fn timer_create_restore_ids(on: bool) -> Result<()> {
+    prctl_int(PR_TIMER_CREATE_RESTORE_IDS, on as usize, 0).map(drop)
 }
 
 /// # Safety
