@@ -30,6 +30,8 @@ use std::path::{Path, PathBuf};
 
 use crate::files::pipe::pipes_data;
 use crate::files::{descriptors, Files};
+use crate::images::desc::CriuMessage;
+use crate::images::file::{self, ImageFile};
 use crate::images::magic;
 use crate::images::schema::*;
 use crate::images::ImageWriter;
@@ -182,13 +184,7 @@ fn write_tree(
     acc: &TreeDump,
     written: &mut Written,
 ) -> Result<(), DumpError> {
-    write_image(
-        dir,
-        "files.img",
-        magic::FILES_MAGIC,
-        enc(&acc.files.entries),
-        written,
-    )?;
+    write_image(dir, &file::FILES, "", &acc.files.entries, written)?;
     // Each shmem object once, in pagemap-shmem-SHMID.img and its own
     // pages file, numbered after the processes' ones.
     let mut shmids: Vec<u64> = acc.shmem.iter().map(|u| u.shmid).collect();
@@ -216,33 +212,15 @@ fn write_tree(
         write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
     }
     if !acc.files.ttys.is_empty() {
-        write_image(
-            dir,
-            "tty-info.img",
-            magic::TTY_INFO_MAGIC,
-            enc(&acc.files.ttys),
-            written,
-        )?;
+        write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
     }
+    write_image(dir, &file::PSTREE, "", &acc.pstree, written)?;
+    write_image(dir, &file::TIMENS, 0, &[timens(root)?], written)?;
     write_image(
         dir,
-        "pstree.img",
-        magic::PSTREE_MAGIC,
-        enc(&acc.pstree),
-        written,
-    )?;
-    write_image(
-        dir,
-        "timens-0.img",
-        magic::TIMENS_MAGIC,
-        enc(&[timens(root)?]),
-        written,
-    )?;
-    write_image(
-        dir,
-        "seccomp.img",
-        magic::SECCOMP_MAGIC,
-        enc(std::slice::from_ref(&acc.seccomp)),
+        &file::SECCOMP,
+        "",
+        std::slice::from_ref(&acc.seccomp),
         written,
     )?;
     let inventory = InventoryEntry {
@@ -253,32 +231,18 @@ fn write_tree(
         lsmtype: Some(Lsmtype::NoLsm as i32),
         ..Default::default()
     };
-    write_image(
-        dir,
-        "inventory.img",
-        magic::INVENTORY_MAGIC,
-        enc(&[inventory]),
-        written,
-    )
+    write_image(dir, &file::INVENTORY, "", &[inventory], written)
 }
 
-/// Encodes records for `write_image`.
-fn enc<M: prost::Message>(msgs: &[M]) -> Vec<Vec<u8>> {
-    msgs.iter().map(|m| m.encode_to_vec()).collect()
-}
-
-fn write_image(
+/// Writes `records` into `file`'s image for object `id`.
+fn write_image<'a, M: CriuMessage + 'a>(
     dir: &Path,
-    name: &str,
-    magic: u32,
-    records: Vec<Vec<u8>>,
+    file: &ImageFile<M>,
+    id: impl std::fmt::Display,
+    records: impl IntoIterator<Item = &'a M>,
     written: &mut Written,
 ) -> Result<(), DumpError> {
-    let mut w = ImageWriter::new(magic);
-    for r in &records {
-        w.push_encoded(r);
-    }
-    write_bytes(dir, name, w.into_bytes(), written)
+    write_bytes(dir, &file.name(id), file.encode(records), written)
 }
 
 /// Creates pages-ID.img, to be removed unless the dump completes.
@@ -296,9 +260,12 @@ fn write_pagemap(
     entries: &[PagemapEntry],
     written: &mut Written,
 ) -> Result<(), DumpError> {
-    let mut records = enc(&[PagemapHead { pages_id }]);
-    records.extend(enc(entries));
-    write_image(dir, name, magic::PAGEMAP_MAGIC, records, written)
+    let mut w = ImageWriter::new(magic::PAGEMAP_MAGIC);
+    w.push(&PagemapHead { pages_id });
+    for e in entries {
+        w.push(e);
+    }
+    write_bytes(dir, name, w.into_bytes(), written)
 }
 
 /// Writes one image file of the set (synced with the others at the end).
@@ -507,33 +474,15 @@ fn dump_process(
         written,
     )?;
     for (t, core) in threads.iter().zip(&cores) {
-        write_image(
-            dir,
-            &format!("core-{}.img", t.pid),
-            magic::CORE_MAGIC,
-            enc(std::slice::from_ref(core)),
-            written,
-        )?;
+        write_image(dir, &file::CORE, t.pid, std::slice::from_ref(core), written)?;
     }
-    write_image(
-        dir,
-        &format!("mm-{pid}.img"),
-        magic::MM_MAGIC,
-        enc(&[mm]),
-        written,
-    )?;
+    write_image(dir, &file::MM, pid, &[mm], written)?;
     let fs_entry = FsEntry {
         cwd_id,
         root_id,
         umask: Some(status.octal("Umask")),
     };
-    write_image(
-        dir,
-        &format!("fs-{pid}.img"),
-        magic::FS_MAGIC,
-        enc(&[fs_entry]),
-        written,
-    )?;
+    write_image(dir, &file::FS, pid, &[fs_entry], written)?;
     acc.shmem.extend(
         vmas.iter()
             .filter(|v| v.status & crate::images::flags::VMA_ANON_SHARED != 0)
@@ -548,20 +497,8 @@ fn dump_process(
     let (root_ids, task_ids) = namespace_ids(pid, index as u32 + 2);
     acc.root_ids = Some(root_ids);
     let files_id = task_ids.files_id;
-    write_image(
-        dir,
-        &format!("ids-{pid}.img"),
-        magic::IDS_MAGIC,
-        enc(&[task_ids]),
-        written,
-    )?;
-    write_image(
-        dir,
-        &format!("fdinfo-{files_id}.img"),
-        magic::FDINFO_MAGIC,
-        enc(&fdinfo),
-        written,
-    )?;
+    write_image(dir, &file::IDS, pid, &[task_ids], written)?;
+    write_image(dir, &file::FDINFO, files_id, &fdinfo, written)?;
     acc.pstree.push(PstreeEntry {
         pid: pid as u32,
         ppid,

@@ -21,6 +21,11 @@
 //! [fmt(FMT)]`. CRIU's schema is proto2 without `[packed = true]`, so every
 //! repeated scalar is written unpacked (prost still reads packed input).
 
+/// A prost type declared with `message!`: its descriptor.
+pub trait CriuMessage: prost::Message + Default {
+    const DESC: &'static MsgDesc;
+}
+
 /// One protobuf message type.
 #[derive(Debug)]
 pub struct MsgDesc {
@@ -254,6 +259,10 @@ macro_rules! message {
             name: $proto,
             fields: &[$($descs)*],
         };
+
+        impl $crate::images::desc::CriuMessage for $name {
+            const DESC: &'static $crate::images::desc::MsgDesc = &$desc;
+        }
     };
 
     (@name $field:ident $crit:literal) => { $crit };

@@ -6,6 +6,7 @@
 //! every error names the file, the record and the byte offset.
 
 pub mod desc;
+pub mod file;
 pub mod flags;
 pub mod json;
 pub mod magic;

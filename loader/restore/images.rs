@@ -5,15 +5,12 @@ use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
 
-use crate::images::magic::{
-    CORE_MAGIC as CORE, FDINFO_MAGIC as FDINFO, FILES_MAGIC as FILES, FS_MAGIC as FS,
-    IDS_MAGIC as IDS, INVENTORY_MAGIC as INVENTORY, MM_MAGIC as MM, PAGEMAP_MAGIC as PAGEMAP,
-    PSTREE_MAGIC as PSTREE, SECCOMP_MAGIC as SECCOMP, TIMENS_MAGIC as TIMENS,
-};
+use crate::images::file::{CORE, FDINFO, FILES, FS, IDS, INVENTORY, MM, PSTREE, SECCOMP, TIMENS};
+use crate::images::magic::PAGEMAP_MAGIC as PAGEMAP;
 use crate::images::schema::TaskState;
 use crate::images::schema::{
     CoreEntry, FdinfoEntry, FileEntry, FsEntry, InventoryEntry, MmEntry, PagemapEntry, PagemapHead,
-    PstreeEntry, SeccompEntry, TaskKobjIdsEntry, TimensEntry,
+    PstreeEntry, TimensEntry,
 };
 use crate::images::Image;
 
@@ -60,7 +57,7 @@ fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
 
 /// Reads the inventory and the process tree.
 pub fn read_tree(dir: &Path) -> Result<(InventoryEntry, Vec<PstreeEntry>), RestoreError> {
-    let inventory: InventoryEntry = open(dir, "inventory.img", INVENTORY)?.decode_one()?;
+    let inventory = INVENTORY.read_one(dir, "")?;
     if inventory.img_version != 2 {
         return Err(bad(
             dir,
@@ -71,7 +68,7 @@ pub fn read_tree(dir: &Path) -> Result<(InventoryEntry, Vec<PstreeEntry>), Resto
             ),
         ));
     }
-    let tree: Vec<PstreeEntry> = open(dir, "pstree.img", PSTREE)?.decode_all()?;
+    let tree = PSTREE.read_all(dir, "")?;
     if tree.is_empty() {
         return Err(bad(dir, "pstree.img", "no processes".into()));
     }
@@ -85,8 +82,8 @@ pub fn read_task(
     entry: &PstreeEntry,
 ) -> Result<TaskImages, RestoreError> {
     let pid = entry.pid;
-    let core_name = format!("core-{pid}.img");
-    let core: CoreEntry = open(dir, &core_name, CORE)?.decode_one()?;
+    let core_name = CORE.name(pid);
+    let core = CORE.read_one(dir, pid)?;
     check_core(dir, &core_name, &core)?;
     let state = core.tc.as_ref().map_or(1, |tc| tc.task_state);
     if state != TaskState::Alive as u32 && state != TaskState::Stopped as u32 {
@@ -103,33 +100,34 @@ pub fn read_task(
 
     let mut thread_cores = Vec::new();
     for &tid in entry.threads.iter().filter(|&&t| t != pid) {
-        let name = format!("core-{tid}.img");
-        let c: CoreEntry = open(dir, &name, CORE)?.decode_one()?;
+        let name = CORE.name(tid);
+        let c = CORE.read_one(dir, tid)?;
         check_thread(dir, &name, &c, &core)?;
         thread_cores.push((tid, c));
     }
 
-    let mm_name = format!("mm-{pid}.img");
-    let mm: MmEntry = open(dir, &mm_name, MM)?.decode_one()?;
+    let mm_name = MM.name(pid);
+    let mm = MM.read_one(dir, pid)?;
     check_vmas(dir, &mm_name, &mm)?;
 
     let pm_name = format!("pagemap-{pid}.img");
     let (runs, pages_path, pages) =
         read_pagemap(dir, &pm_name, |runs| check_runs(dir, &pm_name, &mm, runs))?;
 
-    let fs: FsEntry = open(dir, &format!("fs-{pid}.img"), FS)?.decode_one()?;
-    let ids: TaskKobjIdsEntry = open(dir, &format!("ids-{pid}.img"), IDS)?.decode_one()?;
-    let files: HashMap<u32, FileEntry> = open(dir, "files.img", FILES)?
-        .decode_all::<FileEntry>()?
+    let fs = FS.read_one(dir, pid)?;
+    let ids = IDS.read_one(dir, pid)?;
+    let files: HashMap<u32, FileEntry> = FILES
+        .read_all(dir, "")?
         .into_iter()
         .map(|f| (f.id, f))
         .collect();
-    let fdinfo_name = if inventory.fdinfo_per_id == Some(true) {
-        format!("fdinfo-{}.img", ids.files_id)
+    let fdinfo_id = if inventory.fdinfo_per_id == Some(true) {
+        ids.files_id
     } else {
-        format!("fdinfo-{pid}.img")
+        pid
     };
-    let fdinfo: Vec<FdinfoEntry> = open(dir, &fdinfo_name, FDINFO)?.decode_all()?;
+    let fdinfo_name = FDINFO.name(fdinfo_id);
+    let fdinfo = FDINFO.read_all(dir, fdinfo_id)?;
     for fd in &fdinfo {
         if !files.contains_key(&fd.id) {
             return Err(bad(
@@ -146,7 +144,7 @@ pub fn read_task(
         if files.get(&id).and_then(|f| f.reg.as_ref()).is_none() {
             return Err(bad(
                 dir,
-                &format!("fs-{pid}.img"),
+                &FS.name(pid),
                 format!("{what} refers to file id {id}, not a regular file entry in files.img"),
             ));
         }
@@ -159,8 +157,8 @@ pub fn read_task(
         ));
     }
 
-    let timens = match Image::open(&dir.join("timens-0.img"), TIMENS) {
-        Ok(img) => Some(img.decode_one::<TimensEntry>()?),
+    let timens = match TIMENS.read_one(dir, 0) {
+        Ok(t) => Some(t),
         Err(e) if matches!(&e.kind, crate::images::ImageErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
             None
         }
@@ -175,8 +173,7 @@ pub fn read_task(
                 .as_ref()
                 .and_then(|t| t.seccomp_filter)
                 .unwrap_or(0);
-            let img = open(dir, "seccomp.img", SECCOMP)?;
-            let entry: SeccompEntry = img.decode_one()?;
+            let entry = SECCOMP.read_one(dir, "")?;
             crate::seccomp::seccomp_chain(&entry, top).map_err(|m| bad(dir, "seccomp.img", m))?
         }
         Some(mode) => {
