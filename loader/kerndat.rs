@@ -15,6 +15,9 @@ pub struct VdsoLayout {
     pub vdso_len: u64,
 }
 
+/// `prctl` option of Linux 6.17 that makes timer_create take the id given.
+const PR_TIMER_CREATE_RESTORE_IDS: i32 = 77;
+
 #[derive(Debug, Clone)]
 pub struct Kerndat {
     pub kernel: String,
@@ -94,7 +97,9 @@ impl Kerndat {
             vdso: vdso_layout(&maps),
             sigframe_xstate: sigframe.map(|(size, _)| size),
             sigframe_xfeatures: sigframe.map_or(3, |(_, f)| f),
-            has_timer_restore_ids: crate::sys::prctl(77, 2, 0, 0, 0).is_ok(),
+            // PR_TIMER_CREATE_RESTORE_IDS with PR_TIMER_CREATE_RESTORE_IDS_GET.
+            has_timer_restore_ids: crate::sys::prctl(PR_TIMER_CREATE_RESTORE_IDS, 2, 0, 0, 0)
+                .is_ok(),
             cap_last_cap: fs::read_to_string("/proc/sys/kernel/cap_last_cap")
                 .ok()
                 .and_then(|s| s.trim().parse().ok())
@@ -116,29 +121,19 @@ pub fn xsave_feature(nr: u32) -> (u32, u32) {
 pub fn vdso_layout(maps: &str) -> Option<VdsoLayout> {
     let mut vvar: Option<(u64, u64)> = None;
     let mut vdso = None;
-    for line in maps.lines() {
-        let name = line.split_whitespace().nth(5).unwrap_or("");
-        let Some((s, e)) = line
-            .split_whitespace()
-            .next()
-            .and_then(|r| r.split_once('-'))
-            .and_then(|(s, e)| {
-                Some((
-                    u64::from_str_radix(s, 16).ok()?,
-                    u64::from_str_radix(e, 16).ok()?,
-                ))
-            })
-        else {
-            continue;
-        };
-        match name {
+    // Lines that do not parse are skipped: only the named ones matter.
+    for m in maps
+        .lines()
+        .filter_map(|l| crate::proc::parse_maps(l).ok()?.pop())
+    {
+        match m.path.as_str() {
             "[vvar]" | "[vvar_vclock]" => {
                 vvar = Some(match vvar {
-                    Some((vs, ve)) => (vs.min(s), ve.max(e)),
-                    None => (s, e),
+                    Some((vs, ve)) => (vs.min(m.start), ve.max(m.end)),
+                    None => (m.start, m.end),
                 })
             }
-            "[vdso]" => vdso = Some((s, e)),
+            "[vdso]" => vdso = Some((m.start, m.end)),
             _ => {}
         }
     }

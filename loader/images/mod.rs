@@ -316,16 +316,16 @@ pub fn unknown_fields(desc: &desc::MsgDesc, body: &[u8]) -> Result<Vec<u8>, Stri
     let mut pos = 0;
     while pos < body.len() {
         let start = pos;
-        let key = read_varint(body, &mut pos)?;
+        let key = read_varint(body, &mut pos).map_err(wire_error)?;
         let tag = (key >> 3) as u32;
         match key & 7 {
             0 => {
-                read_varint(body, &mut pos)?;
+                read_varint(body, &mut pos).map_err(wire_error)?;
             }
             1 => pos = skip(body, pos, 8)?,
             5 => pos = skip(body, pos, 4)?,
             2 => {
-                let len = read_varint(body, &mut pos)?;
+                let len = read_varint(body, &mut pos).map_err(wire_error)?;
                 let len = usize::try_from(len).map_err(|_| wire_error("length overflow"))?;
                 pos = skip(body, pos, len)?;
             }
@@ -353,19 +353,24 @@ fn skip(body: &[u8], pos: usize, n: usize) -> Result<usize, String> {
     }
 }
 
-fn read_varint(body: &[u8], pos: &mut usize) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *body
-            .get(*pos)
-            .ok_or_else(|| wire_error("truncated varint"))?;
+/// Reads the varint at `*pos`: at most 10 bytes, and the tenth may only
+/// hold the 64th bit.
+pub(crate) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, &'static str> {
+    let mut value: u64 = 0;
+    for i in 0..10 {
+        let Some(&b) = buf.get(*pos) else {
+            return Err("truncated varint");
+        };
         *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
+        if i == 9 && b > 1 {
+            return Err("varint overflows 64 bits");
+        }
+        value |= u64::from(b & 0x7f) << (7 * i);
         if b & 0x80 == 0 {
-            return Ok(v);
+            return Ok(value);
         }
     }
-    Err(wire_error("varint longer than 10 bytes"))
+    Err("varint longer than 10 bytes")
 }
 
 impl Image {

@@ -94,7 +94,7 @@ fn signals(
 
 /// Resource limits, lowered to ours where raising them needs
 /// CAP_SYS_RESOURCE we lack (CRIU fails the same calls and goes on).
-fn rlimits(k: &Kerndat, t: &TaskImages) -> Vec<Rlimit> {
+pub fn rlimits(k: &Kerndat, t: &TaskImages) -> Vec<Rlimit> {
     let Some(rl) = t.core.tc.as_ref().and_then(|tc| tc.rlimits.as_ref()) else {
         return Vec::new();
     };
@@ -146,14 +146,17 @@ pub fn build(
     t: &TaskImages,
     mem: &MemPlan,
     fds: &FdPlan,
+    rlimits: &[Rlimit],
     layout: &Layout,
     fault: u32,
 ) -> Result<Vec<u8>, RestoreError> {
-    let tc = t
-        .core
-        .tc
-        .as_ref()
-        .ok_or_else(|| RestoreError::Inconsistent("no task core".into()))?;
+    let tc = t.core.tc.as_ref().ok_or_else(|| {
+        RestoreError::Inconsistent(format!(
+            "{}: pid {}: no task core (tc)",
+            t.dir.join(format!("core-{}.img", t.pstree.pid)).display(),
+            t.pstree.pid
+        ))
+    })?;
     let th = t.core.thread_core.as_ref();
     let mut b = Block {
         buf: vec![0; std::mem::size_of::<TaskArgs>()],
@@ -262,7 +265,7 @@ pub fn build(
             .collect();
         a.itimers = b.array(&its);
     }
-    a.rlimits = b.array(&rlimits(k, t));
+    a.rlimits = b.array(rlimits);
     a.shared_signals = b.array(&signals(tc.signals_s.as_ref(), true));
 
     if let Some(c) = th.and_then(|th| th.creds.as_ref()) {

@@ -313,24 +313,11 @@ pub fn find_hole(used: &[(u64, u64)], len: u64) -> Option<u64> {
         .or_else(|| gaps.iter().find_map(|g| fits(g, LOW)))
 }
 
-/// The ranges mapped in this process now, from /proc/self/maps.
-pub fn own_mappings() -> Result<Vec<(u64, u64)>, RestoreError> {
-    let maps = std::fs::read_to_string("/proc/self/maps")
-        .map_err(|e| RestoreError::System(format!("/proc/self/maps: {e}")))?;
-    Ok(parse_maps(&maps))
-}
-
-/// The ranges of a maps file.
-pub fn parse_maps(maps: &str) -> Vec<(u64, u64)> {
-    maps.lines()
-        .filter_map(|l| {
-            let (s, e) = l.split_whitespace().next()?.split_once('-')?;
-            Some((
-                u64::from_str_radix(s, 16).ok()?,
-                u64::from_str_radix(e, 16).ok()?,
-            ))
-        })
-        .collect()
+/// The ranges of a maps file (this process's, read at start-up).
+pub fn parse_maps(maps: &str) -> Result<Vec<(u64, u64)>, RestoreError> {
+    crate::proc::parse_maps(maps)
+        .map(|v| v.iter().map(|m| (m.start, m.end)).collect())
+        .map_err(|line| RestoreError::System(format!("/proc/self/maps: bad line {line:?}")))
 }
 
 #[cfg(test)]

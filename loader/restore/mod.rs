@@ -189,10 +189,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             }
         }
         let fds = files::plan(&task, opts.shell_job)?;
+        let rlimits = args::rlimits(&k, &task);
         plans.push(TaskPlan {
             task,
             mem,
             fds,
+            rlimits,
             args: Vec::new(),
             blob_at: 0,
             args_at: 0,
@@ -210,10 +212,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let fault = fault_from_env();
     let status_len = StatusArea::len(plans.len());
     let mut total = 0;
-    for p in &plans {
+    for p in &mut plans {
+        // The block's size does not depend on the addresses in it.
         let sizing = args::Layout::default();
-        let args_len =
-            blob::page_up(args::build(&k, &p.task, &p.mem, &p.fds, &sizing, fault)?.len() as u64);
+        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &sizing, fault)?;
+        let args_len = blob::page_up(p.args.len() as u64);
         total = total.max(p.mem.premap_len + blob::code_size() + args_len + args::STACK_SIZE);
     }
     // A proxied vdso's replacement goes last, past a guard page: outside
@@ -228,10 +231,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let total = status_len + total + rt_len;
     // Our own layout as it was at start-up: nothing since has mapped
     // anything big (std's heap grows with brk or far below the hole).
-    let mut used = mem::parse_maps(&own_maps);
-    if used.is_empty() {
-        used = mem::own_mappings()?;
-    }
+    let own_maps = match own_maps {
+        m if m.is_empty() => std::fs::read_to_string("/proc/self/maps")
+            .map_err(|e| RestoreError::System(format!("/proc/self/maps: {e}")))?,
+        m => m,
+    };
+    let mut used = mem::parse_maps(&own_maps)?;
     for p in &plans {
         used.extend_from_slice(&p.mem.dumped);
     }
@@ -255,10 +260,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             args_at: p.args_at,
             keep_end: 0,
         };
-        let sizing = args::build(&k, &p.task, &p.mem, &p.fds, &layout, fault)?;
-        p.stack_top = p.args_at + blob::page_up(sizing.len() as u64) + args::STACK_SIZE;
+        p.stack_top = p.args_at + blob::page_up(p.args.len() as u64) + args::STACK_SIZE;
         layout.keep_end = p.stack_top;
-        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &layout, fault)?;
+        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &layout, fault)?;
     }
     let reservation = Reservation::new(hole, total)?;
     let status = reservation.status_area(plans.len())?;

@@ -16,6 +16,9 @@ pub(crate) struct TaskPlan {
     pub(crate) task: images::TaskImages,
     pub(crate) mem: mem::MemPlan,
     pub(crate) fds: files::FdPlan,
+    /// Resource limits as they will be set (computed once: lowering one
+    /// is warned about).
+    pub(crate) rlimits: Vec<restorer_blob::Rlimit>,
     pub(crate) args: Vec<u8>,
     pub(crate) blob_at: u64,
     pub(crate) args_at: u64,

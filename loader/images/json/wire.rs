@@ -2,6 +2,7 @@
 //! field occurrences and turning them into [`Value`]s by the schema.
 
 use super::super::desc::{FieldDesc, Fmt, Kind, MsgDesc};
+use super::super::read_varint;
 use super::text::{base64_mime, python_float};
 use super::{JsonError, Style, MAX_DEPTH};
 
@@ -79,25 +80,6 @@ pub(super) struct Occurrence<'a> {
 pub(super) fn read_u32(data: &[u8], at: usize) -> Option<u32> {
     let b = data.get(at..at.checked_add(4)?)?;
     Some(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-}
-
-/// Reads a varint at `*pos`; on failure returns the reason.
-pub(super) fn read_varint(buf: &[u8], pos: &mut usize) -> Result<u64, &'static str> {
-    let mut value: u64 = 0;
-    for i in 0..10 {
-        let Some(&b) = buf.get(*pos) else {
-            return Err("truncated varint");
-        };
-        *pos += 1;
-        if i == 9 && b > 1 {
-            return Err("varint overflows 64 bits");
-        }
-        value |= u64::from(b & 0x7f) << (7 * i);
-        if b & 0x80 == 0 {
-            return Ok(value);
-        }
-    }
-    Err("varint longer than 10 bytes")
 }
 
 pub(super) fn read_fixed<const N: usize>(buf: &[u8], pos: &mut usize) -> Option<[u8; N]> {
