@@ -1,18 +1,22 @@
-//! `crest dump`: checkpoint a running process into CRIU images, without a
-//! parasite.
+//! `crest dump`: checkpoint a running process tree into CRIU images,
+//! without a parasite. This module orchestrates; what each kernel object
+//! is and how it is read lives in its module (`pstree`, `files`, `mem`,
+//! `ns`, `seccomp`, `proc`, `ptrace`).
 //!
 //! The order, and why:
-//! 1. Refuse early what crest cannot dump (threads, children), before the
-//!    task is even stopped.
-//! 2. Seize and stop it (`ptrace`), then check again: it may have changed.
-//! 3. Read everything: /proc for most state, ptrace for registers, masks
-//!    and queues, one injected syscall at a time for what only the task
-//!    can answer (sigactions, altstack, timers, brk, tid address, secbits).
-//! 4. Write the pages as they are read, then every other image; fsync.
-//! 5. Kill the task (CRIU's default) or, with --leave-running, let it go.
+//! 1. Seize the tree (`pstree::seize_tree`): every thread of every
+//!    process, root first so that it forks no more, again until no new
+//!    child or thread appears. Zombies are refused before anything stops.
+//! 2. Per process: read /proc (VMAs, mm fields, creds, descriptors),
+//!    ptrace (registers, masks, queues) and, one injected syscall at a time,
+//!    what only the task can answer (sigactions, altstack, timers, brk, tid
+//!    address, secbits); refuse what crest cannot dump by name.
+//! 3. Write the pages as they are read, then every other image, the
+//!    inventory last; one syncfs for the set.
+//! 4. Kill the tree (CRIU's default) or, with --leave-running, let it go.
 //!
-//! Any failure after 2 lets the task go on as it was (the tracee detaches
-//! on drop) and removes the image files written so far.
+//! Any failure lets the tasks go on as they were (each tracee detaches on
+//! drop) and removes the image files written so far.
 
 mod core;
 mod inject;

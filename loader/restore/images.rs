@@ -27,7 +27,7 @@ pub struct PageRun {
     pub file_off: Option<u64>,
 }
 
-/// Everything the restore of one single-threaded task reads.
+/// Everything the restore of one task (all its threads) reads.
 #[derive(Debug)]
 pub struct TaskImages {
     pub dir: PathBuf,

@@ -455,18 +455,25 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
     }
 }
 
-/// The restore entry: `rdi` = the `TaskArgs` block, `rsp` = the top of the
-/// blob's stack. Aligns the stack and calls into Rust; never returns.
-#[no_mangle]
-#[unsafe(naked)]
-#[link_section = ".text.__export_restore_task"]
-pub extern "C" fn __export_restore_task() -> ! {
-    core::arch::naked_asm!(
-        "and rsp, -16",
-        "call {main}",
-        "ud2",
-        main = sym restore_task_main,
-    )
+/// An exported entry point in its own section (`.text.<name>`, which
+/// ld/restorer.ld keeps): aligns the stack and calls `main` with `rdi` as
+/// the loader set it; never returns.
+macro_rules! entry {
+    ($(#[$doc:meta])* $name:ident => $main:ident) => {
+        $(#[$doc])*
+        #[no_mangle]
+        #[unsafe(naked)]
+        #[link_section = concat!(".text.", stringify!($name))]
+        pub extern "C" fn $name() -> ! {
+            core::arch::naked_asm!("and rsp, -16", "call {main}", "ud2", main = sym $main)
+        }
+    };
+}
+
+entry! {
+    /// The restore entry: `rdi` = the `TaskArgs` block, `rsp` = the top of
+    /// the blob's stack.
+    __export_restore_task => restore_task_main
 }
 
 /// A lone `syscall` for the loader to point `rip` at when it makes the
@@ -500,17 +507,9 @@ extern "C" fn selftest_main(a: *const SelftestArgs) -> ! {
     arch::x86_64::exit_group(a.code)
 }
 
-/// The pipeline self-test entry: `rdi` = a `SelftestArgs`.
-#[no_mangle]
-#[unsafe(naked)]
-#[link_section = ".text.__export_selftest"]
-pub extern "C" fn __export_selftest() -> ! {
-    core::arch::naked_asm!(
-        "and rsp, -16",
-        "call {main}",
-        "ud2",
-        main = sym selftest_main,
-    )
+entry! {
+    /// The pipeline self-test entry: `rdi` = a `SelftestArgs`.
+    __export_selftest => selftest_main
 }
 
 #[panic_handler]
