@@ -100,15 +100,11 @@ fn wait_gone(pid: i32) {
 }
 
 /// Every image crest wrote in `dir` decodes with crit, and `crest show`
-/// prints the same values (when crit is installed; CI requires it).
+/// prints the same values (crit must be installed unless CREST_ALLOW_SKIP=1).
 fn crit_decodes(dir: &Path) {
     let have = |tool: &str| Command::new(tool).arg("--help").output().is_ok();
     if !have("crit") || !have("python3") {
-        assert!(
-            std::env::var("CREST_REQUIRE_CRIT").as_deref() != Ok("1"),
-            "crit is required"
-        );
-        eprintln!("SKIP crit comparison: crit or python3 not installed");
+        cannot_run("the crit comparison needs crit and python3");
         return;
     }
     let images = protobuf_images(dir);
@@ -373,12 +369,16 @@ fn socket_is_refused_and_the_task_runs_on() {
         fs::read_dir(&dir.0).unwrap().next().is_none(),
         "no images from a refused dump"
     );
-    std::thread::sleep(Duration::from_millis(100));
-    let after = wait_for(&v.out.0.join("alive"), 2).unwrap();
-    assert!(
-        after.parse::<u64>().unwrap() > before.parse::<u64>().unwrap(),
-        "still running"
-    );
+    let before: u64 = before.parse().unwrap();
+    let after = poll(Duration::from_secs(5), || {
+        let n: u64 = fs::read_to_string(v.out.0.join("alive"))
+            .ok()?
+            .trim()
+            .parse()
+            .ok()?;
+        (n > before).then_some(n)
+    });
+    assert!(after.is_some(), "still running");
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     assert_nothing_left(v.pid as u32);
 }
@@ -608,8 +608,10 @@ fn stopped_task_is_restored_stopped() {
     };
     std::thread::sleep(Duration::from_millis(100));
     crest::sys::kill(v.pid, libc::SIGSTOP).unwrap();
-    std::thread::sleep(Duration::from_millis(50));
-    assert_eq!(state(v.pid), Some('T'));
+    let stopped = poll(Duration::from_secs(5), || {
+        (state(v.pid) == Some('T')).then_some(())
+    });
+    assert!(stopped.is_some(), "SIGSTOP did not stop the victim");
     let kept = Dir::new("stopped-kept");
     let out = crest_cmd(&[
         "dump",

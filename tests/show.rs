@@ -12,8 +12,8 @@
 //!    protobuf, missing, raw pages) must make `crest show` exit 1 with a
 //!    message naming the file and the cause, never a panic.
 //!
-//! Without the fixtures or crit the comparison prints why it skips; with
-//! `CREST_REQUIRE_CRIT=1` (as in CI) a missing crit or python3 fails it.
+//! Without the fixtures, crit or python3 the tests fail, unless
+//! `CREST_ALLOW_SKIP=1` lets them skip with the reason printed.
 
 mod common;
 
@@ -33,16 +33,16 @@ fn fixtures() -> Option<PathBuf> {
     if dir.is_dir() {
         Some(dir)
     } else {
-        eprintln!(
-            "SKIP: no fixtures at {} (images dumped by CRIU 4.2)",
+        common::cannot_run(&format!(
+            "no fixtures at {} (images dumped by CRIU 4.2)",
             dir.display()
-        );
+        ));
         None
     }
 }
 
-/// Whether `tool` runs. Missing tools skip the comparison, unless
-/// CREST_REQUIRE_CRIT=1 says they must be there.
+/// Whether `tool` runs. A missing one fails the comparison, unless
+/// CREST_ALLOW_SKIP=1 lets it skip.
 fn have(tool: &str, arg: &str) -> bool {
     let ran = Command::new(tool)
         .arg(arg)
@@ -52,11 +52,10 @@ fn have(tool: &str, arg: &str) -> bool {
     if ran.is_ok() {
         return true;
     }
-    let why = format!("{tool} is not installed (`{tool} {arg}` did not run: {ran:?})");
-    if std::env::var("CREST_REQUIRE_CRIT").as_deref() == Ok("1") {
-        panic!("CREST_REQUIRE_CRIT=1 but {why}");
-    }
-    eprintln!("SKIP: comparison with crit needs crit and python3: {why}");
+    common::cannot_run(&format!(
+        "comparison with crit needs crit and python3: {tool} is not installed \
+         (`{tool} {arg}` did not run: {ran:?})"
+    ));
     false
 }
 

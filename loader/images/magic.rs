@@ -446,7 +446,7 @@ mod tests {
 
     #[test]
     fn every_fixture_file_is_known_and_headers_match() {
-        let root = std::path::Path::new("/work/shared/fixtures");
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures"));
         let mut seen = 0;
         for fixture in std::fs::read_dir(root).expect("fixtures") {
             let dir = fixture.expect("entry").path().join("images");

@@ -1311,7 +1311,7 @@ mod tests {
     use prost::Message;
     use std::path::PathBuf;
 
-    const FIXTURES: &str = "/work/shared/fixtures";
+    const FIXTURES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
     const IMG_COMMON: u32 = 0x5456_4319;
 
     fn u32_at(b: &[u8], off: usize) -> u32 {

@@ -10,6 +10,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::sync::{Mutex, MutexGuard, Once};
+use std::time::{Duration, Instant};
 
 pub static SERIAL: Mutex<()> = Mutex::new(());
 static SUBREAPER: Once = Once::new();
@@ -22,19 +23,54 @@ pub fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures")
 }
 
-/// Serialises the test and makes this process a subreaper; `None` (with
-/// the reason printed) where the test cannot run.
+/// A test that cannot run here: it fails, unless `CREST_ALLOW_SKIP=1`
+/// (never set in CI) lets it skip with the reason printed.
+pub fn cannot_run(why: &str) {
+    if std::env::var("CREST_ALLOW_SKIP").as_deref() == Ok("1") {
+        eprintln!("SKIP: {why}");
+    } else {
+        panic!("this test cannot run: {why} (CREST_ALLOW_SKIP=1 skips it)");
+    }
+}
+
+/// Asks `f` again every 10 ms until it answers or `timeout` passes.
+pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T> {
+    let end = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return Some(v);
+        }
+        if Instant::now() >= end {
+            return None;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+}
+
+/// The pids and tids a fixture's images restore.
+fn fixture_pids(fixture: &str) -> Vec<u32> {
+    use crest::images::file::PSTREE;
+    let dir = fixtures().join(fixture).join("images");
+    PSTREE
+        .read_all(&dir, "")
+        .map(|tree| tree.iter().flat_map(|e| e.threads.clone()).collect())
+        .unwrap_or_default()
+}
+
+/// Serialises the test and makes this process a subreaper; `None` where
+/// the test cannot run and CREST_ALLOW_SKIP=1 lets it skip. The pids the
+/// fixture restores must be free (a late-reaped zombie gets 5 s).
 pub fn harness(fixture: &str) -> Option<MutexGuard<'static, ()>> {
     let guard = SERIAL.lock().unwrap_or_else(|e| e.into_inner());
     if euid() != 0 {
-        eprintln!("SKIP: restore tests need root (clone3 set_tid, PR_SET_MM_MAP)");
+        cannot_run("restore tests need root (clone3 set_tid, PR_SET_MM_MAP)");
         return None;
     }
     if !fixtures().join(fixture).is_dir() {
-        eprintln!(
-            "SKIP: fixture {fixture} not found at {}",
+        cannot_run(&format!(
+            "fixture {fixture} not found at {}",
             fixtures().display()
-        );
+        ));
         return None;
     }
     SUBREAPER.call_once(|| {
@@ -42,6 +78,19 @@ pub fn harness(fixture: &str) -> Option<MutexGuard<'static, ()>> {
             .expect("PR_SET_CHILD_SUBREAPER");
     });
     reap_all();
+    for pid in fixture_pids(fixture) {
+        let free = poll(Duration::from_secs(5), || {
+            reap_all();
+            (!Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+        });
+        if free.is_none() {
+            cannot_run(&format!(
+                "pid {pid}, which fixture {fixture} restores, is taken by {}",
+                crest::proc::holder(pid)
+            ));
+            return None;
+        }
+    }
     Some(guard)
 }
 

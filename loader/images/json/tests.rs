@@ -2,7 +2,7 @@ use super::super::schema;
 use super::*;
 use crate::images::desc::{FieldDesc, Fmt, Kind};
 
-const FIX: &str = "/work/shared/fixtures";
+const FIX: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../shared/fixtures");
 
 fn image(fixture: &str, file: &str, style: Style) -> String {
     let data = std::fs::read(format!("{FIX}/{fixture}/images/{file}")).expect("read");
