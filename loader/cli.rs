@@ -136,7 +136,9 @@ pub fn main() -> i32 {
             shell_job: opts.shell_job,
         })
         .map_err(|e| e.to_string()),
-        "show" | "decode" => crate::show::show(&opts.files, opts.pretty).map(|()| 0),
+        "show" | "decode" => crate::show::show(&opts.files, opts.pretty)
+            .map(|()| 0)
+            .map_err(|e| e.to_string()),
         "check" => crate::show::check(),
         "dump" => match opts.tree {
             None => Err("dump: name the process with -t PID".into()),

@@ -61,8 +61,8 @@ pub(crate) fn timens(pid: i32) -> Result<TimensEntry, DumpError> {
             .unwrap_or(0)
     };
     let clock = |c, name: &str| -> Result<Timespec, DumpError> {
-        let (s, ns) =
-            sys::clock_gettime(c).map_err(|e| DumpError::Io(format!("clock_gettime: {e}")))?;
+        let (s, ns) = sys::clock_gettime(c)
+            .map_err(|e| DumpError::sys(pid, format!("clock_gettime({name})"), e))?;
         let t = s as i128 * 1_000_000_000 + ns as i128 + offset(name);
         Ok(Timespec {
             tv_sec: (t / 1_000_000_000) as u64,
@@ -79,11 +79,11 @@ pub(crate) fn timens(pid: i32) -> Result<TimensEntry, DumpError> {
 /// monotonic and boot-time clocks continue from their dump-time values.
 pub(crate) fn enter_timens(t: &crate::images::schema::TimensEntry) -> Result<(), RestoreError> {
     sys::unshare(libc::CLONE_NEWTIME)
-        .map_err(|e| RestoreError::System(format!("unshare(CLONE_NEWTIME): {e}")))?;
+        .map_err(|e| RestoreError::sys(0, "unshare(CLONE_NEWTIME)", e))?;
     let offset =
         |clock, dumped: &crate::images::schema::Timespec| -> Result<String, RestoreError> {
             let (s, ns) = sys::clock_gettime(clock)
-                .map_err(|e| RestoreError::System(format!("clock_gettime: {e}")))?;
+                .map_err(|e| RestoreError::sys(0, format!("clock_gettime(clock {clock})"), e))?;
             let want = dumped.tv_sec as i128 * 1_000_000_000 + dumped.tv_nsec as i128;
             let now = s as i128 * 1_000_000_000 + ns as i128;
             let d = want - now;
@@ -100,5 +100,5 @@ pub(crate) fn enter_timens(t: &crate::images::schema::TimensEntry) -> Result<(),
     );
     crate::log!(DEBUG, "timens offsets: {}", text.replace('\n', "; "));
     std::fs::write("/proc/self/timens_offsets", text)
-        .map_err(|e| RestoreError::System(format!("/proc/self/timens_offsets: {e}")))
+        .map_err(|e| RestoreError::sys(0, "writing /proc/self/timens_offsets", e))
 }

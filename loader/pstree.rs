@@ -24,9 +24,10 @@ pub(crate) struct Process {
 pub(crate) fn pre_seize_state(pid: i32, ppid: u32) -> Result<bool, DumpError> {
     let stat = proc::Stat::read(pid)?;
     match stat.state {
-        'Z' | 'X' => Err(DumpError::Refused(format!(
-            "pid {pid}, a child of {ppid}, is a zombie; crest dumps live tasks only"
-        ))),
+        'Z' | 'X' => Err(DumpError::refused(
+            pid,
+            format!("it is a zombie (a child of {ppid}); crest dumps live tasks only"),
+        )),
         'T' => Ok(true),
         _ => Ok(false),
     }

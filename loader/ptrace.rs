@@ -40,9 +40,12 @@ pub struct Tracee {
 fn perr(pid: i32, what: &str, e: io::Error) -> DumpError {
     if e.raw_os_error() == Some(libc::ESRCH) {
         // A stopped tracee only goes away when it is killed.
-        return DumpError::Proc(format!("pid {pid} was killed during the dump ({what})"));
+        return DumpError::Gone {
+            pid,
+            what: format!("was killed during the dump ({what})"),
+        };
     }
-    DumpError::Ptrace(format!("pid {pid}: {what}: {e}"))
+    DumpError::sys(pid, what, e)
 }
 
 impl Tracee {
@@ -51,10 +54,15 @@ impl Tracee {
     pub fn seize(pid: i32) -> Result<Tracee, DumpError> {
         sys::ptrace_seize(pid, libc::PTRACE_O_TRACESYSGOOD as u64).map_err(|e| {
             match e.raw_os_error() {
-                Some(libc::ESRCH) => DumpError::Proc(format!("pid {pid}: no such process")),
-                Some(libc::EPERM) => DumpError::Ptrace(format!(
-                    "pid {pid}: may not be traced (already traced, or not permitted): {e}"
-                )),
+                Some(libc::ESRCH) => DumpError::Gone {
+                    pid,
+                    what: "no such process".into(),
+                },
+                Some(libc::EPERM) => DumpError::sys(
+                    pid,
+                    "PTRACE_SEIZE: it may not be traced (already traced, or not permitted)",
+                    e,
+                ),
                 _ => perr(pid, "PTRACE_SEIZE", e),
             }
         })?;
@@ -73,9 +81,10 @@ impl Tracee {
             };
             if !libc::WIFSTOPPED(st) {
                 t.attached = false;
-                return Err(DumpError::Proc(format!(
-                    "pid {pid} exited while being stopped"
-                )));
+                return Err(DumpError::Gone {
+                    pid,
+                    what: "exited while being stopped".into(),
+                });
             }
             if st >> 16 == PTRACE_EVENT_STOP {
                 break;
@@ -144,24 +153,24 @@ impl Tracee {
                     return self_died(self.pid, st)
                 }
                 Ok(Some((_, st))) => {
-                    return Err(DumpError::Ptrace(format!(
-                        "pid {}: {what}: unexpected wait status {st:#x}",
-                        self.pid
-                    )))
+                    return Err(DumpError::Task {
+                        pid: self.pid,
+                        what: format!("{what}: unexpected wait status {st:#x}"),
+                    })
                 }
                 Ok(None) => {
-                    return Err(DumpError::Ptrace(format!(
-                        "pid {}: {what}: no status",
-                        self.pid
-                    )))
+                    return Err(DumpError::Task {
+                        pid: self.pid,
+                        what: format!("{what}: no status"),
+                    })
                 }
                 Err(e) => return Err(perr(self.pid, what, e)),
             }
         }
-        Err(DumpError::Ptrace(format!(
-            "pid {}: {what}: keeps stopping",
-            self.pid
-        )))
+        Err(DumpError::Task {
+            pid: self.pid,
+            what: format!("{what}: keeps stopping"),
+        })
     }
 
     /// Finds a `syscall` instruction (0f 05) in the task's vdso.
@@ -176,10 +185,10 @@ impl Tracee {
             .windows(2)
             .position(|w| w == [0x0f, 0x05])
             .ok_or_else(|| {
-                DumpError::Ptrace(format!(
-                    "pid {}: no syscall instruction in the vdso",
-                    self.pid
-                ))
+                DumpError::refused(
+                    self.pid,
+                    "its vdso has no syscall instruction to inject through",
+                )
             })?;
         let g = vdso.0 + at as u64;
         self.gadget = Some(g);
@@ -268,7 +277,10 @@ fn self_died(pid: i32, st: i32) -> Result<(), DumpError> {
     } else {
         format!("exited with {}", libc::WEXITSTATUS(st))
     };
-    Err(DumpError::Proc(format!("pid {pid} {how} during the dump")))
+    Err(DumpError::Gone {
+        pid,
+        what: format!("{how} during the dump"),
+    })
 }
 
 fn empty_regs() -> libc::user_regs_struct {

@@ -13,14 +13,14 @@ pub(crate) fn seccomp_filters(pid: i32, mode: &str) -> Result<SeccompEntry, Dump
         "" | "0" => return Ok(SeccompEntry::default()),
         "2" => {}
         m => {
-            return Err(DumpError::Refused(format!(
-                "pid {pid} runs in seccomp mode {m}; only filter mode (2) is dumped"
-            )))
+            return Err(DumpError::refused(
+                pid,
+                format!("it runs in seccomp mode {m}; only filter mode (2) is dumped"),
+            ))
         }
     }
     let mut newest_first = Vec::new();
-    let fail =
-        |e: std::io::Error| DumpError::Ptrace(format!("pid {pid}: PTRACE_SECCOMP_GET_FILTER: {e}"));
+    let fail = |e: std::io::Error| DumpError::sys(pid, "PTRACE_SECCOMP_GET_FILTER", e);
     while let Some(bpf) =
         sys::ptrace_seccomp_filter(pid, newest_first.len() as u64).map_err(fail)?
     {

@@ -6,11 +6,54 @@ use std::path::{Path, PathBuf};
 use crate::images::json::{self, Style};
 use crate::kerndat::Kerndat;
 
+/// Why `crest show` could not print an image.
+#[derive(Debug)]
+pub enum ShowError {
+    /// No file was named.
+    NoFile,
+    Read {
+        path: PathBuf,
+        err: std::io::Error,
+    },
+    /// A pages file: raw memory, no records.
+    Raw {
+        path: PathBuf,
+        len: usize,
+    },
+    /// The file is not a well-formed image of a kind crest knows.
+    Json {
+        path: PathBuf,
+        err: json::JsonError,
+    },
+}
+
+impl std::fmt::Display for ShowError {
+    fn fmt(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        match self {
+            ShowError::NoFile => write!(f, "show: name an image file (crest show [--pretty] FILE)"),
+            ShowError::Read { path, err } if err.kind() == std::io::ErrorKind::NotFound => {
+                write!(f, "{}: no such image", path.display())
+            }
+            ShowError::Read { path, err } => {
+                write!(f, "{}: {}", path.display(), crate::sys::describe(err))
+            }
+            ShowError::Raw { path, len } => write!(
+                f,
+                "{}: raw page data ({len} bytes), not a protobuf image",
+                path.display()
+            ),
+            ShowError::Json { path, err } => write!(f, "{}: {err}", path.display()),
+        }
+    }
+}
+
+impl std::error::Error for ShowError {}
+
 /// Prints every file in `files` as JSON (`pretty`: indented, with CRIU's
 /// display options applied, as `crit decode --pretty`).
-pub fn show(files: &[PathBuf], pretty: bool) -> Result<(), String> {
+pub fn show(files: &[PathBuf], pretty: bool) -> Result<(), ShowError> {
     if files.is_empty() {
-        return Err("show: name an image file (crest show [--pretty] FILE)".into());
+        return Err(ShowError::NoFile);
     }
     let style = if pretty { Style::PRETTY } else { Style::PLAIN };
     for path in files {
@@ -20,20 +63,22 @@ pub fn show(files: &[PathBuf], pretty: bool) -> Result<(), String> {
 }
 
 /// The JSON of one image file.
-pub fn render(path: &Path, style: Style) -> Result<String, String> {
-    let name = path.display();
-    let data = std::fs::read(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => format!("{name}: no such image"),
-        _ => format!("{name}: {e}"),
+pub fn render(path: &Path, style: Style) -> Result<String, ShowError> {
+    let data = std::fs::read(path).map_err(|err| ShowError::Read {
+        path: path.into(),
+        err,
     })?;
     let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     if file_name.starts_with("pages-") {
-        return Err(format!(
-            "{name}: raw page data ({} bytes), not a protobuf image",
-            data.len()
-        ));
+        return Err(ShowError::Raw {
+            path: path.into(),
+            len: data.len(),
+        });
     }
-    json::image_to_json(&data, style).map_err(|e| format!("{name}: {e}"))
+    json::image_to_json(&data, style).map_err(|err| ShowError::Json {
+        path: path.into(),
+        err,
+    })
 }
 
 /// `crest check`: one line per feature; exit 1 if restore cannot work.

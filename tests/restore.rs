@@ -157,7 +157,7 @@ fn failing_blob_leaves_nothing_behind() {
     for (fault, words) in [
         (
             "mremap",
-            "moving a premapped VMA into place (mremap): Invalid argument",
+            "moving a premapped VMA into place (mremap): EINVAL (Invalid argument)",
         ),
         ("creds", "restoring credentials"),
         ("sigreturn", "rt_sigreturn"),

@@ -27,9 +27,8 @@ pub(crate) fn thread_core(
     seccomp: &SeccompEntry,
 ) -> Result<CoreEntry, DumpError> {
     let tid = t.pid;
-    let perr = |what: &str, e: std::io::Error| {
-        DumpError::Ptrace(format!("pid {pid} thread {tid}: {what}: {e}"))
-    };
+    let perr =
+        |what: &str, e: std::io::Error| DumpError::sys(pid, format!("thread {tid}: {what}"), e);
     let regs = t.image_regs();
     let mut xsave = vec![0u8; 64 * 1024];
     let xlen = sys::ptrace_getregset(tid, 0x202, &mut xsave)
@@ -63,9 +62,10 @@ pub(crate) fn thread_core(
     let status = proc::Status::read_at(pid, &format!("{task}/status"))?;
     let stat = proc::Stat::read_at(pid, &format!("{task}/stat"))?;
     if tid != pid && seccomp_filters(tid, status.get("Seccomp"))? != *seccomp {
-        return Err(DumpError::Refused(format!(
-            "pid {pid}: thread {tid} runs under other seccomp filters than the main thread"
-        )));
+        return Err(DumpError::refused(
+            pid,
+            format!("thread {tid} runs under other seccomp filters than the main thread"),
+        ));
     }
     let caps = |key: &str| {
         let v = status.hex(key);
@@ -146,7 +146,7 @@ pub(crate) fn queued(pid: i32, shared: bool) -> Result<Vec<SiginfoEntry>, DumpEr
     let mut buf = [[0u8; 128]; 32];
     loop {
         let n = sys::ptrace_peeksiginfo(pid, out.len() as u64, shared, &mut buf)
-            .map_err(|e| DumpError::Ptrace(format!("pid {pid}: PTRACE_PEEKSIGINFO: {e}")))?;
+            .map_err(|e| DumpError::sys(pid, "PTRACE_PEEKSIGINFO", e))?;
         out.extend(buf[..n].iter().map(|s| SiginfoEntry {
             siginfo: s.to_vec(),
         }));
@@ -158,7 +158,7 @@ pub(crate) fn queued(pid: i32, shared: bool) -> Result<Vec<SiginfoEntry>, DumpEr
 
 pub(crate) fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
     let raw = fs::read(format!("/proc/{pid}/auxv"))
-        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/auxv: {e}")))?;
+        .map_err(|e| DumpError::file(format!("/proc/{pid}/auxv"), e))?;
     let mut v: Vec<u64> = raw
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))

@@ -20,7 +20,7 @@ pub(crate) struct Asked {
 pub(crate) fn read_words<const N: usize>(pid: i32, at: u64) -> Result<[u64; N], DumpError> {
     let mut b = vec![0u8; N * 8];
     sys::process_vm_readv(pid, &mut b, &[(at, (N * 8) as u64)])
-        .map_err(|e| DumpError::Proc(format!("pid {pid}: reading the scratch page: {e}")))?;
+        .map_err(|e| DumpError::sys(pid, "reading the scratch page", e))?;
     let mut w = [0u64; N];
     for (i, c) in b.chunks_exact(8).enumerate() {
         w[i] = u64::from_le_bytes(c.try_into().unwrap_or_default());
@@ -29,10 +29,11 @@ pub(crate) fn read_words<const N: usize>(pid: i32, at: u64) -> Result<[u64; N], 
 }
 
 pub(crate) fn injected_failure(tid: i32, what: &str, r: i64) -> DumpError {
-    DumpError::Ptrace(format!(
-        "pid {tid}: injected {what} failed: {}",
-        std::io::Error::from_raw_os_error(-r as i32)
-    ))
+    DumpError::sys(
+        tid,
+        format!("injected {what}"),
+        std::io::Error::from_raw_os_error(-r as i32),
+    )
 }
 
 /// Signal handlers, interval timers, brk and POSIX timers, asked through

@@ -10,6 +10,7 @@
 use std::fs::File;
 use std::io::Write;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use crate::images::flags::{
     PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_HEAP, VMA_AREA_REGULAR,
@@ -46,7 +47,7 @@ pub fn vmas(
     let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u32;
     let mut out: Vec<VmaEntry> = Vec::new();
     for m in maps {
-        let what = || format!("pid {pid}: vma {:#x}-{:#x} {}", m.start, m.end, m.path);
+        let what = || format!("vma {:#x}-{:#x} {}", m.start, m.end, m.path);
         let shared = m.perms[3] == b's';
         let mut e = VmaEntry {
             start: m.start,
@@ -85,24 +86,24 @@ pub fn vmas(
             }
             p if m.inode == 0 || p.is_empty() || p.starts_with("[anon:") => {
                 if shared {
-                    return Err(DumpError::Refused(format!(
-                        "{}: shared anonymous memory is not dumped yet",
-                        what()
-                    )));
+                    return Err(DumpError::refused(
+                        pid,
+                        format!("{}: shared anonymous memory is not dumped yet", what()),
+                    ));
                 }
             }
             p if p.ends_with(" (deleted)") => {
-                return Err(DumpError::Refused(format!(
-                    "{}: the mapped file was deleted",
-                    what()
-                )));
+                return Err(DumpError::refused(
+                    pid,
+                    format!("{}: the mapped file was deleted", what()),
+                ));
             }
             p if p.starts_with('/') => {
                 if p.starts_with("/SYSV") || p.starts_with("/memfd:") || p.starts_with("/dev/") {
-                    return Err(DumpError::Refused(format!(
-                        "{}: this kind of mapping is not dumped yet",
-                        what()
-                    )));
+                    return Err(DumpError::refused(
+                        pid,
+                        format!("{}: this kind of mapping is not dumped yet", what()),
+                    ));
                 }
                 e.pgoff = m.offset;
                 e.shmid = u64::from(file_id(p));
@@ -120,10 +121,10 @@ pub fn vmas(
                 });
             }
             _ => {
-                return Err(DumpError::Refused(format!(
-                    "{}: unknown kind of mapping",
-                    what()
-                )));
+                return Err(DumpError::refused(
+                    pid,
+                    format!("{}: unknown kind of mapping", what()),
+                ));
             }
         }
         out.push(e);
@@ -144,11 +145,13 @@ pub fn zero_pfn() -> Option<u64> {
 }
 
 /// The /proc/PID/pagemap entries of the pages in `[start, end)`.
-fn pagemap_entries(pagemap: &File, start: u64, end: u64) -> Result<Vec<u64>, String> {
+fn pagemap_entries(pid: i32, pagemap: &File, start: u64, end: u64) -> Result<Vec<u64>, DumpError> {
     let mut raw = vec![0u8; ((end - start) / PAGE) as usize * 8];
     pagemap
         .read_exact_at(&mut raw, start / PAGE * 8)
-        .map_err(|e| format!("pagemap at {start:#x}: {e}"))?;
+        .map_err(|e| {
+            DumpError::sys(pid, format!("reading /proc/{pid}/pagemap at {start:#x}"), e)
+        })?;
     Ok(raw
         .chunks_exact(8)
         .map(|c| u64::from_le_bytes(c.try_into().unwrap_or_default()))
@@ -156,14 +159,19 @@ fn pagemap_entries(pagemap: &File, start: u64, end: u64) -> Result<Vec<u64>, Str
 }
 
 /// Pages of one VMA worth dumping, as runs of (vaddr, pages).
-fn runs_of(pagemap: &File, v: &VmaEntry, zero: Option<u64>) -> Result<Vec<(u64, u64)>, String> {
+fn runs_of(
+    pid: i32,
+    pagemap: &File,
+    v: &VmaEntry,
+    zero: Option<u64>,
+) -> Result<Vec<(u64, u64)>, DumpError> {
     let dump_anon =
         v.status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO) != 0 && v.status & VMA_AREA_VVAR == 0;
     let dump_cow = v.status & VMA_FILE_PRIVATE != 0;
     if v.status & VMA_AREA_VSYSCALL != 0 || !(dump_anon || dump_cow) {
         return Ok(Vec::new());
     }
-    let entries = pagemap_entries(pagemap, v.start, v.end)?;
+    let entries = pagemap_entries(pid, pagemap, v.start, v.end)?;
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for (i, &e) in entries.iter().enumerate() {
         let present = e & PM_PRESENT != 0;
@@ -189,9 +197,10 @@ pub fn dump_pages(
     pid: i32,
     vmas: &[VmaEntry],
     pages: &mut File,
+    pages_path: &Path,
 ) -> Result<(Vec<PagemapEntry>, u64), DumpError> {
     let pagemap = File::open(format!("/proc/{pid}/pagemap"))
-        .map_err(|e| DumpError::Proc(format!("/proc/{pid}/pagemap: {e}")))?;
+        .map_err(|e| DumpError::file(format!("/proc/{pid}/pagemap"), e))?;
     let zero = zero_pfn();
     let mut entries = Vec::new();
     let mut pending: Vec<(u64, u64)> = Vec::new();
@@ -205,22 +214,25 @@ pub fn dump_pages(
         }
         let got = sys::process_vm_readv(pid, &mut buf[..*len], pending).map_err(|e| {
             if e.raw_os_error() == Some(libc::ESRCH) {
-                return DumpError::Proc(format!("pid {pid} was killed during the dump"));
+                return DumpError::Gone {
+                    pid,
+                    what: "was killed during the dump".into(),
+                };
             }
-            DumpError::Proc(format!(
-                "pid {pid}: reading memory at {:#x}: {e}",
-                pending[0].0
-            ))
+            DumpError::sys(pid, format!("process_vm_readv at {:#x}", pending[0].0), e)
         })?;
         if got != *len {
-            return Err(DumpError::Proc(format!(
-                "pid {pid}: short memory read at {:#x} ({got} of {len} bytes)",
-                pending[0].0
-            )));
+            return Err(DumpError::Task {
+                pid,
+                what: format!(
+                    "short memory read at {:#x} ({got} of {len} bytes)",
+                    pending[0].0
+                ),
+            });
         }
         pages
             .write_all(&buf[..*len])
-            .map_err(|e| DumpError::Io(format!("pages-1.img: {e}")))?;
+            .map_err(|e| DumpError::file(pages_path, e))?;
         // Start writing each 16 MiB back to disk while the next ones are
         // read, so that the final sync only waits for the tail.
         written += *len as u64;
@@ -233,8 +245,7 @@ pub fn dump_pages(
         Ok(())
     };
     for v in vmas {
-        let runs =
-            runs_of(&pagemap, v, zero).map_err(|e| DumpError::Proc(format!("pid {pid}: {e}")))?;
+        let runs = runs_of(pid, &pagemap, v, zero)?;
         for (addr, nr) in runs {
             entries.push(PagemapEntry {
                 vaddr: addr,
@@ -281,15 +292,15 @@ pub fn dump_shmem(
     shmid: u64,
     uses: &[&ShmemUse],
     pages: &mut File,
+    pages_path: &Path,
 ) -> Result<Vec<PagemapEntry>, DumpError> {
     use std::collections::BTreeMap;
     // offset -> (pid, address) of a mapping where the page is present.
     let mut found: BTreeMap<u64, (i32, u64)> = BTreeMap::new();
     for u in uses {
         let pagemap = File::open(format!("/proc/{}/pagemap", u.pid))
-            .map_err(|e| DumpError::Proc(format!("/proc/{}/pagemap: {e}", u.pid)))?;
-        let entries = pagemap_entries(&pagemap, u.start, u.end)
-            .map_err(|e| DumpError::Proc(format!("pid {}: {e}", u.pid)))?;
+            .map_err(|e| DumpError::file(format!("/proc/{}/pagemap", u.pid), e))?;
+        let entries = pagemap_entries(u.pid, &pagemap, u.start, u.end)?;
         for (i, &e) in entries.iter().enumerate() {
             if e & (PM_PRESENT | PM_SWAP) != 0 {
                 let addr = u.start + i as u64 * PAGE;
@@ -316,16 +327,17 @@ pub fn dump_shmem(
         while left > 0 {
             let take = left.min(BATCH as u64) as usize;
             let got = sys::process_vm_readv(pid, &mut buf[..take], &[(at, take as u64)]).map_err(
-                |e| DumpError::Proc(format!("pid {pid}: shmem {shmid:#x} at {at:#x}: {e}")),
+                |e| DumpError::sys(pid, format!("reading shmem {shmid:#x} at {at:#x}"), e),
             )?;
             if got != take {
-                return Err(DumpError::Proc(format!(
-                    "pid {pid}: short read of shmem {shmid:#x} at {at:#x}"
-                )));
+                return Err(DumpError::Task {
+                    pid,
+                    what: format!("short read of shmem {shmid:#x} at {at:#x}"),
+                });
             }
             pages
                 .write_all(&buf[..take])
-                .map_err(|e| DumpError::Io(format!("shmem pages: {e}")))?;
+                .map_err(|e| DumpError::file(pages_path, e))?;
             at += take as u64;
             left -= take as u64;
         }

@@ -43,27 +43,84 @@ use crate::log::{DEBUG, INFO};
 use crate::proc;
 use crate::sys;
 
+/// Why a dump failed. Whatever the variant, the tree runs on as it was
+/// and no image of the failed dump is left.
 #[derive(Debug)]
 pub enum DumpError {
-    /// The task or /proc said no.
-    Proc(String),
-    /// State crest does not dump (yet): nothing was written.
-    Refused(String),
-    Ptrace(String),
-    Io(String),
+    /// A /proc file of a task could not be read or parsed.
+    Proc(crate::proc::ProcError),
+    /// A system call about task `pid` failed; `what` names the call and
+    /// the object (fd, address, thread).
+    Sys {
+        pid: i32,
+        what: String,
+        err: std::io::Error,
+    },
+    /// The task died or exited while it was being dumped.
+    Gone { pid: i32, what: String },
+    /// The traced task did something unexpected (a stop, a result).
+    Task { pid: i32, what: String },
+    /// State crest does not dump (yet): refused before anything was written.
+    Refused { pid: i32, what: String },
+    /// A file could not be examined or written: one the tree holds, an
+    /// image file, the image directory.
+    File { path: PathBuf, err: std::io::Error },
+    /// The request itself cannot be met (a bad pid, crest itself).
+    Request(String),
 }
 
 impl From<crate::proc::ProcError> for DumpError {
     fn from(e: crate::proc::ProcError) -> Self {
-        DumpError::Proc(e.to_string())
+        match e {
+            crate::proc::ProcError::NoSuchProcess { pid } => DumpError::Gone {
+                pid,
+                what: "no such process".into(),
+            },
+            e => DumpError::Proc(e),
+        }
     }
 }
 
 impl fmt::Display for DumpError {
     fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
         match self {
-            DumpError::Proc(m) | DumpError::Ptrace(m) | DumpError::Io(m) => write!(f, "{m}"),
-            DumpError::Refused(m) => write!(f, "cannot dump: {m}"),
+            DumpError::Proc(e) => write!(f, "{e}"),
+            DumpError::Sys { pid, what, err } => {
+                write!(f, "pid {pid}: {what}: {}", sys::describe(err))
+            }
+            DumpError::Gone { pid, what } => write!(f, "pid {pid}: {what}"),
+            DumpError::Task { pid, what } => write!(f, "pid {pid}: {what}"),
+            DumpError::Refused { pid, what } => write!(f, "cannot dump pid {pid}: {what}"),
+            DumpError::File { path, err } => {
+                write!(f, "{}: {}", path.display(), sys::describe(err))
+            }
+            DumpError::Request(m) => write!(f, "{m}"),
+        }
+    }
+}
+
+impl std::error::Error for DumpError {}
+
+impl DumpError {
+    pub(crate) fn sys(pid: i32, what: impl Into<String>, err: std::io::Error) -> DumpError {
+        DumpError::Sys {
+            pid,
+            what: what.into(),
+            err,
+        }
+    }
+
+    pub(crate) fn refused(pid: i32, what: impl Into<String>) -> DumpError {
+        DumpError::Refused {
+            pid,
+            what: what.into(),
+        }
+    }
+
+    pub(crate) fn file(path: impl AsRef<Path>, err: std::io::Error) -> DumpError {
+        DumpError::File {
+            path: path.as_ref().into(),
+            err,
         }
     }
 }
@@ -105,15 +162,18 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
         (o.pid, o.images_dir.as_path(), o.leave_running, o.shell_job);
     let mut clock = crate::log::Stages::new();
     if pid <= 0 {
-        return Err(DumpError::Proc(format!("pid {pid}: not a process id")));
+        return Err(DumpError::Request(format!("pid {pid}: not a process id")));
     }
     if pid == sys::getpid() {
-        return Err(DumpError::Refused("crest cannot dump itself".into()));
+        return Err(DumpError::Request("crest cannot dump itself".into()));
     }
     if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
-        return Err(DumpError::Proc(format!("pid {pid}: no such process")));
+        return Err(DumpError::Gone {
+            pid,
+            what: "no such process".into(),
+        });
     }
-    fs::create_dir_all(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
+    fs::create_dir_all(dir).map_err(|e| DumpError::file(dir, e))?;
     let mut tree = seize_tree(pid)?;
     let frozen = std::time::Instant::now();
     let freezing_time = clock.start.elapsed().as_micros() as u32;
@@ -133,9 +193,9 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     clock.stage("images");
     // One syncfs for the whole set and its directory entries, rather than
     // an fsync per file: the tasks are killed only once all of it is safe.
-    let d = File::open(dir).map_err(|e| DumpError::Io(format!("{}: {e}", dir.display())))?;
+    let d = File::open(dir).map_err(|e| DumpError::file(dir, e))?;
     let sync_start = std::time::Instant::now();
-    sys::syncfs(&d).map_err(|e| DumpError::Io(format!("{}: syncfs: {e}", dir.display())))?;
+    sys::syncfs(&d).map_err(|e| DumpError::file(dir, e))?;
     clock.stage("sync");
     written.done = true;
     // CRIU's dump statistics, beside the (complete) image set.
@@ -196,9 +256,9 @@ fn write_tree(
     shmids.dedup();
     for (n, &shmid) in shmids.iter().enumerate() {
         let pages_id = (acc.pstree.len() + n + 1) as u32;
-        let mut pages = create_pages(dir, pages_id, written)?;
+        let (mut pages, pages_path) = create_pages(dir, pages_id, written)?;
         let uses: Vec<&mem::ShmemUse> = acc.shmem.iter().filter(|u| u.shmid == shmid).collect();
-        let entries = mem::dump_shmem(shmid, &uses, &mut pages)?;
+        let entries = mem::dump_shmem(shmid, &uses, &mut pages, &pages_path)?;
         write_pagemap(
             dir,
             &format!("pagemap-shmem-{shmid}.img"),
@@ -250,10 +310,15 @@ fn write_image<'a, M: CriuMessage + 'a>(
 }
 
 /// Creates pages-ID.img, to be removed unless the dump completes.
-fn create_pages(dir: &Path, pages_id: u32, written: &mut Written) -> Result<File, DumpError> {
+fn create_pages(
+    dir: &Path,
+    pages_id: u32,
+    written: &mut Written,
+) -> Result<(File, PathBuf), DumpError> {
     let path = dir.join(format!("pages-{pages_id}.img"));
     written.paths.push(path.clone());
-    File::create(&path).map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))
+    let f = File::create(&path).map_err(|e| DumpError::file(&path, e))?;
+    Ok((f, path))
 }
 
 /// A pagemap image: its head naming pages-ID.img, then the entries.
@@ -281,9 +346,9 @@ fn write_bytes(
 ) -> Result<(), DumpError> {
     let path = dir.join(name);
     written.paths.push(path.clone());
-    let f = File::create(&path).map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))?;
+    let f = File::create(&path).map_err(|e| DumpError::file(&path, e))?;
     f.write_all_at(&bytes, 0)
-        .map_err(|e| DumpError::Io(format!("{}: {e}", path.display())))
+        .map_err(|e| DumpError::file(&path, e))
 }
 
 use std::os::unix::fs::FileExt;
@@ -304,10 +369,10 @@ fn dump_process(
     let files = &mut acc.files;
     let stat = proc::Stat::read(pid)?;
     if stat.state == 'Z' || stat.state == 'X' {
-        return Err(DumpError::Proc(format!(
-            "pid {pid} is exiting (state {})",
-            stat.state
-        )));
+        return Err(DumpError::Gone {
+            pid,
+            what: format!("is exiting (state {})", stat.state),
+        });
     }
     let status = proc::Status::read(pid)?;
     let seccomp = seccomp_filters(pid, status.get("Seccomp"))?;
@@ -316,14 +381,15 @@ fn dump_process(
         .iter()
         .find(|m| m.path == "[vdso]")
         .map(|m| (m.start, m.end))
-        .ok_or_else(|| DumpError::Refused(format!("pid {pid} has no vdso")))?;
+        .ok_or_else(|| DumpError::refused(pid, "it has no vdso"))?;
 
     // Files: exe, cwd, root, mapped files, then descriptors.
     let exe = proc::readlink(pid, "exe")?;
     if exe.ends_with(" (deleted)") {
-        return Err(DumpError::Refused(format!(
-            "pid {pid}: its executable {exe} was deleted"
-        )));
+        return Err(DumpError::refused(
+            pid,
+            format!("its executable {exe} was deleted"),
+        ));
     }
     let exe_id = files.path_id(&exe)?;
     let cwd_id = files.path_id(&proc::readlink(pid, "cwd")?)?;
@@ -359,10 +425,11 @@ fn dump_process(
         ],
     )?;
     if scratch < 0 {
-        return Err(DumpError::Ptrace(format!(
-            "pid {pid}: injected mmap failed: errno {}",
-            -scratch
-        )));
+        return Err(DumpError::sys(
+            pid,
+            "injected mmap of a scratch page",
+            std::io::Error::from_raw_os_error(-scratch as i32),
+        ));
     }
     let scratch = scratch as u64;
     let asked = ask_process(&mut threads[0], vdso, scratch, &status).and_then(|p| {
@@ -393,7 +460,7 @@ fn dump_process(
     let mut rlimits = Vec::new();
     for res in 0..16 {
         let (cur, max) = sys::prlimit_of(pid, res)
-            .map_err(|e| DumpError::Proc(format!("pid {pid}: prlimit {res}: {e}")))?;
+            .map_err(|e| DumpError::sys(pid, format!("prlimit of resource {res}"), e))?;
         rlimits.push(RlimitEntry { cur, max });
     }
     let comm = proc::read(pid, "comm")?.trim_end().to_string();
@@ -453,9 +520,9 @@ fn dump_process(
 
     // Pages first (the big one), then the rest.
     let pages_id = index as u32 + 1;
-    let mut pages = create_pages(dir, pages_id, written)?;
+    let (mut pages, pages_path) = create_pages(dir, pages_id, written)?;
     let mem_start = std::time::Instant::now();
-    let (entries, npages) = mem::dump_pages(pid, &vmas, &mut pages)?;
+    let (entries, npages) = mem::dump_pages(pid, &vmas, &mut pages, &pages_path)?;
     acc.stats.memdump_time += mem_start.elapsed().as_micros() as u32;
     acc.stats.pages_written += npages;
     acc.stats.pages_scanned += vmas

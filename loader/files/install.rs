@@ -292,7 +292,7 @@ pub fn create_shared<'a>(
     let fds = &mut shared.pipes;
     for p in pipes {
         let fail = |what: &str, e: std::io::Error| {
-            RestoreError::System(format!("pipe {}: {what}: {e}", p.pipe_id))
+            RestoreError::sys(0, format!("pipe {}: {what}", p.pipe_id), e)
         };
         let (r, w) = sys::pipe().map_err(|e| fail("pipe2", e))?;
         fds.insert(p.pipe_id, (r, w));
@@ -322,7 +322,7 @@ pub fn close_shared(shared: &Shared) {
 fn create_anon(file: &FileEntry) -> Result<i32, RestoreError> {
     let nonblock = |flags: u32| flags as i32 & libc::O_NONBLOCK;
     let fail = |what: &str, e: std::io::Error| {
-        RestoreError::System(format!("file {}: {what}: {e}", file.id))
+        RestoreError::sys(0, format!("file id {}: {what}", file.id), e)
     };
     if let Some(e) = &file.efd {
         return sys::eventfd(e.counter, nonblock(e.flags)).map_err(|err| fail("eventfd", err));

@@ -43,7 +43,7 @@ impl Files {
     /// device in tty-info.img.
     pub(crate) fn tty(&mut self, name: &str, flags: u32) -> Result<u32, DumpError> {
         use std::os::unix::fs::MetadataExt;
-        let meta = fs::metadata(name).map_err(|e| DumpError::Proc(format!("{name}: {e}")))?;
+        let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
         let rdev = meta.rdev() as u32;
         let info_id = match self.ttys.iter().find(|t| t.rdev == rdev) {
             Some(t) => t.id,
@@ -204,7 +204,7 @@ impl Files {
     }
 
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
-        let meta = fs::metadata(name).map_err(|e| DumpError::Proc(format!("{name}: {e}")))?;
+        let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
         use std::os::unix::fs::MetadataExt;
         let id = self.entries.len() as u32 + 1;
         self.entries.push(FileEntry {
@@ -284,9 +284,10 @@ pub(crate) fn descriptors(
             None
         };
         if let Some(kind) = kind {
-            return Err(DumpError::Refused(format!(
-                "pid {pid}: fd {fd} is {kind} ({link}), which crest does not dump yet"
-            )));
+            return Err(DumpError::refused(
+                pid,
+                format!("fd {fd} is {kind} ({link}), which crest does not dump yet"),
+            ));
         }
         // Descriptors sharing one open file (dup'ed, or inherited across
         // fork in the tree) share one files.img entry.

@@ -36,10 +36,7 @@ pub(crate) fn pipes_data(files: &Files) -> Result<Vec<(PipeDataEntry, Vec<u8>)>,
         }
         done.push(p.ino);
         let fail = |what: &str, e: std::io::Error| {
-            DumpError::Proc(format!(
-                "pid {} fd {}: pipe {}: {what}: {e}",
-                p.pid, p.fd, p.ino
-            ))
+            DumpError::sys(p.pid, format!("fd {}: pipe {}: {what}", p.fd, p.ino), e)
         };
         let theirs = sys::steal_fd(p.pid, p.fd).map_err(|e| fail("pidfd_getfd", e))?;
         let size = sys::get_pipe_size(theirs.as_raw_fd()).map_err(|e| fail("F_GETPIPE_SZ", e))?;

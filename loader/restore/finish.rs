@@ -44,13 +44,13 @@ fn wait_stop(pid: i32, want: i32, what: &str) -> Result<(), RestoreError> {
         ))),
         Ok(Some((_, st))) => Err(fail(format!("ended (wait status {st:#x})"))),
         Ok(None) => Err(fail("no status".into())),
-        Err(e) => Err(fail(e.to_string())),
+        Err(e) => Err(RestoreError::sys(pid, format!("waitpid ({what})"), e)),
     }
 }
 
 fn step(pid: i32, sig: i32, what: &str) -> Result<(), RestoreError> {
     sys::ptrace_syscall(pid, sig)
-        .map_err(|e| RestoreError::System(format!("pid {pid}: PTRACE_SYSCALL ({what}): {e}")))?;
+        .map_err(|e| RestoreError::sys(pid, format!("PTRACE_SYSCALL ({what})"), e))?;
     wait_stop(pid, SYSCALL_STOP, what)
 }
 
@@ -62,7 +62,7 @@ pub fn threads_out(pid: i32, tids: &[u32], blob: (u64, u64)) -> Result<(), Resto
     for &tid in tids.iter().filter(|&&t| t as i32 != pid) {
         let tid = tid as i32;
         let fail = |what: &str, e: std::io::Error| {
-            RestoreError::System(format!("pid {pid}: thread {tid}: {what}: {e}"))
+            RestoreError::sys(pid, format!("thread {tid}: {what}"), e)
         };
         for attempt in 0.. {
             sys::ptrace_seize(tid, 0).map_err(|e| fail("PTRACE_SEIZE", e))?;
@@ -93,8 +93,7 @@ pub fn unmap_blob(
     blob_at: u64,
     blob_len: u64,
 ) -> Result<(), RestoreError> {
-    let sysfail =
-        |what: &str, e: std::io::Error| RestoreError::System(format!("pid {pid}: {what}: {e}"));
+    let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
     if !trapped {
         wait_stop(pid, libc::SIGTRAP, "waiting for the restorer's breakpoint")?;
     }
@@ -114,10 +113,11 @@ pub fn unmap_blob(
         .rax as i64;
     sys::ptrace_setregs(pid, &regs).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
     if ret != 0 {
-        return Err(RestoreError::System(format!(
-            "pid {pid}: unmapping the restorer at {blob_at:#x}: {}",
-            std::io::Error::from_raw_os_error(-ret as i32)
-        )));
+        return Err(RestoreError::sys(
+            pid,
+            format!("munmap of the restorer at {blob_at:#x}"),
+            std::io::Error::from_raw_os_error(-ret as i32),
+        ));
     }
     sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))
 }

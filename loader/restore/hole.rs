@@ -53,7 +53,7 @@ impl Reservation {
             -1,
             0,
         )
-        .map_err(|e| RestoreError::System(format!("reserving {len} bytes at {at:#x}: {e}")))?;
+        .map_err(|e| RestoreError::sys(0, format!("reserving {len} bytes at {at:#x}"), e))?;
         Ok(Reservation { at, len })
     }
 
@@ -88,7 +88,7 @@ impl Reservation {
                 0,
             )
         }
-        .map_err(|e| RestoreError::System(format!("status area: {e}")))?;
+        .map_err(|e| RestoreError::sys(0, "mapping the status area", e))?;
         Ok(StatusArea {
             at: self.at,
             tasks,

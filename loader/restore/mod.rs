@@ -49,7 +49,15 @@ pub enum RestoreError {
     Inconsistent(String),
     /// Valid images with state crest cannot restore yet.
     Unsupported(String),
-    /// A system call of the loader failed.
+    /// A system call of the loader failed: on `pid`'s behalf, or for the
+    /// tree (`pid` 0); `what` names the call and the object.
+    Sys {
+        pid: u32,
+        what: String,
+        err: std::io::Error,
+    },
+    /// The loader could not go on for another reason (a timeout, a layout
+    /// that does not fit).
     System(String),
     /// The dumped pid is in use.
     PidTaken {
@@ -81,6 +89,10 @@ impl fmt::Display for RestoreError {
             RestoreError::Image(e) => write!(f, "{e}"),
             RestoreError::Inconsistent(m) => write!(f, "inconsistent images: {m}"),
             RestoreError::Unsupported(m) => write!(f, "unsupported: {m}"),
+            RestoreError::Sys { pid: 0, what, err } => write!(f, "{what}: {}", sys::describe(err)),
+            RestoreError::Sys { pid, what, err } => {
+                write!(f, "pid {pid}: {what}: {}", sys::describe(err))
+            }
             RestoreError::System(m) => write!(f, "{m}"),
             RestoreError::PidTaken { pid, holder } => {
                 write!(
@@ -99,7 +111,7 @@ impl fmt::Display for RestoreError {
                     f,
                     "pid {pid}: restorer failed at {}: {}",
                     restorer_blob::stage_name(*stage),
-                    errno_name(*errno)
+                    sys::describe(&std::io::Error::from_raw_os_error(*errno as i32))
                 )?;
                 if *detail == u64::MAX {
                     write!(f, " (fault injected by CREST_FAULT)")
@@ -125,9 +137,21 @@ impl From<ImageError> for RestoreError {
     }
 }
 
-fn errno_name(errno: u32) -> String {
-    let e = std::io::Error::from_raw_os_error(errno as i32);
-    format!("{e}")
+impl std::error::Error for RestoreError {}
+
+impl RestoreError {
+    /// A failed system call for task `pid` (0: for the whole tree).
+    pub(crate) fn sys(
+        pid: impl TryInto<u32>,
+        what: impl Into<String>,
+        err: std::io::Error,
+    ) -> Self {
+        RestoreError::Sys {
+            pid: pid.try_into().unwrap_or(0),
+            what: what.into(),
+            err,
+        }
+    }
 }
 
 /// What `crest restore` was asked to do.
@@ -233,7 +257,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // anything big (std's heap grows with brk or far below the hole).
     let own_maps = match own_maps {
         m if m.is_empty() => std::fs::read_to_string("/proc/self/maps")
-            .map_err(|e| RestoreError::System(format!("/proc/self/maps: {e}")))?,
+            .map_err(|e| RestoreError::sys(0, "reading /proc/self/maps", e))?,
         m => m,
     };
     let mut used = mem::parse_maps(&own_maps)?;
@@ -291,8 +315,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     };
     // The tasks start with every signal blocked; rt_sigreturn installs
     // their dumped masks.
-    let mask =
-        sys::block_all_signals().map_err(|e| RestoreError::System(format!("sigprocmask: {e}")))?;
+    let mask = sys::block_all_signals().map_err(|e| RestoreError::sys(0, "sigprocmask", e))?;
     let root_pid = tree[0].pid;
     let forked = tree::fork_with_pid(root_pid);
     if !matches!(forked, Ok(Forked::Child)) {
@@ -326,7 +349,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         if stopped {
             let pid = p.task.pstree.pid as i32;
             sys::kill(pid, libc::SIGSTOP)
-                .map_err(|e| RestoreError::System(format!("pid {pid}: SIGSTOP: {e}")))?;
+                .map_err(|e| RestoreError::sys(pid, "kill(SIGSTOP)", e))?;
         }
     }
     let elapsed = clock.start.elapsed();
@@ -338,7 +361,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     );
     if let Some(p) = &opts.pidfile {
         std::fs::write(p, format!("{root_pid}\n"))
-            .map_err(|e| RestoreError::System(format!("pidfile {}: {e}", p.display())))?;
+            .map_err(|e| RestoreError::sys(0, format!("writing the pidfile {}", p.display()), e))?;
     }
     let tasks: Vec<&images::TaskImages> = plans.iter().map(|p| &p.task).collect();
     crate::stats::write_restore(opts.work_dir.as_deref(), &dir, elapsed, &tasks);

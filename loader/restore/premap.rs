@@ -138,7 +138,7 @@ pub fn create_shmem(
     let mut fds = std::collections::HashMap::new();
     for s in objects {
         let fail = |what: &str, e: std::io::Error| {
-            RestoreError::System(format!("shmem {:#x}: {what}: {e}", s.shmid))
+            RestoreError::sys(0, format!("shmem {:#x}: {what}", s.shmid), e)
         };
         let fd = sys::memfd(s.size).map_err(|e| fail("memfd", e))?;
         fds.insert(s.shmid, fd);

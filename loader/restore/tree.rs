@@ -160,6 +160,6 @@ pub fn fork_with_pid(pid: u32) -> Result<Forked, RestoreError> {
             pid,
             holder: crate::proc::holder(pid),
         }),
-        Err(e) => Err(RestoreError::System(format!("clone3 for pid {pid}: {e}"))),
+        Err(e) => Err(RestoreError::sys(pid, "clone3 with set_tid", e)),
     }
 }

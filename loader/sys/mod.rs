@@ -34,6 +34,68 @@ fn check_int(r: libc::c_int) -> io::Result<libc::c_int> {
     }
 }
 
+/// The symbolic name of an errno, as CRIU and strace print it.
+pub fn errno_name(errno: i32) -> &'static str {
+    use libc::*;
+    match errno {
+        EPERM => "EPERM",
+        ENOENT => "ENOENT",
+        ESRCH => "ESRCH",
+        EINTR => "EINTR",
+        EIO => "EIO",
+        ENXIO => "ENXIO",
+        E2BIG => "E2BIG",
+        ENOEXEC => "ENOEXEC",
+        EBADF => "EBADF",
+        ECHILD => "ECHILD",
+        EAGAIN => "EAGAIN",
+        ENOMEM => "ENOMEM",
+        EACCES => "EACCES",
+        EFAULT => "EFAULT",
+        EBUSY => "EBUSY",
+        EEXIST => "EEXIST",
+        EXDEV => "EXDEV",
+        ENODEV => "ENODEV",
+        ENOTDIR => "ENOTDIR",
+        EISDIR => "EISDIR",
+        EINVAL => "EINVAL",
+        ENFILE => "ENFILE",
+        EMFILE => "EMFILE",
+        ENOTTY => "ENOTTY",
+        ETXTBSY => "ETXTBSY",
+        EFBIG => "EFBIG",
+        ENOSPC => "ENOSPC",
+        ESPIPE => "ESPIPE",
+        EROFS => "EROFS",
+        EMLINK => "EMLINK",
+        EPIPE => "EPIPE",
+        ERANGE => "ERANGE",
+        ENAMETOOLONG => "ENAMETOOLONG",
+        ENOSYS => "ENOSYS",
+        ELOOP => "ELOOP",
+        EOVERFLOW => "EOVERFLOW",
+        EOPNOTSUPP => "EOPNOTSUPP",
+        ETIMEDOUT => "ETIMEDOUT",
+        _ => "errno",
+    }
+}
+
+/// An error as `ENAME (text)`, e.g. `EPERM (Operation not permitted)`;
+/// errors without an errno print as they are.
+pub fn describe(err: &io::Error) -> String {
+    match err.raw_os_error() {
+        Some(n) => {
+            let text = io::Error::from_raw_os_error(n).to_string();
+            let text = text.split(" (os error").next().unwrap_or(&text).to_string();
+            match errno_name(n) {
+                "errno" => format!("errno {n} ({text})"),
+                name => format!("{name} ({text})"),
+            }
+        }
+        None => err.to_string(),
+    }
+}
+
 /// The kernel's `struct clone_args` (v2, with `set_tid`).
 #[repr(C)]
 #[derive(Default)]
