@@ -329,12 +329,12 @@ fn write_pagemap(
     entries: &[PagemapEntry],
     written: &mut Written,
 ) -> Result<(), DumpError> {
-    let mut w = ImageWriter::new(magic::PAGEMAP_MAGIC);
-    w.push(&PagemapHead { pages_id });
-    for e in entries {
-        w.push(e);
-    }
-    write_bytes(dir, name, w.into_bytes(), written)
+    write_bytes(
+        dir,
+        name,
+        crate::images::pagemap::encode(pages_id, entries),
+        written,
+    )
 }
 
 /// Writes one image file of the set (synced with the others at the end).

@@ -10,6 +10,7 @@ pub mod file;
 pub mod flags;
 pub mod json;
 pub mod magic;
+pub mod pagemap;
 pub mod schema;
 
 use std::fmt;
@@ -46,6 +47,11 @@ pub enum ImageErrorKind {
         record: usize,
         offset: usize,
         err: String,
+    },
+    /// Well-formed records that say what crest refuses (a count that
+    /// overflows, a reference to a parent image, a pages file too short).
+    Invalid {
+        what: String,
     },
     /// A file that must hold exactly one record holds another number.
     Count {
@@ -90,6 +96,7 @@ impl fmt::Display for ImageError {
                 offset,
                 err,
             } => write!(f, "{name}: record {record} at byte {offset}: invalid protobuf: {err}"),
+            ImageErrorKind::Invalid { what } => write!(f, "{name}: {what}"),
             ImageErrorKind::Count { expected, found } => {
                 write!(f, "{name}: expected {expected} record(s), found {found}")
             }

@@ -8,10 +8,11 @@ use crate::images::schema::SaEntry;
 use crate::kerndat::Kerndat;
 use crate::log::WARN;
 
-use super::images::{TaskImages, TASK_SIZE};
+use super::images::TaskImages;
 use super::mem::MemPlan;
 use super::sigframe;
 use super::RestoreError;
+use crate::arch::TASK_SIZE;
 use crate::files::FdPlan;
 
 /// The blob's stack.

@@ -6,26 +6,15 @@ use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::images::file::{CORE, FDINFO, FILES, FS, IDS, INVENTORY, MM, PSTREE, SECCOMP, TIMENS};
-use crate::images::magic::PAGEMAP_MAGIC as PAGEMAP;
 use crate::images::schema::TaskState;
 use crate::images::schema::{
-    CoreEntry, FdinfoEntry, FileEntry, FsEntry, InventoryEntry, MmEntry, PagemapEntry, PagemapHead,
-    PstreeEntry, TimensEntry,
+    CoreEntry, FdinfoEntry, FileEntry, FsEntry, InventoryEntry, MmEntry, PstreeEntry, TimensEntry,
 };
-use crate::images::Image;
 
 use super::RestoreError;
-pub use crate::arch::TASK_SIZE;
-pub use crate::images::flags::*;
-
-/// One pagemap run: `nr_pages` pages at `vaddr`, and where they start in
-/// the pages file (`None`: not present there, e.g. lazy or in a parent).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct PageRun {
-    pub vaddr: u64,
-    pub nr_pages: u64,
-    pub file_off: Option<u64>,
-}
+use crate::arch::TASK_SIZE;
+use crate::images::flags::*;
+pub use crate::images::pagemap::PageRun;
 
 /// Everything the restore of one task (all its threads) reads.
 #[derive(Debug)]
@@ -45,10 +34,6 @@ pub struct TaskImages {
     pub timens: Option<TimensEntry>,
     /// Seccomp filters, oldest first: (BPF bytes, flags).
     pub seccomp: Vec<(Vec<u8>, u32)>,
-}
-
-fn open(dir: &Path, name: &str, magic: u32) -> Result<Image, RestoreError> {
-    Image::open(&dir.join(name), magic).map_err(RestoreError::Image)
 }
 
 fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
@@ -112,7 +97,7 @@ pub fn read_task(
 
     let pm_name = format!("pagemap-{pid}.img");
     let (runs, pages_path, pages) =
-        read_pagemap(dir, &pm_name, |runs| check_runs(dir, &pm_name, &mm, runs))?;
+        crate::images::pagemap::read(dir, &pm_name, |runs| check_runs(dir, &pm_name, &mm, runs))?;
 
     let fs = FS.read_one(dir, pid)?;
     let ids = IDS.read_one(dir, pid)?;
@@ -199,76 +184,6 @@ pub fn read_task(
         fdinfo,
         timens,
     })
-}
-
-/// Reads a pagemap image and opens the pages file its head names, which
-/// must hold every page it says is present. `check` vets the runs first.
-pub fn read_pagemap(
-    dir: &Path,
-    pm_name: &str,
-    check: impl FnOnce(&[PageRun]) -> Result<(), RestoreError>,
-) -> Result<(Vec<PageRun>, PathBuf, File), RestoreError> {
-    let pm = open(dir, pm_name, PAGEMAP)?;
-    if pm.records.is_empty() {
-        return Err(bad(dir, pm_name, "no pagemap head".into()));
-    }
-    let head: PagemapHead = pm.decode(0)?;
-    let mut runs = Vec::with_capacity(pm.records.len() - 1);
-    let mut off = 0u64;
-    for i in 1..pm.records.len() {
-        let e: PagemapEntry = pm.decode(i)?;
-        // CRIU 4.2 moved the count to field 5 and writes 0 in field 2.
-        let nr = e.nr_pages.unwrap_or(0).max(u64::from(e.compat_nr_pages));
-        let flags = e.flags.unwrap_or(PE_PRESENT);
-        if flags & PE_PARENT != 0 || e.in_parent == Some(true) {
-            return Err(bad(
-                dir,
-                pm_name,
-                format!(
-                    "entry {i} at {:#x} refers to a parent image (incremental dumps are not supported)",
-                    e.vaddr
-                ),
-            ));
-        }
-        let present = flags & PE_PRESENT != 0;
-        runs.push(PageRun {
-            vaddr: e.vaddr,
-            nr_pages: nr,
-            file_off: present.then_some(off),
-        });
-        if present {
-            off = nr
-                .checked_mul(PAGE)
-                .and_then(|b| off.checked_add(b))
-                .ok_or_else(|| {
-                    bad(
-                        dir,
-                        pm_name,
-                        format!("entry {i}: page count {nr} overflows"),
-                    )
-                })?;
-        }
-    }
-    check(&runs)?;
-    let pages_name = format!("pages-{}.img", head.pages_id);
-    let pages_path = dir.join(&pages_name);
-    let pages = File::open(&pages_path)
-        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?;
-    let pages_len = pages
-        .metadata()
-        .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", pages_path.display())))?
-        .len();
-    if pages_len < off {
-        return Err(bad(
-            dir,
-            &pages_name,
-            format!(
-                "{pages_len} bytes, but {pm_name} needs {off} ({} pages)",
-                off / PAGE
-            ),
-        ));
-    }
-    Ok((runs, pages_path, pages))
 }
 
 /// A thread's core: x86_64 registers, and what crest restores per process

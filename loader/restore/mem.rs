@@ -11,12 +11,13 @@
 use std::ffi::CString;
 use std::path::Path;
 
-use super::images::PageRun;
+use crate::images::pagemap::PageRun;
 use crate::images::schema::{FileEntry, VmaEntry};
 use crate::kerndat::VdsoLayout;
 
-use super::images::*;
 use super::RestoreError;
+use crate::arch::TASK_SIZE;
+use crate::images::flags::*;
 
 /// One VMA to premap.
 #[derive(Debug, Clone)]
@@ -408,7 +409,7 @@ pub fn plan_shmem<'a>(
             ))),
             None => Ok(()),
         };
-        s.pages = Some(super::images::read_pagemap(dir, &name, check)?);
+        s.pages = Some(crate::images::pagemap::read(dir, &name, check)?);
     }
     Ok(out)
 }

@@ -249,7 +249,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let rt_len = plans
         .iter()
         .filter_map(|p| p.mem.proxy.as_ref())
-        .map(|x| x.rt_len + images::PAGE)
+        .map(|x| x.rt_len + crate::images::flags::PAGE)
         .max()
         .unwrap_or(0);
     let total = status_len + total + rt_len;

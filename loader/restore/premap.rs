@@ -56,7 +56,7 @@ pub(crate) fn fill_pages(
     let mut segs: Vec<(u64, u64, u64)> = Vec::new();
     for r in &task.runs {
         let Some(mut off) = r.file_off else { continue };
-        let end = r.vaddr + r.nr_pages * images::PAGE;
+        let end = r.vaddr + r.nr_pages * crate::images::flags::PAGE;
         let mut at = r.vaddr;
         // A run may span several VMAs: split it at their boundaries.
         while at < end {
@@ -157,7 +157,7 @@ pub fn create_shmem(
         let mut result = Ok(());
         for r in runs {
             let Some(off) = r.file_off else { continue };
-            let len = r.nr_pages * images::PAGE;
+            let len = r.nr_pages * crate::images::flags::PAGE;
             // SAFETY: [vaddr, vaddr + len) lies inside the object
             // (mem::plan_shmem checked every run against its size with
             // checked arithmetic), and `at` maps all of it writable.

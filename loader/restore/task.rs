@@ -110,7 +110,7 @@ pub(crate) fn read_dumped(
     let mut buf = vec![0u8; len as usize];
     for r in &task.runs {
         let Some(off) = r.file_off else { continue };
-        let (rs, re) = (r.vaddr, r.vaddr + r.nr_pages * images::PAGE);
+        let (rs, re) = (r.vaddr, r.vaddr + r.nr_pages * crate::images::flags::PAGE);
         let (s, e) = (rs.max(start), re.min(start + len));
         if s < e {
             task.pages
