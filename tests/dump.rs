@@ -99,9 +99,31 @@ fn wait_gone(pid: i32) {
     }
 }
 
+/// What upstream CRIU 4.2 checks when it restores crest's images: the
+/// saved auxiliary vector fits its x86_64 AT_VECTOR_SIZE (44 words).
+fn within_criu_limits(dir: &Path) {
+    use crest::images::file::MM;
+    for f in fs::read_dir(dir).unwrap() {
+        let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        let Some(pid) = name
+            .strip_prefix("mm-")
+            .and_then(|n| n.strip_suffix(".img"))
+        else {
+            continue;
+        };
+        let mm = MM.read_one(dir, pid).unwrap();
+        assert!(
+            mm.mm_saved_auxv.len() <= 44 && mm.mm_saved_auxv.len().is_multiple_of(2),
+            "{name}: {} words of auxv",
+            mm.mm_saved_auxv.len()
+        );
+    }
+}
+
 /// Every image crest wrote in `dir` decodes with crit, and `crest show`
 /// prints the same values (crit must be installed unless CREST_ALLOW_SKIP=1).
 fn crit_decodes(dir: &Path) {
+    within_criu_limits(dir);
     let have = |tool: &str| Command::new(tool).arg("--help").output().is_ok();
     if !have("crit") || !have("python3") {
         cannot_run("the crit comparison needs crit and python3");

@@ -156,6 +156,16 @@ pub(crate) fn queued(pid: i32, shared: bool) -> Result<Vec<SiginfoEntry>, DumpEr
     }
 }
 
+/// Words of the auxiliary vector CRIU's x86_64 restore accepts
+/// (`AT_VECTOR_SIZE` in criu/arch/x86/include/asm/types.h): CRIU 4.2
+/// refuses a longer `mm_saved_auxv` as a corrupted image.
+pub(crate) const CRIU_AUXV_WORDS: usize = 44;
+
+/// The task's auxiliary vector as `mm.mm_saved_auxv`, as CRIU writes it:
+/// the entries up to AT_NULL, at most [`CRIU_AUXV_WORDS`] words. A vector
+/// that fills them loses its AT_NULL pair, which PR_SET_MM_MAP restores
+/// (it zero-fills the kernel's copy); entries past the limit are dropped,
+/// as CRIU drops them, with a warning.
 pub(crate) fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
     let raw = fs::read(format!("/proc/{pid}/auxv"))
         .map_err(|e| DumpError::file(format!("/proc/{pid}/auxv"), e))?;
@@ -166,6 +176,20 @@ pub(crate) fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
     // Keep up to and including the AT_NULL pair.
     if let Some(end) = v.chunks(2).position(|p| p[0] == 0) {
         v.truncate(end * 2 + 2);
+    }
+    if v.len() > CRIU_AUXV_WORDS {
+        let lost: Vec<u64> = v[CRIU_AUXV_WORDS..]
+            .chunks(2)
+            .map(|p| p[0])
+            .filter(|&t| t != 0)
+            .collect();
+        if !lost.is_empty() {
+            crate::log!(
+                crate::log::WARN,
+                "pid {pid}: auxv entries {lost:?} do not fit CRIU's {CRIU_AUXV_WORDS} words and are not dumped"
+            );
+        }
+        v.truncate(CRIU_AUXV_WORDS);
     }
     Ok(v)
 }
