@@ -69,6 +69,14 @@ fn openfile_fixture() {
     fixture_passes_twice("openfile", 31400);
 }
 
+/// CRIU 4.2's memfd images: a sealed memfd held as fd 5 at an offset and
+/// mapped shared by two processes, and MAP_SHARED anonymous memory that
+/// CRIU dumps as a memfd named "/dev/zero".
+#[test]
+fn memfd_fixture() {
+    fixture_passes_twice("memfd", 32100);
+}
+
 #[test]
 fn truncated_pages_file_is_refused() {
     let Some(_g) = harness("counter") else { return };

@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 
-use crate::images::schema::{FdTypes, FileEntry};
+use crate::images::schema::{FdTypes, FileEntry, MemfdInodeEntry};
 use crate::sys;
 
 use crate::restore::images::TaskImages;
@@ -28,6 +28,9 @@ pub enum Source {
     /// An epoll instance, created by the task once every other descriptor
     /// is in place, watching its descriptors by number.
     Epoll(Box<crate::images::schema::EventpollFileEntry>),
+    /// A memfd object the loader created (by its shmid), reopened as a file
+    /// description of its own.
+    Memfd { shmid: u64, flags: i32, pos: u64 },
 }
 
 #[derive(Debug, Clone)]
@@ -46,6 +49,8 @@ pub struct FdPlan {
     pub exe_fd: i32,
     pub cwd: CString,
     pub root: CString,
+    /// The memfd objects the descriptors refer to.
+    pub memfds: Vec<crate::images::schema::MemfdInodeEntry>,
 }
 
 fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
@@ -77,6 +82,7 @@ fn reg_name(files: &std::collections::HashMap<u32, FileEntry>, id: u32) -> Optio
 pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> {
     let fdinfo_name = "fdinfo";
     let mut targets = Vec::new();
+    let mut memfds = Vec::new();
     for fi in &task.fdinfo {
         let what = format!("fd {}", fi.fd);
         let file = &task.files[&fi.id];
@@ -108,6 +114,28 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
             }
             (FdTypes::Eventfd | FdTypes::Signalfd | FdTypes::Timerfd, _) => {
                 Source::Anon(Box::new(file.clone()))
+            }
+            (FdTypes::Memfd, _) => {
+                let m = file.memfd.as_ref().ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "{what}: memfd entry {} without its data",
+                        fi.id
+                    ))
+                })?;
+                let inode =
+                    super::memfd::inode_of(&task.files, &task.memfds, u64::from(fi.id), &what)?;
+                if memfds
+                    .iter()
+                    .all(|x: &MemfdInodeEntry| x.shmid != inode.shmid)
+                {
+                    memfds.push(inode.clone());
+                }
+                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
+                Source::Memfd {
+                    shmid: u64::from(inode.shmid),
+                    flags: m.flags as i32 & !drop,
+                    pos: m.pos,
+                }
             }
             (FdTypes::Eventpoll, _) => {
                 let ep = file.epfd.clone().ok_or_else(|| {
@@ -162,12 +190,13 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
         exe_fd,
         cwd: name(task.fs.cwd_id, "cwd")?,
         root: name(task.fs.root_id, "root")?,
+        memfds,
     })
 }
 
 /// In the child: opens every target above all target numbers, then moves
 /// each onto its number, so no open can land on a number still needed.
-pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
+pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Result<(), String> {
     let floor = plan.exe_fd + 1;
     let mut staged = Vec::with_capacity(plan.targets.len());
     let (epolls, targets): (Vec<&FdTarget>, Vec<&FdTarget>) = plan
@@ -199,6 +228,18 @@ pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
                     .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
                 end
             }
+            Source::Memfd { shmid, flags, pos } => {
+                let obj = shmem
+                    .get(shmid)
+                    .ok_or_else(|| format!("fd {}: memfd {shmid:#x} was not created", t.fd))?;
+                // Through /proc/self/fd: a new file description of the same
+                // object, with the dumped access mode and flags.
+                let path = CString::new(format!("/proc/self/fd/{obj}")).unwrap_or_default();
+                let fd = sys::open(&path, flags | libc::O_CLOEXEC, 0)
+                    .map_err(|e| format!("fd {}: reopening memfd {shmid:#x}: {e}", t.fd))?;
+                sys::lseek(fd, *pos).map_err(|e| format!("fd {}: seek to {pos}: {e}", t.fd))?;
+                fd
+            }
             Source::Anon(file) => *shared
                 .anon
                 .get(&file.id)
@@ -207,7 +248,7 @@ pub fn install(plan: &FdPlan, shared: &Shared) -> Result<(), String> {
             Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
         };
         let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
-        if matches!(t.source, Source::Path { .. }) {
+        if matches!(t.source, Source::Path { .. } | Source::Memfd { .. }) {
             sys::close(fd);
         }
         staged.push(high);

@@ -5,6 +5,7 @@
 //! descriptors, `pipe` handles pipes both ways.
 
 pub mod install;
+pub mod memfd;
 pub mod pipe;
 
 use std::collections::HashMap;

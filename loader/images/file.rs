@@ -100,6 +100,7 @@ pub const SECCOMP: ImageFile<SeccompEntry> = ImageFile::new(magic::SECCOMP_MAGIC
 pub const TIMENS: ImageFile<TimensEntry> = ImageFile::new(magic::TIMENS_MAGIC);
 pub const TTY_INFO: ImageFile<TtyInfoEntry> = ImageFile::new(magic::TTY_INFO_MAGIC);
 pub const STATS: ImageFile<StatsEntry> = ImageFile::new(magic::STATS_MAGIC);
+pub const MEMFD_INODE: ImageFile<MemfdInodeEntry> = ImageFile::new(magic::MEMFD_INODE_MAGIC);
 
 #[cfg(test)]
 mod tests {
@@ -125,6 +126,7 @@ mod tests {
             same(&TIMENS),
             same(&TTY_INFO),
             same(&STATS),
+            same(&MEMFD_INODE),
         ] {
             assert_eq!(kind, record);
         }

@@ -33,6 +33,7 @@ pub const STATS_MAGIC: u32 = 0x5709_3306;
 pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
 pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
+pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
 
 /// How an image file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -301,7 +302,7 @@ pub static IMAGES: &[ImageKind] = &[
     },
     kind(
         "MEMFD_INODE",
-        0x4845_3499,
+        MEMFD_INODE_MAGIC,
         "memfd.img",
         &schema::MEMFD_INODE_ENTRY,
     ),

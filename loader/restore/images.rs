@@ -34,6 +34,8 @@ pub struct TaskImages {
     pub timens: Option<TimensEntry>,
     /// Seccomp filters, oldest first: (BPF bytes, flags).
     pub seccomp: Vec<(Vec<u8>, u32)>,
+    /// memfd.img's inodes by id.
+    pub memfds: HashMap<u32, crate::images::schema::MemfdInodeEntry>,
 }
 
 fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
@@ -169,7 +171,9 @@ pub fn read_task(
         }
     };
 
+    let memfds = crate::files::memfd::read_inodes(dir)?;
     Ok(TaskImages {
+        memfds,
         thread_cores,
         seccomp,
         dir: dir.into(),

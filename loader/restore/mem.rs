@@ -12,7 +12,7 @@ use std::ffi::CString;
 use std::path::Path;
 
 use crate::images::pagemap::PageRun;
-use crate::images::schema::{FileEntry, VmaEntry};
+use crate::images::schema::{FileEntry, MemfdInodeEntry, VmaEntry};
 use crate::kerndat::VdsoLayout;
 
 use super::RestoreError;
@@ -72,6 +72,8 @@ pub struct MemPlan {
     pub premap_len: u64,
     pub vdso: Option<DumpedVdso>,
     pub proxy: Option<VdsoProxy>,
+    /// The memfd objects the VMAs map.
+    pub memfds: Vec<MemfdInodeEntry>,
     /// Dumped ranges (everything the task will have mapped).
     pub dumped: Vec<(u64, u64)>,
 }
@@ -80,7 +82,6 @@ const UNSUPPORTED: &[(u32, &str)] = &[
     (VMA_AREA_SYSVIPC, "System V shared memory"),
     (VMA_AREA_SOCKET, "a packet socket ring"),
     (VMA_AREA_AIORING, "an AIO ring"),
-    (VMA_AREA_MEMFD, "a memfd mapping"),
     (VMA_AREA_SHSTK, "a shadow stack"),
     (VMA_AREA_GUARD, "guard regions"),
     (VMA_AREA_UPROBES, "a uprobes area"),
@@ -97,6 +98,7 @@ pub fn plan(
     mm_image: &Path,
     vmas: &[VmaEntry],
     files: &std::collections::HashMap<u32, FileEntry>,
+    memfds: &std::collections::HashMap<u32, MemfdInodeEntry>,
 ) -> Result<MemPlan, RestoreError> {
     let mut premaps = Vec::new();
     let mut slot = 0u64;
@@ -104,6 +106,7 @@ pub fn plan(
     let mut vvar: Option<(u64, u64)> = None;
     let mut vdso: Option<(u64, u64, i32)> = None;
     let mut dumped = Vec::new();
+    let mut used_memfds = Vec::new();
     for v in vmas {
         let what = || format!("{}: vma {:#x}-{:#x}", mm_image.display(), v.start, v.end);
         if v.status & VMA_AREA_VSYSCALL != 0 {
@@ -133,7 +136,24 @@ pub fn plan(
         }
         let len = v.end - v.start;
         let keep = v.flags as i32 & (libc::MAP_GROWSDOWN | libc::MAP_NORESERVE);
-        let (flags, file) = if v.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) != 0 {
+        let mut shmid = (v.status & VMA_ANON_SHARED != 0).then_some(v.shmid);
+        let (flags, file) = if v.status & VMA_AREA_MEMFD != 0 {
+            // A memfd (shared or private): its object, by the inode's shmid.
+            let inode = crate::files::memfd::inode_of(files, memfds, v.shmid, &what())?;
+            shmid = Some(u64::from(inode.shmid));
+            if !used_memfds
+                .iter()
+                .any(|m: &MemfdInodeEntry| m.shmid == inode.shmid)
+            {
+                used_memfds.push(inode.clone());
+            }
+            let base = if v.status & VMA_FILE_SHARED != 0 {
+                libc::MAP_SHARED
+            } else {
+                libc::MAP_PRIVATE
+            };
+            (base | keep, None)
+        } else if v.status & (VMA_FILE_PRIVATE | VMA_FILE_SHARED) != 0 {
             let shared = v.status & VMA_FILE_SHARED != 0;
             let f = files
                 .get(&(v.shmid as u32))
@@ -181,7 +201,7 @@ pub fn plan(
             prot: v.prot as i32,
             flags,
             file,
-            shmid: (v.status & VMA_ANON_SHARED != 0).then_some(v.shmid),
+            shmid,
             pgoff: v.pgoff,
             advice: advice(v.madv),
             filled: false,
@@ -213,6 +233,7 @@ pub fn plan(
         vdso,
         proxy: None,
         dumped,
+        memfds: used_memfds,
     })
 }
 
@@ -346,26 +367,46 @@ mod tests {
     }
 }
 
-/// A shmem object (shared anonymous memory) of the tree: created once by
-/// the loader before the first fork, so every task maps the same one.
+/// A shmem object (shared anonymous memory, or a memfd) of the tree:
+/// created once by the loader before the first fork, so every task maps
+/// the same one.
 #[derive(Debug)]
 pub struct Shmem {
     pub shmid: u64,
     pub size: u64,
+    /// A memfd's name, seals, owner and mode (`None`: anonymous memory).
+    pub memfd: Option<MemfdInodeEntry>,
     /// Its dumped pages (offsets in the object) and their pages file.
     pub pages: Option<(Vec<PageRun>, std::path::PathBuf, std::fs::File)>,
 }
 
-/// Every shmem object mapped in `plans`, sized to cover all its mappings,
-/// with its pages from pagemap-shmem-SHMID.img where there is one.
+/// Every shmem object mapped in `plans` (anonymous ones sized to cover
+/// all their mappings, memfds as dumped) and every memfd in `memfds` (held
+/// by descriptors), with its pages from pagemap-shmem-SHMID.img where there
+/// is one.
 pub fn plan_shmem<'a>(
     dir: &Path,
     plans: impl Iterator<Item = &'a MemPlan>,
+    memfds: impl Iterator<Item = &'a MemfdInodeEntry>,
 ) -> Result<Vec<Shmem>, RestoreError> {
+    let plans: Vec<&MemPlan> = plans.collect();
     let mut out: Vec<Shmem> = Vec::new();
+    for m in plans.iter().flat_map(|p| &p.memfds).chain(memfds) {
+        if out.iter().all(|s| s.shmid != u64::from(m.shmid)) {
+            out.push(Shmem {
+                shmid: u64::from(m.shmid),
+                size: m.size,
+                memfd: Some(m.clone()),
+                pages: None,
+            });
+        }
+    }
     for plan in plans {
         for p in &plan.premaps {
             let Some(shmid) = p.shmid else { continue };
+            if out.iter().any(|s| s.shmid == shmid && s.memfd.is_some()) {
+                continue; // a memfd keeps its dumped size
+            }
             // pgoff and len come from the image: a sum past u64 is no size.
             let end = p.pgoff.checked_add(p.len).ok_or_else(|| {
                 RestoreError::Inconsistent(format!(
@@ -378,6 +419,7 @@ pub fn plan_shmem<'a>(
                 None => out.push(Shmem {
                     shmid,
                     size: end,
+                    memfd: None,
                     pages: None,
                 }),
             }

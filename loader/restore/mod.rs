@@ -189,6 +189,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             &dir.join(format!("mm-{}.img", entry.pid)),
             &task.mm.vmas,
             &task.files,
+            &task.memfds,
         )?;
         mem.mark_filled(&task.runs);
         let same_layout = mem.same_vdso_layout(k.vdso)?;
@@ -226,7 +227,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         });
     }
     let pipes = crate::files::pipe::read_pipes(&dir, plans.iter().map(|p| &p.fds))?;
-    let shmem = mem::plan_shmem(&dir, plans.iter().map(|p| &p.mem))?;
+    let shmem = mem::plan_shmem(
+        &dir,
+        plans.iter().map(|p| &p.mem),
+        plans.iter().flat_map(|p| &p.fds.memfds),
+    )?;
     clock.stage("read images and plan");
 
     // 2. The hole: [status area][premap area][blob][args][stack], the

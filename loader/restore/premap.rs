@@ -134,16 +134,41 @@ pub(crate) fn fill_pages(
 pub fn create_shmem(
     objects: &[Shmem],
 ) -> Result<std::collections::HashMap<u64, i32>, RestoreError> {
-    use std::os::fd::AsRawFd;
     let mut fds = std::collections::HashMap::new();
     for s in objects {
         let fail = |what: &str, e: std::io::Error| {
             RestoreError::sys(0, format!("shmem {:#x}: {what}", s.shmid), e)
         };
-        let fd = sys::memfd(s.size).map_err(|e| fail("memfd", e))?;
+        let name = match &s.memfd {
+            Some(m) => std::ffi::CString::new(m.name.as_bytes()).map_err(|_| {
+                RestoreError::Inconsistent(format!("memfd.img: name {:?} has a NUL byte", m.name))
+            })?,
+            None => std::ffi::CString::default(),
+        };
+        let fd = sys::memfd(&name, s.size, s.memfd.is_some()).map_err(|e| fail("memfd", e))?;
         fds.insert(s.shmid, fd);
+        fill_shmem(s, fd)?;
+        if let Some(m) = &s.memfd {
+            // Owner and mode, then the seals: last, as they may forbid writes.
+            sys::set_owner_mode(fd, m.uid, m.gid, m.mode.unwrap_or(0o777))
+                .map_err(|e| fail("fchown/fchmod", e))?;
+            if m.seals != 0 {
+                sys::add_seals(fd, m.seals).map_err(|e| fail("F_ADD_SEALS", e))?;
+            }
+        }
+    }
+    Ok(fds)
+}
+
+/// Writes shmem object `s`'s dumped pages into it (through `fd`).
+fn fill_shmem(s: &Shmem, fd: i32) -> Result<(), RestoreError> {
+    use std::os::fd::AsRawFd;
+    let fail = |what: &str, e: std::io::Error| {
+        RestoreError::sys(0, format!("shmem {:#x}: {what}", s.shmid), e)
+    };
+    {
         let Some((runs, path, file)) = &s.pages else {
-            continue;
+            return Ok(());
         };
         let at = sys::mmap(
             0,
@@ -178,9 +203,8 @@ pub fn create_shmem(
         }
         // SAFETY: `at` is the mapping made above; nothing refers to it.
         let _ = unsafe { sys::munmap(at, s.size) };
-        result?;
+        result
     }
-    Ok(fds)
 }
 
 /// Maps every premapped VMA of `plan` into its slot of the premap area at

@@ -189,15 +189,30 @@ pub fn futex_wake(word: &AtomicU32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1) };
 }
 
-/// An anonymous memory file of `size` bytes (memfd_create + ftruncate).
-pub fn memfd(size: u64) -> io::Result<RawFd> {
-    // SAFETY: the name is a NUL-terminated empty string, as CRIU names
-    // its shmem objects.
-    let fd = check_int(unsafe { libc::memfd_create(c"".as_ptr(), libc::MFD_CLOEXEC) })?;
+/// An anonymous memory file of `size` bytes (memfd_create + ftruncate),
+/// named `name` (CRIU names its shmem objects ""), sealable if `sealing`.
+pub fn memfd(name: &std::ffi::CStr, size: u64, sealing: bool) -> io::Result<RawFd> {
+    let flags = libc::MFD_CLOEXEC | if sealing { libc::MFD_ALLOW_SEALING } else { 0 };
+    // SAFETY: name is a NUL-terminated string that outlives the call.
+    let fd = check_int(unsafe { libc::memfd_create(name.as_ptr(), flags) })?;
     // SAFETY: ftruncate takes no memory.
     if let Err(e) = check_int(unsafe { libc::ftruncate(fd, size as libc::off_t) }) {
         close(fd);
         return Err(e);
     }
     Ok(fd)
+}
+
+/// `fcntl(F_ADD_SEALS)`.
+pub fn add_seals(fd: RawFd, seals: u32) -> io::Result<()> {
+    // SAFETY: F_ADD_SEALS takes an integer.
+    check_int(unsafe { libc::fcntl(fd, libc::F_ADD_SEALS, seals as libc::c_int) }).map(drop)
+}
+
+/// `fchmod` and `fchown` of an object the loader made.
+pub fn set_owner_mode(fd: RawFd, uid: u32, gid: u32, mode: u32) -> io::Result<()> {
+    // SAFETY: both take integers only.
+    check_int(unsafe { libc::fchown(fd, uid, gid) })?;
+    // SAFETY: as above.
+    check_int(unsafe { libc::fchmod(fd, (mode & 0o7777) as libc::mode_t) }).map(drop)
 }
