@@ -100,11 +100,22 @@ fn wait_gone(pid: i32) {
 }
 
 /// What upstream CRIU 4.2 checks when it restores crest's images: the
-/// saved auxiliary vector fits its x86_64 AT_VECTOR_SIZE (44 words).
+/// saved auxiliary vector fits its x86_64 AT_VECTOR_SIZE (44 words), and
+/// a descriptor's type is its file's (CRIU finds the file by both).
 fn within_criu_limits(dir: &Path) {
-    use crest::images::file::MM;
+    use crest::images::file::{FDINFO, FILES, MM};
+    let files = FILES.read_all(dir, "").unwrap();
     for f in fs::read_dir(dir).unwrap() {
         let name = f.unwrap().file_name().to_string_lossy().into_owned();
+        if let Some(id) = name
+            .strip_prefix("fdinfo-")
+            .and_then(|n| n.strip_suffix(".img"))
+        {
+            for fd in FDINFO.read_all(dir, id).unwrap() {
+                let file = files.iter().find(|f| f.id == fd.id).expect("fd's file");
+                assert_eq!(fd.r#type, file.r#type, "{name}: fd {}", fd.fd);
+            }
+        }
         let Some(pid) = name
             .strip_prefix("mm-")
             .and_then(|n| n.strip_suffix(".img"))

@@ -313,14 +313,17 @@ pub(crate) fn descriptors(
         if shared.is_none() {
             files.open.push(OpenFile { pid, fd, id });
         }
+        // CRIU finds a descriptor's file by (type, id): the type must be
+        // the files.img entry's.
+        let r#type = files
+            .entries
+            .iter()
+            .find(|e| e.id == id)
+            .map_or(FdTypes::Reg as i32, |e| e.r#type);
         out.push(FdinfoEntry {
             id,
             flags: if cloexec { libc::FD_CLOEXEC as u32 } else { 0 },
-            r#type: if pipe.is_some() {
-                FdTypes::Pipe
-            } else {
-                FdTypes::Reg
-            } as i32,
+            r#type,
             fd: fd as u32,
             ..Default::default()
         });
