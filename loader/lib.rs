@@ -16,11 +16,13 @@ pub mod arch;
 #[allow(unsafe_code)]
 pub mod blob;
 pub mod cli;
+pub mod creds;
 pub mod dump;
 pub mod files;
 pub mod images;
 pub mod kerndat;
 pub mod log;
+pub mod mem;
 pub mod ns;
 pub mod proc;
 pub mod pstree;
@@ -28,6 +30,8 @@ pub mod ptrace;
 pub mod restore;
 pub mod seccomp;
 pub mod show;
+pub mod signals;
 pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;
+pub mod timers;

@@ -14,6 +14,7 @@ use super::inject::{injected_failure, read_words};
 use super::DumpError;
 use crate::proc;
 use crate::ptrace::Tracee;
+use crate::signals::queued;
 
 /// One thread's core image: registers, FPU state, blocked mask, pending
 /// signals, credentials, name, altstack, clear_child_tid, robust list and
@@ -67,31 +68,7 @@ pub(crate) fn thread_core(
             format!("thread {tid} runs under other seccomp filters than the main thread"),
         ));
     }
-    let caps = |key: &str| {
-        let v = status.hex(key);
-        vec![v as u32, (v >> 32) as u32]
-    };
-    let (uids, gids) = (status.ids("Uid"), status.ids("Gid"));
-    let id = |v: &Vec<u32>, i: usize| v.get(i).copied().unwrap_or(0);
-    let creds = CredsEntry {
-        uid: id(&uids, 0),
-        euid: id(&uids, 1),
-        suid: id(&uids, 2),
-        fsuid: id(&uids, 3),
-        gid: id(&gids, 0),
-        egid: id(&gids, 1),
-        sgid: id(&gids, 2),
-        fsgid: id(&gids, 3),
-        cap_inh: caps("CapInh"),
-        cap_prm: caps("CapPrm"),
-        cap_eff: caps("CapEff"),
-        cap_bnd: caps("CapBnd"),
-        cap_amb: caps("CapAmb"),
-        secbits: secbits.max(0) as u32,
-        groups: status.ids("Groups"),
-        no_new_privs: Some(status.get("NoNewPrivs").parse().unwrap_or(0)),
-        ..Default::default()
-    };
+    let creds = crate::creds::from_status(&status, secbits.max(0) as u32);
     let rseq = sys::ptrace_rseq_config(tid).ok().filter(|r| r.0 != 0);
     let (robust, robust_len) = sys::get_robust_list(tid).unwrap_or((0, 0));
     Ok(CoreEntry {
@@ -138,22 +115,6 @@ pub(crate) fn thread_core(
             ..Default::default()
         }),
     })
-}
-
-/// Queued signals with their siginfo.
-pub(crate) fn queued(pid: i32, shared: bool) -> Result<Vec<SiginfoEntry>, DumpError> {
-    let mut out = Vec::new();
-    let mut buf = [[0u8; 128]; 32];
-    loop {
-        let n = sys::ptrace_peeksiginfo(pid, out.len() as u64, shared, &mut buf)
-            .map_err(|e| DumpError::sys(pid, "PTRACE_PEEKSIGINFO", e))?;
-        out.extend(buf[..n].iter().map(|s| SiginfoEntry {
-            siginfo: s.to_vec(),
-        }));
-        if n < buf.len() {
-            return Ok(out);
-        }
-    }
 }
 
 /// Words of the auxiliary vector CRIU's x86_64 restore accepts

@@ -20,12 +20,13 @@
 
 mod core;
 mod inject;
-mod mem;
+use crate::mem::dump as mem;
 
 use crate::ns::{namespace_ids, timens};
 use crate::pstree::{seize_tree, Process};
 use crate::seccomp::seccomp_filters;
-use core::{auxv, queued, thread_core};
+use crate::signals::queued;
+use core::{auxv, thread_core};
 use inject::ask_process;
 
 use std::fmt;

@@ -4,16 +4,16 @@
 use restorer_blob::*;
 
 use crate::blob::{abi_bytes, Abi};
-use crate::images::schema::SaEntry;
 use crate::kerndat::Kerndat;
 use crate::log::WARN;
+use crate::signals::{sigactions, signals};
 
 use super::images::TaskImages;
-use super::mem::MemPlan;
 use super::sigframe;
 use super::RestoreError;
 use crate::arch::TASK_SIZE;
 use crate::files::FdPlan;
+use crate::mem::plan::MemPlan;
 
 /// The blob's stack.
 pub const STACK_SIZE: u64 = 64 * 1024;
@@ -51,46 +51,6 @@ impl Block {
             count: items.len() as u64,
         }
     }
-}
-
-/// Signal numbers of `tc.sigactions`: 1..=64 without SIGKILL and SIGSTOP.
-fn sigaction_numbers() -> impl Iterator<Item = u32> {
-    (1..=64u32).filter(|&s| s != libc::SIGKILL as u32 && s != libc::SIGSTOP as u32)
-}
-
-fn sigactions(list: &[SaEntry]) -> Vec<SigAction> {
-    sigaction_numbers()
-        .zip(list)
-        .map(|(sig, sa)| SigAction {
-            sig,
-            _pad: 0,
-            handler: sa.sigaction,
-            flags: sa.flags,
-            restorer: sa.restorer,
-            mask: sa.mask,
-        })
-        .collect()
-}
-
-fn signals(
-    q: Option<&crate::images::schema::SignalQueueEntry>,
-    shared: bool,
-) -> Vec<PendingSignal> {
-    q.map(|q| q.signals.as_slice())
-        .unwrap_or(&[])
-        .iter()
-        .filter(|s| s.siginfo.len() >= 4)
-        .map(|s| {
-            let mut p = PendingSignal {
-                sig: u32::from_le_bytes([s.siginfo[0], s.siginfo[1], s.siginfo[2], s.siginfo[3]]),
-                shared: shared as u32,
-                siginfo: [0; 128],
-            };
-            let n = s.siginfo.len().min(128);
-            p.siginfo[..n].copy_from_slice(&s.siginfo[..n]);
-            p
-        })
-        .collect()
 }
 
 /// Resource limits, lowered to ours where raising them needs
@@ -132,13 +92,6 @@ pub fn rlimits(k: &Kerndat, t: &TaskImages) -> Vec<Rlimit> {
             }
         })
         .collect()
-}
-
-fn pair(v: &[u32]) -> [u32; 2] {
-    [
-        v.first().copied().unwrap_or(0),
-        v.get(1).copied().unwrap_or(0),
-    ]
 }
 
 /// Builds the argument block for `layout`.
@@ -234,64 +187,15 @@ pub fn build(
                 timers.posix.len()
             )));
         }
-        let posix: Vec<PosixTimer> = timers
-            .posix
-            .iter()
-            .map(|p| PosixTimer {
-                id: p.it_id,
-                clock_id: p.clock_id,
-                signo: p.si_signo,
-                notify: p.it_sigev_notify,
-                notify_tid: p.notify_thread_id.unwrap_or(0) as u32,
-                _pad: 0,
-                sival: p.sival_ptr,
-                interval_sec: p.isec,
-                interval_nsec: p.insec,
-                value_sec: p.vsec,
-                value_nsec: p.vnsec,
-            })
-            .collect();
-        a.posix_timers = b.array(&posix);
-        let its: Vec<Itimer> = [(0, &timers.real), (1, &timers.virt), (2, &timers.prof)]
-            .into_iter()
-            .filter(|(_, i)| i.isec | i.iusec | i.vsec | i.vusec != 0)
-            .map(|(which, i)| Itimer {
-                which,
-                _pad: 0,
-                interval_sec: i.isec,
-                interval_usec: i.iusec,
-                value_sec: i.vsec,
-                value_usec: i.vusec,
-            })
-            .collect();
-        a.itimers = b.array(&its);
+        a.posix_timers = b.array(&crate::timers::posix_to_blob(timers));
+        a.itimers = b.array(&crate::timers::itimers_to_blob(timers));
     }
     a.rlimits = b.array(rlimits);
     a.shared_signals = b.array(&signals(tc.signals_s.as_ref(), true));
 
     if let Some(c) = th.and_then(|th| th.creds.as_ref()) {
-        a.creds = Creds {
-            uid: c.uid,
-            euid: c.euid,
-            suid: c.suid,
-            fsuid: c.fsuid,
-            gid: c.gid,
-            egid: c.egid,
-            sgid: c.sgid,
-            fsgid: c.fsgid,
-            secbits: c.secbits,
-            ngroups: c.groups.len() as u32,
-            groups: b.array(&c.groups),
-            cap_eff: pair(&c.cap_eff),
-            cap_prm: pair(&c.cap_prm),
-            cap_inh: pair(&c.cap_inh),
-            cap_bnd: pair(&c.cap_bnd),
-            cap_amb: pair(&c.cap_amb),
-            last_cap: k.cap_last_cap,
-            skip: 0,
-            no_new_privs: c.no_new_privs.unwrap_or(0),
-            _pad: 0,
-        };
+        let groups = b.array(&c.groups);
+        a.creds = crate::creds::to_blob(c, groups, k.cap_last_cap);
     } else {
         a.creds.skip = 1;
     }

@@ -1,31 +1,37 @@
-//! `crest restore`: bring back a task from CRIU images.
+//! `crest restore`: bring back a process tree from CRIU images. This
+//! module orchestrates; the knowledge of each object lives in its module
+//! (`pstree`, `files`, `mem`, `ns`, `creds`, `signals`, `timers`, ...).
 //!
 //! The order, and why:
-//! 1. Read and check every image (`images`), plan memory (`mem`), files
-//!    (`files`) and the blob's argument block (`args`) in the parent:
-//!    nothing is created before the whole restore is known to make sense.
-//! 2. Reserve one hole of address space for the premapped VMAs, a shared
-//!    status page, the blob, its arguments and its stack.
-//! 3. Enter a new time namespace for children (when the images have one),
-//!    then clone3 the task with its dumped pid.
-//! 4. The child restores session, cwd, root, umask and descriptors,
-//!    premaps and fills memory, installs the blob and jumps into it.
-//! 5. The parent waits on the status page; on any failure it kills the
-//!    task, so nothing half-restored survives.
+//! 1. Read and check every image (`images`), plan memory (`mem::plan`),
+//!    descriptors (`files`) and the blob's argument block (`args`) in the
+//!    parent: nothing is created before the whole restore is known to make
+//!    sense.
+//! 2. Reserve one hole of address space (`hole`) for the shared status
+//!    area, the premapped VMAs, the blob, its arguments and its stack.
+//! 3. Enter a new time namespace for the children (when the images have
+//!    one), create what tasks share (pipes, shmem and memfd objects,
+//!    eventfd/signalfd/timerfd), then fork the root with its pid (`tree`).
+//! 4. Each task forks its children, restores session, cwd, root, umask and
+//!    descriptors, premaps and fills its memory (`premap`), installs the
+//!    blob and jumps into it (`task`).
+//! 5. The parent waits on the status area; on any failure it kills the
+//!    tree, so nothing half-restored survives; at the end it has each task
+//!    unmap its blob (`finish`).
 
 mod args;
 mod finish;
 #[allow(unsafe_code)]
 mod hole;
 pub mod images;
-pub mod mem;
+pub use crate::mem::plan as mem;
 #[allow(unsafe_code)]
 mod premap;
 pub mod sigframe;
 mod task;
 #[allow(unsafe_code)]
 mod tree;
-mod vdso;
+pub(crate) mod vdso;
 
 use std::fmt;
 use std::path::PathBuf;

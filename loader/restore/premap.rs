@@ -12,9 +12,9 @@ use crate::blob;
 use crate::sys;
 
 use super::hole::Reservation;
-use super::mem::{self, Shmem};
 use super::task::TaskPlan;
 use super::{images, vdso, RestoreError};
+use crate::mem::plan::{self as mem, Shmem};
 
 /// Writes the trampolines of a proxied vdso into its filled slot.
 pub(crate) fn redirect_vdso(

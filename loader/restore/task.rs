@@ -8,7 +8,8 @@ use crate::sys::{self, Forked};
 
 use super::hole::{Reservation, StatusArea};
 use super::tree::fork_with_pid;
-use super::{images, mem, premap, RestoreError};
+use super::{images, premap, RestoreError};
+use crate::mem::plan as mem;
 
 /// Everything planned for one task of the tree, computed by the loader
 /// before the first fork.

@@ -19,7 +19,7 @@ use crate::images::flags::{
 use crate::images::schema::{PagemapEntry, VmaEntry};
 use crate::sys;
 
-use super::DumpError;
+use crate::dump::DumpError;
 use crate::proc::Mapping;
 
 const PM_PRESENT: u64 = 1 << 63;

@@ -15,9 +15,9 @@ use crate::images::pagemap::PageRun;
 use crate::images::schema::{FileEntry, MemfdInodeEntry, VmaEntry};
 use crate::kerndat::VdsoLayout;
 
-use super::RestoreError;
 use crate::arch::TASK_SIZE;
 use crate::images::flags::*;
+use crate::restore::RestoreError;
 
 /// One VMA to premap.
 #[derive(Debug, Clone)]
@@ -58,7 +58,7 @@ pub struct DumpedVdso {
 /// `vdso.rs`).
 #[derive(Debug, Clone)]
 pub struct VdsoProxy {
-    pub redirects: Vec<super::vdso::Redirect>,
+    pub redirects: Vec<crate::restore::vdso::Redirect>,
     /// Where the running kernel's vvar/vdso go (set with the layout).
     pub rt_at: u64,
     /// Size of the running kernel's vvar+vdso, and the vdso text's offset in it.
@@ -280,7 +280,7 @@ impl MemPlan {
     /// Restores the dumped vdso as a private mapping of its dumped pages
     /// (given their trampolines once filled) instead of mapping the
     /// running kernel's vdso over it.
-    pub fn proxify(&mut self, redirects: Vec<super::vdso::Redirect>, current: VdsoLayout) {
+    pub fn proxify(&mut self, redirects: Vec<crate::restore::vdso::Redirect>, current: VdsoLayout) {
         let Some(d) = self.vdso else { return };
         let premap = Premap {
             start: d.vdso_start,
