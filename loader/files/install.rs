@@ -53,6 +53,13 @@ pub struct FdPlan {
     pub memfds: Vec<crate::images::schema::MemfdInodeEntry>,
 }
 
+/// A files.img entry of a kind whose own message is missing.
+fn without_data(what: &str, kind: &str, id: u32) -> RestoreError {
+    RestoreError::Inconsistent(format!(
+        "{what}: {kind} entry {id} in files.img without its data"
+    ))
+}
+
 fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
     CString::new(name).map_err(|_| {
         RestoreError::Inconsistent(format!("{what}: file name {name:?} has a NUL byte"))
@@ -101,12 +108,10 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                 }
             }
             (FdTypes::Pipe, _) => {
-                let pipe = file.pipe.as_ref().ok_or_else(|| {
-                    RestoreError::Inconsistent(format!(
-                        "{what}: pipe entry {} without pipe data",
-                        fi.id
-                    ))
-                })?;
+                let pipe = file
+                    .pipe
+                    .as_ref()
+                    .ok_or_else(|| without_data(&what, "pipe", fi.id))?;
                 Source::Pipe {
                     pipe_id: pipe.pipe_id,
                     flags: pipe.flags as i32,
@@ -116,12 +121,10 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                 Source::Anon(Box::new(file.clone()))
             }
             (FdTypes::Memfd, _) => {
-                let m = file.memfd.as_ref().ok_or_else(|| {
-                    RestoreError::Inconsistent(format!(
-                        "{what}: memfd entry {} without its data",
-                        fi.id
-                    ))
-                })?;
+                let m = file
+                    .memfd
+                    .as_ref()
+                    .ok_or_else(|| without_data(&what, "memfd", fi.id))?;
                 let inode =
                     super::memfd::inode_of(&task.files, &task.memfds, u64::from(fi.id), &what)?;
                 if memfds
@@ -138,12 +141,10 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                 }
             }
             (FdTypes::Eventpoll, _) => {
-                let ep = file.epfd.clone().ok_or_else(|| {
-                    RestoreError::Inconsistent(format!(
-                        "{what}: eventpoll entry {} without its data",
-                        fi.id
-                    ))
-                })?;
+                let ep = file
+                    .epfd
+                    .clone()
+                    .ok_or_else(|| without_data(&what, "eventpoll", fi.id))?;
                 Source::Epoll(Box::new(ep))
             }
             (FdTypes::Tty, _) if shell_job => {
