@@ -8,29 +8,61 @@ use std::path::Path;
 use crate::dump::DumpError;
 use crate::images::schema::PstreeEntry;
 use crate::proc;
-use crate::restore::images::TaskImages;
+use crate::restore::images::{TaskImages, Zombie};
 use crate::restore::RestoreError;
 
-/// One process of the dumped tree, stopped.
+/// One process of the dumped tree, stopped (its threads seized), or a
+/// zombie (nothing to seize: it only has its exit status).
 pub(crate) struct Process {
+    pub(crate) pid: i32,
     pub(crate) ppid: u32,
     /// It was stopped (SIGSTOP, job control) before we seized it.
     pub(crate) stopped: bool,
+    /// A zombie's wait status (exit code << 8, or the killing signal).
+    pub(crate) zombie: Option<u32>,
     pub(crate) threads: Vec<Tracee>,
 }
 
-/// A process's state before we stop it: refuses zombies; true if it is
-/// stopped by a signal.
-pub(crate) fn pre_seize_state(pid: i32, ppid: u32) -> Result<bool, DumpError> {
+/// What a process is before we stop it.
+enum Before {
+    Running,
+    Stopped,
+    Zombie(u32),
+}
+
+/// A process's state before we stop it. A zombie root is refused (there
+/// is nothing to restore), and so is a task already being reaped.
+fn pre_seize_state(pid: i32, ppid: u32) -> Result<Before, DumpError> {
     let stat = proc::Stat::read(pid)?;
     match stat.state {
+        'Z' if ppid != 0 => Ok(Before::Zombie(stat.field(52) as u32)),
         'Z' | 'X' => Err(DumpError::refused(
             pid,
-            format!("it is a zombie (a child of {ppid}); crest dumps live tasks only"),
+            "it is dead (a zombie, or being reaped); there is nothing to dump",
         )),
-        'T' => Ok(true),
-        _ => Ok(false),
+        'T' => Ok(Before::Stopped),
+        _ => Ok(Before::Running),
     }
+}
+
+/// Seizes process `pid` (a child of `ppid`), unless it is a zombie.
+fn seize(pid: i32, ppid: u32) -> Result<Process, DumpError> {
+    let before = pre_seize_state(pid, ppid)?;
+    let zombie = match before {
+        Before::Zombie(status) => Some(status),
+        _ => None,
+    };
+    Ok(Process {
+        pid,
+        ppid,
+        stopped: matches!(before, Before::Stopped),
+        zombie,
+        threads: if zombie.is_some() {
+            Vec::new()
+        } else {
+            seize_threads(pid)?
+        },
+    })
 }
 
 /// The tree below `root`, depth first as CRIU lists it: (pid, ppid).
@@ -49,27 +81,19 @@ pub(crate) fn tree_order(root: i32) -> Result<Vec<(i32, u32)>, DumpError> {
 /// Seizes every process of the tree (root first, so it forks no more),
 /// again and again until no new child appears.
 pub(crate) fn seize_tree(root: i32) -> Result<Vec<Process>, DumpError> {
-    let mut procs = vec![Process {
-        ppid: 0,
-        stopped: pre_seize_state(root, 0)?,
-        threads: seize_threads(root)?,
-    }];
+    let mut procs = vec![seize(root, 0)?];
     loop {
         let order = tree_order(root)?;
         let mut new = false;
         for &(pid, ppid) in &order {
-            if procs.iter().any(|p| p.threads[0].pid == pid) {
+            if procs.iter().any(|p| p.pid == pid) {
                 continue;
             }
-            procs.push(Process {
-                ppid,
-                stopped: pre_seize_state(pid, ppid)?,
-                threads: seize_threads(pid)?,
-            });
+            procs.push(seize(pid, ppid)?);
             new = true;
         }
         if !new {
-            procs.sort_by_key(|p| order.iter().position(|&(pid, _)| pid == p.threads[0].pid));
+            procs.sort_by_key(|p| order.iter().position(|&(pid, _)| pid == p.pid));
             return Ok(procs);
         }
     }
@@ -104,13 +128,16 @@ pub(crate) fn dumped_stopped(task: &TaskImages) -> bool {
 pub(crate) fn check_tree(
     dir: &Path,
     tree: &[PstreeEntry],
+    zombies: &[Zombie],
     shell_job: bool,
 ) -> Result<(), RestoreError> {
     let name = dir.join("pstree.img");
     let bad = |m: String| RestoreError::Inconsistent(format!("{}: {m}", name.display()));
     let root = &tree[0];
     for (i, e) in tree.iter().enumerate() {
-        if !e.threads.contains(&e.pid) {
+        let zombie = zombies.iter().any(|z| z.pid == e.pid);
+        // A zombie's threads entry is garbage in CRIU's images: ignored.
+        if !zombie && !e.threads.contains(&e.pid) {
             return Err(bad(format!(
                 "pid {} is not among its own threads {:?}",
                 e.pid, e.threads
@@ -118,6 +145,12 @@ pub(crate) fn check_tree(
         }
         if tree[..i].iter().any(|o| o.pid == e.pid) {
             return Err(bad(format!("pid {} appears twice", e.pid)));
+        }
+        if zombies.iter().any(|z| z.pid == e.ppid) {
+            return Err(bad(format!(
+                "pid {} is a child of the zombie {}",
+                e.pid, e.ppid
+            )));
         }
         if i > 0 && !tree[..i].iter().any(|o| o.pid == e.ppid) {
             return Err(bad(format!(

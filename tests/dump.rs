@@ -215,6 +215,12 @@ fn threads_live() {
     live_round_trip("threads");
 }
 
+/// Two zombie children (an exit code, a signal death) beside a live one.
+#[test]
+fn zombie_live() {
+    live_round_trip("zombie");
+}
+
 #[test]
 fn openfile_live() {
     live_round_trip("openfile");

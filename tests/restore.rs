@@ -72,6 +72,13 @@ fn openfile_fixture() {
 /// CRIU 4.2's memfd images: a sealed memfd held as fd 5 at an offset and
 /// mapped shared by two processes, and MAP_SHARED anonymous memory that
 /// CRIU dumps as a memfd named "/dev/zero".
+/// CRIU 4.2's zombies: two dead children (exit code 42, SIGKILL) of a live
+/// root, beside a live child.
+#[test]
+fn zombie_fixture() {
+    fixture_passes_twice("zombie", 32200);
+}
+
 #[test]
 fn memfd_fixture() {
     fixture_passes_twice("memfd", 32100);

@@ -217,8 +217,9 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
             }
         }
     } else {
-        for p in tree {
-            crate::ptrace::kill_all(p.threads[0].pid, p.threads);
+        // Zombies are dead already: their parents' end takes them.
+        for p in tree.into_iter().filter(|p| p.zombie.is_none()) {
+            crate::ptrace::kill_all(p.pid, p.threads);
         }
     }
     crate::log!(INFO, "pid {pid} dumped in {} us", elapsed.as_micros());
@@ -354,6 +355,40 @@ fn write_bytes(
 
 use std::os::unix::fs::FileExt;
 
+/// A zombie, as CRIU 4.2 writes one: a pstree entry and a core image
+/// holding only `mtype` and `tc` (task_state TASK_DEAD, the wait status,
+/// the name).
+fn dump_zombie(
+    pid: i32,
+    ppid: u32,
+    status: u32,
+    dir: &Path,
+    acc: &mut TreeDump,
+    written: &mut Written,
+) -> Result<(), DumpError> {
+    let stat = proc::Stat::read(pid)?;
+    let comm = proc::read(pid, "comm")?.trim_end().to_string();
+    let core = CoreEntry {
+        mtype: core_entry::March::X8664 as i32,
+        tc: Some(TaskCoreEntry {
+            task_state: TaskState::Dead as u32,
+            exit_code: status,
+            comm,
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    write_image(dir, &file::CORE, pid, &[core], written)?;
+    acc.pstree.push(PstreeEntry {
+        pid: pid as u32,
+        ppid,
+        pgid: stat.field(5) as u32,
+        sid: stat.field(6) as u32,
+        threads: vec![pid as u32],
+    });
+    Ok(())
+}
+
 /// Dumps process number `index` of the tree (its threads stopped) into
 /// its own images, adding what the tree shares to `acc`.
 fn dump_process(
@@ -364,6 +399,9 @@ fn dump_process(
     written: &mut Written,
     clock: &mut crate::log::Stages,
 ) -> Result<(), DumpError> {
+    if let Some(status) = process.zombie {
+        return dump_zombie(process.pid, process.ppid, status, dir, acc, written);
+    }
     let (ppid, stopped) = (process.ppid, process.stopped);
     let threads = &mut process.threads;
     let pid = threads[0].pid;

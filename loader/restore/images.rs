@@ -42,6 +42,47 @@ fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
     RestoreError::Inconsistent(format!("{}: {what}", dir.join(name).display()))
 }
 
+/// A dead task the tree holds as a zombie: its parent restores it as a
+/// child that exits at once and stays unreaped (CRIU's way).
+#[derive(Debug, Clone)]
+pub struct Zombie {
+    pub pid: u32,
+    pub ppid: u32,
+    pub pgid: u32,
+    pub sid: u32,
+    /// A wait status: an exit code << 8, or the killing signal.
+    pub exit_code: u32,
+    pub comm: String,
+}
+
+/// The zombie `entry` is, if its core says it is dead (CRIU 4.2 writes
+/// task_state 2, TASK_DEAD, for a zombie; 6 is compel's zombie). A root
+/// is never one: `read_task` refuses it.
+pub fn read_zombie(
+    dir: &Path,
+    entry: &PstreeEntry,
+    root: bool,
+) -> Result<Option<Zombie>, RestoreError> {
+    if root {
+        return Ok(None);
+    }
+    let core = CORE.read_one(dir, entry.pid)?;
+    let Some(tc) = core.tc.as_ref() else {
+        return Ok(None);
+    };
+    if tc.task_state != TaskState::Dead as u32 && tc.task_state != TaskState::Zombie as u32 {
+        return Ok(None);
+    }
+    Ok(Some(Zombie {
+        pid: entry.pid,
+        ppid: entry.ppid,
+        pgid: entry.pgid,
+        sid: entry.sid,
+        exit_code: tc.exit_code,
+        comm: tc.comm.clone(),
+    }))
+}
+
 /// Reads the inventory and the process tree.
 pub fn read_tree(dir: &Path) -> Result<(InventoryEntry, Vec<PstreeEntry>), RestoreError> {
     let inventory = INVENTORY.read_one(dir, "")?;

@@ -187,9 +187,16 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     clock.stage("kerndat");
     let (inventory, tree) = images::read_tree(&dir)?;
-    crate::pstree::check_tree(&dir, &tree, opts.shell_job)?;
+    let mut zombies = Vec::new();
+    for (i, entry) in tree.iter().enumerate() {
+        zombies.extend(images::read_zombie(&dir, entry, i == 0)?);
+    }
+    crate::pstree::check_tree(&dir, &tree, &zombies, opts.shell_job)?;
     let mut plans = Vec::with_capacity(tree.len());
-    for entry in &tree {
+    for entry in tree
+        .iter()
+        .filter(|e| zombies.iter().all(|z| z.pid != e.pid))
+    {
         let task = images::read_task(&dir, &inventory, entry)?;
         let mut mem = mem::plan(
             &dir.join(format!("mm-{}.img", entry.pid)),
@@ -318,6 +325,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     let run = TreeRun {
         plans: &plans,
+        tree: &tree,
+        zombies: &zombies,
         reservation: &reservation,
         status: &status,
         area,

@@ -29,6 +29,9 @@ pub(crate) struct TaskPlan {
 /// The tree being restored, as each forked task sees it.
 pub(crate) struct TreeRun<'a> {
     pub(crate) plans: &'a [TaskPlan],
+    /// The whole tree in pstree order, zombies included.
+    pub(crate) tree: &'a [crate::images::schema::PstreeEntry],
+    pub(crate) zombies: &'a [images::Zombie],
     pub(crate) reservation: &'a Reservation,
     pub(crate) status: &'a StatusArea<'a>,
     /// Start of the premap area.
@@ -64,16 +67,29 @@ impl TreeRun<'_> {
             sys::setpgid(0, ps.pgid as i32)
                 .map_err(|e| format!("joining process group {}: {e}", ps.pgid))?;
         }
-        for (c, child) in self.plans.iter().enumerate().skip(1) {
-            if child.task.pstree.ppid != ps.pid {
+        // Children in pstree order (process groups are joined in the
+        // order they were made); zombies exit at once and stay unreaped.
+        let mut zombies = Vec::new();
+        for e in self.tree.iter().skip(1).filter(|e| e.ppid == ps.pid) {
+            if let Some(z) = self.zombies.iter().find(|z| z.pid == e.pid) {
+                match fork_with_pid(z.pid) {
+                    Ok(Forked::Child) => become_zombie(z),
+                    Ok(Forked::Parent(_)) => zombies.push(z),
+                    Err(e) => return Err(e.to_string()),
+                }
                 continue;
             }
-            let cpid = child.task.pstree.pid;
-            match fork_with_pid(cpid) {
+            let Some(c) = self.plans.iter().position(|p| p.task.pstree.pid == e.pid) else {
+                continue;
+            };
+            match fork_with_pid(e.pid) {
                 Ok(Forked::Child) => self.task(c),
                 Ok(Forked::Parent(_)) => {}
                 Err(e) => return Err(e.to_string()),
             }
+        }
+        for z in zombies {
+            collect_zombie(z)?;
         }
         sys::umask(t.fs.umask.unwrap_or(0o022));
         let root = &p.fds.root;
@@ -125,4 +141,56 @@ pub(crate) fn read_dumped(
         }
     }
     Ok(buf)
+}
+
+/// In a forked zombie: joins its group or session, takes its name, and
+/// ends as it ended (exit code, or death by signal without a core dump).
+fn become_zombie(z: &images::Zombie) -> ! {
+    if z.sid == z.pid {
+        let _ = sys::setsid();
+    } else if z.pgid == z.pid {
+        let _ = sys::setpgid(0, 0);
+    } else {
+        let _ = sys::setpgid(0, z.pgid as i32);
+    }
+    let _ = sys::set_comm(&z.comm);
+    let sig = (z.exit_code & 0x7f) as i32;
+    if sig != 0 {
+        let _ = sys::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0);
+        sys::die_of(sig);
+    }
+    sys::exit_now(((z.exit_code >> 8) & 0xff) as i32)
+}
+
+/// In the zombie's parent: waits until the zombie has ended, without
+/// reaping it, checks it ended as dumped, and drops the SIGCHLD its end
+/// queued (all signals are blocked here; the dumped ones come back later).
+fn collect_zombie(z: &images::Zombie) -> Result<(), String> {
+    let (code, status) = sys::wait_exited_nowait(z.pid as i32)
+        .map_err(|e| format!("zombie {}: waitid: {e}", z.pid))?;
+    let sig = (z.exit_code & 0x7f) as i32;
+    let want = if sig != 0 {
+        (libc::CLD_KILLED, sig)
+    } else {
+        (libc::CLD_EXITED, ((z.exit_code >> 8) & 0xff) as i32)
+    };
+    if (code, status) != want {
+        return Err(format!(
+            "zombie {}: ended with code {code} status {status}, not {} {}",
+            z.pid, want.0, want.1
+        ));
+    }
+    let st = crate::proc::Stat::read(z.pid as i32).map_err(|e| e.to_string())?;
+    if st.field(5) != u64::from(z.pgid) || st.field(6) != u64::from(z.sid) {
+        return Err(format!(
+            "zombie {}: in group {} of session {}, not {} of {}",
+            z.pid,
+            st.field(5),
+            st.field(6),
+            z.pgid,
+            z.sid
+        ));
+    }
+    sys::take_pending(libc::SIGCHLD);
+    Ok(())
 }

@@ -218,6 +218,66 @@ pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     check_int(unsafe { libc::kill(pid, sig) }).map(drop)
 }
 
+/// `waitid(P_PID, pid, WEXITED | WNOWAIT)`: waits until child `pid` has
+/// ended, without reaping it; returns (si_code, si_status).
+pub fn wait_exited_nowait(pid: i32) -> io::Result<(i32, i32)> {
+    // SAFETY: siginfo_t is plain data the kernel fills.
+    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
+    // SAFETY: info is a live siginfo_t the kernel writes.
+    check_int(unsafe {
+        libc::waitid(
+            libc::P_PID,
+            pid as libc::id_t,
+            &mut info,
+            libc::WEXITED | libc::WNOWAIT,
+        )
+    })?;
+    // SAFETY: a WEXITED siginfo carries si_status.
+    Ok((info.si_code, unsafe { info.si_status() }))
+}
+
+/// Takes one pending `sig` of this thread's blocked signals, if there is
+/// one (`sigtimedwait` with a zero timeout).
+pub fn take_pending(sig: i32) -> bool {
+    // SAFETY: set is a local sigset_t initialised by sigemptyset.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        let zero = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        libc::sigtimedwait(&set, std::ptr::null_mut(), &zero) == sig
+    }
+}
+
+/// Dies of `sig` as a process does when it is not handled: default
+/// action, unblocked, sent to ourselves. Returns only if `sig` does not
+/// end the process.
+pub fn die_of(sig: i32) {
+    // SAFETY: sigaction and sigprocmask with local, initialised arguments.
+    unsafe {
+        let mut act: libc::sigaction = std::mem::zeroed();
+        act.sa_sigaction = libc::SIG_DFL;
+        libc::sigaction(sig, &act, std::ptr::null_mut());
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, sig);
+        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        libc::kill(libc::getpid(), sig);
+    }
+}
+
+/// `prctl(PR_SET_NAME)`.
+pub fn set_comm(comm: &str) -> io::Result<()> {
+    let mut name = [0u8; 16];
+    let n = comm.len().min(15);
+    name[..n].copy_from_slice(&comm.as_bytes()[..n]);
+    // SAFETY: name is a 16-byte NUL-terminated buffer that outlives the call.
+    check_int(unsafe { libc::prctl(libc::PR_SET_NAME, name.as_ptr()) }).map(drop)
+}
+
 /// `waitpid`; `Ok(None)` with `WNOHANG` and nothing to report.
 pub fn waitpid(pid: i32, flags: i32) -> io::Result<Option<(i32, i32)>> {
     let mut status = 0;
