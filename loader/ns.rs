@@ -44,6 +44,66 @@ pub(crate) fn namespace_ids(pid: i32, own: u32) -> (TaskKobjIdsEntry, TaskKobjId
     (root, task)
 }
 
+/// The namespaces crest does not create yet (the time namespace it does),
+/// with what each is called in messages.
+const NOT_RESTORED: [&str; 7] = ["pid", "network", "IPC", "UTS", "mount", "user", "cgroup"];
+
+fn ns_ids(ids: &TaskKobjIdsEntry) -> [Option<u32>; 7] {
+    [
+        ids.pid_ns_id,
+        ids.net_ns_id,
+        ids.ipc_ns_id,
+        ids.uts_ns_id,
+        ids.mnt_ns_id,
+        ids.user_ns_id,
+        ids.cgroup_ns_id,
+    ]
+}
+
+/// Refuses, by name, a task whose images put it in a namespace other
+/// than the dump's root namespaces (`inventory.root_ids`): crest would
+/// restore it in the loader's, which is not what was dumped.
+pub(crate) fn check_restorable(
+    ids_image: &std::path::Path,
+    pid: u32,
+    ids: &TaskKobjIdsEntry,
+    root: &TaskKobjIdsEntry,
+) -> Result<(), RestoreError> {
+    for ((name, task), host) in NOT_RESTORED.iter().zip(ns_ids(ids)).zip(ns_ids(root)) {
+        if let (Some(t), Some(h)) = (task, host) {
+            if t != h {
+                return Err(RestoreError::Unsupported(format!(
+                    "{}: pid {pid} lives in a {name} namespace of its own (id {t}; the dump's \
+                     root namespace is {h}): crest does not restore {name} namespaces yet",
+                    ids_image.display()
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Refuses, before anything is written, a task in a namespace other than
+/// crest's own (but the time namespace, which is dumped): its images would
+/// name namespaces crest writes no images for.
+pub(crate) fn check_dumpable(pid: i32) -> Result<(), DumpError> {
+    use std::os::unix::fs::MetadataExt;
+    const FILES: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup"];
+    for (file, name) in FILES.iter().zip(NOT_RESTORED) {
+        let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/{file}")).map(|m| m.ino());
+        match (ino(&pid.to_string()), ino("self")) {
+            (Ok(t), Ok(own)) if t != own => {
+                return Err(DumpError::refused(
+                    pid,
+                    format!("it lives in a {name} namespace other than crest's; crest does not dump {name} namespaces yet"),
+                ))
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// The task's monotonic and boot-time clocks now, for the restore's time
 /// namespace: ours plus the task's time-namespace offsets.
 pub(crate) fn timens(pid: i32) -> Result<TimensEntry, DumpError> {

@@ -60,6 +60,7 @@ fn seize(pid: i32, ppid: u32) -> Result<Process, DumpError> {
         threads: if zombie.is_some() {
             Vec::new()
         } else {
+            crate::ns::check_dumpable(pid)?;
             seize_threads(pid)?
         },
     })

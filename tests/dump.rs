@@ -424,6 +424,45 @@ fn socket_is_refused_and_the_task_runs_on() {
 
 /// A task already traced by someone else cannot be dumped; it is left
 /// as it was.
+/// A task in a UTS namespace of its own is refused by name before
+/// anything is written, and runs on.
+#[test]
+// The victim is reaped by reap_all() (wait_gone), as in start_victim().
+#[allow(clippy::zombie_processes)]
+fn task_in_another_uts_namespace_is_refused() {
+    let Some(_g) = harness("counter") else { return };
+    let out = Dir::new("victim-unshared");
+    Command::new("unshare")
+        .arg("--uts")
+        .arg(victim("plain"))
+        .arg(out.s())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("unshare (util-linux)");
+    let pid: i32 = wait_for(&out.0.join("ready"), 10)
+        .expect("victim ready")
+        .parse()
+        .unwrap();
+    let v = Victim { pid, out };
+    let dir = Dir::new("unshared");
+    let res = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(text(&res).contains("UTS namespace"), "{}", text(&res));
+    assert!(
+        fs::read_dir(&dir.0).unwrap().next().is_none(),
+        "no images from a refused dump"
+    );
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "the victim after the refusal"
+    );
+}
+
 #[test]
 fn traced_task_is_refused() {
     let Some(_g) = harness("counter") else { return };

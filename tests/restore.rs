@@ -72,6 +72,24 @@ fn openfile_fixture() {
 /// CRIU 4.2's memfd images: a sealed memfd held as fd 5 at an offset and
 /// mapped shared by two processes, and MAP_SHARED anonymous memory that
 /// CRIU dumps as a memfd named "/dev/zero".
+/// A container (init of new pid, UTS and IPC namespaces) is not restored
+/// yet: refused by name, not restored into the loader's namespaces.
+#[test]
+fn pidns_fixture_is_refused_by_name() {
+    let Some(_g) = harness("pidns") else { return };
+    let copy = Copy::new("pidns");
+    let out = restore(&copy.images(), &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert!(
+        err.contains("ids-1.img") && err.contains("pid namespace"),
+        "{err}"
+    );
+    reap_all();
+    let left = children();
+    assert!(left.is_empty(), "tasks left behind: {left:?}");
+}
+
 /// CRIU 4.2's zombies: two dead children (exit code 42, SIGKILL) of a live
 /// root, beside a live child.
 #[test]

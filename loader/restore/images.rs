@@ -144,6 +144,9 @@ pub fn read_task(
 
     let fs = FS.read_one(dir, pid)?;
     let ids = IDS.read_one(dir, pid)?;
+    if let Some(root) = &inventory.root_ids {
+        crate::ns::check_restorable(&IDS.path(dir, pid), pid, &ids, root)?;
+    }
     let files: HashMap<u32, FileEntry> = FILES
         .read_all(dir, "")?
         .into_iter()

@@ -47,14 +47,27 @@ pub fn poll<T>(timeout: Duration, mut f: impl FnMut() -> Option<T>) -> Option<T>
     }
 }
 
-/// The pids and tids a fixture's images restore.
+/// The host pids and tids a fixture's images restore (none for a tree in
+/// a pid namespace of its own: its pids are the namespace's).
 fn fixture_pids(fixture: &str) -> Vec<u32> {
-    use crest::images::file::PSTREE;
+    use crest::images::file::{IDS, INVENTORY, PSTREE};
     let dir = fixtures().join(fixture).join("images");
-    PSTREE
-        .read_all(&dir, "")
-        .map(|tree| tree.iter().flat_map(|e| e.threads.clone()).collect())
-        .unwrap_or_default()
+    let Ok(tree) = PSTREE.read_all(&dir, "") else {
+        return Vec::new();
+    };
+    let host_ns = INVENTORY
+        .read_one(&dir, "")
+        .ok()
+        .and_then(|i| i.root_ids)
+        .and_then(|r| r.pid_ns_id);
+    let root_ns = tree
+        .first()
+        .and_then(|r| IDS.read_one(&dir, r.pid).ok())
+        .and_then(|i| i.pid_ns_id);
+    if host_ns != root_ns {
+        return Vec::new();
+    }
+    tree.iter().flat_map(|e| e.threads.clone()).collect()
 }
 
 /// Serialises the test and makes this process a subreaper; `None` where
