@@ -70,6 +70,10 @@ pub(crate) fn check_restorable(
     root: &TaskKobjIdsEntry,
 ) -> Result<(), RestoreError> {
     for ((name, task), host) in NOT_RESTORED.iter().zip(ns_ids(ids)).zip(ns_ids(root)) {
+        // UTS namespaces are restored (`uts_of_tree`).
+        if *name == "UTS" {
+            continue;
+        }
         if let (Some(t), Some(h)) = (task, host) {
             if t != h {
                 return Err(RestoreError::Unsupported(format!(
@@ -84,14 +88,27 @@ pub(crate) fn check_restorable(
 }
 
 /// Refuses, before anything is written, a task in a namespace other than
-/// crest's own (but the time namespace, which is dumped): its images would
-/// name namespaces crest writes no images for.
-pub(crate) fn check_dumpable(pid: i32) -> Result<(), DumpError> {
+/// crest's own (but the time namespace, which is dumped, and the root's
+/// UTS namespace, dumped as `utsns-*.img`, which every task of the tree
+/// must then share): its images would name namespaces crest writes no
+/// images for.
+pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
     use std::os::unix::fs::MetadataExt;
     const FILES: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup"];
     for (file, name) in FILES.iter().zip(NOT_RESTORED) {
         let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/{file}")).map(|m| m.ino());
-        match (ino(&pid.to_string()), ino("self")) {
+        let reference = if *file == "uts" {
+            root.to_string()
+        } else {
+            "self".into()
+        };
+        match (ino(&pid.to_string()), ino(&reference)) {
+            (Ok(t), Ok(own)) if t != own && *file == "uts" => {
+                return Err(DumpError::refused(
+                    pid,
+                    "it lives in another UTS namespace than the tree's root; crest dumps one UTS namespace per tree",
+                ))
+            }
             (Ok(t), Ok(own)) if t != own => {
                 return Err(DumpError::refused(
                     pid,
@@ -102,6 +119,59 @@ pub(crate) fn check_dumpable(pid: i32) -> Result<(), DumpError> {
         }
     }
     Ok(())
+}
+
+/// The UTS namespace the restored tree gets: `None` for the loader's (the
+/// dump's root namespace), else the root task's, read from its
+/// `utsns-<id>.img`, which every task must share.
+pub(crate) fn uts_of_tree(
+    dir: &std::path::Path,
+    root: &TaskKobjIdsEntry,
+    tasks: &[&TaskKobjIdsEntry],
+    pids: &[u32],
+) -> Result<Option<crate::images::schema::UtsnsEntry>, RestoreError> {
+    use crate::images::file::UTSNS;
+    let Some(first) = tasks.first() else {
+        return Ok(None);
+    };
+    let tree_uts = first.uts_ns_id;
+    for (t, pid) in tasks.iter().zip(pids) {
+        if t.uts_ns_id != tree_uts {
+            return Err(RestoreError::Unsupported(format!(
+                "pid {pid} lives in another UTS namespace ({:?}) than the tree's root ({tree_uts:?}): \
+                 crest restores one UTS namespace per tree",
+                t.uts_ns_id
+            )));
+        }
+    }
+    match (tree_uts, root.uts_ns_id) {
+        (Some(t), Some(h)) if t != h => Ok(Some(UTSNS.read_one(dir, t)?)),
+        _ => Ok(None),
+    }
+}
+
+/// Whether `pid` lives in another UTS namespace than crest.
+pub(crate) fn own_uts_ns(pid: i32) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/uts")).map(|m| m.ino());
+    matches!((ino(&pid.to_string()), ino("self")), (Ok(t), Ok(own)) if t != own)
+}
+
+/// A `struct utsname` as `uname(2)` fills it: (nodename, domainname).
+pub(crate) fn parse_utsname(raw: &[u8]) -> (String, String) {
+    let field = |i: usize| {
+        let f = raw.get(i * 65..(i + 1) * 65).unwrap_or(&[]);
+        let end = f.iter().position(|&b| b == 0).unwrap_or(f.len());
+        String::from_utf8_lossy(&f[..end]).into_owned()
+    };
+    (field(1), field(5))
+}
+
+/// In the root of a restored tree, which clone3 put in a new UTS
+/// namespace: its dumped host and domain names.
+pub(crate) fn set_uts(u: &crate::images::schema::UtsnsEntry) -> Result<(), String> {
+    sys::sethostname(&u.nodename).map_err(|e| format!("sethostname {:?}: {e}", u.nodename))?;
+    sys::setdomainname(&u.domainname).map_err(|e| format!("setdomainname {:?}: {e}", u.domainname))
 }
 
 /// The task's monotonic and boot-time clocks now, for the restore's time

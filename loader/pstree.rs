@@ -46,7 +46,7 @@ fn pre_seize_state(pid: i32, ppid: u32) -> Result<Before, DumpError> {
 }
 
 /// Seizes process `pid` (a child of `ppid`), unless it is a zombie.
-fn seize(pid: i32, ppid: u32) -> Result<Process, DumpError> {
+fn seize(pid: i32, ppid: u32, root: i32) -> Result<Process, DumpError> {
     let before = pre_seize_state(pid, ppid)?;
     let zombie = match before {
         Before::Zombie(status) => Some(status),
@@ -60,7 +60,7 @@ fn seize(pid: i32, ppid: u32) -> Result<Process, DumpError> {
         threads: if zombie.is_some() {
             Vec::new()
         } else {
-            crate::ns::check_dumpable(pid)?;
+            crate::ns::check_dumpable(pid, root)?;
             seize_threads(pid)?
         },
     })
@@ -82,7 +82,7 @@ pub(crate) fn tree_order(root: i32) -> Result<Vec<(i32, u32)>, DumpError> {
 /// Seizes every process of the tree (root first, so it forks no more),
 /// again and again until no new child appears.
 pub(crate) fn seize_tree(root: i32) -> Result<Vec<Process>, DumpError> {
-    let mut procs = vec![seize(root, 0)?];
+    let mut procs = vec![seize(root, 0, root)?];
     loop {
         let order = tree_order(root)?;
         let mut new = false;
@@ -90,7 +90,7 @@ pub(crate) fn seize_tree(root: i32) -> Result<Vec<Process>, DumpError> {
             if procs.iter().any(|p| p.pid == pid) {
                 continue;
             }
-            procs.push(seize(pid, ppid)?);
+            procs.push(seize(pid, ppid, root)?);
             new = true;
         }
         if !new {

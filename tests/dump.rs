@@ -424,17 +424,17 @@ fn socket_is_refused_and_the_task_runs_on() {
 
 /// A task already traced by someone else cannot be dumped; it is left
 /// as it was.
-/// A task in a UTS namespace of its own is refused by name before
-/// anything is written, and runs on.
-#[test]
+/// Starts victim `name` under `unshare ARGS` (util-linux), after `setup`
+/// (a shell command run in the new namespaces first).
 // The victim is reaped by reap_all() (wait_gone), as in start_victim().
 #[allow(clippy::zombie_processes)]
-fn task_in_another_uts_namespace_is_refused() {
-    let Some(_g) = harness("counter") else { return };
-    let out = Dir::new("victim-unshared");
+fn start_unshared(name: &str, args: &[&str], setup: &str) -> Victim {
+    let out = Dir::new(&format!("victim-unshared-{name}"));
+    let script = format!("{setup} && exec \"$0\" \"$1\"");
     Command::new("unshare")
-        .arg("--uts")
-        .arg(victim("plain"))
+        .args(args)
+        .args(["sh", "-c", &script])
+        .arg(victim(name))
         .arg(out.s())
         .env_clear()
         .env("PATH", "/usr/bin:/bin")
@@ -447,11 +447,19 @@ fn task_in_another_uts_namespace_is_refused() {
         .expect("victim ready")
         .parse()
         .unwrap();
-    let v = Victim { pid, out };
-    let dir = Dir::new("unshared");
+    Victim { pid, out }
+}
+
+/// A task in an IPC namespace of its own is refused by name before
+/// anything is written, and runs on.
+#[test]
+fn task_in_another_ipc_namespace_is_refused() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_unshared("plain", &["--ipc"], "true");
+    let dir = Dir::new("unshared-ipc");
     let res = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
     assert_eq!(res.status.code(), Some(1));
-    assert!(text(&res).contains("UTS namespace"), "{}", text(&res));
+    assert!(text(&res).contains("IPC namespace"), "{}", text(&res));
     assert!(
         fs::read_dir(&dir.0).unwrap().next().is_none(),
         "no images from a refused dump"
@@ -461,6 +469,42 @@ fn task_in_another_uts_namespace_is_refused() {
         Some("PASS"),
         "the victim after the refusal"
     );
+}
+
+/// A tree in a UTS namespace of its own comes back in a new one with its
+/// host and domain names (utsns-*.img), ours untouched.
+#[test]
+fn uts_namespace_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_unshared(
+        "plain",
+        &["--uts"],
+        "hostname crest-uts-box && domainname crest-uts.test",
+    );
+    let dir = Dir::new("unshared-uts");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
+    let uts = |args: &[&str]| {
+        let o = Command::new("nsenter")
+            .arg(format!("--uts=/proc/{}/ns/uts", v.pid))
+            .args(args)
+            .output()
+            .expect("nsenter (util-linux)");
+        String::from_utf8_lossy(&o.stdout).trim().to_string()
+    };
+    assert_eq!(uts(&["hostname"]), "crest-uts-box");
+    assert_eq!(uts(&["domainname"]), "crest-uts.test");
+    let own = |p: &str| fs::read_link(format!("/proc/{p}/ns/uts")).unwrap();
+    assert_ne!(
+        own(&v.pid.to_string()),
+        own("self"),
+        "in a UTS namespace of its own"
+    );
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
 }
 
 #[test]

@@ -471,6 +471,28 @@ fn dump_process(
         ));
     }
     let scratch = scratch as u64;
+    // The root's own UTS namespace, asked in the task (uname).
+    let uts = if index == 0 && crate::ns::own_uts_ns(pid) {
+        let r = threads[0].syscall(vdso, libc::SYS_uname, [scratch, 0, 0, 0, 0, 0])?;
+        if r < 0 {
+            return Err(DumpError::sys(
+                pid,
+                "injected uname",
+                std::io::Error::from_raw_os_error(-r as i32),
+            ));
+        }
+        let mut raw = vec![0u8; 6 * 65];
+        let len = raw.len() as u64;
+        sys::process_vm_readv(pid, &mut raw, &[(scratch, len)])
+            .map_err(|e| DumpError::sys(pid, "reading the scratch page", e))?;
+        let (nodename, domainname) = crate::ns::parse_utsname(&raw);
+        Some(UtsnsEntry {
+            nodename,
+            domainname,
+        })
+    } else {
+        None
+    };
     let asked = ask_process(&mut threads[0], vdso, scratch, &status).and_then(|p| {
         let mut cores = Vec::with_capacity(threads.len());
         for t in threads.iter_mut() {
@@ -606,6 +628,9 @@ fn dump_process(
     );
     let (root_ids, task_ids) = namespace_ids(pid, index as u32 + 2);
     acc.root_ids = Some(root_ids);
+    if let (Some(u), Some(id)) = (uts, task_ids.uts_ns_id) {
+        write_image(dir, &file::UTSNS, id, &[u], written)?;
+    }
     let files_id = task_ids.files_id;
     write_image(dir, &file::IDS, pid, &[task_ids], written)?;
     write_image(dir, &file::FDINFO, files_id, &fdinfo, written)?;

@@ -101,6 +101,7 @@ pub const TIMENS: ImageFile<TimensEntry> = ImageFile::new(magic::TIMENS_MAGIC);
 pub const TTY_INFO: ImageFile<TtyInfoEntry> = ImageFile::new(magic::TTY_INFO_MAGIC);
 pub const STATS: ImageFile<StatsEntry> = ImageFile::new(magic::STATS_MAGIC);
 pub const MEMFD_INODE: ImageFile<MemfdInodeEntry> = ImageFile::new(magic::MEMFD_INODE_MAGIC);
+pub const UTSNS: ImageFile<UtsnsEntry> = ImageFile::new(magic::UTSNS_MAGIC);
 
 #[cfg(test)]
 mod tests {
@@ -127,6 +128,7 @@ mod tests {
             same(&TTY_INFO),
             same(&STATS),
             same(&MEMFD_INODE),
+            same(&UTSNS),
         ] {
             assert_eq!(kind, record);
         }

@@ -34,6 +34,7 @@ pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
 pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
+pub const UTSNS_MAGIC: u32 = 0x5447_3203;
 
 /// How an image file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -306,7 +307,7 @@ pub static IMAGES: &[ImageKind] = &[
         "memfd.img",
         &schema::MEMFD_INODE_ENTRY,
     ),
-    kind("UTSNS", 0x5447_3203, "utsns-%u.img", &schema::UTSNS_ENTRY),
+    kind("UTSNS", UTSNS_MAGIC, "utsns-%u.img", &schema::UTSNS_ENTRY),
     kind(
         "IPC_VAR",
         0x5311_5007,

@@ -34,6 +34,8 @@ pub struct TaskImages {
     pub timens: Option<TimensEntry>,
     /// Seccomp filters, oldest first: (BPF bytes, flags).
     pub seccomp: Vec<(Vec<u8>, u32)>,
+    /// The namespace ids of the task (`ids-<pid>.img`).
+    pub ids: crate::images::schema::TaskKobjIdsEntry,
     /// memfd.img's inodes by id.
     pub memfds: HashMap<u32, crate::images::schema::MemfdInodeEntry>,
 }
@@ -217,6 +219,7 @@ pub fn read_task(
 
     let memfds = crate::files::memfd::read_inodes(dir)?;
     Ok(TaskImages {
+        ids,
         memfds,
         thread_cores,
         seccomp,

@@ -239,6 +239,15 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             stack_top: 0,
         });
     }
+    let uts = match &inventory.root_ids {
+        Some(root) => crate::ns::uts_of_tree(
+            &dir,
+            root,
+            &plans.iter().map(|p| &p.task.ids).collect::<Vec<_>>(),
+            &plans.iter().map(|p| p.task.pstree.pid).collect::<Vec<_>>(),
+        )?,
+        None => None,
+    };
     let pipes = crate::files::pipe::read_pipes(&dir, plans.iter().map(|p| &p.fds))?;
     let shmem = mem::plan_shmem(
         &dir,
@@ -327,6 +336,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         plans: &plans,
         tree: &tree,
         zombies: &zombies,
+        uts: uts.as_ref(),
         reservation: &reservation,
         status: &status,
         area,
@@ -337,7 +347,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // their dumped masks.
     let mask = sys::block_all_signals().map_err(|e| RestoreError::sys(0, "sigprocmask", e))?;
     let root_pid = tree[0].pid;
-    let forked = tree::fork_with_pid(root_pid);
+    let flags = if uts.is_some() {
+        libc::CLONE_NEWUTS as u64
+    } else {
+        0
+    };
+    let forked = tree::fork_with_pid(root_pid, flags);
     if !matches!(forked, Ok(Forked::Child)) {
         sys::restore_sigmask(mask);
     }

@@ -32,6 +32,8 @@ pub(crate) struct TreeRun<'a> {
     /// The whole tree in pstree order, zombies included.
     pub(crate) tree: &'a [crate::images::schema::PstreeEntry],
     pub(crate) zombies: &'a [images::Zombie],
+    /// The tree's own UTS namespace (the root was forked into a new one).
+    pub(crate) uts: Option<&'a crate::images::schema::UtsnsEntry>,
     pub(crate) reservation: &'a Reservation,
     pub(crate) status: &'a StatusArea<'a>,
     /// Start of the premap area.
@@ -59,6 +61,11 @@ impl TreeRun<'_> {
         let p = &self.plans[i];
         let t = &p.task;
         let ps = &t.pstree;
+        // The root is in its new UTS namespace: name it before any child
+        // is forked into it.
+        if let (0, Some(u)) = (i, self.uts) {
+            crate::ns::set_uts(u)?;
+        }
         if ps.sid == ps.pid {
             sys::setsid().map_err(|e| format!("setsid: {e}"))?;
         } else if ps.pgid == ps.pid {
@@ -72,7 +79,7 @@ impl TreeRun<'_> {
         let mut zombies = Vec::new();
         for e in self.tree.iter().skip(1).filter(|e| e.ppid == ps.pid) {
             if let Some(z) = self.zombies.iter().find(|z| z.pid == e.pid) {
-                match fork_with_pid(z.pid) {
+                match fork_with_pid(z.pid, 0) {
                     Ok(Forked::Child) => become_zombie(z),
                     Ok(Forked::Parent(_)) => zombies.push(z),
                     Err(e) => return Err(e.to_string()),
@@ -82,7 +89,7 @@ impl TreeRun<'_> {
             let Some(c) = self.plans.iter().position(|p| p.task.pstree.pid == e.pid) else {
                 continue;
             };
-            match fork_with_pid(e.pid) {
+            match fork_with_pid(e.pid, 0) {
                 Ok(Forked::Child) => self.task(c),
                 Ok(Forked::Parent(_)) => {}
                 Err(e) => return Err(e.to_string()),

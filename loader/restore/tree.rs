@@ -149,12 +149,12 @@ fn failure(status: &StatusArea, i: usize, pid: u32) -> RestoreError {
     }
 }
 
-/// Forks a task with pid `pid` (clone3 `set_tid`); EEXIST names who holds
-/// the pid.
-pub fn fork_with_pid(pid: u32) -> Result<Forked, RestoreError> {
+/// Forks a task with pid `pid` (clone3 `set_tid`), in new namespaces
+/// for `flags`; EEXIST names who holds the pid.
+pub fn fork_with_pid(pid: u32, flags: u64) -> Result<Forked, RestoreError> {
     // SAFETY: the loader is single-threaded while it restores (it starts
     // no threads), so the child's copy of the address space is consistent.
-    match unsafe { sys::clone3(0, &[pid as i32]) } {
+    match unsafe { sys::clone3(flags, &[pid as i32]) } {
         Ok(f) => Ok(f),
         Err(e) if e.raw_os_error() == Some(libc::EEXIST) => Err(RestoreError::PidTaken {
             pid,

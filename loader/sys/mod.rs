@@ -269,6 +269,18 @@ pub fn die_of(sig: i32) {
     }
 }
 
+/// `sethostname`.
+pub fn sethostname(name: &str) -> io::Result<()> {
+    // SAFETY: name's bytes live across the call; the length is passed.
+    check_int(unsafe { libc::sethostname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
+/// `setdomainname`.
+pub fn setdomainname(name: &str) -> io::Result<()> {
+    // SAFETY: name's bytes live across the call; the length is passed.
+    check_int(unsafe { libc::setdomainname(name.as_ptr().cast(), name.len()) }).map(drop)
+}
+
 /// `prctl(PR_SET_NAME)`.
 pub fn set_comm(comm: &str) -> io::Result<()> {
     let mut name = [0u8; 16];
