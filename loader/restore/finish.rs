@@ -92,6 +92,7 @@ pub fn unmap_blob(
     trapped: bool,
     blob_at: u64,
     blob_len: u64,
+    stopped: bool,
 ) -> Result<(), RestoreError> {
     let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
     if !trapped {
@@ -118,6 +119,11 @@ pub fn unmap_blob(
             format!("munmap of the restorer at {blob_at:#x}"),
             std::io::Error::from_raw_os_error(-ret as i32),
         ));
+    }
+    // A task dumped stopped gets its SIGSTOP while still held, so that it
+    // stops before it runs any code of its own (as CRIU does).
+    if stopped {
+        sys::kill(pid, libc::SIGSTOP).map_err(|e| sysfail("kill(SIGSTOP)", e))?;
     }
     sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))
 }

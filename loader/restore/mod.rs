@@ -374,14 +374,16 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             let pid = p.task.pstree.pid as i32;
             let blob = (p.blob_at, p.stack_top);
             finish::threads_out(pid, &p.task.pstree.threads, blob)?;
-            finish::unmap_blob(pid, trapped, p.blob_at, p.stack_top - p.blob_at)?;
+            let stopped = crate::pstree::dumped_stopped(&p.task);
+            finish::unmap_blob(pid, trapped, p.blob_at, p.stack_top - p.blob_at, stopped)?;
         }
     }
     clock.stage("unmap restorer");
-    // Tasks dumped stopped (SIGSTOP, job control) are stopped again.
-    for p in &plans {
+    // Tasks dumped stopped (SIGSTOP, job control) are stopped again; traced
+    // ones were, before they were let go.
+    for (p, trap) in plans.iter().zip(&traced) {
         let stopped = crate::pstree::dumped_stopped(&p.task);
-        if stopped {
+        if stopped && trap.is_none() {
             let pid = p.task.pstree.pid as i32;
             sys::kill(pid, libc::SIGSTOP)
                 .map_err(|e| RestoreError::sys(pid, "kill(SIGSTOP)", e))?;
