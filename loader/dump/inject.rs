@@ -2,7 +2,7 @@
 //! POSIX timers, asked one injected system call at a time through the
 //! main thread (`Tracee::syscall`), answers read from a scratch page.
 
-use crate::images::schema::{ItimerEntry, PosixTimerEntry, SaEntry};
+use crate::images::schema::{ItimerEntry, PosixTimerEntry, SaEntry, UtsnsEntry};
 use crate::sys;
 
 use super::DumpError;
@@ -102,5 +102,27 @@ pub(crate) fn ask_process(
         itimers,
         brk,
         posix,
+    })
+}
+
+/// The task's UTS names (`uname`), for a tree in a UTS namespace of its own.
+pub(crate) fn ask_uts(
+    t: &mut Tracee,
+    vdso: (u64, u64),
+    scratch: u64,
+) -> Result<UtsnsEntry, DumpError> {
+    let pid = t.pid;
+    let r = t.syscall(vdso, libc::SYS_uname, [scratch, 0, 0, 0, 0, 0])?;
+    if r < 0 {
+        return Err(injected_failure(pid, "uname", r));
+    }
+    let mut raw = vec![0u8; 6 * 65];
+    let len = raw.len() as u64;
+    sys::process_vm_readv(pid, &mut raw, &[(scratch, len)])
+        .map_err(|e| DumpError::sys(pid, "reading the scratch page", e))?;
+    let (nodename, domainname) = crate::ns::parse_utsname(&raw);
+    Ok(UtsnsEntry {
+        nodename,
+        domainname,
     })
 }

@@ -20,6 +20,7 @@
 
 mod core;
 mod inject;
+mod zombie;
 use crate::mem::dump as mem;
 
 use crate::ns::{namespace_ids, timens};
@@ -27,7 +28,7 @@ use crate::pstree::{seize_tree, Process};
 use crate::seccomp::seccomp_filters;
 use crate::signals::queued;
 use core::{auxv, thread_core};
-use inject::ask_process;
+use inject::{ask_process, ask_uts};
 
 use std::fmt;
 use std::fs::{self, File};
@@ -355,40 +356,6 @@ fn write_bytes(
 
 use std::os::unix::fs::FileExt;
 
-/// A zombie, as CRIU 4.2 writes one: a pstree entry and a core image
-/// holding only `mtype` and `tc` (task_state TASK_DEAD, the wait status,
-/// the name).
-fn dump_zombie(
-    pid: i32,
-    ppid: u32,
-    status: u32,
-    dir: &Path,
-    acc: &mut TreeDump,
-    written: &mut Written,
-) -> Result<(), DumpError> {
-    let stat = proc::Stat::read(pid)?;
-    let comm = proc::read(pid, "comm")?.trim_end().to_string();
-    let core = CoreEntry {
-        mtype: core_entry::March::X8664 as i32,
-        tc: Some(TaskCoreEntry {
-            task_state: TaskState::Dead as u32,
-            exit_code: status,
-            comm,
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
-    write_image(dir, &file::CORE, pid, &[core], written)?;
-    acc.pstree.push(PstreeEntry {
-        pid: pid as u32,
-        ppid,
-        pgid: stat.field(5) as u32,
-        sid: stat.field(6) as u32,
-        threads: vec![pid as u32],
-    });
-    Ok(())
-}
-
 /// Dumps process number `index` of the tree (its threads stopped) into
 /// its own images, adding what the tree shares to `acc`.
 fn dump_process(
@@ -400,7 +367,7 @@ fn dump_process(
     clock: &mut crate::log::Stages,
 ) -> Result<(), DumpError> {
     if let Some(status) = process.zombie {
-        return dump_zombie(process.pid, process.ppid, status, dir, acc, written);
+        return zombie::dump_zombie(process.pid, process.ppid, status, dir, acc, written);
     }
     let (ppid, stopped) = (process.ppid, process.stopped);
     let threads = &mut process.threads;
@@ -473,23 +440,7 @@ fn dump_process(
     let scratch = scratch as u64;
     // The root's own UTS namespace, asked in the task (uname).
     let uts = if index == 0 && crate::ns::own_uts_ns(pid) {
-        let r = threads[0].syscall(vdso, libc::SYS_uname, [scratch, 0, 0, 0, 0, 0])?;
-        if r < 0 {
-            return Err(DumpError::sys(
-                pid,
-                "injected uname",
-                std::io::Error::from_raw_os_error(-r as i32),
-            ));
-        }
-        let mut raw = vec![0u8; 6 * 65];
-        let len = raw.len() as u64;
-        sys::process_vm_readv(pid, &mut raw, &[(scratch, len)])
-            .map_err(|e| DumpError::sys(pid, "reading the scratch page", e))?;
-        let (nodename, domainname) = crate::ns::parse_utsname(&raw);
-        Some(UtsnsEntry {
-            nodename,
-            domainname,
-        })
+        Some(ask_uts(&mut threads[0], vdso, scratch)?)
     } else {
         None
     };
