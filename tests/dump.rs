@@ -641,6 +641,68 @@ fn crafted_shmem_pagemap_is_refused() {
     assert_nothing_left(v.pid as u32);
 }
 
+/// A pagemap entry with pages for a shared file mapping would make the
+/// restore write them into the file: refused while the images are read.
+#[test]
+fn pages_for_a_shared_file_mapping_are_refused() {
+    use crest::images::file::MM;
+    use crest::images::magic::PAGEMAP_MAGIC;
+    use crest::images::schema::{PagemapEntry, PagemapHead};
+    use crest::images::{Image, ImageWriter};
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("reserve", &[]);
+    let dir = Dir::new("shared-file-pages");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump reserve: {}", text(&out));
+    wait_gone(v.pid);
+    let mm = MM.read_one(&dir.0, v.pid).unwrap();
+    let shared = mm
+        .vmas
+        .iter()
+        .find(|m| m.flags as i32 & libc::MAP_SHARED != 0 && m.status & (1 << 7) != 0)
+        .expect("a shared file mapping in the reserve victim");
+    let pm_path = dir.0.join(format!("pagemap-{}.img", v.pid));
+    let img = Image::open(&pm_path, PAGEMAP_MAGIC).unwrap();
+    let head: PagemapHead = img.decode(0).unwrap();
+    // One more present page, for the shared mapping, in address order; its
+    // bytes go where the pages file has that entry's place.
+    let mut entries: Vec<PagemapEntry> = (1..img.records.len())
+        .map(|i| img.decode::<PagemapEntry>(i).unwrap())
+        .collect();
+    let at = entries.partition_point(|e| e.vaddr < shared.start);
+    let before: u64 = entries[..at]
+        .iter()
+        .filter(|e| e.flags.unwrap_or(4) & 4 != 0)
+        .map(|e| e.nr_pages.unwrap_or(u64::from(e.compat_nr_pages)))
+        .sum();
+    entries.insert(
+        at,
+        PagemapEntry {
+            vaddr: shared.start,
+            nr_pages: Some(1),
+            flags: Some(4),
+            ..Default::default()
+        },
+    );
+    let mut w = ImageWriter::new(PAGEMAP_MAGIC);
+    w.push(&head);
+    for e in &entries {
+        w.push(e);
+    }
+    fs::write(&pm_path, w.into_bytes()).unwrap();
+    let pages = dir.0.join(format!("pages-{}.img", head.pages_id));
+    let mut data = fs::read(&pages).unwrap();
+    let off = (before * 4096) as usize;
+    data.splice(off..off, [0x5a; 4096]);
+    fs::write(&pages, data).unwrap();
+    let out = crest_cmd(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("shared mapping"), "{t}");
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+}
+
 /// A task whose stdio is a terminal: refused without --shell-job; with
 /// it the terminal is recorded, and a restore with --shell-job hands the
 /// task the restoring crest's own terminal.

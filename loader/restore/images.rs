@@ -375,6 +375,25 @@ fn check_runs(dir: &Path, name: &str, mm: &MmEntry, runs: &[PageRun]) -> Result<
                 format!("{what}: page {at:#x} is outside every vma"),
             ));
         }
+        // Pages of a shared mapping are its file's or object's: written
+        // into the mapping they would change that file (CRIU never dumps
+        // them into a task's pagemap).
+        if r.file_off.is_some() {
+            let shared = mm.vmas.iter().find(|v| {
+                v.flags as i32 & libc::MAP_SHARED != 0 && v.start < end && r.vaddr < v.end
+            });
+            if let Some(v) = shared {
+                return Err(bad(
+                    dir,
+                    name,
+                    format!(
+                        "{what}: pages for the shared mapping {:#x}-{:#x}, which would be \
+                         written into what it maps",
+                        v.start, v.end
+                    ),
+                ));
+            }
+        }
     }
     Ok(())
 }
