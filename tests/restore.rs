@@ -206,6 +206,49 @@ fn failing_blob_leaves_nothing_behind() {
     }
 }
 
+/// Every stage of the blob with a fault point fails the restore when
+/// CREST_FAULT names it, and leaves nothing behind; a name that is no stage
+/// is an error, not a restore without the fault.
+#[test]
+fn every_blob_stage_fails_cleanly() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    copy.install_binary("counter");
+    for stage in [
+        "entry",
+        "unmap",
+        "mremap",
+        "vdso",
+        "mm",
+        "sigaction",
+        "itimer",
+        "rlimit",
+        "name",
+        "thread",
+        "sigqueue",
+        "creds",
+        "rseq",
+        "sigreturn",
+    ] {
+        let out = restore(&copy.images(), &[("CREST_FAULT", stage)]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "fault {stage}: {err}");
+        assert!(
+            err.contains("pid 31000: restorer failed at"),
+            "fault {stage}: {err}"
+        );
+        assert_nothing_left(31000);
+    }
+    let out = restore(&copy.images(), &[("CREST_FAULT", "bogus")]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("CREST_FAULT=\"bogus\" names no restore stage"),
+        "{err}"
+    );
+    assert_nothing_left(31000);
+}
+
 #[test]
 fn changed_binary_is_refused() {
     let Some(_g) = harness("counter") else { return };

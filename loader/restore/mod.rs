@@ -260,7 +260,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     //    last four per task at the same addresses (each task is its own
     //    address space). The argument block's size does not depend on
     //    where it goes.
-    let fault = fault_from_env();
+    let fault = fault_from_env()?;
     let status_len = StatusArea::len(plans.len());
     let mut total = 0;
     for p in &mut plans {
@@ -414,26 +414,43 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
 }
 
-/// Stage names accepted by `CREST_FAULT`.
-pub fn fault_from_env() -> u32 {
+/// The blob stages `CREST_FAULT` can name, each with a fault point.
+const FAULT_STAGES: &[(&str, u32)] = &[
+    ("entry", restorer_blob::STAGE_ENTRY),
+    ("unmap", restorer_blob::STAGE_UNMAP),
+    ("mremap", restorer_blob::STAGE_REMAP),
+    ("vdso", restorer_blob::STAGE_VDSO),
+    ("mm", restorer_blob::STAGE_MM),
+    ("sigaction", restorer_blob::STAGE_SIGACTION),
+    ("itimer", restorer_blob::STAGE_ITIMER),
+    ("rlimit", restorer_blob::STAGE_RLIMIT),
+    ("name", restorer_blob::STAGE_NAME),
+    ("thread", restorer_blob::STAGE_THREAD),
+    ("sigqueue", restorer_blob::STAGE_SIGQUEUE),
+    ("creds", restorer_blob::STAGE_CREDS),
+    ("rseq", restorer_blob::STAGE_RSEQ),
+    ("sigreturn", restorer_blob::STAGE_SIGRETURN),
+    ("posix-timer", restorer_blob::STAGE_POSIX_TIMER),
+    ("seccomp", restorer_blob::STAGE_SECCOMP),
+    ("clone", restorer_blob::STAGE_CLONE),
+];
+
+/// `CREST_FAULT=<stage>`: the blob stage to fail on purpose (unset: none).
+/// An unknown value is an error, not a restore without the fault.
+pub fn fault_from_env() -> Result<u32, RestoreError> {
     let Ok(v) = std::env::var("CREST_FAULT") else {
-        return restorer_blob::FAULT_NONE;
+        return Ok(restorer_blob::FAULT_NONE);
     };
-    if let Ok(n) = v.parse() {
-        return n;
-    }
-    match v.as_str() {
-        "mremap" | "remap" => restorer_blob::STAGE_REMAP,
-        "vdso" => restorer_blob::STAGE_VDSO,
-        "mm" => restorer_blob::STAGE_MM,
-        "sigaction" => restorer_blob::STAGE_SIGACTION,
-        "rlimit" => restorer_blob::STAGE_RLIMIT,
-        "thread" => restorer_blob::STAGE_THREAD,
-        "sigqueue" => restorer_blob::STAGE_SIGQUEUE,
-        "creds" => restorer_blob::STAGE_CREDS,
-        "rseq" => restorer_blob::STAGE_RSEQ,
-        "posix-timer" => restorer_blob::STAGE_POSIX_TIMER,
-        "sigreturn" => restorer_blob::STAGE_SIGRETURN,
-        _ => restorer_blob::FAULT_NONE,
-    }
+    let name = if v == "remap" { "mremap" } else { v.as_str() };
+    FAULT_STAGES
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(_, s)| *s)
+        .ok_or_else(|| {
+            let names: Vec<&str> = FAULT_STAGES.iter().map(|(n, _)| *n).collect();
+            RestoreError::System(format!(
+                "CREST_FAULT={v:?} names no restore stage (one of: {})",
+                names.join(", ")
+            ))
+        })
 }

@@ -95,6 +95,8 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     // 1. Drop every mapping the loader left behind (its binary, heap,
     //    stacks, vdso), keeping only our own mapping, the premapped VMAs
     //    and the status page. Nothing of the loader may run after this.
+    fault(t, STAGE_ENTRY)?;
+    fault(t, STAGE_UNMAP)?;
     let keep: &[Range] = args.array(t.keep)?;
     let mut from = 0u64;
     for r in keep {
@@ -165,6 +167,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     }
 
     // 6. Interval timers, resource limits, the task name.
+    fault(t, STAGE_ITIMER)?;
     let itimers: &[Itimer] = args.array(t.itimers)?;
     for it in itimers {
         // SAFETY: the four u64 after `which` are a struct itimerval.
@@ -263,6 +266,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
     }
     // SAFETY: the dumped clear_child_tid lives in the restored memory.
     unsafe { sys::set_tid_address(me.clear_tid) };
+    fault(t, STAGE_NAME)?;
     sys::set_name(&me.comm).map_err(Failure::at(STAGE_NAME))?;
 
     fault(t, STAGE_SIGQUEUE)?;
