@@ -450,6 +450,42 @@ fn start_unshared(name: &str, args: &[&str], setup: &str) -> Victim {
     Victim { pid, out }
 }
 
+/// `-t` naming a thread that is not its process's leader is refused, with
+/// the process to dump instead; the process runs on.
+#[test]
+fn dump_of_a_thread_names_its_process() {
+    let Some(_g) = harness("threads") else { return };
+    let pid = start_fixture("threads");
+    let tid = poll(Duration::from_secs(5), || {
+        fs::read_dir(format!("/proc/{pid}/task"))
+            .ok()?
+            .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<i32>().ok())
+            .find(|&t| t != pid)
+    })
+    .expect("a second thread");
+    let dir = Dir::new("thread-tid");
+    let out = crest_cmd(&[
+        "dump",
+        "-t",
+        &tid.to_string(),
+        "-D",
+        dir.s(),
+        "--leave-running",
+    ]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(
+        t.contains(&format!("pid {tid} is a thread of process {pid}")),
+        "{t}"
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the process runs on"
+    );
+    crest::sys::kill(pid, libc::SIGKILL).unwrap();
+    wait_gone(pid);
+}
+
 /// A task in an IPC namespace of its own is refused by name before
 /// anything is written, and runs on.
 #[test]

@@ -175,6 +175,16 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
             what: "no such process".into(),
         });
     }
+    // /proc/TID exists for a thread too: the tree's root must be a process.
+    let tgid = proc::Status::read(pid)?
+        .get("Tgid")
+        .parse::<i32>()
+        .unwrap_or(pid);
+    if tgid != pid {
+        return Err(DumpError::Request(format!(
+            "pid {pid} is a thread of process {tgid}, not a process: dump -t {tgid}"
+        )));
+    }
     fs::create_dir_all(dir).map_err(|e| DumpError::file(dir, e))?;
     let mut tree = seize_tree(pid)?;
     let frozen = std::time::Instant::now();
