@@ -64,7 +64,7 @@ pub fn show(files: &[PathBuf], pretty: bool) -> Result<(), ShowError> {
 
 /// The JSON of one image file.
 pub fn render(path: &Path, style: Style) -> Result<String, ShowError> {
-    let data = std::fs::read(path).map_err(|err| ShowError::Read {
+    let data = crate::images::read_regular(path).map_err(|err| ShowError::Read {
         path: path.into(),
         err,
     })?;

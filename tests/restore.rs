@@ -206,6 +206,45 @@ fn failing_blob_leaves_nothing_behind() {
     }
 }
 
+/// Image files that are not regular files are refused at once: a FIFO as
+/// pstree.img used to block the restore for ever, a link to /dev/zero to
+/// grow without end.
+#[test]
+fn images_that_are_not_regular_files_are_refused() {
+    let Some(_g) = harness("counter") else { return };
+    for (file, make) in [
+        ("pstree.img", "fifo"),
+        ("pages-1.img", "fifo"),
+        ("files.img", "zero"),
+    ] {
+        let copy = Copy::new("counter");
+        copy.install_binary("counter");
+        let path = copy.images().join(file);
+        fs::remove_file(&path).unwrap();
+        if make == "fifo" {
+            let c = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+            // SAFETY: c is a NUL-terminated path.
+            assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+        } else {
+            std::os::unix::fs::symlink("/dev/zero", &path).unwrap();
+        }
+        let start = std::time::Instant::now();
+        let out = restore(&copy.images(), &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{file} as a {make}: {err}");
+        assert!(
+            err.contains(file) && err.contains("not a regular file"),
+            "{err}"
+        );
+        assert!(
+            start.elapsed().as_secs() < 10,
+            "{file}: took {:?}",
+            start.elapsed()
+        );
+        assert_nothing_left(31000);
+    }
+}
+
 /// Every stage of the blob with a fault point fails the restore when
 /// CREST_FAULT names it, and leaves nothing behind; a name that is no stage
 /// is an error, not a restore without the fault.

@@ -100,7 +100,7 @@ pub fn read_pipes<'a>(
         return Ok(pipes);
     }
     let path = dir.join("pipes-data.img");
-    let bytes = match std::fs::read(&path) {
+    let bytes = match crate::images::read_regular(&path) {
         Ok(b) => b,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pipes),
         Err(e) => {

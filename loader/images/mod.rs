@@ -141,10 +141,39 @@ fn header_words(magic: u32) -> Vec<u32> {
     }
 }
 
+/// Opens an image file for reading, which must be a regular file: a FIFO
+/// would block the reader, a device (a symlink to /dev/zero) never end.
+/// Opened non-blocking, then checked.
+pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)?;
+    if !f.metadata()?.is_file() {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "not a regular file",
+        ));
+    }
+    Ok(f)
+}
+
+/// The whole of a regular file (see [`open_regular`]), read up to the
+/// size it had when opened.
+pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
+    use std::io::Read;
+    let f = open_regular(path)?;
+    let len = f.metadata()?.len();
+    let mut data = Vec::with_capacity(len as usize);
+    f.take(len).read_to_end(&mut data)?;
+    Ok(data)
+}
+
 impl Image {
     /// Reads `path`, which must carry `magic`.
     pub fn open(path: &Path, magic: u32) -> Result<Image, ImageError> {
-        let data = std::fs::read(path).map_err(|e| ImageError {
+        let data = read_regular(path).map_err(|e| ImageError {
             path: path.into(),
             kind: ImageErrorKind::Io(e),
         })?;

@@ -73,7 +73,7 @@ pub fn read<E: From<ImageError>>(
         path: pages_path.clone(),
         kind: ImageErrorKind::Io(kind),
     };
-    let pages = File::open(&pages_path).map_err(io)?;
+    let pages: File = super::open_regular(&pages_path).map_err(io)?;
     let pages_len = pages.metadata().map_err(io)?.len();
     if pages_len < off {
         return Err(bad(
