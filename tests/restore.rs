@@ -206,6 +206,55 @@ fn failing_blob_leaves_nothing_behind() {
     }
 }
 
+/// What used to be accepted silently is refused naming the image and the
+/// record: a file id twice in files.img, pipe data for a pipe no task
+/// holds, a pending signal whose siginfo is cut short.
+#[test]
+fn contradictions_are_refused_by_record() {
+    use crest::images::file::{CORE, FILES};
+    use crest::images::magic::PIPES_DATA_MAGIC;
+    use crest::images::schema::{PipeDataEntry, SiginfoEntry, SignalQueueEntry};
+    use crest::images::ImageWriter;
+    let Some(_g) = harness("tree") else { return };
+    let check = |copy: &Copy, words: &[&str]| {
+        let out = restore(&copy.images(), &[]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "{err}");
+        assert!(words.iter().all(|w| err.contains(w)), "{words:?}: {err}");
+        reap_all();
+        assert!(children().is_empty(), "tasks left behind");
+    };
+
+    let copy = Copy::new("tree");
+    let mut files = FILES.read_all(&copy.images(), "").unwrap();
+    files.push(files[0].clone());
+    fs::write(copy.images().join("files.img"), FILES.encode(&files)).unwrap();
+    check(&copy, &["files.img", "appears twice"]);
+
+    let copy = Copy::new("tree");
+    let mut w = ImageWriter::new(PIPES_DATA_MAGIC);
+    let e = PipeDataEntry {
+        pipe_id: 0x7fff_ffff,
+        bytes: 1,
+        size: None,
+    };
+    w.push_raw(&e, &[], b"x");
+    fs::write(copy.images().join("pipes-data.img"), w.into_bytes()).unwrap();
+    check(&copy, &["pipes-data.img", "record 0", "no task holds"]);
+
+    let copy = Copy::new("tree");
+    let root = PSTREE_ROOT;
+    let mut core = CORE.read_one(&copy.images(), root).unwrap();
+    core.tc.as_mut().unwrap().signals_s = Some(SignalQueueEntry {
+        signals: vec![SiginfoEntry { siginfo: vec![10] }],
+    });
+    fs::write(CORE.path(&copy.images(), root), CORE.encode([&core])).unwrap();
+    check(&copy, &[&format!("core-{root}.img"), "siginfo of 1 bytes"]);
+}
+
+/// The tree fixture's root.
+const PSTREE_ROOT: u32 = 31200;
+
 /// Image files that are not regular files are refused at once: a FIFO as
 /// pstree.img used to block the restore for ever, a link to /dev/zero to
 /// grow without end.

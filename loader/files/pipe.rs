@@ -115,12 +115,22 @@ pub fn read_pipes<'a>(
             .map(|e| u64::from(e.bytes))
             .map_err(|e| e.to_string())
     })?;
+    let mut seen = Vec::new();
     for i in 0..img.records.len() {
         let e: PipeDataEntry = img.decode(i)?;
-        if let Some(p) = pipes.iter_mut().find(|p| p.pipe_id == e.pipe_id) {
-            p.size = e.size;
-            p.data = img.data[img.records[i].extra.clone()].to_vec();
+        let bad = |what: String| {
+            RestoreError::Inconsistent(format!("{}: record {i}: {what}", path.display()))
+        };
+        if seen.contains(&e.pipe_id) {
+            return Err(bad(format!("pipe {} has data twice", e.pipe_id)));
         }
+        seen.push(e.pipe_id);
+        let p = pipes
+            .iter_mut()
+            .find(|p| p.pipe_id == e.pipe_id)
+            .ok_or_else(|| bad(format!("data for pipe {}, which no task holds", e.pipe_id)))?;
+        p.size = e.size;
+        p.data = img.data[img.records[i].extra.clone()].to_vec();
     }
     Ok(pipes)
 }

@@ -149,11 +149,17 @@ pub fn read_task(
     if let Some(root) = &inventory.root_ids {
         crate::ns::check_restorable(&IDS.path(dir, pid), pid, &ids, root)?;
     }
-    let files: HashMap<u32, FileEntry> = FILES
-        .read_all(dir, "")?
-        .into_iter()
-        .map(|f| (f.id, f))
-        .collect();
+    let mut files: HashMap<u32, FileEntry> = HashMap::new();
+    for (i, f) in FILES.read_all(dir, "")?.into_iter().enumerate() {
+        let id = f.id;
+        if files.insert(id, f).is_some() {
+            return Err(bad(
+                dir,
+                &FILES.name(""),
+                format!("record {i}: file id {id} appears twice"),
+            ));
+        }
+    }
     let fdinfo_id = if inventory.fdinfo_per_id == Some(true) {
         ids.files_id
     } else {
@@ -279,6 +285,31 @@ fn check_core(dir: &Path, name: &str, core: &CoreEntry) -> Result<(), RestoreErr
             name,
             format!("machine type {} is not x86_64", core.mtype),
         ));
+    }
+    // Queued signals carry a whole siginfo (128 bytes on x86_64).
+    let queues = [
+        (
+            "shared",
+            core.tc.as_ref().and_then(|t| t.signals_s.as_ref()),
+        ),
+        (
+            "private",
+            core.thread_core.as_ref().and_then(|t| t.signals_p.as_ref()),
+        ),
+    ];
+    for (which, q) in queues {
+        for (i, s) in q.iter().flat_map(|q| q.signals.iter()).enumerate() {
+            if s.siginfo.len() != 128 {
+                return Err(bad(
+                    dir,
+                    name,
+                    format!(
+                        "{which} pending signal {i}: a siginfo of {} bytes, not 128",
+                        s.siginfo.len()
+                    ),
+                ));
+            }
+        }
     }
     let ti = core
         .thread_info
