@@ -255,6 +255,34 @@ fn contradictions_are_refused_by_record() {
 /// The tree fixture's root.
 const PSTREE_ROOT: u32 = 31200;
 
+/// Signals sent to a task while it is restored (a window-size change and
+/// SIGCONT, again and again) neither abort the restore nor get lost: they
+/// are held while the loader traces the task and sent again after.
+#[test]
+fn signals_during_restore_are_delivered_after() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    for sig in [libc::SIGWINCH, libc::SIGCONT] {
+        let done = AtomicBool::new(false);
+        let out = std::thread::scope(|s| {
+            s.spawn(|| {
+                while !done.load(Ordering::Relaxed) {
+                    let _ = crest::sys::kill(31000, sig);
+                    std::thread::sleep(std::time::Duration::from_micros(200));
+                }
+            });
+            let out = copy.run_sh();
+            done.store(true, Ordering::Relaxed);
+            out
+        });
+        let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+        assert!(out.status.success(), "signal {sig}: {text}");
+        assert!(text.lines().any(|l| l == "PASS"), "signal {sig}: {text}");
+        assert_nothing_left(31000);
+    }
+}
+
 /// Image files that are not regular files are refused at once: a FIFO as
 /// pstree.img used to block the restore for ever, a link to /dev/zero to
 /// grow without end.

@@ -33,25 +33,69 @@ pub fn seize(pid: i32) -> bool {
     }
 }
 
-/// Waits for the next stop of `pid`, which must be `want`.
-fn wait_stop(pid: i32, want: i32, what: &str) -> Result<(), RestoreError> {
-    let fail = |m: String| RestoreError::System(format!("pid {pid}: {what}: {m}"));
-    match sys::waitpid(pid, libc::__WALL) {
-        Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == want => Ok(()),
-        Ok(Some((_, st))) if libc::WIFSTOPPED(st) => Err(fail(format!(
-            "stopped by signal {} instead",
-            libc::WSTOPSIG(st)
-        ))),
-        Ok(Some((_, st))) => Err(fail(format!("ended (wait status {st:#x})"))),
-        Ok(None) => Err(fail("no status".into())),
-        Err(e) => Err(RestoreError::sys(pid, format!("waitpid ({what})"), e)),
-    }
+/// How a held task is let run on to its next stop.
+#[derive(Clone, Copy)]
+enum Resume {
+    /// To the next syscall entry or exit (PTRACE_SYSCALL).
+    Syscall,
+    /// Until something stops it (PTRACE_CONT).
+    Cont,
 }
 
-fn step(pid: i32, sig: i32, what: &str) -> Result<(), RestoreError> {
-    sys::ptrace_syscall(pid, sig)
+/// Waits for the next stop of `pid`, which must be `want`. A signal that
+/// arrives meanwhile (a signal-delivery-stop: a timer, a SIGWINCH, a
+/// SIGSTOP) is held back, the task resumed as `resume` says, and the
+/// signal added to `pending`, to be sent again once the task is let go:
+/// a signal never aborts a restore and is never lost.
+fn wait_stop(
+    pid: i32,
+    want: i32,
+    resume: Resume,
+    pending: &mut Vec<i32>,
+    what: &str,
+) -> Result<(), RestoreError> {
+    let fail = |m: String| RestoreError::System(format!("pid {pid}: {what}: {m}"));
+    for _ in 0..10_000 {
+        match sys::waitpid(pid, libc::__WALL) {
+            Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == want => {
+                return Ok(())
+            }
+            Ok(Some((_, st))) if libc::WIFSTOPPED(st) => {
+                // A signal-delivery-stop (held back), or an event stop a
+                // signal caused (PTRACE_EVENT_STOP after a SIGCONT): the
+                // task goes on either way.
+                let sig = libc::WSTOPSIG(st);
+                if st >> 16 == 0 && !pending.contains(&sig) {
+                    pending.push(sig);
+                }
+                match resume {
+                    Resume::Syscall => sys::ptrace_syscall(pid, 0),
+                    Resume::Cont => sys::ptrace_cont(pid, 0),
+                }
+                .map_err(|e| RestoreError::sys(pid, format!("resuming ({what})"), e))?;
+            }
+            Ok(Some((_, st))) => return Err(fail(format!("ended (wait status {st:#x})"))),
+            Ok(None) => return Err(fail("no status".into())),
+            Err(e) => return Err(RestoreError::sys(pid, format!("waitpid ({what})"), e)),
+        }
+    }
+    Err(fail("signals keep arriving".into()))
+}
+
+fn step(pid: i32, pending: &mut Vec<i32>, what: &str) -> Result<(), RestoreError> {
+    sys::ptrace_syscall(pid, 0)
         .map_err(|e| RestoreError::sys(pid, format!("PTRACE_SYSCALL ({what})"), e))?;
-    wait_stop(pid, SYSCALL_STOP, what)
+    wait_stop(pid, SYSCALL_STOP, Resume::Syscall, pending, what)
+}
+
+/// Sends thread `tid` of `pid` the signals held back while it was traced.
+fn redeliver(pid: i32, tid: i32, pending: &[i32]) -> Result<(), RestoreError> {
+    for &sig in pending {
+        sys::tgkill(pid, tid, sig).map_err(|e| {
+            RestoreError::sys(pid, format!("thread {tid}: re-sending signal {sig}"), e)
+        })?;
+    }
+    Ok(())
 }
 
 /// The other threads have each counted themselves out before their own
@@ -67,11 +111,19 @@ pub fn threads_out(pid: i32, tids: &[u32], blob: (u64, u64)) -> Result<(), Resto
         for attempt in 0.. {
             sys::ptrace_seize(tid, 0).map_err(|e| fail("PTRACE_SEIZE", e))?;
             sys::ptrace_interrupt(tid).map_err(|e| fail("PTRACE_INTERRUPT", e))?;
-            wait_stop(tid, libc::SIGTRAP, "stopping a thread")?;
+            let mut pending = Vec::new();
+            wait_stop(
+                tid,
+                libc::SIGTRAP,
+                Resume::Cont,
+                &mut pending,
+                "stopping a thread",
+            )?;
             let rip = sys::ptrace_getregs(tid)
                 .map_err(|e| fail("PTRACE_GETREGS", e))?
                 .rip;
             sys::ptrace_detach(tid).map_err(|e| fail("PTRACE_DETACH", e))?;
+            redeliver(pid, tid, &pending)?;
             if !(blob.0..blob.1).contains(&rip) {
                 break;
             }
@@ -93,13 +145,20 @@ pub fn unmap_blob(
     blob_at: u64,
     blob_len: u64,
     stopped: bool,
+    mut pending: Vec<i32>,
 ) -> Result<(), RestoreError> {
     let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
     if !trapped {
-        wait_stop(pid, libc::SIGTRAP, "waiting for the restorer's breakpoint")?;
+        wait_stop(
+            pid,
+            libc::SIGTRAP,
+            Resume::Cont,
+            &mut pending,
+            "waiting for the restorer's breakpoint",
+        )?;
     }
-    step(pid, 0, "rt_sigreturn entry")?;
-    step(pid, 0, "rt_sigreturn exit")?;
+    step(pid, &mut pending, "rt_sigreturn entry")?;
+    step(pid, &mut pending, "rt_sigreturn exit")?;
     let regs = sys::ptrace_getregs(pid).map_err(|e| sysfail("PTRACE_GETREGS", e))?;
     let mut call = regs;
     call.rip = blob_at + blob::SYSCALL_OFFSET as u64;
@@ -107,8 +166,8 @@ pub fn unmap_blob(
     call.rdi = blob_at;
     call.rsi = blob_len;
     sys::ptrace_setregs(pid, &call).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
-    step(pid, 0, "munmap entry")?;
-    step(pid, 0, "munmap exit")?;
+    step(pid, &mut pending, "munmap entry")?;
+    step(pid, &mut pending, "munmap exit")?;
     let ret = sys::ptrace_getregs(pid)
         .map_err(|e| sysfail("PTRACE_GETREGS", e))?
         .rax as i64;
@@ -125,5 +184,6 @@ pub fn unmap_blob(
     if stopped {
         sys::kill(pid, libc::SIGSTOP).map_err(|e| sysfail("kill(SIGSTOP)", e))?;
     }
-    sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))
+    sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))?;
+    redeliver(pid, pid, &pending)
 }

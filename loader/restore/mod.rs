@@ -369,19 +369,20 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     drop(reservation);
     let traced = result?;
     clock.stage("restore");
-    for (p, trap) in plans.iter().zip(&traced) {
+    for (p, (trap, pending)) in plans.iter().zip(&traced) {
         if let Some(trapped) = *trap {
             let pid = p.task.pstree.pid as i32;
             let blob = (p.blob_at, p.stack_top);
             finish::threads_out(pid, &p.task.pstree.threads, blob)?;
             let stopped = crate::pstree::dumped_stopped(&p.task);
-            finish::unmap_blob(pid, trapped, p.blob_at, p.stack_top - p.blob_at, stopped)?;
+            let len = p.stack_top - p.blob_at;
+            finish::unmap_blob(pid, trapped, p.blob_at, len, stopped, pending.clone())?;
         }
     }
     clock.stage("unmap restorer");
     // Tasks dumped stopped (SIGSTOP, job control) are stopped again; traced
     // ones were, before they were let go.
-    for (p, trap) in plans.iter().zip(&traced) {
+    for (p, (trap, _)) in plans.iter().zip(&traced) {
         let stopped = crate::pstree::dumped_stopped(&p.task);
         if stopped && trap.is_none() {
             let pid = p.task.pstree.pid as i32;

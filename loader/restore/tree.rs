@@ -51,13 +51,20 @@ impl Drop for TreeGuard {
 /// blob (which waits for the answer at its end) whether it is traced.
 /// Returns, per task, `None` if untraced, else whether its breakpoint
 /// stop was already reaped here.
+/// Per task: whether the loader traces it (and whether its breakpoint
+/// stop was already reaped), and the signals held back meanwhile.
+pub(crate) type Traced = (Option<bool>, Vec<i32>);
+
 pub(crate) fn wait_tree(
     plans: &[TaskPlan],
     status: &StatusArea,
-) -> Result<Vec<Option<bool>>, RestoreError> {
+) -> Result<Vec<Traced>, RestoreError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let n = plans.len();
     let mut tracer: Vec<Option<Option<bool>>> = vec![None; n];
+    // Signals that reached a traced task while it was restored, held back
+    // and sent again once it is let go.
+    let mut pending: Vec<Vec<i32>> = vec![Vec::new(); n];
     loop {
         let mut done = 0;
         for (i, p) in plans.iter().enumerate() {
@@ -88,10 +95,20 @@ pub(crate) fn wait_tree(
             }
             match sys::waitpid(pid as i32, libc::WNOHANG | libc::__WALL) {
                 Ok(Some((_, st))) if libc::WIFSTOPPED(st) => match status.state(i) {
-                    STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP => {
+                    STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP && st >> 16 == 0 => {
                         tracer[i] = Some(Some(true));
                     }
                     STATE_FAILED => return Err(failure(status, i, pid)),
+                    _ if tracer[i].flatten().is_some() => {
+                        // A signal on its way in, or a ptrace event stop
+                        // it caused: held back, the task goes on.
+                        let sig = libc::WSTOPSIG(st);
+                        if st >> 16 == 0 && !pending[i].contains(&sig) {
+                            pending[i].push(sig);
+                        }
+                        sys::ptrace_cont(pid as i32, 0)
+                            .map_err(|e| RestoreError::sys(pid, "PTRACE_CONT", e))?;
+                    }
                     _ => {
                         return Err(RestoreError::Died {
                             pid,
@@ -114,7 +131,11 @@ pub(crate) fn wait_tree(
             }
         }
         if done == n && tracer.iter().all(|t| t.is_some()) {
-            return Ok(tracer.into_iter().map(|t| t.flatten()).collect());
+            return Ok(tracer
+                .into_iter()
+                .map(|t| t.flatten())
+                .zip(pending)
+                .collect());
         }
         if Instant::now() > deadline {
             return Err(RestoreError::System(format!(

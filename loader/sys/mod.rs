@@ -213,6 +213,12 @@ pub fn restore_sigmask(mask: SigMask) {
     unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
 }
 
+/// `tgkill(tgid, tid, sig)`.
+pub fn tgkill(tgid: i32, tid: i32, sig: i32) -> io::Result<()> {
+    // SAFETY: tgkill takes integers only.
+    check(unsafe { libc::syscall(libc::SYS_tgkill, tgid, tid, sig) }).map(drop)
+}
+
 pub fn kill(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: kill takes no memory.
     check_int(unsafe { libc::kill(pid, sig) }).map(drop)
