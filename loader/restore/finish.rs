@@ -42,14 +42,17 @@ enum Resume {
     Cont,
 }
 
-/// Waits for the next stop of `pid`, which must be `want`. A signal that
+/// Waits for the next stop of `pid` that is `want`: a stop signal and
+/// the ptrace event it comes with (0 for a signal-delivery or syscall
+/// stop), so that a breakpoint's SIGTRAP is not taken for an event stop's.
+/// A signal that
 /// arrives meanwhile (a signal-delivery-stop: a timer, a SIGWINCH, a
 /// SIGSTOP) is held back, the task resumed as `resume` says, and the
 /// signal added to `pending`, to be sent again once the task is let go:
 /// a signal never aborts a restore and is never lost.
 fn wait_stop(
     pid: i32,
-    want: i32,
+    want: (i32, i32),
     resume: Resume,
     pending: &mut Vec<i32>,
     what: &str,
@@ -57,7 +60,7 @@ fn wait_stop(
     let fail = |m: String| RestoreError::System(format!("pid {pid}: {what}: {m}"));
     for _ in 0..10_000 {
         match sys::waitpid(pid, libc::__WALL) {
-            Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == want => {
+            Ok(Some((_, st))) if libc::WIFSTOPPED(st) && (libc::WSTOPSIG(st), st >> 16) == want => {
                 return Ok(())
             }
             Ok(Some((_, st))) if libc::WIFSTOPPED(st) => {
@@ -85,7 +88,7 @@ fn wait_stop(
 fn step(pid: i32, pending: &mut Vec<i32>, what: &str) -> Result<(), RestoreError> {
     sys::ptrace_syscall(pid, 0)
         .map_err(|e| RestoreError::sys(pid, format!("PTRACE_SYSCALL ({what})"), e))?;
-    wait_stop(pid, SYSCALL_STOP, Resume::Syscall, pending, what)
+    wait_stop(pid, (SYSCALL_STOP, 0), Resume::Syscall, pending, what)
 }
 
 /// Sends thread `tid` of `pid` the signals held back while it was traced.
@@ -114,7 +117,7 @@ pub fn threads_out(pid: i32, tids: &[u32], blob: (u64, u64)) -> Result<(), Resto
             let mut pending = Vec::new();
             wait_stop(
                 tid,
-                libc::SIGTRAP,
+                (libc::SIGTRAP, crate::ptrace::PTRACE_EVENT_STOP),
                 Resume::Cont,
                 &mut pending,
                 "stopping a thread",
@@ -151,7 +154,7 @@ pub fn unmap_blob(
     if !trapped {
         wait_stop(
             pid,
-            libc::SIGTRAP,
+            (libc::SIGTRAP, 0),
             Resume::Cont,
             &mut pending,
             "waiting for the restorer's breakpoint",
