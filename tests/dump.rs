@@ -230,7 +230,8 @@ fn openfile_live() {
 fn missing_pid_is_a_clear_error() {
     let Some(_g) = harness("counter") else { return };
     let dir = Dir::new("nopid");
-    // pid_max is 32768 here, well above any real pid the test can race.
+    // The highest pid there can be (pid_max is at most 4194304), which the
+    // pid counter here never gets near.
     let out = crest_cmd(&["dump", "-t", "4194303", "-D", dir.s()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(

@@ -89,6 +89,7 @@ pub fn harness(fixture: &str) -> Option<MutexGuard<'static, ()>> {
     SUBREAPER.call_once(|| {
         crest::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
             .expect("PR_SET_CHILD_SUBREAPER");
+        keep_new_pids_above_fixtures();
     });
     reap_all();
     for pid in fixture_pids(fixture) {
@@ -105,6 +106,26 @@ pub fn harness(fixture: &str) -> Option<MutexGuard<'static, ()>> {
         }
     }
     Some(guard)
+}
+
+/// The fixtures restore fixed pids up to 32204, near the top of this
+/// machine's pid range (pid_max 32768), where the pid counter passes now
+/// and then: a process the test itself starts (run.sh, a victim) could
+/// take one of them mid-test. So new pids go above them: pid_max raised to
+/// the 64-bit default and the counter moved past the fixtures' range.
+fn keep_new_pids_above_fixtures() {
+    const ABOVE: u64 = 40_000;
+    let read = |f: &str| {
+        fs::read_to_string(f)
+            .ok()
+            .and_then(|s| s.trim().parse::<u64>().ok())
+    };
+    if read("/proc/sys/kernel/pid_max").is_some_and(|m| m <= ABOVE) {
+        fs::write("/proc/sys/kernel/pid_max", "4194304").expect("raise pid_max");
+    }
+    if read("/proc/sys/kernel/ns_last_pid").is_some_and(|l| l < ABOVE) {
+        fs::write("/proc/sys/kernel/ns_last_pid", ABOVE.to_string()).expect("move the pid counter");
+    }
 }
 
 pub fn euid() -> u32 {
