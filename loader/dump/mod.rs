@@ -20,10 +20,11 @@
 
 mod core;
 mod inject;
+mod tree;
 mod zombie;
 use crate::mem::dump as mem;
 
-use crate::ns::{namespace_ids, timens};
+use crate::ns::namespace_ids;
 use crate::pstree::{seize_tree, Process};
 use crate::seccomp::seccomp_filters;
 use crate::signals::queued;
@@ -34,13 +35,10 @@ use std::fmt;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
-use crate::files::pipe::pipes_data;
 use crate::files::{descriptors, Files};
 use crate::images::desc::CriuMessage;
 use crate::images::file::{self, ImageFile};
-use crate::images::magic;
 use crate::images::schema::*;
-use crate::images::ImageWriter;
 use crate::log::{DEBUG, INFO};
 use crate::proc;
 use crate::sys;
@@ -201,7 +199,7 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, &mut clock)?;
     }
-    write_tree(pid, dir, &acc, &mut written)?;
+    tree::write_tree(pid, dir, &acc, &mut written)?;
     clock.stage("images");
     // One syncfs for the whole set and its directory entries, rather than
     // an fsync per file: the tasks are killed only once all of it is safe.
@@ -250,65 +248,6 @@ struct TreeDump {
     shell_job: bool,
     /// What goes to stats-dump.
     stats: DumpStatsEntry,
-}
-
-/// The images of the whole tree: files, pipe data, pstree, time
-/// namespace, seccomp filters, and the inventory last (an image set
-/// without it is not a complete dump).
-fn write_tree(
-    root: i32,
-    dir: &Path,
-    acc: &TreeDump,
-    written: &mut Written,
-) -> Result<(), DumpError> {
-    write_image(dir, &file::FILES, "", &acc.files.entries, written)?;
-    // Each shmem object once, in pagemap-shmem-SHMID.img and its own
-    // pages file, numbered after the processes' ones.
-    let mut shmids: Vec<u64> = acc.shmem.iter().map(|u| u.shmid).collect();
-    shmids.sort_unstable();
-    shmids.dedup();
-    for (n, &shmid) in shmids.iter().enumerate() {
-        let pages_id = (acc.pstree.len() + n + 1) as u32;
-        let (mut pages, pages_path) = create_pages(dir, pages_id, written)?;
-        let uses: Vec<&mem::ShmemUse> = acc.shmem.iter().filter(|u| u.shmid == shmid).collect();
-        let entries = mem::dump_shmem(shmid, &uses, &mut pages, &pages_path)?;
-        write_pagemap(
-            dir,
-            &format!("pagemap-shmem-{shmid}.img"),
-            pages_id,
-            &entries,
-            written,
-        )?;
-    }
-    let pipes = pipes_data(&acc.files)?;
-    if !pipes.is_empty() {
-        let mut w = ImageWriter::new(magic::PIPES_DATA_MAGIC);
-        for (e, data) in &pipes {
-            w.push_raw(e, &[], data);
-        }
-        write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
-    }
-    if !acc.files.ttys.is_empty() {
-        write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
-    }
-    write_image(dir, &file::PSTREE, "", &acc.pstree, written)?;
-    write_image(dir, &file::TIMENS, 0, &[timens(root)?], written)?;
-    write_image(
-        dir,
-        &file::SECCOMP,
-        "",
-        std::slice::from_ref(&acc.seccomp),
-        written,
-    )?;
-    let inventory = InventoryEntry {
-        img_version: 2,
-        fdinfo_per_id: Some(true),
-        root_ids: acc.root_ids.clone(),
-        ns_per_id: Some(true),
-        lsmtype: Some(Lsmtype::NoLsm as i32),
-        ..Default::default()
-    };
-    write_image(dir, &file::INVENTORY, "", &[inventory], written)
 }
 
 /// Writes `records` into `file`'s image for object `id`.

@@ -1,0 +1,76 @@
+//! The images of the whole tree, written once every process is dumped:
+//! files, shmem objects, pipe data, terminals, pstree, the time namespace,
+//! seccomp filters, and the inventory last (an image set without it is not
+//! a complete dump).
+
+use std::path::Path;
+
+use crate::files::pipe::pipes_data;
+use crate::images::file;
+use crate::images::magic;
+use crate::images::schema::*;
+use crate::images::ImageWriter;
+use crate::ns::timens;
+
+use super::{
+    create_pages, mem, write_bytes, write_image, write_pagemap, DumpError, TreeDump, Written,
+};
+
+/// The images of the whole tree: files, pipe data, pstree, time
+/// namespace, seccomp filters, and the inventory last (an image set
+/// without it is not a complete dump).
+pub(super) fn write_tree(
+    root: i32,
+    dir: &Path,
+    acc: &TreeDump,
+    written: &mut Written,
+) -> Result<(), DumpError> {
+    write_image(dir, &file::FILES, "", &acc.files.entries, written)?;
+    // Each shmem object once, in pagemap-shmem-SHMID.img and its own
+    // pages file, numbered after the processes' ones.
+    let mut shmids: Vec<u64> = acc.shmem.iter().map(|u| u.shmid).collect();
+    shmids.sort_unstable();
+    shmids.dedup();
+    for (n, &shmid) in shmids.iter().enumerate() {
+        let pages_id = (acc.pstree.len() + n + 1) as u32;
+        let (mut pages, pages_path) = create_pages(dir, pages_id, written)?;
+        let uses: Vec<&mem::ShmemUse> = acc.shmem.iter().filter(|u| u.shmid == shmid).collect();
+        let entries = mem::dump_shmem(shmid, &uses, &mut pages, &pages_path)?;
+        write_pagemap(
+            dir,
+            &format!("pagemap-shmem-{shmid}.img"),
+            pages_id,
+            &entries,
+            written,
+        )?;
+    }
+    let pipes = pipes_data(&acc.files)?;
+    if !pipes.is_empty() {
+        let mut w = ImageWriter::new(magic::PIPES_DATA_MAGIC);
+        for (e, data) in &pipes {
+            w.push_raw(e, &[], data);
+        }
+        write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
+    }
+    if !acc.files.ttys.is_empty() {
+        write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
+    }
+    write_image(dir, &file::PSTREE, "", &acc.pstree, written)?;
+    write_image(dir, &file::TIMENS, 0, &[timens(root)?], written)?;
+    write_image(
+        dir,
+        &file::SECCOMP,
+        "",
+        std::slice::from_ref(&acc.seccomp),
+        written,
+    )?;
+    let inventory = InventoryEntry {
+        img_version: 2,
+        fdinfo_per_id: Some(true),
+        root_ids: acc.root_ids.clone(),
+        ns_per_id: Some(true),
+        lsmtype: Some(Lsmtype::NoLsm as i32),
+        ..Default::default()
+    };
+    write_image(dir, &file::INVENTORY, "", &[inventory], written)
+}
