@@ -57,32 +57,25 @@ pub struct Zombie {
     pub comm: String,
 }
 
-/// The zombie `entry` is, if its core says it is dead (CRIU 4.2 writes
+/// The zombie `entry` is, if its `core` says it is dead (CRIU 4.2 writes
 /// task_state 2, TASK_DEAD, for a zombie; 6 is compel's zombie). A root
 /// is never one: `read_task` refuses it.
-pub fn read_zombie(
-    dir: &Path,
-    entry: &PstreeEntry,
-    root: bool,
-) -> Result<Option<Zombie>, RestoreError> {
+pub fn zombie_of(entry: &PstreeEntry, core: &CoreEntry, root: bool) -> Option<Zombie> {
     if root {
-        return Ok(None);
+        return None;
     }
-    let core = CORE.read_one(dir, entry.pid)?;
-    let Some(tc) = core.tc.as_ref() else {
-        return Ok(None);
-    };
+    let tc = core.tc.as_ref()?;
     if tc.task_state != TaskState::Dead as u32 && tc.task_state != TaskState::Zombie as u32 {
-        return Ok(None);
+        return None;
     }
-    Ok(Some(Zombie {
+    Some(Zombie {
         pid: entry.pid,
         ppid: entry.ppid,
         pgid: entry.pgid,
         sid: entry.sid,
         exit_code: tc.exit_code,
         comm: tc.comm.clone(),
-    }))
+    })
 }
 
 /// Reads the inventory and the process tree.
@@ -110,10 +103,10 @@ pub fn read_task(
     dir: &Path,
     inventory: &InventoryEntry,
     entry: &PstreeEntry,
+    core: CoreEntry,
 ) -> Result<TaskImages, RestoreError> {
     let pid = entry.pid;
     let core_name = CORE.name(pid);
-    let core = CORE.read_one(dir, pid)?;
     check_core(dir, &core_name, &core)?;
     let state = core.tc.as_ref().map_or(1, |tc| tc.task_state);
     if state != TaskState::Alive as u32 && state != TaskState::Stopped as u32 {

@@ -187,17 +187,21 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     clock.stage("kerndat");
     let (inventory, tree) = images::read_tree(&dir)?;
+    // Each core once: it says whether the task is a zombie, and a live
+    // task's images are read from it on.
     let mut zombies = Vec::new();
+    let mut live = Vec::with_capacity(tree.len());
     for (i, entry) in tree.iter().enumerate() {
-        zombies.extend(images::read_zombie(&dir, entry, i == 0)?);
+        let core = crate::images::file::CORE.read_one(&dir, entry.pid)?;
+        match images::zombie_of(entry, &core, i == 0) {
+            Some(z) => zombies.push(z),
+            None => live.push((entry, core)),
+        }
     }
     crate::pstree::check_tree(&dir, &tree, &zombies, opts.shell_job)?;
     let mut plans = Vec::with_capacity(tree.len());
-    for entry in tree
-        .iter()
-        .filter(|e| zombies.iter().all(|z| z.pid != e.pid))
-    {
-        let task = images::read_task(&dir, &inventory, entry)?;
+    for (entry, core) in live {
+        let task = images::read_task(&dir, &inventory, entry, core)?;
         let mut mem = mem::plan(
             &dir.join(format!("mm-{}.img", entry.pid)),
             &task.mm.vmas,
