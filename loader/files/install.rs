@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::ffi::CString;
 
-use crate::images::schema::{FdTypes, FileEntry, MemfdInodeEntry};
+use crate::images::schema::{FdTypes, FileEntry};
 use crate::sys;
 
 use crate::restore::images::TaskImages;
@@ -127,12 +127,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     .ok_or_else(|| without_data(&what, "memfd", fi.id))?;
                 let inode =
                     super::memfd::inode_of(&task.files, &task.memfds, u64::from(fi.id), &what)?;
-                if memfds
-                    .iter()
-                    .all(|x: &MemfdInodeEntry| x.shmid != inode.shmid)
-                {
-                    memfds.push(inode.clone());
-                }
+                memfds.push(inode.clone()); // one object per shmid: plan_shmem
                 let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
                 Source::Memfd {
                     shmid: u64::from(inode.shmid),

@@ -207,8 +207,7 @@ impl Files {
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
         let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
         use std::os::unix::fs::MetadataExt;
-        let id = self.entries.len() as u32 + 1;
-        self.entries.push(FileEntry {
+        Ok(self.add(|id| FileEntry {
             r#type: FdTypes::Reg as i32,
             id,
             reg: Some(RegFileEntry {
@@ -222,8 +221,7 @@ impl Files {
                 ..Default::default()
             }),
             ..Default::default()
-        });
-        Ok(id)
+        }))
     }
 
     /// One id per path for mapped files, the exe, cwd and root.

@@ -72,7 +72,7 @@ pub struct MemPlan {
     pub premap_len: u64,
     pub vdso: Option<DumpedVdso>,
     pub proxy: Option<VdsoProxy>,
-    /// The memfd objects the VMAs map.
+    /// The memfd objects the VMAs map (an inode once per VMA).
     pub memfds: Vec<MemfdInodeEntry>,
     /// Dumped ranges (everything the task will have mapped).
     pub dumped: Vec<(u64, u64)>,
@@ -141,12 +141,7 @@ pub fn plan(
             // A memfd (shared or private): its object, by the inode's shmid.
             let inode = crate::files::memfd::inode_of(files, memfds, v.shmid, &what())?;
             shmid = Some(u64::from(inode.shmid));
-            if !used_memfds
-                .iter()
-                .any(|m: &MemfdInodeEntry| m.shmid == inode.shmid)
-            {
-                used_memfds.push(inode.clone());
-            }
+            used_memfds.push(inode.clone()); // plan_shmem makes one object per shmid
             let base = if v.status & VMA_FILE_SHARED != 0 {
                 libc::MAP_SHARED
             } else {

@@ -166,45 +166,43 @@ fn fill_shmem(s: &Shmem, fd: i32) -> Result<(), RestoreError> {
     let fail = |what: &str, e: std::io::Error| {
         RestoreError::sys(0, format!("shmem {:#x}: {what}", s.shmid), e)
     };
-    {
-        let Some((runs, path, file)) = &s.pages else {
-            return Ok(());
-        };
-        let at = sys::mmap(
-            0,
-            s.size,
-            libc::PROT_READ | libc::PROT_WRITE,
-            libc::MAP_SHARED,
-            fd,
-            0,
-        )
-        .map_err(|e| fail("mmap", e))?;
-        let mut result = Ok(());
-        for r in runs {
-            let Some(off) = r.file_off else { continue };
-            let len = r.nr_pages * crate::images::flags::PAGE;
-            // SAFETY: [vaddr, vaddr + len) lies inside the object
-            // (mem::plan_shmem checked every run against its size with
-            // checked arithmetic), and `at` maps all of it writable.
-            match unsafe { sys::preadv(file.as_raw_fd(), &[(at + r.vaddr, len)], off) } {
-                Ok(n) if n as u64 == len => {}
-                Ok(_) => {
-                    result = Err(RestoreError::Inconsistent(format!(
-                        "{}: ends early",
-                        path.display()
-                    )));
-                    break;
-                }
-                Err(e) => {
-                    result = Err(fail("reading its pages", e));
-                    break;
-                }
+    let Some((runs, path, file)) = &s.pages else {
+        return Ok(());
+    };
+    let at = sys::mmap(
+        0,
+        s.size,
+        libc::PROT_READ | libc::PROT_WRITE,
+        libc::MAP_SHARED,
+        fd,
+        0,
+    )
+    .map_err(|e| fail("mmap", e))?;
+    let mut result = Ok(());
+    for r in runs {
+        let Some(off) = r.file_off else { continue };
+        let len = r.nr_pages * crate::images::flags::PAGE;
+        // SAFETY: [vaddr, vaddr + len) lies inside the object
+        // (mem::plan_shmem checked every run against its size with
+        // checked arithmetic), and `at` maps all of it writable.
+        match unsafe { sys::preadv(file.as_raw_fd(), &[(at + r.vaddr, len)], off) } {
+            Ok(n) if n as u64 == len => {}
+            Ok(_) => {
+                result = Err(RestoreError::Inconsistent(format!(
+                    "{}: ends early",
+                    path.display()
+                )));
+                break;
+            }
+            Err(e) => {
+                result = Err(fail("reading its pages", e));
+                break;
             }
         }
-        // SAFETY: `at` is the mapping made above; nothing refers to it.
-        let _ = unsafe { sys::munmap(at, s.size) };
-        result
     }
+    // SAFETY: `at` is the mapping made above; nothing refers to it.
+    let _ = unsafe { sys::munmap(at, s.size) };
+    result
 }
 
 /// Maps every premapped VMA of `plan` into its slot of the premap area at
