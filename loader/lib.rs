@@ -20,6 +20,7 @@ pub mod creds;
 pub mod dump;
 pub mod files;
 pub mod images;
+pub mod ipc;
 pub mod kerndat;
 pub mod log;
 pub mod mem;

@@ -70,8 +70,9 @@ pub(crate) fn check_restorable(
     root: &TaskKobjIdsEntry,
 ) -> Result<(), RestoreError> {
     for ((name, task), host) in NOT_RESTORED.iter().zip(ns_ids(ids)).zip(ns_ids(root)) {
-        // UTS namespaces are restored (`uts_of_tree`).
-        if *name == "UTS" {
+        // The tree's own pid, UTS and IPC namespaces are restored
+        // (`TreeNs`).
+        if matches!(*name, "pid" | "UTS" | "IPC") {
             continue;
         }
         if let (Some(t), Some(h)) = (task, host) {
@@ -121,32 +122,88 @@ pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
     Ok(())
 }
 
-/// The UTS namespace the restored tree gets: `None` for the loader's (the
-/// dump's root namespace), else the root task's, read from its
-/// `utsns-<id>.img`, which every task must share.
-pub(crate) fn uts_of_tree(
-    dir: &std::path::Path,
-    root: &TaskKobjIdsEntry,
-    tasks: &[&TaskKobjIdsEntry],
-    pids: &[u32],
-) -> Result<Option<crate::images::schema::UtsnsEntry>, RestoreError> {
-    use crate::images::file::UTSNS;
-    let Some(first) = tasks.first() else {
-        return Ok(None);
-    };
-    let tree_uts = first.uts_ns_id;
-    for (t, pid) in tasks.iter().zip(pids) {
-        if t.uts_ns_id != tree_uts {
+/// The namespaces a restored tree gets of its own: each is the root
+/// task's, which every task of the tree shares, created with the root
+/// (clone3 flags) where it differs from the dump's root namespaces.
+#[derive(Debug, Default)]
+pub(crate) struct TreeNs {
+    /// The root is init (pid 1) of a new pid namespace.
+    pub(crate) new_pid: bool,
+    /// The tree's UTS namespace, from `utsns-<id>.img`.
+    pub(crate) uts: Option<crate::images::schema::UtsnsEntry>,
+    /// The tree's IPC namespace, from `ipcns-*-<id>.img`.
+    pub(crate) ipc: Option<crate::ipc::IpcNs>,
+}
+
+impl TreeNs {
+    /// The clone3 flags that fork the root into these namespaces.
+    pub(crate) fn clone_flags(&self) -> u64 {
+        let mut f = 0;
+        if self.new_pid {
+            f |= libc::CLONE_NEWPID as u64;
+        }
+        if self.uts.is_some() {
+            f |= libc::CLONE_NEWUTS as u64;
+        }
+        if self.ipc.is_some() {
+            f |= libc::CLONE_NEWIPC as u64;
+        }
+        f
+    }
+
+    /// Reads and checks the tree's namespaces: `tasks` in pstree order
+    /// (the root first), each with its ids.
+    pub(crate) fn read(
+        dir: &std::path::Path,
+        root_ids: Option<&TaskKobjIdsEntry>,
+        tasks: &[(u32, &TaskKobjIdsEntry)],
+    ) -> Result<TreeNs, RestoreError> {
+        use crate::images::file::UTSNS;
+        let (Some(host), Some(&(root_pid, root))) = (root_ids, tasks.first()) else {
+            return Ok(TreeNs::default());
+        };
+        type Pick = fn(&TaskKobjIdsEntry) -> Option<u32>;
+        let kinds: [(&str, Pick); 3] = [
+            ("pid", |i| i.pid_ns_id),
+            ("UTS", |i| i.uts_ns_id),
+            ("IPC", |i| i.ipc_ns_id),
+        ];
+        for (name, pick) in kinds {
+            for &(pid, t) in tasks {
+                if pick(t) != pick(root) {
+                    return Err(RestoreError::Unsupported(format!(
+                        "pid {pid} lives in another {name} namespace ({:?}) than the tree's root ({:?}): crest restores one {name} namespace per tree, the root's",
+                        pick(t),
+                        pick(root)
+                    )));
+                }
+            }
+        }
+        let own = |pick: Pick| match (pick(root), pick(host)) {
+            (Some(t), Some(h)) if t != h => Some(t),
+            _ => None,
+        };
+        let new_pid = own(|i| i.pid_ns_id).is_some();
+        if new_pid && root_pid != 1 {
             return Err(RestoreError::Unsupported(format!(
-                "pid {pid} lives in another UTS namespace ({:?}) than the tree's root ({tree_uts:?}): \
-                 crest restores one UTS namespace per tree",
-                t.uts_ns_id
+                "can't restore a pid namespace without its init (pid 1): the tree's root is pid {root_pid} of a pid namespace of its own; dump the namespace's init instead"
             )));
         }
-    }
-    match (tree_uts, root.uts_ns_id) {
-        (Some(t), Some(h)) if t != h => Ok(Some(UTSNS.read_one(dir, t)?)),
-        _ => Ok(None),
+        if !new_pid && root_pid == 1 {
+            return Err(RestoreError::Unsupported(
+                "the tree's root is pid 1, but the images give it the dump's own pid namespace (ids-1.img pid_ns_id equals the inventory's root_ids): pid 1 can only be restored as init of a new pid namespace; dump a tree whose root is not init"
+                    .into(),
+            ));
+        }
+        let uts = match own(|i| i.uts_ns_id) {
+            Some(id) => Some(UTSNS.read_one(dir, id)?),
+            None => None,
+        };
+        let ipc = match own(|i| i.ipc_ns_id) {
+            Some(id) => Some(crate::ipc::IpcNs::read(dir, id)?),
+            None => None,
+        };
+        Ok(TreeNs { new_pid, uts, ipc })
     }
 }
 

@@ -217,6 +217,41 @@ pub fn threads(pid: i32) -> Result<Vec<i32>, ProcError> {
     Ok(v)
 }
 
+/// A task's pids from the outermost pid namespace to its own (`NSpid:`
+/// of /proc/PID/task/TID/status): one number outside pid namespaces.
+pub fn ns_pids(pid: i32, tid: i32) -> Result<Vec<u32>, ProcError> {
+    let s = read(pid, &format!("task/{tid}/status"))?;
+    let line = s
+        .lines()
+        .find_map(|l| l.strip_prefix("NSpid:"))
+        .ok_or(ProcError::NoSuchProcess { pid })?;
+    Ok(line
+        .split_whitespace()
+        .filter_map(|x| x.parse().ok())
+        .collect())
+}
+
+/// For the threads `ns_tids` (numbered in the task's own pid namespace) of
+/// the task `pid` (our number for it): our numbers for them, in order.
+pub fn host_tids(pid: i32, ns_tids: &[u32]) -> Result<Vec<i32>, String> {
+    let mut map = Vec::new();
+    for tid in threads(pid).map_err(|e| e.to_string())? {
+        let ns = ns_pids(pid, tid).map_err(|e| e.to_string())?;
+        if let Some(&inner) = ns.last() {
+            map.push((inner, tid));
+        }
+    }
+    ns_tids
+        .iter()
+        .map(|t| {
+            map.iter()
+                .find(|(inner, _)| inner == t)
+                .map(|&(_, host)| host)
+                .ok_or(format!("thread {t} is not among the task's threads"))
+        })
+        .collect()
+}
+
 /// Child pids of the task (all its threads).
 pub fn children(pid: i32) -> Result<Vec<i32>, ProcError> {
     let mut v = Vec::new();

@@ -63,6 +63,31 @@ impl<M: CriuMessage> ImageFile<M> {
         Image::open(&self.path(dir, id), self.magic)?.decode_one()
     }
 
+    /// Every record with the raw bytes that follow it (the values of a
+    /// semaphore set, the messages of a queue); a file that ends inside
+    /// them is truncated.
+    pub fn read_with_extra(
+        &self,
+        dir: &Path,
+        id: impl std::fmt::Display,
+    ) -> Result<Vec<(M, Vec<u8>)>, ImageError> {
+        let path = self.path(dir, id);
+        let data = super::read_regular(&path).map_err(|e| ImageError {
+            path: path.clone(),
+            kind: super::ImageErrorKind::Io(e),
+        })?;
+        let kind = self.kind();
+        let img = Image::parse(&path, data, self.magic, |body, rest| {
+            Ok(kind.map_or(0, |k| super::json::extra_length(k, body, rest)))
+        })?;
+        (0..img.records.len())
+            .map(|i| {
+                let extra = img.data[img.records[i].extra.clone()].to_vec();
+                Ok((img.decode(i)?, extra))
+            })
+            .collect()
+    }
+
     /// Every record, with the fields this crest does not know kept.
     pub fn read_kept(
         &self,
@@ -102,6 +127,10 @@ pub const TTY_INFO: ImageFile<TtyInfoEntry> = ImageFile::new(magic::TTY_INFO_MAG
 pub const STATS: ImageFile<StatsEntry> = ImageFile::new(magic::STATS_MAGIC);
 pub const MEMFD_INODE: ImageFile<MemfdInodeEntry> = ImageFile::new(magic::MEMFD_INODE_MAGIC);
 pub const UTSNS: ImageFile<UtsnsEntry> = ImageFile::new(magic::UTSNS_MAGIC);
+pub const IPC_VAR: ImageFile<IpcVarEntry> = ImageFile::new(magic::IPC_VAR_MAGIC);
+pub const IPCNS_SHM: ImageFile<IpcShmEntry> = ImageFile::new(magic::IPCNS_SHM_MAGIC);
+pub const IPCNS_SEM: ImageFile<IpcSemEntry> = ImageFile::new(magic::IPCNS_SEM_MAGIC);
+pub const IPCNS_MSG: ImageFile<IpcMsgEntry> = ImageFile::new(magic::IPCNS_MSG_MAGIC);
 
 #[cfg(test)]
 mod tests {
@@ -129,6 +158,10 @@ mod tests {
             same(&STATS),
             same(&MEMFD_INODE),
             same(&UTSNS),
+            same(&IPC_VAR),
+            same(&IPCNS_SHM),
+            same(&IPCNS_SEM),
+            same(&IPCNS_MSG),
         ] {
             assert_eq!(kind, record);
         }

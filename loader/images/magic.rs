@@ -35,6 +35,10 @@ pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
 pub const UTSNS_MAGIC: u32 = 0x5447_3203;
+pub const IPC_VAR_MAGIC: u32 = 0x5311_5007;
+pub const IPCNS_SHM_MAGIC: u32 = 0x4628_3044;
+pub const IPCNS_SEM_MAGIC: u32 = 0x5957_3019;
+pub const IPCNS_MSG_MAGIC: u32 = 0x5545_3737;
 
 /// How an image file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,7 +314,7 @@ pub static IMAGES: &[ImageKind] = &[
     kind("UTSNS", UTSNS_MAGIC, "utsns-%u.img", &schema::UTSNS_ENTRY),
     kind(
         "IPC_VAR",
-        0x5311_5007,
+        IPC_VAR_MAGIC,
         "ipcns-var-%u.img",
         &schema::IPC_VAR_ENTRY,
     ),
@@ -318,7 +322,7 @@ pub static IMAGES: &[ImageKind] = &[
         extra: Extra::ShmData,
         ..kind(
             "IPCNS_SHM",
-            0x4628_3044,
+            IPCNS_SHM_MAGIC,
             "ipcns-shm-%u.img",
             &schema::IPC_SHM_ENTRY,
         )
@@ -327,7 +331,7 @@ pub static IMAGES: &[ImageKind] = &[
         extra: Extra::SemValues,
         ..kind(
             "IPCNS_SEM",
-            0x5957_3019,
+            IPCNS_SEM_MAGIC,
             "ipcns-sem-%u.img",
             &schema::IPC_SEM_ENTRY,
         )
@@ -336,7 +340,7 @@ pub static IMAGES: &[ImageKind] = &[
         extra: Extra::MsgQueue,
         ..kind(
             "IPCNS_MSG",
-            0x5545_3737,
+            IPCNS_MSG_MAGIC,
             "ipcns-msg-%u.img",
             &schema::IPC_MSG_ENTRY,
         )

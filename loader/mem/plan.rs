@@ -33,6 +33,8 @@ pub struct Premap {
     pub file: Option<(CString, i32)>,
     /// The shmem object to map (shared anonymous memory).
     pub shmid: Option<u64>,
+    /// The System V segment attached here (its IPC id).
+    pub sysv: Option<i32>,
     pub pgoff: u64,
     /// `madvise` advice numbers to apply.
     pub advice: Vec<i32>,
@@ -79,7 +81,6 @@ pub struct MemPlan {
 }
 
 const UNSUPPORTED: &[(u32, &str)] = &[
-    (VMA_AREA_SYSVIPC, "System V shared memory"),
     (VMA_AREA_SOCKET, "a packet socket ring"),
     (VMA_AREA_AIORING, "an AIO ring"),
     (VMA_AREA_SHSTK, "a shadow stack"),
@@ -136,8 +137,20 @@ pub fn plan(
         }
         let len = v.end - v.start;
         let keep = v.flags as i32 & (libc::MAP_GROWSDOWN | libc::MAP_NORESERVE);
-        let mut shmid = (v.status & VMA_ANON_SHARED != 0).then_some(v.shmid);
-        let (flags, file) = if v.status & VMA_AREA_MEMFD != 0 {
+        let sysv = v.status & VMA_AREA_SYSVIPC != 0;
+        let mut shmid = (v.status & VMA_ANON_SHARED != 0 && !sysv).then_some(v.shmid);
+        let (flags, file) = if sysv {
+            // An attached System V segment: its IPC namespace creates it,
+            // the task attaches it again (`shmid` is the segment's id).
+            if v.shmid > i32::MAX as u64 {
+                return Err(RestoreError::Inconsistent(format!(
+                    "{}: System V segment id {} is out of range",
+                    what(),
+                    v.shmid
+                )));
+            }
+            (libc::MAP_SHARED, None)
+        } else if v.status & VMA_AREA_MEMFD != 0 {
             // A memfd (shared or private): its object, by the inode's shmid.
             let inode = crate::files::memfd::inode_of(files, memfds, v.shmid, &what())?;
             shmid = Some(u64::from(inode.shmid));
@@ -197,6 +210,7 @@ pub fn plan(
             flags,
             file,
             shmid,
+            sysv: sysv.then_some(v.shmid as i32),
             pgoff: v.pgoff,
             advice: advice(v.madv),
             filled: false,
@@ -285,6 +299,7 @@ impl MemPlan {
             flags: libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
             file: None,
             shmid: None,
+            sysv: None,
             pgoff: 0,
             advice: Vec::new(),
             filled: true,

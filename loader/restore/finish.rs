@@ -105,9 +105,8 @@ fn redeliver(pid: i32, tid: i32, pending: &[i32]) -> Result<(), RestoreError> {
 /// `rt_sigreturn`, which leaves a few instructions still in the blob.
 /// Makes sure that every one of them is past them: each is seized and
 /// stopped, its `rip` looked at, and let go.
-pub fn threads_out(pid: i32, tids: &[u32], blob: (u64, u64)) -> Result<(), RestoreError> {
-    for &tid in tids.iter().filter(|&&t| t as i32 != pid) {
-        let tid = tid as i32;
+pub fn threads_out(pid: i32, tids: &[i32], blob: (u64, u64)) -> Result<(), RestoreError> {
+    for &tid in tids.iter().filter(|&&t| t != pid) {
         let fail = |what: &str, e: std::io::Error| {
             RestoreError::sys(pid, format!("thread {tid}: {what}"), e)
         };

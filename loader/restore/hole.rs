@@ -143,6 +143,18 @@ impl StatusArea<'_> {
             .load(Ordering::Acquire)
     }
 
+    /// In a child: records task `i`'s pid in the loader's pid namespace.
+    pub fn set_host_pid(&self, i: usize, pid: u32) {
+        self.word(i, offset_of!(Status, host_pid))
+            .store(pid, Ordering::Release);
+    }
+
+    /// Task `i`'s pid in the loader's pid namespace (0: not known yet).
+    pub fn host_pid(&self, i: usize) -> u32 {
+        self.word(i, offset_of!(Status, host_pid))
+            .load(Ordering::Acquire)
+    }
+
     /// Tells task `i`'s blob whether the loader traces it.
     pub fn set_tracer(&self, i: usize, tracer: u32) {
         let w = self.word(i, offset_of!(Status, tracer));

@@ -27,6 +27,7 @@ pub mod images;
 pub use crate::mem::plan as mem;
 #[allow(unsafe_code)]
 mod premap;
+pub(crate) use premap::fill_sysv;
 pub mod sigframe;
 mod task;
 #[allow(unsafe_code)]
@@ -243,15 +244,14 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             stack_top: 0,
         });
     }
-    let uts = match &inventory.root_ids {
-        Some(root) => crate::ns::uts_of_tree(
-            &dir,
-            root,
-            &plans.iter().map(|p| &p.task.ids).collect::<Vec<_>>(),
-            &plans.iter().map(|p| p.task.pstree.pid).collect::<Vec<_>>(),
-        )?,
-        None => None,
-    };
+    let ns = crate::ns::TreeNs::read(
+        &dir,
+        inventory.root_ids.as_ref(),
+        &plans
+            .iter()
+            .map(|p| (p.task.pstree.pid, &p.task.ids))
+            .collect::<Vec<_>>(),
+    )?;
     let pipes = crate::files::pipe::read_pipes(&dir, plans.iter().map(|p| &p.fds))?;
     let shmem = mem::plan_shmem(
         &dir,
@@ -340,7 +340,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         plans: &plans,
         tree: &tree,
         zombies: &zombies,
-        uts: uts.as_ref(),
+        ns: &ns,
         reservation: &reservation,
         status: &status,
         area,
@@ -351,12 +351,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // their dumped masks.
     let mask = sys::block_all_signals().map_err(|e| RestoreError::sys(0, "sigprocmask", e))?;
     let root_pid = tree[0].pid;
-    let flags = if uts.is_some() {
-        libc::CLONE_NEWUTS as u64
-    } else {
-        0
-    };
-    let forked = tree::fork_with_pid(root_pid, flags);
+    let forked = tree::fork_with_pid(root_pid, ns.clone_flags());
     if !matches!(forked, Ok(Forked::Child)) {
         sys::restore_sigmask(mask);
     }
@@ -369,27 +364,32 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         sys::close(fd);
     }
     clock.stage("fork");
-    let result = wait_tree(&plans, &status);
+    let result = wait_tree(&plans, &status, guard.root);
     drop(reservation);
     let traced = result?;
     clock.stage("restore");
-    for (p, (trap, pending)) in plans.iter().zip(&traced) {
-        if let Some(trapped) = *trap {
-            let pid = p.task.pstree.pid as i32;
+    for (p, t) in plans.iter().zip(&traced) {
+        if let Some(trapped) = t.trap {
             let blob = (p.blob_at, p.stack_top);
-            finish::threads_out(pid, &p.task.pstree.threads, blob)?;
+            let tids = if ns.new_pid {
+                crate::proc::host_tids(t.host, &p.task.pstree.threads)
+                    .map_err(|e| RestoreError::System(format!("pid {}: {e}", p.task.pstree.pid)))?
+            } else {
+                p.task.pstree.threads.iter().map(|&t| t as i32).collect()
+            };
+            finish::threads_out(t.host, &tids, blob)?;
             let stopped = crate::pstree::dumped_stopped(&p.task);
             let len = p.stack_top - p.blob_at;
-            finish::unmap_blob(pid, trapped, p.blob_at, len, stopped, pending.clone())?;
+            finish::unmap_blob(t.host, trapped, p.blob_at, len, stopped, t.pending.clone())?;
         }
     }
     clock.stage("unmap restorer");
     // Tasks dumped stopped (SIGSTOP, job control) are stopped again; traced
     // ones were, before they were let go.
-    for (p, (trap, _)) in plans.iter().zip(&traced) {
+    for (p, t) in plans.iter().zip(&traced) {
         let stopped = crate::pstree::dumped_stopped(&p.task);
-        if stopped && trap.is_none() {
-            let pid = p.task.pstree.pid as i32;
+        if stopped && t.trap.is_none() {
+            let pid = t.host;
             sys::kill(pid, libc::SIGSTOP)
                 .map_err(|e| RestoreError::sys(pid, "kill(SIGSTOP)", e))?;
         }
@@ -397,12 +397,13 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let elapsed = clock.start.elapsed();
     crate::log!(
         INFO,
-        "pid {root_pid} restored in {} us ({} processes)",
+        "pid {root_pid} (host pid {}) restored in {} us ({} processes)",
+        guard.root,
         elapsed.as_micros(),
         plans.len()
     );
     if let Some(p) = &opts.pidfile {
-        std::fs::write(p, format!("{root_pid}\n"))
+        std::fs::write(p, format!("{}\n", guard.root))
             .map_err(|e| RestoreError::sys(0, format!("writing the pidfile {}", p.display()), e))?;
     }
     let tasks: Vec<&images::TaskImages> = plans.iter().map(|p| &p.task).collect();

@@ -162,10 +162,6 @@ pub fn create_shmem(
 
 /// Writes shmem object `s`'s dumped pages into it (through `fd`).
 fn fill_shmem(s: &Shmem, fd: i32) -> Result<(), RestoreError> {
-    use std::os::fd::AsRawFd;
-    let fail = |what: &str, e: std::io::Error| {
-        RestoreError::sys(0, format!("shmem {:#x}: {what}", s.shmid), e)
-    };
     let Some((runs, path, file)) = &s.pages else {
         return Ok(());
     };
@@ -177,32 +173,142 @@ fn fill_shmem(s: &Shmem, fd: i32) -> Result<(), RestoreError> {
         fd,
         0,
     )
-    .map_err(|e| fail("mmap", e))?;
-    let mut result = Ok(());
-    for r in runs {
-        let Some(off) = r.file_off else { continue };
-        let len = r.nr_pages * crate::images::flags::PAGE;
-        // SAFETY: [vaddr, vaddr + len) lies inside the object
-        // (mem::plan_shmem checked every run against its size with
-        // checked arithmetic), and `at` maps all of it writable.
-        match unsafe { sys::preadv(file.as_raw_fd(), &[(at + r.vaddr, len)], off) } {
-            Ok(n) if n as u64 == len => {}
-            Ok(_) => {
-                result = Err(RestoreError::Inconsistent(format!(
-                    "{}: ends early",
-                    path.display()
-                )));
-                break;
-            }
-            Err(e) => {
-                result = Err(fail("reading its pages", e));
-                break;
-            }
-        }
-    }
+    .map_err(|e| RestoreError::sys(0, format!("shmem {:#x}: mmap", s.shmid), e))?;
+    // SAFETY: `at` maps all `size` bytes of the object writable, just above.
+    let result = unsafe { fill_runs(at, s.size, runs, path, file) }
+        .map_err(|m| RestoreError::Inconsistent(format!("shmem {:#x}: {m}", s.shmid)));
     // SAFETY: `at` is the mapping made above; nothing refers to it.
     let _ = unsafe { sys::munmap(at, s.size) };
     result
+}
+
+/// Reads each present run of `runs` (offsets in an object of `size`
+/// bytes) from `file` into the object, mapped at `at`.
+///
+/// # Safety
+/// `[at, at + size)` is a writable mapping of the caller's that nothing
+/// else refers to.
+unsafe fn fill_runs(
+    at: u64,
+    size: u64,
+    runs: &[crate::images::pagemap::PageRun],
+    path: &std::path::Path,
+    file: &std::fs::File,
+) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    for r in runs {
+        let Some(off) = r.file_off else { continue };
+        let len = r
+            .nr_pages
+            .checked_mul(crate::images::flags::PAGE)
+            .filter(|&l| r.vaddr.checked_add(l).is_some_and(|e| e <= size))
+            .ok_or_else(|| {
+                format!(
+                    "{}: pages at {:#x} lie outside the object",
+                    path.display(),
+                    r.vaddr
+                )
+            })?;
+        // SAFETY: [vaddr, vaddr + len) lies inside the object (checked
+        // just above), which the caller maps writable at `at`.
+        match unsafe { sys::preadv(file.as_raw_fd(), &[(at + r.vaddr, len)], off) } {
+            Ok(n) if n as u64 == len => {}
+            Ok(_) => return Err(format!("{}: ends early", path.display())),
+            Err(e) => return Err(format!("{}: {e}", path.display())),
+        }
+    }
+    Ok(())
+}
+
+/// Fills System V segment `id` (`size` bytes), already created, from its
+/// dumped contents: pages (`pagemap-shmem-<id>.img`) or the bytes that
+/// followed its record in old images.
+pub(crate) fn fill_sysv(
+    id: i32,
+    size: u64,
+    content: &crate::ipc::ShmContent,
+) -> Result<(), String> {
+    use crate::ipc::ShmContent;
+    if matches!(content, ShmContent::Zero) {
+        return Ok(());
+    }
+    let at = sys::ipc::shmat_anywhere(id, 0).map_err(|e| format!("shmat: {e}"))?;
+    let mapped = crate::blob::page_up(size);
+    let result = match content {
+        ShmContent::Zero => Ok(()),
+        // SAFETY: the attachment made above maps the whole segment
+        // (size bytes, page-rounded) writable, and nothing refers to it.
+        ShmContent::Pages(runs, path, file) => unsafe { fill_runs(at, mapped, runs, path, file) },
+        ShmContent::Inline(bytes) if bytes.len() as u64 <= mapped => {
+            // SAFETY: as above; bytes fit in the attachment (checked).
+            unsafe { sys::write_mem(at, bytes) };
+            Ok(())
+        }
+        ShmContent::Inline(bytes) => Err(format!("{} bytes of data for {size} bytes", bytes.len())),
+    };
+    // SAFETY: the attachment made above; nothing refers to it any more.
+    let _ = unsafe { sys::ipc::shmdt(at) };
+    result
+}
+
+/// Attaches System V segment `id` and moves the part the dumped VMA `p`
+/// covers into its slot at `slot` (the rest is detached again), with the
+/// dumped protection.
+fn attach_sysv(p: &mem::Premap, id: i32, slot: u64) -> Result<(), String> {
+    let what = || format!("System V segment {id} (attached at {:#x})", p.start);
+    let mut ds = sys::ipc::ShmDs::default();
+    sys::ipc::shmctl(id, libc::IPC_STAT, &mut ds)
+        .map_err(|e| format!("{}: IPC_STAT: {e}", what()))?;
+    let mapped = crate::blob::page_up(ds.segsz);
+    if p.pgoff.checked_add(p.len).is_none_or(|e| e > mapped) {
+        return Err(format!(
+            "{}: the vma maps {} bytes at offset {:#x} of a {}-byte segment",
+            what(),
+            p.len,
+            p.pgoff,
+            ds.segsz
+        ));
+    }
+    let mut flags = 0;
+    if p.prot & libc::PROT_WRITE == 0 {
+        flags |= libc::SHM_RDONLY;
+    }
+    if p.prot & libc::PROT_EXEC != 0 {
+        flags |= libc::SHM_EXEC;
+    }
+    let at = sys::ipc::shmat_anywhere(id, flags).map_err(|e| format!("{}: shmat: {e}", what()))?;
+    // SAFETY: [at, at + mapped) is the attachment just made, which nothing
+    // refers to; the slot lies in the premap area (checked by `premap`).
+    let moved = unsafe { sys::mremap_fixed(at + p.pgoff, p.len, slot) };
+    // What is left of the attachment: before and after the moved part.
+    // SAFETY: parts of the attachment made above, which nothing uses.
+    unsafe {
+        if moved.is_err() {
+            let _ = sys::ipc::shmdt(at);
+        } else {
+            if p.pgoff > 0 {
+                let _ = sys::munmap(at, p.pgoff);
+            }
+            let end = p.pgoff + p.len;
+            if end < mapped {
+                let _ = sys::munmap(at + end, mapped - end);
+            }
+        }
+    }
+    moved.map_err(|e| format!("{}: mremap into the premap area: {e}", what()))?;
+    let given = libc::PROT_READ
+        | if p.prot & libc::PROT_WRITE != 0 {
+            libc::PROT_WRITE
+        } else {
+            0
+        }
+        | (p.prot & libc::PROT_EXEC);
+    if given != p.prot {
+        // SAFETY: the slot just filled with the segment; nothing refers to it.
+        unsafe { sys::mprotect(slot, p.len, p.prot) }
+            .map_err(|e| format!("{}: mprotect: {e}", what()))?;
+    }
+    Ok(())
 }
 
 /// Maps every premapped VMA of `plan` into its slot of the premap area at
@@ -232,6 +338,10 @@ pub(crate) fn premap(
             return Err(format!("vma {:#x}: slot outside the premap area", p.start));
         }
         let at = area + p.slot;
+        if let Some(id) = p.sysv {
+            attach_sysv(p, id, at)?;
+            continue;
+        }
         let (fd, what) = match (&p.file, p.shmid) {
             (Some((path, flags)), _) => (
                 sys::open(path, *flags, 0)

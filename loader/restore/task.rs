@@ -32,8 +32,8 @@ pub(crate) struct TreeRun<'a> {
     /// The whole tree in pstree order, zombies included.
     pub(crate) tree: &'a [crate::images::schema::PstreeEntry],
     pub(crate) zombies: &'a [images::Zombie],
-    /// The tree's own UTS namespace (the root was forked into a new one).
-    pub(crate) uts: Option<&'a crate::images::schema::UtsnsEntry>,
+    /// The tree's own namespaces (the root was forked into them).
+    pub(crate) ns: &'a crate::ns::TreeNs,
     pub(crate) reservation: &'a Reservation,
     pub(crate) status: &'a StatusArea<'a>,
     /// Start of the premap area.
@@ -48,6 +48,13 @@ impl TreeRun<'_> {
     /// session and group, forks its own children (so they inherit both),
     /// restores its memory and descriptors and enters the blob.
     pub(crate) fn task(&self, i: usize) -> ! {
+        // Our pid as the loader sees it: /proc is the loader's, and in a
+        // new pid namespace getpid() is not.
+        let host = std::fs::read_link("/proc/self")
+            .ok()
+            .and_then(|p| p.to_str()?.parse().ok())
+            .unwrap_or(sys::getpid() as u32);
+        self.status.set_host_pid(i, host);
         match self.prepare(i) {
             Ok(()) => premap::enter(&self.plans[i]),
             Err(msg) => {
@@ -61,10 +68,15 @@ impl TreeRun<'_> {
         let p = &self.plans[i];
         let t = &p.task;
         let ps = &t.pstree;
-        // The root is in its new UTS namespace: name it before any child
-        // is forked into it.
-        if let (0, Some(u)) = (i, self.uts) {
-            crate::ns::set_uts(u)?;
+        // The root is in the tree's new namespaces: name its UTS one and
+        // fill its IPC one before any child is forked into them.
+        if i == 0 {
+            if let Some(u) = &self.ns.uts {
+                crate::ns::set_uts(u)?;
+            }
+            if let Some(ipc) = &self.ns.ipc {
+                ipc.create()?;
+            }
         }
         if ps.sid == ps.pid {
             sys::setsid().map_err(|e| format!("setsid: {e}"))?;
@@ -187,15 +199,14 @@ fn collect_zombie(z: &images::Zombie) -> Result<(), String> {
             z.pid, want.0, want.1
         ));
     }
-    let st = crate::proc::Stat::read(z.pid as i32).map_err(|e| e.to_string())?;
-    if st.field(5) != u64::from(z.pgid) || st.field(6) != u64::from(z.sid) {
+    // By system call, not /proc: in a new pid namespace /proc (the
+    // loader's) names other tasks by these numbers.
+    let pgid = sys::getpgid(z.pid as i32).map_err(|e| format!("zombie {}: getpgid: {e}", z.pid))?;
+    let sid = sys::getsid(z.pid as i32).map_err(|e| format!("zombie {}: getsid: {e}", z.pid))?;
+    if (pgid as u32, sid as u32) != (z.pgid, z.sid) {
         return Err(format!(
-            "zombie {}: in group {} of session {}, not {} of {}",
-            z.pid,
-            st.field(5),
-            st.field(6),
-            z.pgid,
-            z.sid
+            "zombie {}: in group {pgid} of session {sid}, not {} of {}",
+            z.pid, z.pgid, z.sid
         ));
     }
     sys::take_pending(libc::SIGCHLD);

@@ -30,34 +30,53 @@ impl TreeGuard {
 
 impl Drop for TreeGuard {
     fn drop(&mut self) {
+        // Reaping must not block on any one task: the init of a new pid
+        // namespace dies only once its children are reaped, and those
+        // are our tracees, so they wait for us. Every status (children,
+        // tracees, the orphans adopted from them) is taken as it comes,
+        // and every task adopted is killed, until none is left.
         let _ = sys::kill(self.root, libc::SIGKILL);
-        let _ = sys::waitpid(self.root, libc::__WALL);
-        // Then every task adopted from it, until none is left.
-        for _ in 0..1000 {
-            let kids = crate::proc::children_of(sys::getpid());
-            if kids.is_empty() {
-                break;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            loop {
+                match sys::waitpid(-1, libc::WNOHANG | libc::__WALL) {
+                    Ok(Some(_)) => continue,
+                    Ok(None) => break,
+                    Err(_) => return, // ECHILD: nothing of ours is left
+                }
             }
-            for k in kids {
+            for k in crate::proc::children_of(sys::getpid()) {
                 let _ = sys::kill(k, libc::SIGKILL);
-                let _ = sys::waitpid(k, libc::__WALL);
             }
+            if Instant::now() > deadline {
+                crate::log!(
+                    crate::log::WARN,
+                    "tasks of the failed restore are still not gone after 10 s"
+                );
+                return;
+            }
+            std::thread::sleep(Duration::from_micros(200));
         }
     }
 }
 
-/// Waits until every task of the tree reports success, or one fails or
-/// dies. Meanwhile traces each task as soon as it exists, and tells its
-/// blob (which waits for the answer at its end) whether it is traced.
-/// Returns, per task, `None` if untraced, else whether its breakpoint
-/// stop was already reaped here.
-/// Per task: whether the loader traces it (and whether its breakpoint
-/// stop was already reaped), and the signals held back meanwhile.
-pub(crate) type Traced = (Option<bool>, Vec<i32>);
+/// Per task: its pid in our pid namespace, whether the loader traces it
+/// (`None`: untraced, else whether its breakpoint stop was already
+/// reaped), and the signals held back meanwhile.
+pub(crate) struct Traced {
+    pub(crate) host: i32,
+    pub(crate) trap: Option<bool>,
+    pub(crate) pending: Vec<i32>,
+}
 
+/// Waits until every task of the tree reports success, or one fails or
+/// dies. Meanwhile traces each task as soon as it has told its pid in our
+/// namespace (the root's is `root`, our child's), and tells its blob
+/// (which waits for the answer at its end) whether it is traced.
 pub(crate) fn wait_tree(
     plans: &[TaskPlan],
     status: &StatusArea,
+    root: i32,
 ) -> Result<Vec<Traced>, RestoreError> {
     let deadline = Instant::now() + Duration::from_secs(30);
     let n = plans.len();
@@ -65,12 +84,17 @@ pub(crate) fn wait_tree(
     // Signals that reached a traced task while it was restored, held back
     // and sent again once it is let go.
     let mut pending: Vec<Vec<i32>> = vec![Vec::new(); n];
+    let mut host: Vec<i32> = vec![0; n];
+    host[0] = root;
     loop {
         let mut done = 0;
         for (i, p) in plans.iter().enumerate() {
             let pid = p.task.pstree.pid;
-            if tracer[i].is_none() && std::path::Path::new(&format!("/proc/{pid}")).exists() {
-                let traced = finish::seize(pid as i32);
+            if host[i] == 0 {
+                host[i] = status.host_pid(i) as i32;
+            }
+            if tracer[i].is_none() && host[i] != 0 {
+                let traced = finish::seize(host[i]);
                 let word = if traced {
                     restorer_blob::TRACER_ATTACHED
                 } else {
@@ -93,7 +117,7 @@ pub(crate) fn wait_tree(
             if tracer[i].is_none() && i != 0 {
                 continue;
             }
-            match sys::waitpid(pid as i32, libc::WNOHANG | libc::__WALL) {
+            match sys::waitpid(host[i], libc::WNOHANG | libc::__WALL) {
                 Ok(Some((_, st))) if libc::WIFSTOPPED(st) => match status.state(i) {
                     STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP && st >> 16 == 0 => {
                         tracer[i] = Some(Some(true));
@@ -106,7 +130,7 @@ pub(crate) fn wait_tree(
                         if st >> 16 == 0 && !pending[i].contains(&sig) {
                             pending[i].push(sig);
                         }
-                        sys::ptrace_cont(pid as i32, 0)
+                        sys::ptrace_cont(host[i], 0)
                             .map_err(|e| RestoreError::sys(pid, "PTRACE_CONT", e))?;
                     }
                     _ => {
@@ -133,8 +157,13 @@ pub(crate) fn wait_tree(
         if done == n && tracer.iter().all(|t| t.is_some()) {
             return Ok(tracer
                 .into_iter()
-                .map(|t| t.flatten())
                 .zip(pending)
+                .zip(host)
+                .map(|((t, pending), host)| Traced {
+                    host,
+                    trap: t.flatten(),
+                    pending,
+                })
                 .collect());
         }
         if Instant::now() > deadline {

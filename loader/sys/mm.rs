@@ -68,6 +68,29 @@ pub unsafe fn munmap(addr: u64, len: u64) -> io::Result<()> {
     check_int(unsafe { libc::munmap(addr as *mut libc::c_void, len as usize) }).map(drop)
 }
 
+/// Moves the mapping `[from, from + len)` to `to`, replacing whatever is
+/// mapped there (`MREMAP_MAYMOVE | MREMAP_FIXED`).
+///
+/// # Safety
+/// Both ranges are the caller's own: nothing refers to the old range
+/// afterwards, and nothing of value lives in the new one.
+pub unsafe fn mremap_fixed(from: u64, len: u64, to: u64) -> io::Result<()> {
+    // SAFETY: forwarded to the caller.
+    let r = unsafe {
+        libc::mremap(
+            from as *mut libc::c_void,
+            len as usize,
+            len as usize,
+            libc::MREMAP_MAYMOVE | libc::MREMAP_FIXED,
+            to as *mut libc::c_void,
+        )
+    };
+    if r == libc::MAP_FAILED {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
 /// Changes the protection of `[addr, addr + len)`.
 ///
 /// # Safety

@@ -1,10 +1,11 @@
 //! The loader's system calls: one typed wrapper each, returning
 //! `io::Result`, grouped by what they touch (`mm`, `fd`, `ptrace`,
-//! `probe`; processes, credentials and signals here). A wrapper that can
+//! `probe`, `ipc`; processes, credentials and signals here). A wrapper that can
 //! replace, unmap or write memory, or fork, is an `unsafe fn` whose
 //! `# Safety` says what its caller must prove.
 
 mod fd;
+pub mod ipc;
 mod mm;
 mod probe;
 mod ptrace;
@@ -169,6 +170,16 @@ pub fn unshare(flags: i32) -> io::Result<()> {
 pub fn setsid() -> io::Result<()> {
     // SAFETY: setsid takes no memory.
     check_int(unsafe { libc::setsid() }).map(drop)
+}
+
+pub fn getpgid(pid: i32) -> io::Result<i32> {
+    // SAFETY: getpgid takes no memory.
+    check_int(unsafe { libc::getpgid(pid) })
+}
+
+pub fn getsid(pid: i32) -> io::Result<i32> {
+    // SAFETY: getsid takes no memory.
+    check_int(unsafe { libc::getsid(pid) })
 }
 
 pub fn setpgid(pid: i32, pgid: i32) -> io::Result<()> {

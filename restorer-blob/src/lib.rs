@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 5;
+pub const ABI_VERSION: u32 = 6;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -253,6 +253,10 @@ pub struct Status {
     pub tracer: u32,
     /// A stage-specific detail, e.g. the address of the VMA that failed.
     pub detail: u64,
+    /// The task's pid in the loader's pid namespace, written by the
+    /// loader code in the child before anything else (the blob leaves it).
+    pub host_pid: u32,
+    pub _pad: u32,
 }
 
 pub const TRACER_UNKNOWN: u32 = 0;
@@ -395,6 +399,6 @@ const _: () = assert!(size_of::<Creds>() == 112);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 112);
-const _: () = assert!(size_of::<Status>() == 24);
+const _: () = assert!(size_of::<Status>() == 32);
 const _: () = assert!(size_of::<TaskArgs>() == 440);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

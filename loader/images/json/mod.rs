@@ -26,6 +26,12 @@ use super::{Image, ImageError, ImageErrorKind};
 use std::fmt;
 
 mod extra;
+
+/// How many bytes after the record `body` of an image of `kind` belong
+/// to it (System V objects' values, messages and data; 0 for most kinds).
+pub(crate) fn extra_length(kind: &magic::ImageKind, body: &[u8], rest: &[u8]) -> u64 {
+    extra::length(kind, body, rest)
+}
 #[cfg(test)]
 mod tests;
 mod text;
