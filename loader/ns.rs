@@ -88,26 +88,26 @@ pub(crate) fn check_restorable(
     Ok(())
 }
 
-/// Refuses, before anything is written, a task in a namespace other than
-/// crest's own (but the time namespace, which is dumped, and the root's
-/// UTS namespace, dumped as `utsns-*.img`, which every task of the tree
-/// must then share): its images would name namespaces crest writes no
-/// images for.
+/// Refuses, before anything is written, a task in a namespace crest
+/// writes no images for: the tree may have pid, UTS and IPC namespaces of
+/// its own, the root's, which every task must share; every other
+/// namespace (but time, which is dumped) must be crest's.
 pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
     use std::os::unix::fs::MetadataExt;
     const FILES: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup"];
     for (file, name) in FILES.iter().zip(NOT_RESTORED) {
         let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/{file}")).map(|m| m.ino());
-        let reference = if *file == "uts" {
+        let tree_own = matches!(*file, "pid" | "ipc" | "uts");
+        let reference = if tree_own {
             root.to_string()
         } else {
             "self".into()
         };
         match (ino(&pid.to_string()), ino(&reference)) {
-            (Ok(t), Ok(own)) if t != own && *file == "uts" => {
+            (Ok(t), Ok(own)) if t != own && tree_own => {
                 return Err(DumpError::refused(
                     pid,
-                    "it lives in another UTS namespace than the tree's root; crest dumps one UTS namespace per tree",
+                    format!("it lives in another {name} namespace than the tree's root; crest dumps one {name} namespace per tree, the root's"),
                 ))
             }
             (Ok(t), Ok(own)) if t != own => {
@@ -117,6 +117,63 @@ pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
                 ))
             }
             _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// Whether `pid` lives in another pid namespace than crest.
+pub(crate) fn own_pid_ns(pid: i32) -> bool {
+    other_than_ours(pid, "pid")
+}
+
+/// Whether `pid` lives in another IPC namespace than crest.
+pub(crate) fn own_ipc_ns(pid: i32) -> bool {
+    other_than_ours(pid, "ipc")
+}
+
+fn other_than_ours(pid: i32, file: &str) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/{file}")).map(|m| m.ino());
+    matches!((ino(&pid.to_string()), ino("self")), (Ok(t), Ok(own)) if t != own)
+}
+
+/// Refuses a tree whose own pid, UTS or IPC namespace (the root's) holds
+/// a process outside the tree (`tree`: every pid of it): the dump would
+/// take the namespace away from it, or miss it.
+pub(crate) fn check_not_shared(root: i32, tree: &[i32]) -> Result<(), DumpError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut kinds = Vec::new();
+    for (file, name) in [("pid", "pid"), ("ipc", "IPC"), ("uts", "UTS")] {
+        if other_than_ours(root, file) {
+            if let Ok(m) = fs::metadata(format!("/proc/{root}/ns/{file}")) {
+                kinds.push((file, name, m.ino()));
+            }
+        }
+    }
+    if kinds.is_empty() {
+        return Ok(());
+    }
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Ok(());
+    };
+    for e in entries.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        if tree.contains(&pid) {
+            continue;
+        }
+        for &(file, name, ino) in &kinds {
+            if fs::metadata(format!("/proc/{pid}/ns/{file}")).is_ok_and(|m| m.ino() == ino) {
+                return Err(DumpError::refused(
+                    root,
+                    format!(
+                        "its {name} namespace is shared with pid {pid} ({}), which is not in the tree",
+                        crate::proc::holder(pid as u32)
+                    ),
+                ));
+            }
         }
     }
     Ok(())

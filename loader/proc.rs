@@ -231,6 +231,15 @@ pub fn ns_pids(pid: i32, tid: i32) -> Result<Vec<u32>, ProcError> {
         .collect())
 }
 
+/// The last number of a `NS*` line of /proc/PID/status (`NSpid`,
+/// `NSpgid`, `NSsid`): the value in the task's own pid namespace.
+pub fn ns_field(pid: i32, field: &str) -> Result<Option<u32>, ProcError> {
+    let s = read(pid, "status")?;
+    Ok(s.lines()
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|l| l.split_whitespace().last()?.parse().ok()))
+}
+
 /// For the threads `ns_tids` (numbered in the task's own pid namespace) of
 /// the task `pid` (our number for it): our numbers for them, in order.
 pub fn host_tids(pid: i32, ns_tids: &[u32]) -> Result<Vec<i32>, String> {

@@ -15,7 +15,15 @@ use crate::restore::RestoreError;
 /// zombie (nothing to seize: it only has its exit status).
 pub(crate) struct Process {
     pub(crate) pid: i32,
+    /// The parent's pid in the tree's pid namespace (0 for the root),
+    /// once the tree is seized.
     pub(crate) ppid: u32,
+    /// Pid, process group, session and thread ids as the tree's own pid
+    /// namespace numbers them (the images' numbers; ours outside one).
+    pub(crate) vpid: u32,
+    pub(crate) vpgid: u32,
+    pub(crate) vsid: u32,
+    pub(crate) vtids: Vec<u32>,
     /// It was stopped (SIGSTOP, job control) before we seized it.
     pub(crate) stopped: bool,
     /// A zombie's wait status (exit code << 8, or the killing signal).
@@ -52,17 +60,43 @@ fn seize(pid: i32, ppid: u32, root: i32) -> Result<Process, DumpError> {
         Before::Zombie(status) => Some(status),
         _ => None,
     };
+    let threads = if zombie.is_some() {
+        Vec::new()
+    } else {
+        crate::ns::check_dumpable(pid, root)?;
+        seize_threads(pid)?
+    };
+    let inner = |field: &str| -> Result<u32, DumpError> {
+        proc::ns_field(pid, field)?.ok_or_else(|| DumpError::Task {
+            pid,
+            what: format!("/proc/{pid}/status has no {field} line"),
+        })
+    };
+    let mut vtids = Vec::with_capacity(threads.len());
+    for t in &threads {
+        let ns = proc::ns_pids(pid, t.pid)?;
+        vtids.push(*ns.last().unwrap_or(&(t.pid as u32)));
+    }
+    let vpid = inner("NSpid")?;
+    if pid == root && crate::ns::own_pid_ns(pid) && vpid != 1 {
+        return Err(DumpError::refused(
+            pid,
+            format!(
+                "it is pid {vpid} of a pid namespace of its own, not its init: crest dumps a pid \
+                 namespace from its init (pid 1)"
+            ),
+        ));
+    }
     Ok(Process {
         pid,
         ppid,
+        vpid,
+        vpgid: inner("NSpgid")?,
+        vsid: inner("NSsid")?,
+        vtids: if zombie.is_some() { vec![vpid] } else { vtids },
         stopped: matches!(before, Before::Stopped),
         zombie,
-        threads: if zombie.is_some() {
-            Vec::new()
-        } else {
-            crate::ns::check_dumpable(pid, root)?;
-            seize_threads(pid)?
-        },
+        threads,
     })
 }
 
@@ -95,6 +129,14 @@ pub(crate) fn seize_tree(root: i32) -> Result<Vec<Process>, DumpError> {
         }
         if !new {
             procs.sort_by_key(|p| order.iter().position(|&(pid, _)| pid == p.pid));
+            // Parents by their number in the tree's pid namespace.
+            let vpids: Vec<(i32, u32)> = procs.iter().map(|p| (p.pid, p.vpid)).collect();
+            for p in &mut procs {
+                p.ppid = vpids
+                    .iter()
+                    .find(|&&(host, _)| host as u32 == p.ppid)
+                    .map_or(0, |&(_, v)| v);
+            }
             return Ok(procs);
         }
     }

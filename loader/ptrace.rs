@@ -248,17 +248,24 @@ impl Tracee {
     }
 }
 
-/// Kills the whole process after a complete dump and collects the exit of
-/// every thread it traced.
-pub fn kill_all(pid: i32, mut threads: Vec<Tracee>) {
-    for t in &mut threads {
-        t.attached = false;
+/// Kills every process of `tree` (pid, its seized threads) and collects
+/// every thread, in whatever order they end: a pid namespace's init is
+/// reported only once its children are reaped, and they are our tracees,
+/// so no one wait may block on a given task.
+pub fn kill_all(tree: Vec<(i32, Vec<Tracee>)>) {
+    let mut left: Vec<i32> = Vec::new();
+    for (pid, mut threads) in tree {
+        for t in &mut threads {
+            t.attached = false;
+            left.push(t.pid);
+        }
+        let _ = sys::kill(pid, libc::SIGKILL);
     }
-    let _ = sys::kill(pid, libc::SIGKILL);
-    // The other threads first: a thread-group leader is only reported once
-    // all its threads are gone, and they are ours to collect.
-    for t in threads.iter().rev() {
-        let _ = sys::waitpid(t.pid, libc::__WALL);
+    while !left.is_empty() {
+        match sys::waitpid(-1, libc::__WALL) {
+            Ok(Some((tid, _))) => left.retain(|&t| t != tid),
+            _ => break, // ECHILD: nothing of ours is left to wait for
+        }
     }
 }
 

@@ -487,25 +487,115 @@ fn dump_of_a_thread_names_its_process() {
     wait_gone(pid);
 }
 
-/// A task in an IPC namespace of its own is refused by name before
-/// anything is written, and runs on.
+/// A tree with an IPC namespace of its own is refused while a process
+/// outside the tree shares that namespace (before anything is written;
+/// the victim runs on), and dumps and restores once it is alone in it.
 #[test]
-fn task_in_another_ipc_namespace_is_refused() {
+fn shared_ipc_namespace_is_refused() {
     let Some(_g) = harness("counter") else { return };
     let v = start_unshared("plain", &["--ipc"], "true");
+    let mut other = Command::new("nsenter")
+        .arg(format!("--ipc=/proc/{}/ns/ipc", v.pid))
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("nsenter (util-linux)");
+    let joined = poll(Duration::from_secs(5), || {
+        let ns = |p: u32| fs::read_link(format!("/proc/{p}/ns/ipc")).ok();
+        (ns(other.id()).is_some() && ns(other.id()) == ns(v.pid as u32)).then_some(())
+    });
+    assert!(joined.is_some(), "nsenter did not join the IPC namespace");
     let dir = Dir::new("unshared-ipc");
     let res = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    let _ = other.kill();
+    let _ = other.wait();
     assert_eq!(res.status.code(), Some(1));
-    assert!(text(&res).contains("IPC namespace"), "{}", text(&res));
+    assert!(
+        text(&res).contains(&format!(
+            "its IPC namespace is shared with pid {}",
+            other.id()
+        )),
+        "{}",
+        text(&res)
+    );
     assert!(
         fs::read_dir(&dir.0).unwrap().next().is_none(),
         "no images from a refused dump"
     );
-    assert_eq!(
-        v.verdict().as_deref(),
-        Some("PASS"),
-        "the victim after the refusal"
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
+    let own = |p: &str| fs::read_link(format!("/proc/{p}/ns/ipc")).unwrap();
+    assert_ne!(
+        own(&v.pid.to_string()),
+        own("self"),
+        "in an IPC namespace of its own"
     );
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// The pidns fixture's program live: a container (init of new pid, UTS
+/// and IPC namespaces, SysV objects, a zombie) dumped by its host pid,
+/// restored twice from the same images, each time as a new pid
+/// namespace (the root's host pid is whatever is free) whose tasks check
+/// their namespace pids, names, IPC objects and memory.
+#[test]
+fn pidns_live() {
+    let name = "pidns";
+    let Some(_g) = harness(name) else { return };
+    let init = start_fixture(name);
+    std::thread::sleep(Duration::from_millis(400));
+    let dir = Dir::new(name);
+    let out = crest_cmd(&["dump", "-t", &init.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump {name}: {}", text(&out));
+    wait_gone(init);
+    crit_decodes(&dir.0);
+    for f in [
+        "ipcns-var-",
+        "ipcns-shm-",
+        "ipcns-sem-",
+        "ipcns-msg-",
+        "utsns-",
+    ] {
+        let found = fs::read_dir(&dir.0)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(f));
+        assert!(found, "no {f}*.img");
+    }
+    for round in 1..=2 {
+        let _ = fs::remove_file(Path::new(RUN).join(format!("{name}.out")));
+        let pidfile = dir.0.join("restored.pid");
+        let out = crest_cmd(&[
+            "restore",
+            "-D",
+            dir.s(),
+            "-d",
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "restore {name} round {round}: {}",
+            text(&out)
+        );
+        reap_all();
+        let root: i32 = fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let nspid = crest::proc::ns_field(root, "NSpid").unwrap();
+        assert_eq!(nspid, Some(1), "the restored root is init of its namespace");
+        std::thread::sleep(Duration::from_millis(200));
+        crest::sys::kill(root, libc::SIGTERM).unwrap();
+        let verdict = wait_for(&Path::new(RUN).join(format!("{name}.out")), 5);
+        wait_gone(root);
+        assert_eq!(verdict.as_deref(), Some("PASS"), "{name} round {round}");
+        assert_nothing_left(root as u32);
+    }
 }
 
 /// A tree in a UTS namespace of its own comes back in a new one with its

@@ -185,6 +185,8 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     }
     fs::create_dir_all(dir).map_err(|e| DumpError::file(dir, e))?;
     let mut tree = seize_tree(pid)?;
+    let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
+    crate::ns::check_not_shared(pid, &pids)?;
     let frozen = std::time::Instant::now();
     let freezing_time = clock.start.elapsed().as_micros() as u32;
     clock.stage("seize");
@@ -227,9 +229,12 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
         }
     } else {
         // Zombies are dead already: their parents' end takes them.
-        for p in tree.into_iter().filter(|p| p.zombie.is_none()) {
-            crate::ptrace::kill_all(p.pid, p.threads);
-        }
+        crate::ptrace::kill_all(
+            tree.into_iter()
+                .filter(|p| p.zombie.is_none())
+                .map(|p| (p.pid, p.threads))
+                .collect(),
+        );
     }
     crate::log!(INFO, "pid {pid} dumped in {} us", elapsed.as_micros());
     Ok(())
@@ -248,6 +253,8 @@ struct TreeDump {
     shell_job: bool,
     /// What goes to stats-dump.
     stats: DumpStatsEntry,
+    /// The tree's own IPC namespace: (our pid of the root, its id).
+    ipc: Option<(i32, u32)>,
 }
 
 /// Writes `records` into `file`'s image for object `id`.
@@ -316,9 +323,12 @@ fn dump_process(
     clock: &mut crate::log::Stages,
 ) -> Result<(), DumpError> {
     if let Some(status) = process.zombie {
-        return zombie::dump_zombie(process.pid, process.ppid, status, dir, acc, written);
+        return zombie::dump_zombie(process, status, dir, acc, written);
     }
     let (ppid, stopped) = (process.ppid, process.stopped);
+    // Images are named and filled with the tree's own pid numbers; /proc
+    // and ptrace take ours.
+    let (vpid, vtids) = (process.vpid, process.vtids.clone());
     let threads = &mut process.threads;
     let pid = threads[0].pid;
     let files = &mut acc.files;
@@ -500,24 +510,25 @@ fn dump_process(
 
     write_pagemap(
         dir,
-        &format!("pagemap-{pid}.img"),
+        &format!("pagemap-{vpid}.img"),
         pages_id,
         &entries,
         written,
     )?;
-    for (t, core) in threads.iter().zip(&cores) {
-        write_image(dir, &file::CORE, t.pid, std::slice::from_ref(core), written)?;
+    for (tid, core) in vtids.iter().zip(&cores) {
+        write_image(dir, &file::CORE, tid, std::slice::from_ref(core), written)?;
     }
-    write_image(dir, &file::MM, pid, &[mm], written)?;
+    write_image(dir, &file::MM, vpid, &[mm], written)?;
     let fs_entry = FsEntry {
         cwd_id,
         root_id,
         umask: Some(status.octal("Umask")),
     };
-    write_image(dir, &file::FS, pid, &[fs_entry], written)?;
+    write_image(dir, &file::FS, vpid, &[fs_entry], written)?;
     acc.shmem.extend(
         vmas.iter()
             .filter(|v| v.status & crate::images::flags::VMA_ANON_SHARED != 0)
+            .filter(|v| v.status & crate::images::flags::VMA_AREA_SYSVIPC == 0)
             .map(|v| mem::ShmemUse {
                 shmid: v.shmid,
                 pid,
@@ -531,15 +542,32 @@ fn dump_process(
     if let (Some(u), Some(id)) = (uts, task_ids.uts_ns_id) {
         write_image(dir, &file::UTSNS, id, &[u], written)?;
     }
+    let sysv = vmas
+        .iter()
+        .find(|v| v.status & crate::images::flags::VMA_AREA_SYSVIPC != 0);
+    let own_ipc = crate::ns::own_ipc_ns(pid);
+    if let (Some(v), false) = (sysv, own_ipc) {
+        return Err(DumpError::refused(
+            pid,
+            format!(
+                "vma {:#x}-{:#x}: System V segment {} of crest's own IPC namespace; crest dumps \
+                 System V objects with a tree's own IPC namespace",
+                v.start, v.end, v.shmid
+            ),
+        ));
+    }
+    if let (0, true, Some(id)) = (index, own_ipc, task_ids.ipc_ns_id) {
+        acc.ipc = Some((pid, id));
+    }
     let files_id = task_ids.files_id;
-    write_image(dir, &file::IDS, pid, &[task_ids], written)?;
+    write_image(dir, &file::IDS, vpid, &[task_ids], written)?;
     write_image(dir, &file::FDINFO, files_id, &fdinfo, written)?;
     acc.pstree.push(PstreeEntry {
-        pid: pid as u32,
+        pid: vpid,
         ppid,
-        pgid: stat.field(5) as u32,
-        sid: stat.field(6) as u32,
-        threads: threads.iter().map(|t| t.pid as u32).collect(),
+        pgid: process.vpgid,
+        sid: process.vsid,
+        threads: vtids,
     });
     Ok(())
 }

@@ -3,6 +3,7 @@
 //! seccomp filters, and the inventory last (an image set without it is not
 //! a complete dump).
 
+use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::files::pipe::pipes_data;
@@ -26,13 +27,47 @@ pub(super) fn write_tree(
     written: &mut Written,
 ) -> Result<(), DumpError> {
     write_image(dir, &file::FILES, "", &acc.files.entries, written)?;
+    // Pages files are numbered after the processes' ones: the tree's IPC
+    // namespace's segments, then shmem objects.
+    let mut pages_id = acc.pstree.len() as u32;
+    if let Some((pid, id)) = acc.ipc {
+        let ipc = crate::ipc::dump(pid, id)?;
+        for (name, bytes) in ipc.images() {
+            write_bytes(dir, &name, bytes, written)?;
+        }
+        for s in &ipc.segments {
+            pages_id += 1;
+            let (pages, pages_path) = create_pages(dir, pages_id, written)?;
+            let (mut entries, mut at) = (Vec::new(), 0u64);
+            for (off, data) in &s.pages {
+                pages
+                    .write_all_at(data, at)
+                    .map_err(|e| DumpError::file(&pages_path, e))?;
+                at += data.len() as u64;
+                entries.push(PagemapEntry {
+                    vaddr: *off,
+                    compat_nr_pages: 0,
+                    in_parent: None,
+                    flags: Some(crate::images::flags::PE_PRESENT),
+                    nr_pages: Some(data.len() as u64 / crate::images::flags::PAGE),
+                });
+            }
+            write_pagemap(
+                dir,
+                &format!("pagemap-shmem-{}.img", s.entry.desc.id),
+                pages_id,
+                &entries,
+                written,
+            )?;
+        }
+    }
     // Each shmem object once, in pagemap-shmem-SHMID.img and its own
-    // pages file, numbered after the processes' ones.
+    // pages file.
     let mut shmids: Vec<u64> = acc.shmem.iter().map(|u| u.shmid).collect();
     shmids.sort_unstable();
     shmids.dedup();
-    for (n, &shmid) in shmids.iter().enumerate() {
-        let pages_id = (acc.pstree.len() + n + 1) as u32;
+    for &shmid in &shmids {
+        pages_id += 1;
         let (mut pages, pages_path) = create_pages(dir, pages_id, written)?;
         let uses: Vec<&mem::ShmemUse> = acc.shmem.iter().filter(|u| u.shmid == shmid).collect();
         let entries = mem::dump_shmem(shmid, &uses, &mut pages, &pages_path)?;

@@ -14,14 +14,13 @@ use super::{write_image, DumpError, TreeDump, Written};
 /// holding only `mtype` and `tc` (task_state TASK_DEAD, the wait status,
 /// the name).
 pub(super) fn dump_zombie(
-    pid: i32,
-    ppid: u32,
+    z: &crate::pstree::Process,
     status: u32,
     dir: &Path,
     acc: &mut TreeDump,
     written: &mut Written,
 ) -> Result<(), DumpError> {
-    let stat = proc::Stat::read(pid)?;
+    let pid = z.pid;
     let comm = proc::read(pid, "comm")?.trim_end().to_string();
     let core = CoreEntry {
         mtype: core_entry::March::X8664 as i32,
@@ -33,13 +32,13 @@ pub(super) fn dump_zombie(
         }),
         ..Default::default()
     };
-    write_image(dir, &file::CORE, pid, &[core], written)?;
+    write_image(dir, &file::CORE, z.vpid, &[core], written)?;
     acc.pstree.push(PstreeEntry {
-        pid: pid as u32,
-        ppid,
-        pgid: stat.field(5) as u32,
-        sid: stat.field(6) as u32,
-        threads: vec![pid as u32],
+        pid: z.vpid,
+        ppid: z.ppid,
+        pgid: z.vpgid,
+        sid: z.vsid,
+        threads: vec![z.vpid],
     });
     Ok(())
 }

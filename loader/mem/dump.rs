@@ -14,7 +14,8 @@ use std::path::Path;
 
 use crate::images::flags::{
     PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_HEAP, VMA_AREA_REGULAR,
-    VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
+    VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE,
+    VMA_FILE_SHARED,
 };
 use crate::images::schema::{PagemapEntry, VmaEntry};
 use crate::sys;
@@ -83,6 +84,20 @@ pub fn vmas(
                 e.status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
                 e.shmid = m.inode;
                 e.pgoff = m.offset;
+            }
+            // An attached System V segment: "/SYSV<key> (deleted)", whose
+            // inode number is the segment's id (0 for the first one). Its contents are dumped
+            // with its IPC namespace (`ipc::dump`).
+            p if p.starts_with("/SYSV") && shared => {
+                e.flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u32;
+                e.status = VMA_AREA_REGULAR | VMA_ANON_SHARED | VMA_AREA_SYSVIPC;
+                e.shmid = m.inode;
+                e.pgoff = m.offset;
+                e.fdflags = Some(if m.perms[1] == b'w' {
+                    libc::O_RDWR as u32
+                } else {
+                    0
+                });
             }
             p if m.inode == 0 || p.is_empty() || p.starts_with("[anon:") => {
                 if shared {

@@ -193,3 +193,44 @@ pub fn msg_copy(id: i32, n: i64, max: usize) -> io::Result<(i64, Vec<u8>)> {
     buf.truncate(got);
     Ok((mtype, buf))
 }
+
+/// The pages of segment `id` (`size` bytes) worth dumping: those in
+/// memory (mincore) that are not all zero, as runs of (offset, bytes).
+/// The segment is attached read-only for the time of the call.
+pub fn shm_pages(id: i32, size: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
+    const PAGE: u64 = 4096;
+    let len = size.div_ceil(PAGE) * PAGE;
+    let at = shmat_anywhere(id, libc::SHM_RDONLY)?;
+    let mut resident = vec![0u8; (len / PAGE) as usize];
+    // SAFETY: [at, at + len) is the attachment just made; mincore writes
+    // one byte per page into `resident`, which has that many.
+    let r = check(unsafe { libc::syscall(libc::SYS_mincore, at, len, resident.as_mut_ptr()) });
+    let mut runs: Vec<(u64, Vec<u8>)> = Vec::new();
+    if r.is_ok() {
+        for (i, &inside) in resident.iter().enumerate() {
+            if inside & 1 == 0 {
+                continue;
+            }
+            let off = i as u64 * PAGE;
+            // SAFETY: the page lies in the attachment, mapped readable; other
+            // tasks of the (stopped) tree do not write it meanwhile.
+            let page = unsafe { super::read_mem(at + off, PAGE as usize) };
+            if page.iter().all(|&b| b == 0) {
+                continue;
+            }
+            match runs.last_mut() {
+                Some((o, data)) if *o + data.len() as u64 == off => data.extend_from_slice(&page),
+                _ => runs.push((off, page)),
+            }
+        }
+    }
+    // SAFETY: the attachment made above; nothing refers to it any more.
+    unsafe { shmdt(at) }?;
+    r.map(|_| runs)
+}
+
+/// Enters the IPC namespace `fd` refers to (`setns`, CLONE_NEWIPC).
+pub fn setns_ipc(fd: std::os::fd::RawFd) -> io::Result<()> {
+    // SAFETY: setns takes no memory.
+    check(unsafe { libc::setns(fd, libc::CLONE_NEWIPC) } as libc::c_long).map(drop)
+}
