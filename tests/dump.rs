@@ -598,6 +598,65 @@ fn pidns_live() {
     }
 }
 
+/// The container victim (tests/victims/container.c): init of new pid,
+/// UTS and IPC namespaces with children in two process groups, a
+/// zombie, System V objects (one segment attached in four tasks) and a
+/// pipe between two members. Dumped by its host pid, restored twice from
+/// the same images; each time it checks itself from inside.
+#[test]
+#[allow(clippy::zombie_processes)] // the launcher is reaped by reap_all()
+fn container_victim_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let out = Dir::new("victim-container");
+    Command::new(victim("container"))
+        .arg(out.s())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let init: i32 = wait_for(&out.0.join("ready"), 10)
+        .expect("container ready")
+        .parse()
+        .unwrap();
+    let dir = Dir::new("container");
+    let res = crest_cmd(&["dump", "-t", &init.to_string(), "-D", dir.s()]);
+    assert!(res.status.success(), "dump: {}", text(&res));
+    wait_gone(init);
+    crit_decodes(&dir.0);
+    for round in 1..=2 {
+        let _ = fs::remove_file(out.0.join("verdict"));
+        let pidfile = dir.0.join("restored.pid");
+        let res = crest_cmd(&[
+            "restore",
+            "-D",
+            dir.s(),
+            "-d",
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+        ]);
+        assert!(
+            res.status.success(),
+            "restore round {round}: {}",
+            text(&res)
+        );
+        reap_all();
+        let root: i32 = fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(100));
+        crest::sys::kill(root, libc::SIGTERM).unwrap();
+        let verdict = wait_for(&out.0.join("verdict"), 5);
+        wait_gone(root);
+        assert_eq!(verdict.as_deref(), Some("PASS"), "container round {round}");
+        assert_nothing_left(root as u32);
+    }
+}
+
 /// A tree in a UTS namespace of its own comes back in a new one with its
 /// host and domain names (utsns-*.img), ours untouched.
 #[test]
