@@ -23,6 +23,7 @@ options (as CRIU's):
   --pidfile FILE            write the restored root's pid to FILE
   -j, --shell-job           the tree belongs to a shell job: keep the caller's session/tty
   -R, --leave-running       keep the dumped tree running
+  --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
   -o, --log-file FILE       log to FILE instead of stderr
   -v[0-4], -v...            log level (default 2: errors and warnings)
   -h, --help                this text
@@ -43,6 +44,7 @@ pub struct Opts {
     pub verbosity: u8,
     pub pretty: bool,
     pub files: Vec<PathBuf>,
+    pub scripts: Vec<String>,
 }
 
 /// Parses `args` (without the program name).
@@ -75,6 +77,7 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "-j" | "--shell-job" => o.shell_job = true,
             "-R" | "--leave-running" => o.leave_running = true,
             "-o" | "--log-file" => o.log_file = Some(value("a file")?.into()),
+            "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
             "-h" | "--help" => o.command = "help".into(),
@@ -134,6 +137,7 @@ pub fn main() -> i32 {
             detach: opts.detach,
             pidfile: opts.pidfile.clone(),
             shell_job: opts.shell_job,
+            scripts: crate::scripts::Scripts(opts.scripts.clone()),
         })
         .map_err(|e| e.to_string()),
         "show" | "decode" => crate::show::show(&opts.files, opts.pretty)
@@ -147,6 +151,7 @@ pub fn main() -> i32 {
                 images_dir,
                 leave_running: opts.leave_running,
                 shell_job: opts.shell_job,
+                scripts: crate::scripts::Scripts(opts.scripts.clone()),
             })
             .map(|()| 0)
             .map_err(|e| e.to_string()),
@@ -186,7 +191,8 @@ mod tests {
 
     #[test]
     fn criu_style_restore() {
-        let o = p("restore -D /img -d --pidfile /p -o /l -v4 --shell-job");
+        let o = p("restore -D /img -d --pidfile /p -o /l -v4 --shell-job --action-script /a --action-script=/b");
+        assert_eq!(o.scripts, ["/a", "/b"]);
         assert_eq!(o.command, "restore");
         assert_eq!(o.images_dir.expect("test setup"), PathBuf::from("/img"));
         assert!(o.detach && o.shell_job);

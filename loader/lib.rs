@@ -29,6 +29,7 @@ pub mod proc;
 pub mod pstree;
 pub mod ptrace;
 pub mod restore;
+pub mod scripts;
 pub mod seccomp;
 pub mod show;
 pub mod signals;

@@ -357,6 +357,59 @@ fn state_victim_round_trip() {
     victim_round_trip("state", 100);
 }
 
+/// Dump action scripts: pre-dump and post-dump run with CRIU's
+/// environment; one that fails at post-dump (the tree still frozen)
+/// fails the dump, removes its images and leaves the tree running.
+#[test]
+fn dump_action_scripts() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("plain", &[]);
+    let dir = Dir::new("dump-scripts");
+    let failing = "[ \"$CRTOOLS_SCRIPT_ACTION\" != post-dump ]";
+    let res = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        dir.s(),
+        "--action-script",
+        failing,
+    ]);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(text(&res).contains("failed at post-dump"), "{}", text(&res));
+    assert!(
+        fs::read_dir(&dir.0).unwrap().next().is_none(),
+        "no images from a failed dump"
+    );
+    let log = dir.0.join("../dump-scripts.log");
+    let logging = format!(
+        "echo \"$CRTOOLS_SCRIPT_ACTION $CRTOOLS_IMAGE_DIR\" >> {}",
+        log.display()
+    );
+    let res = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        dir.s(),
+        "-R",
+        "--action-script",
+        &logging,
+    ]);
+    assert!(res.status.success(), "{}", text(&res));
+    let d = std::path::absolute(&dir.0).unwrap();
+    assert_eq!(
+        fs::read_to_string(&log).unwrap(),
+        format!("pre-dump {d}\npost-dump {d}\n", d = d.display())
+    );
+    let _ = fs::remove_file(&log);
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "the victim after both dumps"
+    );
+}
+
 /// --leave-running: the victim goes on untouched; the images restore it
 /// once the original is gone.
 #[test]

@@ -137,6 +137,120 @@ fn failing_pidns_restore_leaves_nothing() {
     );
 }
 
+/// Action scripts run at every restore action, in CRIU's order, with
+/// CRIU's environment; at setup-namespaces the root's UTS and IPC
+/// namespaces are already made and filled. One that fails at
+/// post-restore fails the restore, and nothing is left.
+#[test]
+fn action_scripts() {
+    let Some(_g) = harness("pidns") else { return };
+    let copy = Copy::new("pidns");
+    let log = copy.dir.join("actions.log");
+    let script = copy.dir.join("log.sh");
+    fs::write(
+        &script,
+        format!(
+            "echo \"$CRTOOLS_SCRIPT_ACTION pid=$CRTOOLS_INIT_PID dir=$CRTOOLS_IMAGE_DIR\" >> {log}\n\
+             if [ \"$CRTOOLS_SCRIPT_ACTION\" = setup-namespaces ]; then\n\
+             nsenter -t \"$CRTOOLS_INIT_PID\" -u hostname >> {log}\n\
+             nsenter -t \"$CRTOOLS_INIT_PID\" -i cat /proc/sysvipc/msg | wc -l >> {log}\n\
+             fi\n",
+            log = log.display()
+        ),
+    )
+    .unwrap();
+    let run = format!("sh {}", script.display());
+    let out = copy.run_sh_with(&["--action-script", &run]);
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(
+        out.status.success() && text.lines().any(|l| l == "PASS"),
+        "{text}"
+    );
+    reap_all();
+    let root = fs::read_to_string("/tmp/crest-fixtures/run/pidns.restored.pid").unwrap();
+    let root = root.trim();
+    let dir = copy.images();
+    let want = format!(
+        "pre-restore pid= dir={d}\n\
+         setup-namespaces pid={root} dir={d}\ncrest-pidns-box\n2\n\
+         post-setup-namespaces pid={root} dir={d}\n\
+         post-restore pid={root} dir={d}\n\
+         pre-resume pid={root} dir={d}\n\
+         post-resume pid={root} dir={d}\n",
+        d = dir.display()
+    );
+    assert_eq!(fs::read_to_string(&log).unwrap(), want);
+
+    let before = namespaces();
+    let failing = "[ \"$CRTOOLS_SCRIPT_ACTION\" != post-restore ]";
+    let out = Command::new(crest())
+        .args(["restore", "-D"])
+        .arg(&dir)
+        .args(["-d", "--action-script", failing])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains("failed at post-restore"),
+        "{}",
+        stderr(&out)
+    );
+    reap_all();
+    let left = children();
+    assert!(left.is_empty(), "tasks left behind: {left:?}");
+    let after = namespaces();
+    assert!(
+        after.is_subset(&before),
+        "namespaces left: {:?}",
+        after.difference(&before)
+    );
+}
+
+/// Every loader stage CREST_FAULT names fails the restore of a container
+/// there and leaves no task and no namespace behind.
+#[test]
+fn every_loader_stage_fails_cleanly() {
+    let Some(_g) = harness("pidns") else { return };
+    let copy = Copy::new("pidns");
+    copy.install_binary("pidns");
+    let before = namespaces();
+    for stage in [
+        "prepare-namespaces",
+        "ipc",
+        "setup-namespaces",
+        "forking",
+        "zombies",
+        "scripts",
+        "post-restore",
+        "pre-resume",
+    ] {
+        let out = restore(&copy.images(), &[("CREST_FAULT", stage)]);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(1), "fault {stage}: {err}");
+        let named = if stage == "scripts" {
+            "post-restore"
+        } else {
+            stage
+        };
+        assert!(
+            err.contains(&format!("{named}: fault injected by CREST_FAULT")),
+            "fault {stage}: {err}"
+        );
+        reap_all();
+        let left = children();
+        assert!(
+            left.is_empty(),
+            "fault {stage}: tasks left behind: {left:?}"
+        );
+        let after = namespaces();
+        assert!(
+            after.is_subset(&before),
+            "fault {stage}: namespaces left: {:?}",
+            after.difference(&before)
+        );
+    }
+}
+
 /// CRIU 4.2's zombies: two dead children (exit code 42, SIGKILL) of a live
 /// root, beside a live child.
 #[test]

@@ -41,6 +41,7 @@ use crate::images::file::{self, ImageFile};
 use crate::images::schema::*;
 use crate::log::{DEBUG, INFO};
 use crate::proc;
+use crate::scripts::Action;
 use crate::sys;
 
 /// Why a dump failed. Whatever the variant, the tree runs on as it was
@@ -135,6 +136,8 @@ pub struct DumpOptions {
     pub leave_running: bool,
     /// The tree belongs to a shell job: record its terminals (`-j`).
     pub shell_job: bool,
+    /// `--action-script`s: run at pre-dump and post-dump.
+    pub scripts: crate::scripts::Scripts,
 }
 
 /// Files written so far, removed unless the dump completes.
@@ -184,6 +187,9 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
         )));
     }
     fs::create_dir_all(dir).map_err(|e| DumpError::file(dir, e))?;
+    o.scripts
+        .run(Action::PreDump, dir, None)
+        .map_err(DumpError::Request)?;
     let mut tree = seize_tree(pid)?;
     let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
     crate::ns::check_not_shared(pid, &pids)?;
@@ -209,6 +215,11 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     let sync_start = std::time::Instant::now();
     sys::syncfs(&d).map_err(|e| DumpError::file(dir, e))?;
     clock.stage("sync");
+    // Still frozen: a failing post-dump script leaves the tree running
+    // and no images.
+    o.scripts
+        .run(Action::PostDump, dir, None)
+        .map_err(DumpError::Request)?;
     written.done = true;
     // CRIU's dump statistics, beside the (complete) image set.
     crate::stats::write_dump(

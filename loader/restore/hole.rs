@@ -155,6 +155,54 @@ impl StatusArea<'_> {
             .load(Ordering::Acquire)
     }
 
+    /// In the root (task `i`): says it reached its gate, and waits until
+    /// the loader opens it.
+    pub fn wait_at_gate(&self, i: usize) {
+        let w = self.word(i, offset_of!(Status, gate));
+        w.store(restorer_blob::GATE_REACHED, Ordering::Release);
+        sys::futex_wake(w);
+        while w.load(Ordering::Acquire) != restorer_blob::GATE_OPEN {
+            sys::futex_wait(w, restorer_blob::GATE_REACHED, 100_000_000);
+        }
+    }
+
+    /// In the loader: waits until task `i` (our pid `pid`) reached its
+    /// gate; an error if it failed, died or took longer than `timeout`.
+    pub fn wait_gate_reached(
+        &self,
+        i: usize,
+        pid: i32,
+        timeout: std::time::Duration,
+    ) -> Result<(), String> {
+        let deadline = std::time::Instant::now() + timeout;
+        let w = self.word(i, offset_of!(Status, gate));
+        loop {
+            if w.load(Ordering::Acquire) == restorer_blob::GATE_REACHED {
+                return Ok(());
+            }
+            if self.state(i) == STATE_FAILED {
+                return Err(self.message());
+            }
+            if crate::proc::Stat::read(pid).is_ok_and(|s| s.state == 'Z') {
+                return Err(format!("pid {pid} died before its namespaces were ready"));
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(format!(
+                    "pid {pid}: its namespaces were not ready within {} s",
+                    timeout.as_secs()
+                ));
+            }
+            sys::futex_wait(w, restorer_blob::GATE_NONE, 1_000_000);
+        }
+    }
+
+    /// In the loader: lets task `i` go on from its gate.
+    pub fn open_gate(&self, i: usize) {
+        let w = self.word(i, offset_of!(Status, gate));
+        w.store(restorer_blob::GATE_OPEN, Ordering::Release);
+        sys::futex_wake(w);
+    }
+
     /// Tells task `i`'s blob whether the loader traces it.
     pub fn set_tracer(&self, i: usize, tracer: u32) {
         let w = self.word(i, offset_of!(Status, tracer));

@@ -42,6 +42,7 @@ use crate::files;
 use crate::images::ImageError;
 use crate::kerndat::Kerndat;
 use crate::log::{INFO, WARN};
+use crate::scripts::Action;
 use crate::sys::{self, Forked};
 
 use hole::{Reservation, StatusArea, SLOT};
@@ -173,6 +174,8 @@ pub struct RestoreOptions {
     pub pidfile: Option<PathBuf>,
     /// The tree was a shell job: it joins the caller's session and terminal.
     pub shell_job: bool,
+    /// `--action-script`s, run at each restore action.
+    pub scripts: crate::scripts::Scripts,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -180,6 +183,22 @@ pub struct RestoreOptions {
 pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let mut clock = crate::log::Stages::new();
     let dir = opts.images_dir.clone();
+    let fault = fault_from_env()?;
+    let script = |action: Action, init: Option<i32>| -> Result<(), RestoreError> {
+        opts.scripts
+            .run(action, &dir, init)
+            .map_err(RestoreError::System)?;
+        if fault.loader == Some(action.name())
+            || (fault.loader == Some("scripts") && action == Action::PostRestore)
+        {
+            return Err(RestoreError::System(format!(
+                "{}: fault injected by CREST_FAULT",
+                action.name()
+            )));
+        }
+        Ok(())
+    };
+    script(Action::PreRestore, None)?;
     let (k, own_maps) = Kerndat::probe_restore_with_maps();
     if !k.has_clone3_set_tid {
         return Err(RestoreError::Unsupported(
@@ -264,13 +283,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     //    last four per task at the same addresses (each task is its own
     //    address space). The argument block's size does not depend on
     //    where it goes.
-    let fault = fault_from_env()?;
     let status_len = StatusArea::len(plans.len());
     let mut total = 0;
     for p in &mut plans {
         // The block's size does not depend on the addresses in it.
         let sizing = args::Layout::default();
-        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &sizing, fault)?;
+        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &sizing, fault.blob)?;
         let args_len = blob::page_up(p.args.len() as u64);
         total = total.max(p.mem.premap_len + blob::code_size() + args_len + args::STACK_SIZE);
     }
@@ -317,7 +335,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         };
         p.stack_top = p.args_at + blob::page_up(p.args.len() as u64) + args::STACK_SIZE;
         layout.keep_end = p.stack_top;
-        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &layout, fault)?;
+        p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &layout, fault.blob)?;
     }
     let reservation = Reservation::new(hole, total)?;
     let status = reservation.status_area(plans.len())?;
@@ -346,6 +364,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         area,
         shared: &shared,
         shmem: &shmem_fds,
+        gate: !opts.scripts.is_empty() || fault.loader.is_some(),
+        fault: fault.loader,
     };
     // The tasks start with every signal blocked; rt_sigreturn installs
     // their dumped masks.
@@ -363,11 +383,24 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     for &fd in shmem_fds.values() {
         sys::close(fd);
     }
+    if run.gate {
+        // The root waits at its gate with its namespaces made (and the
+        // IPC one filled) until these scripts are done.
+        status
+            .wait_gate_reached(0, guard.root, std::time::Duration::from_secs(30))
+            .map_err(|msg| RestoreError::Child { pid: root_pid, msg })?;
+        script(Action::SetupNamespaces, Some(guard.root))?;
+        script(Action::PostSetupNamespaces, Some(guard.root))?;
+        status.open_gate(0);
+    }
     clock.stage("fork");
     let result = wait_tree(&plans, &status, guard.root);
     drop(reservation);
     let traced = result?;
     clock.stage("restore");
+    // Every task is restored and none runs its own code yet.
+    script(Action::PostRestore, Some(guard.root))?;
+    script(Action::PreResume, Some(guard.root))?;
     for (p, t) in plans.iter().zip(&traced) {
         if let Some(trapped) = t.trap {
             let blob = (p.blob_at, p.stack_top);
@@ -409,6 +442,10 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let tasks: Vec<&images::TaskImages> = plans.iter().map(|p| &p.task).collect();
     crate::stats::write_restore(opts.work_dir.as_deref(), &dir, elapsed, &tasks);
     let pid = guard.release();
+    // The tree runs: a failing post-resume script is only reported.
+    if let Err(e) = opts.scripts.run(Action::PostResume, &dir, Some(pid)) {
+        crate::log!(WARN, "{e}");
+    }
     if opts.detach {
         return Ok(0);
     }
@@ -441,19 +478,56 @@ const FAULT_STAGES: &[(&str, u32)] = &[
     ("clone", restorer_blob::STAGE_CLONE),
 ];
 
-/// `CREST_FAULT=<stage>`: the blob stage to fail on purpose (unset: none).
-/// An unknown value is an error, not a restore without the fault.
-pub fn fault_from_env() -> Result<u32, RestoreError> {
+/// Loader stages `CREST_FAULT` can name: each fails the restore on
+/// purpose at that point (in the root, in a task, or in the loader).
+const LOADER_FAULTS: &[&str] = &[
+    "prepare-namespaces",
+    "ipc",
+    "forking",
+    "zombies",
+    "scripts",
+    "setup-namespaces",
+    "post-restore",
+    "pre-resume",
+];
+
+/// What `CREST_FAULT` asks to fail.
+#[derive(Debug, Clone, Copy)]
+pub struct Fault {
+    /// The blob stage (`FAULT_NONE`: none).
+    pub blob: u32,
+    /// The loader stage (one of `LOADER_FAULTS`).
+    pub loader: Option<&'static str>,
+}
+
+/// `CREST_FAULT=<stage>`: the blob or loader stage to fail on purpose
+/// (unset: none). An unknown value is an error, not a restore without the
+/// fault.
+pub fn fault_from_env() -> Result<Fault, RestoreError> {
+    let none = Fault {
+        blob: restorer_blob::FAULT_NONE,
+        loader: None,
+    };
     let Ok(v) = std::env::var("CREST_FAULT") else {
-        return Ok(restorer_blob::FAULT_NONE);
+        return Ok(none);
     };
     let name = if v == "remap" { "mremap" } else { v.as_str() };
+    if let Some(l) = LOADER_FAULTS.iter().find(|&&l| l == name) {
+        return Ok(Fault {
+            loader: Some(l),
+            ..none
+        });
+    }
     FAULT_STAGES
         .iter()
         .find(|(n, _)| *n == name)
-        .map(|(_, s)| *s)
+        .map(|(_, s)| Fault { blob: *s, ..none })
         .ok_or_else(|| {
-            let names: Vec<&str> = FAULT_STAGES.iter().map(|(n, _)| *n).collect();
+            let names: Vec<&str> = FAULT_STAGES
+                .iter()
+                .map(|(n, _)| *n)
+                .chain(LOADER_FAULTS.iter().copied())
+                .collect();
             RestoreError::System(format!(
                 "CREST_FAULT={v:?} names no restore stage (one of: {})",
                 names.join(", ")

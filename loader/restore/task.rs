@@ -41,6 +41,11 @@ pub(crate) struct TreeRun<'a> {
     pub(crate) shared: &'a files::Shared,
     /// shmid -> memfd of each shmem object.
     pub(crate) shmem: &'a std::collections::HashMap<u64, i32>,
+    /// The root waits at its gate, namespaces made, for the loader's
+    /// setup-namespaces scripts.
+    pub(crate) gate: bool,
+    /// The loader stage CREST_FAULT names, failed on purpose here.
+    pub(crate) fault: Option<&'static str>,
 }
 
 impl TreeRun<'_> {
@@ -74,8 +79,16 @@ impl TreeRun<'_> {
             if let Some(u) = &self.ns.uts {
                 crate::ns::set_uts(u)?;
             }
+            self.injected("prepare-namespaces")?;
             if let Some(ipc) = &self.ns.ipc {
                 ipc.create()?;
+            }
+            self.injected("ipc")?;
+            if self.gate {
+                // Should the loader die meanwhile, we die with it.
+                let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0, 0, 0);
+                self.status.wait_at_gate(0);
+                let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
             }
         }
         if ps.sid == ps.pid {
@@ -107,8 +120,15 @@ impl TreeRun<'_> {
                 Err(e) => return Err(e.to_string()),
             }
         }
+        let made_zombies = !zombies.is_empty();
         for z in zombies {
             collect_zombie(z)?;
+        }
+        if made_zombies {
+            self.injected("zombies")?;
+        }
+        if i + 1 == self.plans.len() {
+            self.injected("forking")?;
         }
         sys::umask(t.fs.umask.unwrap_or(0o022));
         let root = &p.fds.root;
@@ -132,6 +152,16 @@ impl TreeRun<'_> {
         premap::release_rest(self.reservation, p.stack_top)?;
         sys::rseq_unregister().map_err(|e| format!("rseq unregister: {e}"))?;
         Ok(())
+    }
+}
+
+impl TreeRun<'_> {
+    /// Fails on purpose when CREST_FAULT names loader stage `stage`.
+    fn injected(&self, stage: &str) -> Result<(), String> {
+        match self.fault {
+            Some(f) if f == stage => Err(format!("{stage}: fault injected by CREST_FAULT")),
+            _ => Ok(()),
+        }
     }
 }
 

@@ -256,8 +256,16 @@ pub struct Status {
     /// The task's pid in the loader's pid namespace, written by the
     /// loader code in the child before anything else (the blob leaves it).
     pub host_pid: u32,
-    pub _pad: u32,
+    /// Slot 0 only, when action scripts run: `GATE_*`, the root's wait
+    /// for the setup-namespaces scripts (loader code, not the blob).
+    pub gate: u32,
 }
+
+pub const GATE_NONE: u32 = 0;
+/// The root made its namespaces and waits.
+pub const GATE_REACHED: u32 = 1;
+/// The loader lets it go on.
+pub const GATE_OPEN: u32 = 2;
 
 pub const TRACER_UNKNOWN: u32 = 0;
 /// The loader traces the task: stop with `int3` right before

@@ -183,6 +183,20 @@ pub fn assert_nothing_left(pid: u32) {
     );
 }
 
+/// Every pid, IPC and UTS namespace some process lives in, as
+/// /proc/PID/ns links name them ("ipc:[4026531839]").
+pub fn namespaces() -> std::collections::BTreeSet<String> {
+    let mut out = std::collections::BTreeSet::new();
+    for e in fs::read_dir("/proc").unwrap().flatten() {
+        for ns in ["pid", "ipc", "uts"] {
+            if let Ok(l) = fs::read_link(e.path().join("ns").join(ns)) {
+                out.insert(l.to_string_lossy().into_owned());
+            }
+        }
+    }
+    out
+}
+
 /// A writable copy of a fixture in a fresh temp dir.
 pub struct Copy {
     pub dir: PathBuf,
@@ -230,6 +244,11 @@ impl Copy {
     }
 
     pub fn run_sh(&self) -> Output {
+        self.run_sh_with(&[])
+    }
+
+    /// run.sh with crest restore and `extra` options after the usual ones.
+    pub fn run_sh_with(&self, extra: &[&str]) -> Output {
         Command::new(self.dir.join("run.sh"))
             .args([
                 crest(),
@@ -240,6 +259,7 @@ impl Copy {
                 "--pidfile",
                 "{pidfile}",
             ])
+            .args(extra)
             .output()
             .unwrap()
     }
