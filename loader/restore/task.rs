@@ -96,8 +96,7 @@ impl TreeRun<'_> {
         } else if ps.pgid == ps.pid {
             sys::setpgid(0, 0).map_err(|e| format!("setpgid: {e}"))?;
         } else if i > 0 {
-            sys::setpgid(0, ps.pgid as i32)
-                .map_err(|e| format!("joining process group {}: {e}", ps.pgid))?;
+            join_group(ps.pgid)?;
         }
         // Children in pstree order (process groups are joined in the
         // order they were made); zombies exit at once and stay unreaped.
@@ -106,7 +105,10 @@ impl TreeRun<'_> {
             if let Some(z) = self.zombies.iter().find(|z| z.pid == e.pid) {
                 match fork_with_pid(z.pid, 0) {
                     Ok(Forked::Child) => become_zombie(z),
-                    Ok(Forked::Parent(_)) => zombies.push(z),
+                    Ok(Forked::Parent(pid)) => {
+                        lead_group(pid, z.pgid, z.sid);
+                        zombies.push(z)
+                    }
                     Err(e) => return Err(e.to_string()),
                 }
                 continue;
@@ -116,7 +118,7 @@ impl TreeRun<'_> {
             };
             match fork_with_pid(e.pid, 0) {
                 Ok(Forked::Child) => self.task(c),
-                Ok(Forked::Parent(_)) => {}
+                Ok(Forked::Parent(pid)) => lead_group(pid, e.pgid, e.sid),
                 Err(e) => return Err(e.to_string()),
             }
         }
@@ -161,6 +163,36 @@ impl TreeRun<'_> {
         match self.fault {
             Some(f) if f == stage => Err(format!("{stage}: fault injected by CREST_FAULT")),
             _ => Ok(()),
+        }
+    }
+}
+
+/// In the parent, right after forking `pid`: a child that leads its
+/// process group gets it now, so that the group exists for every task
+/// forked after it (the child's own setpgid may not have run yet). It
+/// does the same itself; whichever comes second changes nothing. (Not a
+/// session leader: setsid would then fail.)
+fn lead_group(pid: i32, pgid: u32, sid: u32) {
+    if pgid == pid as u32 && sid != pid as u32 {
+        let _ = sys::setpgid(pid, pid);
+    }
+}
+
+/// Joins process group `pgid` of our session. Its leader may be a task
+/// of another branch of the tree that has not made it yet: EPERM is
+/// retried for a while (the group must then appear by itself).
+fn join_group(pgid: u32) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    loop {
+        match sys::setpgid(0, pgid as i32) {
+            Ok(()) => return Ok(()),
+            Err(e)
+                if e.raw_os_error() == Some(libc::EPERM)
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_micros(100))
+            }
+            Err(e) => return Err(format!("joining process group {pgid}: {e}")),
         }
     }
 }
