@@ -5,7 +5,11 @@
 //! - restore (`crest restore -d`) of two CRIU 4.2 fixtures: `counter` (one
 //!   process, 9.4 MB of pages) and `sigstate` (one process, 96 KB);
 //! - dump (`crest dump --leave-running`, images synced) of a process with
-//!   1 MiB of touched anonymous memory, and the dump throughput for 1 GiB.
+//!   1 MiB of touched anonymous memory, and the dump throughput for 1 GiB;
+//! - restore of a 10-process tree (tests/victims/fanout.c) and of a
+//!   container (tests/victims/container.c: init of new pid, UTS and IPC
+//!   namespaces, 5 processes with a zombie, System V objects), each beside
+//!   fork+exec+wait of as many static binaries at once.
 
 #[path = "../tests/common/cc.rs"]
 mod cc_victims;
@@ -93,6 +97,142 @@ fn main() {
     }
     println!("({ROUNDS} rounds, interleaved)");
     dump_bench(crest, base);
+    tree_bench(crest);
+}
+
+/// Builds victim `name` of tests/victims.
+fn build(name: &str) -> std::path::PathBuf {
+    let out = std::env::temp_dir().join(format!("crest-bench-{name}-{}", std::process::id()));
+    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/victims/{name}.c"));
+    cc_victims::build_victim(&src, &out);
+    out
+}
+
+/// fork+exec+wait of `n` static binaries (`crest help`), all started
+/// before the first is waited for.
+fn spawn_n(crest: &str, n: usize) -> Duration {
+    let t = Instant::now();
+    let kids: Vec<_> = (0..n)
+        .map(|_| {
+            Command::new(crest)
+                .arg("help")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut k in kids {
+        assert!(k.wait().unwrap().success());
+    }
+    t.elapsed()
+}
+
+/// Kills `root` and everything below it, and reaps them (we are their
+/// subreaper).
+fn kill_tree(root: i32) {
+    let mut all = vec![root];
+    let mut i = 0;
+    while i < all.len() {
+        all.extend(crest::proc::children(all[i]).unwrap_or_default());
+        i += 1;
+    }
+    for &p in all.iter().rev() {
+        let _ = crest::sys::kill(p, libc::SIGKILL);
+    }
+    for &p in &all {
+        let _ = crest::sys::waitpid(p, libc::__WALL);
+    }
+    reap_all();
+}
+
+/// Starts a victim that writes OUTDIR/ready with the pid to dump.
+#[allow(clippy::zombie_processes)] // the launcher is reaped by reap_all()
+fn start_victim(bin: &Path, dir: &Path) -> i32 {
+    let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
+    Command::new(bin)
+        .arg(dir)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    for _ in 0..3000 {
+        if let Some(pid) = std::fs::read_to_string(dir.join("ready"))
+            .ok()
+            .and_then(|p| p.trim().parse().ok())
+        {
+            return pid;
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    panic!("victim {} did not start", bin.display());
+}
+
+fn tree_bench(crest: &str) {
+    let tmp = std::env::temp_dir().join(format!("crest-bench-trees-{}", std::process::id()));
+    // (victim, processes, restore options)
+    let cases: [(&str, usize, &[&str]); 2] =
+        [("fanout", 10, &["--shell-job"]), ("container", 5, &[])];
+    let mut images = Vec::new();
+    for (name, _, _) in cases {
+        let bin = build(name);
+        let pid = start_victim(&bin, &tmp.join(format!("{name}-out")));
+        std::thread::sleep(Duration::from_millis(100));
+        let dir = tmp.join(format!("{name}-images"));
+        let out = Command::new(crest)
+            .args(["dump", "-t", &pid.to_string(), "-D"])
+            .arg(&dir)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dump {name}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        reap_all();
+        images.push(dir);
+    }
+    let pidfile = tmp.join("restored.pid");
+    let mut base = vec![Vec::new(); cases.len()];
+    let mut lat = vec![Vec::new(); cases.len()];
+    for _ in 0..ROUNDS {
+        for (i, (name, n, opts)) in cases.iter().enumerate() {
+            base[i].push(spawn_n(crest, *n));
+            let t = Instant::now();
+            let out = Command::new(crest)
+                .args(["restore", "-d", "-D"])
+                .arg(&images[i])
+                .args(*opts)
+                .arg("--pidfile")
+                .arg(&pidfile)
+                .output()
+                .unwrap();
+            lat[i].push(t.elapsed());
+            assert!(
+                out.status.success(),
+                "restore {name}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            let root = std::fs::read_to_string(&pidfile)
+                .unwrap()
+                .trim()
+                .parse()
+                .unwrap();
+            kill_tree(root);
+        }
+    }
+    for (i, (name, n, _)) in cases.iter().enumerate() {
+        let (b, l) = (median(base[i].clone()), median(lat[i].clone()));
+        println!(
+            "restore {name:<9} ({n:>2} processes)           median {:>7.3} ms  = {:.1}x fork+exec+wait of {n} ({:.3} ms)",
+            ms(l),
+            l.as_secs_f64() / b.as_secs_f64(),
+            ms(b)
+        );
+    }
+    println!("({ROUNDS} rounds, interleaved)");
+    let _ = std::fs::remove_dir_all(&tmp);
 }
 
 /// Builds tests/victims/plain.c (a buffer of N MiB, every page touched).

@@ -349,6 +349,13 @@ fn victim_round_trip(name: &str, settle_ms: u64) {
     assert_nothing_left(v.pid as u32);
 }
 
+/// A tree of ten processes (a parent and nine children, each with its
+/// own memory) comes back with every pid and parent.
+#[test]
+fn fanout_tree_round_trip() {
+    victim_round_trip("fanout", 50);
+}
+
 /// Heap and anonymous patterns, a counter, SSE/AVX registers live across
 /// the dump, TLS, handlers, mask, altstack, a pending queued signal, umask,
 /// cwd, rlimit and a file at an offset survive dump + restore.
