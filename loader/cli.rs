@@ -21,6 +21,7 @@ options (as CRIU's):
   -t, --tree PID            root of the tree to dump
   -d, --restore-detached    return once the tree runs (default: wait for it)
   --pidfile FILE            write the restored root's pid to FILE
+  --restore-sibling         the restored root becomes our sibling (our parent's child)
   -j, --shell-job           the tree belongs to a shell job: keep the caller's session/tty
   -R, --leave-running       keep the dumped tree running
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
@@ -45,6 +46,7 @@ pub struct Opts {
     pub pretty: bool,
     pub files: Vec<PathBuf>,
     pub scripts: Vec<String>,
+    pub sibling: bool,
 }
 
 /// Parses `args` (without the program name).
@@ -77,6 +79,7 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "-j" | "--shell-job" => o.shell_job = true,
             "-R" | "--leave-running" => o.leave_running = true,
             "-o" | "--log-file" => o.log_file = Some(value("a file")?.into()),
+            "--restore-sibling" => o.sibling = true,
             "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
@@ -138,6 +141,7 @@ pub fn main() -> i32 {
             pidfile: opts.pidfile.clone(),
             shell_job: opts.shell_job,
             scripts: crate::scripts::Scripts(opts.scripts.clone()),
+            sibling: opts.sibling,
         })
         .map_err(|e| e.to_string()),
         "show" | "decode" => crate::show::show(&opts.files, opts.pretty)

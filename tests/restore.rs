@@ -12,6 +12,7 @@ use common::*;
 use std::fs;
 use std::path::Path;
 use std::process::{Command, Output};
+use std::time::Duration;
 
 fn restore(images: &Path, env: &[(&str, &str)]) -> Output {
     let pidfile = images.parent().unwrap().join("restored.pid");
@@ -124,7 +125,7 @@ fn failing_pidns_restore_leaves_nothing() {
     fs::write(IPCNS_SHM.path(&dir, 10), IPCNS_SHM.encode(twice)).unwrap();
     check(
         restore(&dir, &[]),
-        &["pid 1: ", "System V segment 0 (key 0x70696441)"],
+        &["(ns pid 1): ", "System V segment 0 (key 0x70696441)"],
     );
     fs::write(IPCNS_SHM.path(&dir, 10), IPCNS_SHM.encode(&shm)).unwrap();
 
@@ -248,6 +249,64 @@ fn every_loader_stage_fails_cleanly() {
             "fault {stage}: namespaces left: {:?}",
             after.difference(&before)
         );
+    }
+}
+
+/// --restore-sibling: the restored root is the child of crest's parent
+/// (here the test), not crest's. With -d crest just returns; without it
+/// crest watches the root through ptrace and leaves with its exit status.
+#[test]
+fn restore_sibling() {
+    let Some(_g) = harness("sigstate") else {
+        return;
+    };
+    let copy = Copy::new("sigstate");
+    copy.install_binary("sigstate");
+    let pidfile = copy.dir.join("restored.pid");
+    let verdict = Path::new("/tmp/crest-fixtures/run/sigstate.out");
+    let ppid = |pid: i32| crest::proc::Stat::read(pid).unwrap().field(4) as i32;
+    for detach in [true, false] {
+        let _ = fs::remove_file(&pidfile);
+        let _ = fs::remove_file(verdict);
+        let mut cmd = Command::new(crest());
+        cmd.args(["restore", "-D"])
+            .arg(copy.images())
+            .args(["--restore-sibling", "--pidfile"])
+            .arg(&pidfile);
+        if detach {
+            cmd.arg("-d");
+        }
+        let mut crest_run = cmd.spawn().unwrap();
+        if detach {
+            assert!(crest_run.wait().unwrap().success());
+        }
+        let root = poll(Duration::from_secs(5), || {
+            fs::read_to_string(&pidfile)
+                .ok()?
+                .trim()
+                .parse::<i32>()
+                .ok()
+        })
+        .expect("pidfile");
+        assert_eq!(root, 31100);
+        assert_eq!(
+            ppid(root),
+            std::process::id() as i32,
+            "the root is our child"
+        );
+        crest::sys::kill(root, libc::SIGTERM).unwrap();
+        let v = poll(Duration::from_secs(5), || fs::read_to_string(verdict).ok());
+        assert_eq!(v.as_deref().map(str::trim), Some("PASS"));
+        let (_, st) = crest::sys::waitpid(root, 0).unwrap().unwrap();
+        assert!(
+            libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
+            "root status {st:#x}"
+        );
+        if !detach {
+            let st = crest_run.wait().unwrap();
+            assert_eq!(st.code(), Some(0), "crest passes on the root's status");
+        }
+        assert_nothing_left(31100);
     }
 }
 

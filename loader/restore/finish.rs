@@ -189,3 +189,38 @@ pub fn unmap_blob(
     sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))?;
     redeliver(pid, pid, &pending)
 }
+
+/// --restore-sibling without -d: the root is our parent's child, not
+/// ours, so we trace it (without stopping it) to learn how it ends. Each
+/// signal it stops for is passed on, a group stop is let be; returns the
+/// exit code to leave with, as for our own child.
+pub fn watch(pid: i32) -> Result<i32, RestoreError> {
+    sys::ptrace_seize(pid, 0).map_err(|e| RestoreError::sys(pid, "PTRACE_SEIZE (watching)", e))?;
+    loop {
+        let st = match sys::waitpid(pid, libc::__WALL) {
+            Ok(Some((_, st))) => st,
+            Ok(None) => continue,
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => continue,
+            Err(e) => return Err(RestoreError::sys(pid, "waitpid (watching)", e)),
+        };
+        if libc::WIFEXITED(st) {
+            return Ok(libc::WEXITSTATUS(st));
+        }
+        if libc::WIFSIGNALED(st) {
+            return Ok(128 + libc::WTERMSIG(st));
+        }
+        if !libc::WIFSTOPPED(st) {
+            continue;
+        }
+        let r = if st >> 16 == crate::ptrace::PTRACE_EVENT_STOP {
+            sys::ptrace_listen(pid)
+        } else {
+            sys::ptrace_cont(pid, libc::WSTOPSIG(st))
+        };
+        if let Err(e) = r {
+            if e.raw_os_error() != Some(libc::ESRCH) {
+                return Err(RestoreError::sys(pid, "resuming (watching)", e));
+            }
+        }
+    }
+}

@@ -74,21 +74,47 @@ pub enum RestoreError {
     },
     /// The task failed before the blob ran (message from the child).
     Child {
-        pid: u32,
+        pid: TaskId,
         msg: String,
     },
     /// The blob reported a failed stage.
     Blob {
-        pid: u32,
+        pid: TaskId,
         stage: u32,
         errno: u32,
         detail: u64,
     },
     /// The task died without reporting.
     Died {
-        pid: u32,
+        pid: TaskId,
         status: String,
     },
+}
+
+/// A restored task in messages: its dumped pid, and ours for it where a
+/// pid namespace makes them differ ("pid 4242 (ns pid 3)").
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TaskId {
+    /// The pid in the images (in the tree's pid namespace).
+    pub pid: u32,
+    /// Ours (0: not known).
+    pub host: u32,
+}
+
+impl From<u32> for TaskId {
+    fn from(pid: u32) -> Self {
+        TaskId { pid, host: 0 }
+    }
+}
+
+impl fmt::Display for TaskId {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        if self.host != 0 && self.host != self.pid {
+            write!(f, "pid {} (ns pid {})", self.host, self.pid)
+        } else {
+            write!(f, "pid {}", self.pid)
+        }
+    }
 }
 
 impl fmt::Display for RestoreError {
@@ -108,7 +134,7 @@ impl fmt::Display for RestoreError {
                     "pid {pid} is already in use by {holder}: cannot restore the task with its pid"
                 )
             }
-            RestoreError::Child { pid, msg } => write!(f, "pid {pid}: {msg}"),
+            RestoreError::Child { pid, msg } => write!(f, "{pid}: {msg}"),
             RestoreError::Blob {
                 pid,
                 stage,
@@ -117,7 +143,7 @@ impl fmt::Display for RestoreError {
             } => {
                 write!(
                     f,
-                    "pid {pid}: restorer failed at {}: {}",
+                    "{pid}: restorer failed at {}: {}",
                     restorer_blob::stage_name(*stage),
                     sys::describe(&std::io::Error::from_raw_os_error(*errno as i32))
                 )?;
@@ -130,10 +156,7 @@ impl fmt::Display for RestoreError {
                 }
             }
             RestoreError::Died { pid, status } => {
-                write!(
-                    f,
-                    "pid {pid}: the task {status} before finishing its restore"
-                )
+                write!(f, "{pid}: the task {status} before finishing its restore")
             }
         }
     }
@@ -176,6 +199,9 @@ pub struct RestoreOptions {
     pub shell_job: bool,
     /// `--action-script`s, run at each restore action.
     pub scripts: crate::scripts::Scripts,
+    /// `--restore-sibling`: the root becomes our sibling (CLONE_PARENT),
+    /// a child of our parent; without `detach` we watch it through ptrace.
+    pub sibling: bool,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -371,14 +397,22 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // their dumped masks.
     let mask = sys::block_all_signals().map_err(|e| RestoreError::sys(0, "sigprocmask", e))?;
     let root_pid = tree[0].pid;
-    let forked = tree::fork_with_pid(root_pid, ns.clone_flags());
+    let mut flags = ns.clone_flags();
+    if opts.sibling {
+        flags |= libc::CLONE_PARENT as u64;
+    }
+    let forked = tree::fork_with_pid(root_pid, flags);
     if !matches!(forked, Ok(Forked::Child)) {
         sys::restore_sigmask(mask);
     }
     let guard = match forked? {
         Forked::Child => run.task(0),
-        Forked::Parent(p) => TreeGuard { root: p },
+        Forked::Parent(p) => TreeGuard {
+            root: p,
+            known: Vec::new(),
+        },
     };
+    let mut guard = guard;
     files::close_shared(&shared);
     for &fd in shmem_fds.values() {
         sys::close(fd);
@@ -388,13 +422,23 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         // IPC one filled) until these scripts are done.
         status
             .wait_gate_reached(0, guard.root, std::time::Duration::from_secs(30))
-            .map_err(|msg| RestoreError::Child { pid: root_pid, msg })?;
+            .map_err(|msg| RestoreError::Child {
+                pid: TaskId {
+                    pid: root_pid,
+                    host: guard.root as u32,
+                },
+                msg,
+            })?;
         script(Action::SetupNamespaces, Some(guard.root))?;
         script(Action::PostSetupNamespaces, Some(guard.root))?;
         status.open_gate(0);
     }
     clock.stage("fork");
     let result = wait_tree(&plans, &status, guard.root);
+    guard.known = (0..plans.len())
+        .map(|i| status.host_pid(i) as i32)
+        .filter(|&p| p > 0)
+        .collect();
     drop(reservation);
     let traced = result?;
     clock.stage("restore");
@@ -448,6 +492,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     if opts.detach {
         return Ok(0);
+    }
+    if opts.sibling {
+        return finish::watch(pid);
     }
     // Like criu restore without -d: wait for the root, pass on its status.
     match sys::waitpid(pid, 0) {

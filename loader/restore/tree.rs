@@ -11,13 +11,16 @@ use crate::sys::{self, Forked};
 
 use super::hole::StatusArea;
 use super::task::TaskPlan;
-use super::{finish, RestoreError};
+use super::{finish, RestoreError, TaskId};
 
 /// A restored tree that is killed and reaped unless released: a restore
 /// is all or nothing. We are a child subreaper while restoring, so the
 /// root's descendants come to us once it is gone.
 pub(crate) struct TreeGuard {
     pub(crate) root: i32,
+    /// Every task's pid in our namespace, once known: with
+    /// --restore-sibling the tree's orphans are not ours to find.
+    pub(crate) known: Vec<i32>,
 }
 
 impl TreeGuard {
@@ -36,6 +39,9 @@ impl Drop for TreeGuard {
         // tracees, the orphans adopted from them) is taken as it comes,
         // and every task adopted is killed, until none is left.
         let _ = sys::kill(self.root, libc::SIGKILL);
+        for &p in &self.known {
+            let _ = sys::kill(p, libc::SIGKILL);
+        }
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             loop {
@@ -93,6 +99,10 @@ pub(crate) fn wait_tree(
             if host[i] == 0 {
                 host[i] = status.host_pid(i) as i32;
             }
+            let who = |i: usize| TaskId {
+                pid: plans[i].task.pstree.pid,
+                host: host[i] as u32,
+            };
             if tracer[i].is_none() && host[i] != 0 {
                 let traced = finish::seize(host[i]);
                 let word = if traced {
@@ -105,7 +115,7 @@ pub(crate) fn wait_tree(
             }
             match status.state(i) {
                 STATE_DONE => done += 1,
-                STATE_FAILED => return Err(failure(status, i, pid)),
+                STATE_FAILED => return Err(failure(status, i, who(i))),
                 STATE_RUNNING => {}
                 s => {
                     return Err(RestoreError::System(format!(
@@ -122,7 +132,7 @@ pub(crate) fn wait_tree(
                     STATE_DONE if libc::WSTOPSIG(st) == libc::SIGTRAP && st >> 16 == 0 => {
                         tracer[i] = Some(Some(true));
                     }
-                    STATE_FAILED => return Err(failure(status, i, pid)),
+                    STATE_FAILED => return Err(failure(status, i, who(i))),
                     _ if tracer[i].flatten().is_some() => {
                         // A signal on its way in, or a ptrace event stop
                         // it caused: held back, the task goes on.
@@ -135,21 +145,24 @@ pub(crate) fn wait_tree(
                     }
                     _ => {
                         return Err(RestoreError::Died {
-                            pid,
+                            pid: who(i),
                             status: format!("stopped on signal {}", libc::WSTOPSIG(st)),
                         })
                     }
                 },
                 Ok(Some((_, st))) => {
                     if status.state(i) == STATE_FAILED {
-                        return Err(failure(status, i, pid));
+                        return Err(failure(status, i, who(i)));
                     }
                     let how = if libc::WIFSIGNALED(st) {
                         format!("was killed by signal {}", libc::WTERMSIG(st))
                     } else {
                         format!("exited with {}", libc::WEXITSTATUS(st))
                     };
-                    return Err(RestoreError::Died { pid, status: how });
+                    return Err(RestoreError::Died {
+                        pid: who(i),
+                        status: how,
+                    });
                 }
                 Ok(None) | Err(_) => {}
             }
@@ -183,8 +196,8 @@ pub(crate) fn wait_tree(
     }
 }
 
-/// The error task `i` (pid `pid`) reported in the status area.
-fn failure(status: &StatusArea, i: usize, pid: u32) -> RestoreError {
+/// The error task `i` (`pid`) reported in the status area.
+fn failure(status: &StatusArea, i: usize, pid: TaskId) -> RestoreError {
     match status.failure(i) {
         (0, _, _) => RestoreError::Child {
             pid,

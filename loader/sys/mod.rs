@@ -131,7 +131,13 @@ pub enum Forked {
 pub unsafe fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
     let args = CloneArgs {
         flags,
-        exit_signal: libc::SIGCHLD as u64,
+        // With CLONE_PARENT the child takes our own exit signal; clone3
+        // wants 0 here then.
+        exit_signal: if flags & libc::CLONE_PARENT as u64 != 0 {
+            0
+        } else {
+            libc::SIGCHLD as u64
+        },
         set_tid: if pids.is_empty() {
             0
         } else {

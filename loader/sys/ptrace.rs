@@ -43,6 +43,13 @@ pub fn ptrace_setregs(pid: i32, regs: &libc::user_regs_struct) -> io::Result<()>
     check(unsafe { libc::ptrace(libc::PTRACE_SETREGS, pid, 0, regs as *const _) }).map(drop)
 }
 
+/// Lets a seized task in a group stop stay stopped but report again
+/// (PTRACE_LISTEN).
+pub fn ptrace_listen(pid: i32) -> io::Result<()> {
+    // SAFETY: PTRACE_LISTEN takes no memory.
+    check(unsafe { libc::ptrace(libc::PTRACE_LISTEN, pid, 0, 0) }).map(drop)
+}
+
 /// `PTRACE_INTERRUPT`: stop a seized tracee.
 pub fn ptrace_interrupt(pid: i32) -> io::Result<()> {
     // SAFETY: no memory is passed.
