@@ -26,6 +26,8 @@ pub struct Layout {
     pub status_at: u64,
     pub status_area: u64,
     pub status_len: u64,
+    /// The tree's `TreeStage` in the status area.
+    pub tree_at: u64,
     pub args_at: u64,
     /// End of this task's part of the restore area: the sweep keeps
     /// `[status_area, keep_end)`.
@@ -120,6 +122,7 @@ pub fn build(
         status: layout.status_at,
         status_area: layout.status_area,
         status_len: layout.status_len,
+        tree: layout.tree_at,
         fault,
         close_fd: if fds.exe.is_some() {
             fds.exe_fd as u32

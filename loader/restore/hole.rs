@@ -9,7 +9,8 @@
 //! The status area is shared (`MAP_SHARED`): slot `i` (`SLOT` bytes)
 //! holds task `i`'s `restorer_blob::Status`, which its blob or the loader
 //! code in the child writes and the loader waits on as a futex; after the
-//! slots, `MSG_LEN` bytes take a loader-side error message from a child.
+//! slots, the tree's `TreeStage` (the lock-step stages), then `MSG_LEN`
+//! bytes take a loader-side error message from a child.
 //! This module is one of the few allowed `unsafe`: every access to the
 //! area goes through [`StatusArea`], whose mapping lives as long as the
 //! [`Reservation`] it borrows.
@@ -17,7 +18,7 @@
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use restorer_blob::{Status, STATE_FAILED};
+use restorer_blob::{Status, TreeStage, STATE_FAILED, TREE_FAIL};
 
 use crate::sys;
 
@@ -25,10 +26,13 @@ use super::RestoreError;
 
 /// Bytes per task in the status area.
 pub const SLOT: u64 = 64;
-/// Room after the slots for a loader-side error message from a child.
+/// Room after the slots for the tree's stage words.
+const TREE_LEN: u64 = 64;
+/// Room after those for a loader-side error message from a child.
 pub const MSG_LEN: u64 = 2048;
 
 const _: () = assert!(size_of::<Status>() as u64 <= SLOT);
+const _: () = assert!(size_of::<TreeStage>() as u64 <= TREE_LEN);
 const _: () = assert!(offset_of!(Status, detail) % 8 == 0);
 
 /// The address-space reservation for the restore (`PROT_NONE`), released
@@ -116,7 +120,7 @@ pub struct StatusArea<'r> {
 impl StatusArea<'_> {
     /// Bytes of the area for `tasks` tasks, page aligned.
     pub fn len(tasks: usize) -> u64 {
-        crate::blob::page_up(SLOT * tasks as u64 + MSG_LEN)
+        crate::blob::page_up(SLOT * tasks as u64 + TREE_LEN + MSG_LEN)
     }
 
     /// Address of task `i`'s slot (for the blob's arguments).
@@ -125,7 +129,7 @@ impl StatusArea<'_> {
     }
 
     fn msg_at(&self) -> u64 {
-        self.at + SLOT * self.tasks as u64
+        self.tree_at() + TREE_LEN
     }
 
     fn word(&self, i: usize, offset: usize) -> &AtomicU32 {
@@ -155,52 +159,93 @@ impl StatusArea<'_> {
             .load(Ordering::Acquire)
     }
 
-    /// In the root (task `i`): says it reached its gate, and waits until
-    /// the loader opens it.
-    pub fn wait_at_gate(&self, i: usize) {
-        let w = self.word(i, offset_of!(Status, gate));
-        w.store(restorer_blob::GATE_REACHED, Ordering::Release);
-        sys::futex_wake(w);
-        while w.load(Ordering::Acquire) != restorer_blob::GATE_OPEN {
-            sys::futex_wait(w, restorer_blob::GATE_REACHED, 100_000_000);
+    /// The tree's stage words (after the slots).
+    fn tree_words(&self) -> (&AtomicU32, &AtomicU32) {
+        let at = self.tree_at();
+        // SAFETY: the TreeStage lies right after the slots, inside the
+        // mapping (`len` counts it), aligned; other processes change its
+        // words only atomically.
+        unsafe {
+            (
+                &*((at + offset_of!(TreeStage, stage) as u64) as *const AtomicU32),
+                &*((at + offset_of!(TreeStage, left) as u64) as *const AtomicU32),
+            )
         }
     }
 
-    /// In the loader: waits until task `i` (our pid `pid`) reached its
-    /// gate; an error if it failed, died or took longer than `timeout`.
-    pub fn wait_gate_reached(
-        &self,
-        i: usize,
-        pid: i32,
-        timeout: std::time::Duration,
-    ) -> Result<(), String> {
-        let deadline = std::time::Instant::now() + timeout;
-        let w = self.word(i, offset_of!(Status, gate));
+    /// Address of the tree's `TreeStage` (for the blob's arguments).
+    pub fn tree_at(&self) -> u64 {
+        self.at + Self::tree_offset(self.tasks)
+    }
+
+    /// Where the tree's `TreeStage` lies in an area for `tasks` tasks.
+    pub fn tree_offset(tasks: usize) -> u64 {
+        SLOT * tasks as u64
+    }
+
+    /// The tree's stage now, and how many tasks have yet to arrive at it.
+    pub fn tree_stage(&self) -> (u32, u32) {
+        let (stage, left) = self.tree_words();
+        (stage.load(Ordering::Acquire), left.load(Ordering::Acquire))
+    }
+
+    /// In the loader: opens `stage`, at which `left` of the tree's `tasks`
+    /// live tasks will arrive.
+    pub fn start_stage(&self, stage: u32, left: u32, tasks: u32) {
+        let (s, l) = self.tree_words();
+        let at = self.tree_at() + offset_of!(TreeStage, tasks) as u64;
+        // SAFETY: `tasks` is an aligned u32 of the TreeStage in our
+        // mapping; it is written here only, before the tasks read it.
+        unsafe { &*(at as *const AtomicU32) }.store(tasks, Ordering::Release);
+        l.store(left, Ordering::Release);
+        s.store(stage, Ordering::Release);
+        sys::futex_wake_all(s);
+    }
+
+    /// In the loader: sleeps until the count of tasks yet to arrive is no
+    /// longer `left` (or a task failed, which wakes it too), at most
+    /// `timeout_ns`.
+    pub fn wait_arrivals(&self, left: u32, timeout_ns: u64) {
+        sys::futex_wait(self.tree_words().1, left, timeout_ns);
+    }
+
+    /// In a task (loader code): it has done its part of `stage`; counts
+    /// itself out and, the last one, opens the next stage as the blob
+    /// does (but PREPARE_NAMESPACES, which the loader closes: it is only
+    /// woken), then waits for the next stage. A failed restore ends it
+    /// here.
+    pub fn arrive(&self, stage: u32) {
+        let (s, l) = self.tree_words();
+        if l.fetch_sub(1, Ordering::AcqRel) == 1 {
+            if stage == restorer_blob::TREE_PREPARE_NAMESPACES {
+                sys::futex_wake(l);
+            } else {
+                let at = self.tree_at() + offset_of!(TreeStage, tasks) as u64;
+                // SAFETY: as in start_stage.
+                let tasks = unsafe { &*(at as *const AtomicU32) }.load(Ordering::Acquire);
+                l.store(tasks, Ordering::Release);
+                let _ = s.compare_exchange(stage, stage + 1, Ordering::AcqRel, Ordering::Acquire);
+                sys::futex_wake_all(s);
+            }
+        }
         loop {
-            if w.load(Ordering::Acquire) == restorer_blob::GATE_REACHED {
-                return Ok(());
+            let now = s.load(Ordering::Acquire);
+            if now == TREE_FAIL {
+                sys::exit_now(1);
             }
-            if self.state(i) == STATE_FAILED {
-                return Err(self.message());
+            if now > stage {
+                return;
             }
-            if crate::proc::Stat::read(pid).is_ok_and(|s| s.state == 'Z') {
-                return Err(format!("pid {pid} died before its namespaces were ready"));
-            }
-            if std::time::Instant::now() > deadline {
-                return Err(format!(
-                    "pid {pid}: its namespaces were not ready within {} s",
-                    timeout.as_secs()
-                ));
-            }
-            sys::futex_wait(w, restorer_blob::GATE_NONE, 1_000_000);
+            sys::futex_wait(s, now, 100_000_000);
         }
     }
 
-    /// In the loader: lets task `i` go on from its gate.
-    pub fn open_gate(&self, i: usize) {
-        let w = self.word(i, offset_of!(Status, gate));
-        w.store(restorer_blob::GATE_OPEN, Ordering::Release);
-        sys::futex_wake(w);
+    /// In the loader: the restore failed; every task waiting at a stage
+    /// ends.
+    pub fn fail_tree(&self) {
+        let (s, _) = self.tree_words();
+        s.store(TREE_FAIL, Ordering::Release);
+        sys::futex_wake_all(s);
     }
 
     /// Tells task `i`'s blob whether the loader traces it.
@@ -259,5 +304,7 @@ impl StatusArea<'_> {
         let state = self.word(i, offset_of!(Status, state));
         state.store(STATE_FAILED, Ordering::Release);
         sys::futex_wake(state);
+        // The loader may be asleep on the stage count instead.
+        sys::futex_wake(self.tree_words().1);
     }
 }

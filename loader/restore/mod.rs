@@ -345,6 +345,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         ))
     })?;
     let area = hole + status_len;
+    let plans_len = plans.len();
     for (i, p) in plans.iter_mut().enumerate() {
         if let Some(x) = &mut p.mem.proxy {
             x.rt_at = hole + total - x.rt_len;
@@ -356,6 +357,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             status_at: hole + SLOT * i as u64,
             status_area: hole,
             status_len,
+            tree_at: hole + StatusArea::tree_offset(plans_len),
             args_at: p.args_at,
             keep_end: 0,
         };
@@ -390,8 +392,10 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         area,
         shared: &shared,
         shmem: &shmem_fds,
-        gate: !opts.scripts.is_empty() || fault.loader.is_some(),
         fault: fault.loader,
+        // Without scripts nothing happens between the root's namespaces
+        // and FORKING: the tree starts there, the root does not stop.
+        ns_stage: !opts.scripts.is_empty() || fault.loader.is_some(),
     };
     // The tasks start with every signal blocked; rt_sigreturn installs
     // their dumped masks.
@@ -400,6 +404,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let mut flags = ns.clone_flags();
     if opts.sibling {
         flags |= libc::CLONE_PARENT as u64;
+    }
+    let n = plans.len() as u32;
+    if run.ns_stage {
+        status.start_stage(restorer_blob::TREE_PREPARE_NAMESPACES, 1, n);
+    } else {
+        status.start_stage(restorer_blob::TREE_FORKING, n, n);
     }
     let forked = tree::fork_with_pid(root_pid, flags);
     if !matches!(forked, Ok(Forked::Child)) {
@@ -417,24 +427,26 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     for &fd in shmem_fds.values() {
         sys::close(fd);
     }
-    if run.gate {
-        // The root waits at its gate with its namespaces made (and the
-        // IPC one filled) until these scripts are done.
-        status
-            .wait_gate_reached(0, guard.root, std::time::Duration::from_secs(30))
-            .map_err(|msg| RestoreError::Child {
-                pid: TaskId {
-                    pid: root_pid,
-                    host: guard.root as u32,
-                },
-                msg,
-            })?;
+    if run.ns_stage {
+        // PREPARE_NAMESPACES: the root makes its namespaces; the
+        // setup-namespaces scripts then see them, before anyone is forked.
+        wait_root_namespaces(&status, guard.root).map_err(|msg| RestoreError::Child {
+            pid: TaskId {
+                pid: root_pid,
+                host: guard.root as u32,
+            },
+            msg,
+        })?;
         script(Action::SetupNamespaces, Some(guard.root))?;
         script(Action::PostSetupNamespaces, Some(guard.root))?;
-        status.open_gate(0);
+        status.start_stage(restorer_blob::TREE_FORKING, n, n);
     }
     clock.stage("fork");
     let result = wait_tree(&plans, &status, guard.root);
+    if result.is_err() {
+        // Tasks waiting at a stage end; the guard kills the rest.
+        status.fail_tree();
+    }
     guard.known = (0..plans.len())
         .map(|i| status.host_pid(i) as i32)
         .filter(|&p| p > 0)
@@ -501,6 +513,27 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         Ok(Some((_, st))) if libc::WIFEXITED(st) => Ok(libc::WEXITSTATUS(st)),
         Ok(Some((_, st))) if libc::WIFSIGNALED(st) => Ok(128 + libc::WTERMSIG(st)),
         _ => Ok(0),
+    }
+}
+
+/// Waits until the root arrived at the end of PREPARE_NAMESPACES; an
+/// error if it failed or died first, or took over 30 s.
+fn wait_root_namespaces(status: &StatusArea, root: i32) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if status.tree_stage().1 == 0 {
+            return Ok(());
+        }
+        if status.state(0) == restorer_blob::STATE_FAILED {
+            return Err(status.message());
+        }
+        if crate::proc::Stat::read(root).is_ok_and(|s| s.state == 'Z') {
+            return Err("died before its namespaces were ready".into());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("its namespaces were not ready within 30 s".into());
+        }
+        status.wait_arrivals(1, 1_000_000);
     }
 }
 

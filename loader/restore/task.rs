@@ -41,11 +41,11 @@ pub(crate) struct TreeRun<'a> {
     pub(crate) shared: &'a files::Shared,
     /// shmid -> memfd of each shmem object.
     pub(crate) shmem: &'a std::collections::HashMap<u64, i32>,
-    /// The root waits at its gate, namespaces made, for the loader's
-    /// setup-namespaces scripts.
-    pub(crate) gate: bool,
     /// The loader stage CREST_FAULT names, failed on purpose here.
     pub(crate) fault: Option<&'static str>,
+    /// The tree starts at PREPARE_NAMESPACES, which the root ends (else
+    /// at FORKING).
+    pub(crate) ns_stage: bool,
 }
 
 impl TreeRun<'_> {
@@ -84,10 +84,12 @@ impl TreeRun<'_> {
                 ipc.create()?;
             }
             self.injected("ipc")?;
-            if self.gate {
-                // Should the loader die meanwhile, we die with it.
+            // PREPARE_NAMESPACES done: the loader runs the setup-namespaces
+            // scripts, then opens FORKING. Should it die meanwhile, we die
+            // with it.
+            if self.ns_stage {
                 let _ = sys::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0, 0, 0);
-                self.status.wait_at_gate(0);
+                self.status.arrive(restorer_blob::TREE_PREPARE_NAMESPACES);
                 let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
             }
         }
@@ -132,6 +134,8 @@ impl TreeRun<'_> {
         if i + 1 == self.plans.len() {
             self.injected("forking")?;
         }
+        // FORKING done: every task exists before any restores itself.
+        self.status.arrive(restorer_blob::TREE_FORKING);
         sys::umask(t.fs.umask.unwrap_or(0o022));
         let root = &p.fds.root;
         if root.as_bytes() != b"/" {

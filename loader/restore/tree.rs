@@ -185,7 +185,8 @@ pub(crate) fn wait_tree(
             )));
         }
         // Sleep on the first unfinished task's word; any task's report or
-        // a new task to trace is picked up within a millisecond.
+        // a new task to trace is picked up within a millisecond. (The
+        // tasks move through the tree's stages by themselves.)
         let first = (0..n).find(|&i| status.state(i) == STATE_RUNNING);
         match first {
             Some(i) if tracer.iter().all(|t| t.is_some()) => {

@@ -212,6 +212,12 @@ pub fn futex_wake(word: &AtomicU32) {
     unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, 1) };
 }
 
+/// Wakes every waiter on `word`.
+pub fn futex_wake_all(word: &AtomicU32) {
+    // SAFETY: as in futex_wake.
+    unsafe { libc::syscall(libc::SYS_futex, word.as_ptr(), libc::FUTEX_WAKE, i32::MAX) };
+}
+
 /// An anonymous memory file of `size` bytes (memfd_create + ftruncate),
 /// named `name` (CRIU names its shmem objects ""), sealable if `sealing`.
 pub fn memfd(name: &std::ffi::CStr, size: u64, sealing: bool) -> io::Result<RawFd> {

@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 6;
+pub const ABI_VERSION: u32 = 7;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -256,16 +256,62 @@ pub struct Status {
     /// The task's pid in the loader's pid namespace, written by the
     /// loader code in the child before anything else (the blob leaves it).
     pub host_pid: u32,
-    /// Slot 0 only, when action scripts run: `GATE_*`, the root's wait
-    /// for the setup-namespaces scripts (loader code, not the blob).
-    pub gate: u32,
+    pub _pad: u32,
 }
 
-pub const GATE_NONE: u32 = 0;
-/// The root made its namespaces and waits.
-pub const GATE_REACHED: u32 = 1;
-/// The loader lets it go on.
-pub const GATE_OPEN: u32 = 2;
+/// The tree's restore stages, as CRIU's: the whole tree moves from one to
+/// the next in lock-step. Each task arrives when it has done its part of
+/// the stage (an atomic decrement of `left`) and waits for the next one;
+/// the last to arrive opens it (`left` back to `tasks`, `stage` one up,
+/// unless the loader has set TREE_FAIL meanwhile) and wakes everyone.
+/// PREPARE_NAMESPACES, where only the root arrives, is the loader's to
+/// close (it runs the setup-namespaces scripts first). No task runs its
+/// own code before COMPLETE.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct TreeStage {
+    /// `TREE_*`; a futex word every task waits on.
+    pub stage: u32,
+    /// Tasks yet to arrive at `stage`; a futex word the loader waits on
+    /// at PREPARE_NAMESPACES.
+    pub left: u32,
+    /// Live tasks in the tree (zombies do not take part).
+    pub tasks: u32,
+    pub _pad: u32,
+}
+
+/// The root is forked (no task waits here).
+pub const TREE_ROOT_TASK: u32 = 1;
+/// The root makes its namespaces (UTS names, IPC objects).
+pub const TREE_PREPARE_NAMESPACES: u32 = 2;
+/// Every task forks its children (and makes its zombies).
+pub const TREE_FORKING: u32 = 3;
+/// Every task restores its files, memory and state, but SIGCHLD and
+/// credentials.
+pub const TREE_RESTORE: u32 = 4;
+/// Every task restores its SIGCHLD action.
+pub const TREE_RESTORE_SIGCHLD: u32 = 5;
+/// Every thread restores its credentials (and seccomp, rseq).
+pub const TREE_RESTORE_CREDS: u32 = 6;
+/// Done: tasks go back into their own code.
+pub const TREE_COMPLETE: u32 = 7;
+/// The restore failed: tasks waiting at a stage exit.
+pub const TREE_FAIL: u32 = 8;
+
+/// The name of tree stage `s`, as CRIU calls it.
+pub fn tree_stage_name(s: u32) -> &'static str {
+    match s {
+        TREE_ROOT_TASK => "ROOT_TASK",
+        TREE_PREPARE_NAMESPACES => "PREPARE_NAMESPACES",
+        TREE_FORKING => "FORKING",
+        TREE_RESTORE => "RESTORE",
+        TREE_RESTORE_SIGCHLD => "RESTORE_SIGCHLD",
+        TREE_RESTORE_CREDS => "RESTORE_CREDS",
+        TREE_COMPLETE => "COMPLETE",
+        TREE_FAIL => "FAIL",
+        _ => "unknown",
+    }
+}
 
 pub const TRACER_UNKNOWN: u32 = 0;
 /// The loader traces the task: stop with `int3` right before
@@ -379,6 +425,8 @@ pub struct TaskArgs {
     pub fault: u32,
     /// exe fd to close after `PR_SET_MM_MAP` (u32::MAX: none).
     pub close_fd: u32,
+    /// Address of the tree's [`TreeStage`] in the shared status area.
+    pub tree: u64,
 }
 
 /// Arguments of the self-test entry (`__export_selftest`), which proves the
@@ -408,5 +456,5 @@ const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 112);
 const _: () = assert!(size_of::<Status>() == 32);
-const _: () = assert!(size_of::<TaskArgs>() == 440);
+const _: () = assert!(size_of::<TaskArgs>() == 448);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -19,6 +19,7 @@ mod mem;
 mod sys;
 
 use core::mem::{align_of, size_of};
+use core::sync::atomic::{AtomicU32, Ordering};
 use restorer_blob::*;
 
 /// Why the restore stopped: the stage and the positive errno.
@@ -156,7 +157,8 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     //    before entering) until rt_sigreturn installs the dumped mask.
     fault(t, STAGE_SIGACTION)?;
     let acts: &[SigAction] = args.array(t.sigactions)?;
-    for a in acts {
+    // SIGCHLD's comes in its own stage, once every task is restored.
+    for a in acts.iter().filter(|a| a.sig != SIGCHLD) {
         // SAFETY: handler..mask of SigAction is the kernel's sigaction.
         unsafe { sys::rt_sigaction(a.sig, &a.handler as *const u64 as *const u8) }.map_err(
             |e| Failure {
@@ -225,21 +227,75 @@ fn restore(args: &Args) -> Result<u64, Failure> {
             });
         }
     }
-    // Wait until every thread is on its way out: only then may the status
-    // page go and the loader take the blob away.
-    loop {
-        // SAFETY: threads_left is an aligned u32 of the block, which the
-        // threads decrement atomically.
-        let left = unsafe { core::ptr::read_volatile(&t.threads_left) };
-        if left == 0 {
-            break;
-        }
-        // SAFETY: as above; a spurious wake just loops.
-        unsafe { sys::futex_wait(&t.threads_left, left) };
+    // 9. The tree's stages: every task is restored but for SIGCHLD and
+    //    credentials; then SIGCHLD's action; then every thread's
+    //    credentials (the threads wait for this stage themselves).
+    arrive(t, TREE_RESTORE);
+    for a in acts.iter().filter(|a| a.sig == SIGCHLD) {
+        // SAFETY: as in step 5.
+        unsafe { sys::rt_sigaction(a.sig, &a.handler as *const u64 as *const u8) }.map_err(
+            |e| Failure {
+                detail: a.sig as u64,
+                ..Failure::at(STAGE_SIGACTION)(e)
+            },
+        )?;
     }
+    arrive(t, TREE_RESTORE_SIGCHLD);
 
-    // 9. This thread's own state, as every other thread did.
+    // 10. This thread's own state, as every other thread does.
     restore_thread(args, me)
+}
+
+const SIGCHLD: u32 = 17;
+
+/// The tree's stage word, its count of tasks yet to arrive, and its
+/// count of tasks.
+fn tree(t: &TaskArgs) -> (&AtomicU32, &AtomicU32, u32) {
+    let ctl = t.tree as *mut TreeStage;
+    // SAFETY: the loader put the address of the tree's TreeStage, in the
+    // shared status area, in the block; it stays mapped until this task
+    // leaves the blob (every thread waits for COMPLETE before that), and
+    // every process changes its words only atomically (`tasks` never).
+    unsafe {
+        (
+            AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ctl).stage)),
+            AtomicU32::from_ptr(core::ptr::addr_of_mut!((*ctl).left)),
+            core::ptr::read_volatile(core::ptr::addr_of!((*ctl).tasks)),
+        )
+    }
+}
+
+/// Waits until the tree's stage is at least `stage`. A failed restore
+/// (TREE_FAIL) ends the task here, quietly: the loader reports the task
+/// that failed and kills the tree.
+fn wait_stage(t: &TaskArgs, stage: u32) {
+    let (word, _, _) = tree(t);
+    loop {
+        let now = word.load(Ordering::Acquire);
+        if now == TREE_FAIL {
+            arch::x86_64::exit_group(1);
+        }
+        if now >= stage {
+            return;
+        }
+        // SAFETY: word is a live u32 of the shared area; a spurious wake
+        // just loops.
+        unsafe { sys::futex_wait(word.as_ptr(), now) };
+    }
+}
+
+/// This task has done its part of `stage`: it counts itself out, opens
+/// the next stage if it was the last, and waits for the next stage.
+fn arrive(t: &TaskArgs, stage: u32) {
+    let (word, left, tasks) = tree(t);
+    if left.fetch_sub(1, Ordering::AcqRel) == 1 {
+        left.store(tasks, Ordering::Release);
+        // Not over TREE_FAIL, should the loader have set it meanwhile.
+        let _ = word.compare_exchange(stage, stage + 1, Ordering::AcqRel, Ordering::Acquire);
+        // SAFETY: word is a live u32 of the shared area.
+        unsafe { sys::futex_wake_all(word.as_ptr()) };
+    }
+    wait_stage(t, stage + 1);
 }
 
 /// The state of one thread, in its own context, in this order:
@@ -278,6 +334,9 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
             .map_err(Failure::at(STAGE_SIGQUEUE))?;
     }
 
+    // Credentials only once the whole tree is there (the first thread
+    // opens this stage for the task with its own arrival).
+    wait_stage(t, TREE_RESTORE_CREDS);
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &t.creds)?;
     fault(t, STAGE_SECCOMP)?;
@@ -330,6 +389,8 @@ extern "C" fn thread_main(base: u64, index: u64) -> ! {
         .and_then(|me| restore_thread(&args, me));
     match result {
         Ok(frame) => {
+            // Nobody runs its own code before the whole tree is complete.
+            wait_stage(t, TREE_COMPLETE);
             let word = core::ptr::addr_of!(t.threads_left) as *mut u32;
             // SAFETY: threads_left is an aligned u32 of the writable block;
             // every thread changes it only through this atomic.
@@ -401,6 +462,10 @@ fn fail_task(t: &TaskArgs, f: Failure) -> ! {
     unsafe { core::ptr::write_volatile(&mut status.state, STATE_FAILED) };
     // SAFETY: as above.
     unsafe { sys::futex_wake(&status.state) };
+    // The loader may be asleep on the stage count instead.
+    let (_, left, _) = tree(t);
+    // SAFETY: left is a live u32 of the shared area.
+    unsafe { sys::futex_wake(left.as_ptr()) };
     arch::x86_64::exit_group(1)
 }
 
@@ -427,6 +492,20 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
     };
     match result {
         Ok(frame) => {
+            arrive(t, TREE_RESTORE_CREDS);
+            // Every thread is past its wait for COMPLETE and on its way
+            // out: only then may the status page go and the loader take
+            // the blob away.
+            loop {
+                // SAFETY: threads_left is an aligned u32 of the block,
+                // which the threads decrement atomically.
+                let left = unsafe { core::ptr::read_volatile(&t.threads_left) };
+                if left == 0 {
+                    break;
+                }
+                // SAFETY: as above; a spurious wake just loops.
+                unsafe { sys::futex_wait(&t.threads_left, left) };
+            }
             // The loader says whether it traces us right after the fork;
             // by now it almost always has.
             let tracer = loop {

@@ -238,6 +238,15 @@ pub unsafe fn futex_wake(word: *const u32) {
     let _ = unsafe { syscall!(Sysno::futex, word as usize, FUTEX_WAKE, 1usize) };
 }
 
+/// Wakes every waiter on `word`.
+///
+/// # Safety
+/// `word` must point to a `u32` in memory shared with the waiters.
+pub unsafe fn futex_wake_all(word: *const u32) {
+    // SAFETY: as in futex_wake.
+    let _ = unsafe { syscall!(Sysno::futex, word as usize, FUTEX_WAKE, i32::MAX as usize) };
+}
+
 /// # Safety
 /// `word` must point to a `u32` in memory shared with the waker.
 pub unsafe fn futex_wait(word: *const u32, expected: u32) {
