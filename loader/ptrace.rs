@@ -32,9 +32,54 @@ pub struct Tracee {
     pub pid: i32,
     /// Registers at the stop, untouched.
     pub regs: libc::user_regs_struct,
+    /// The thread's own blocked mask. While we hold it, it blocks every
+    /// signal (PTRACE_SETSIGMASK), so that nothing is delivered into our
+    /// injected code: what arrives stays pending for the task.
+    pub mask: u64,
+    /// Signals that stopped it anyway (SIGSTOP cannot be blocked), held
+    /// back and sent again when it is let go.
+    held: Vec<i32>,
     /// Address of a `syscall` instruction in the task (vdso), once found.
     gadget: Option<u64>,
     attached: bool,
+}
+
+/// Longest a tracee may take to report a stop we wait for.
+const REPORT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Wait statuses taken for other tracees than the one waited for, to be
+/// handed out when they are waited for: one wait for any tracee
+/// (`waitpid(-1)`) sees the exit of every thread of a task killed during
+/// the dump, whose leader is only reported once they are all reaped.
+static STASH: std::sync::Mutex<Vec<(i32, i32)>> = std::sync::Mutex::new(Vec::new());
+
+/// The next wait status of tracee `pid`, within REPORT_TIMEOUT (the caller
+/// blocks SIGCHLD for the dump, `crate::dump`, so this sleeps on it).
+fn wait_for(pid: i32) -> Result<i32, DumpError> {
+    let deadline = std::time::Instant::now() + REPORT_TIMEOUT;
+    loop {
+        {
+            let mut stash = STASH.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(i) = stash.iter().position(|&(p, _)| p == pid) {
+                return Ok(stash.remove(i).1);
+            }
+        }
+        match sys::waitpid(-1, libc::__WALL | libc::WNOHANG) {
+            Ok(Some((p, st))) if p == pid => return Ok(st),
+            Ok(Some((p, st))) => STASH
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push((p, st)),
+            Ok(None) if std::time::Instant::now() > deadline => {
+                return Err(DumpError::Task {
+                    pid,
+                    what: format!("no report within {} s", REPORT_TIMEOUT.as_secs()),
+                })
+            }
+            Ok(None) => sys::wait_sigchld(10_000_000),
+            Err(e) => return Err(perr(pid, "waitpid", e)),
+        }
+    }
 }
 
 fn perr(pid: i32, what: &str, e: io::Error) -> DumpError {
@@ -69,16 +114,14 @@ impl Tracee {
         let mut t = Tracee {
             pid,
             regs: empty_regs(),
+            mask: 0,
+            held: Vec::new(),
             gadget: None,
             attached: true,
         };
         sys::ptrace_interrupt(pid).map_err(|e| perr(pid, "PTRACE_INTERRUPT", e))?;
         loop {
-            let st = match sys::waitpid(pid, libc::__WALL) {
-                Ok(Some((_, st))) => st,
-                Ok(None) => continue,
-                Err(e) => return Err(perr(pid, "waitpid", e)),
-            };
+            let st = wait_for(pid)?;
             if !libc::WIFSTOPPED(st) {
                 t.attached = false;
                 return Err(DumpError::Gone {
@@ -95,7 +138,15 @@ impl Tracee {
             sys::ptrace_interrupt(pid).map_err(|e| perr(pid, "PTRACE_INTERRUPT", e))?;
         }
         t.regs = sys::ptrace_getregs(pid).map_err(|e| perr(pid, "PTRACE_GETREGS", e))?;
+        t.mask = sys::ptrace_getsigmask(pid).map_err(|e| perr(pid, "PTRACE_GETSIGMASK", e))?;
+        sys::ptrace_setsigmask(pid, !0).map_err(|e| perr(pid, "PTRACE_SETSIGMASK", e))?;
         Ok(t)
+    }
+
+    /// A signal stopped the task though it blocks everything (SIGSTOP):
+    /// it is not delivered now, but sent again when the task is let go.
+    pub fn stop_requested(&self) -> bool {
+        self.held.contains(&libc::SIGSTOP)
     }
 
     /// The registers to store in the image: an interrupted syscall is set
@@ -137,34 +188,33 @@ impl Tracee {
         r
     }
 
-    fn wait_syscall_stop(&self, what: &str) -> Result<(), DumpError> {
+    fn wait_syscall_stop(&mut self, what: &str) -> Result<(), DumpError> {
         // A task that was in a group stop (SIGSTOP) reports event stops
         // (the group stop, our interrupt) before it gets to run: resume
         // it past them.
-        for _ in 0..8 {
-            match sys::waitpid(self.pid, libc::__WALL) {
-                Ok(Some((_, st))) if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP => {
-                    return Ok(())
+        // A signal that stops it though every signal is blocked (SIGSTOP)
+        // is held back, the syscall goes on.
+        for _ in 0..64 {
+            let st = wait_for(self.pid)?;
+            if libc::WIFSTOPPED(st) && libc::WSTOPSIG(st) == SYSCALL_STOP {
+                return Ok(());
+            }
+            if libc::WIFSTOPPED(st) && st >> 16 == PTRACE_EVENT_STOP {
+                sys::ptrace_syscall(self.pid, 0).map_err(|e| perr(self.pid, what, e))?;
+            } else if libc::WIFSTOPPED(st) && st >> 16 == 0 {
+                let sig = libc::WSTOPSIG(st);
+                if !self.held.contains(&sig) {
+                    self.held.push(sig);
                 }
-                Ok(Some((_, st))) if libc::WIFSTOPPED(st) && st >> 16 == PTRACE_EVENT_STOP => {
-                    sys::ptrace_syscall(self.pid, 0).map_err(|e| perr(self.pid, what, e))?;
-                }
-                Ok(Some((_, st))) if libc::WIFSIGNALED(st) || libc::WIFEXITED(st) => {
-                    return self_died(self.pid, st)
-                }
-                Ok(Some((_, st))) => {
-                    return Err(DumpError::Task {
-                        pid: self.pid,
-                        what: format!("{what}: unexpected wait status {st:#x}"),
-                    })
-                }
-                Ok(None) => {
-                    return Err(DumpError::Task {
-                        pid: self.pid,
-                        what: format!("{what}: no status"),
-                    })
-                }
-                Err(e) => return Err(perr(self.pid, what, e)),
+                sys::ptrace_syscall(self.pid, 0).map_err(|e| perr(self.pid, what, e))?;
+            } else if libc::WIFSIGNALED(st) || libc::WIFEXITED(st) {
+                self.attached = false;
+                return self_died(self.pid, st);
+            } else {
+                return Err(DumpError::Task {
+                    pid: self.pid,
+                    what: format!("{what}: unexpected wait status {st:#x}"),
+                });
             }
         }
         Err(DumpError::Task {
@@ -232,7 +282,24 @@ impl Tracee {
         let r = self.resume_regs();
         // ESRCH: no longer stopped, so killed (or already gone).
         let gone = |e: &io::Error| e.raw_os_error() == Some(libc::ESRCH);
-        match sys::ptrace_setregs(self.pid, &r).and_then(|_| sys::ptrace_detach(self.pid)) {
+        // Its own mask back, and what was held back sent again (before
+        // the detach, so that a SIGSTOP stops it before it runs on).
+        let resend = |pid: i32, held: &[i32]| -> io::Result<()> {
+            let tgid = crate::proc::Status::read(pid)
+                .ok()
+                .and_then(|s| s.get("Tgid").parse().ok())
+                .unwrap_or(pid);
+            for &sig in held {
+                sys::tgkill(tgid, pid, sig)?;
+            }
+            Ok(())
+        };
+        let held = std::mem::take(&mut self.held);
+        match sys::ptrace_setsigmask(self.pid, self.mask)
+            .and_then(|_| sys::ptrace_setregs(self.pid, &r))
+            .and_then(|_| resend(self.pid, &held))
+            .and_then(|_| sys::ptrace_detach(self.pid))
+        {
             Ok(()) => Ok(()),
             // It died meanwhile: there is nothing left to let go.
             Err(e) if gone(&e) => {

@@ -356,6 +356,96 @@ fn fanout_tree_round_trip() {
     victim_round_trip("fanout", 50);
 }
 
+/// Starts `crest dump` of `pid` (with `extra` options) without waiting.
+fn spawn_dump(pid: i32, dir: &Dir, extra: &[&str]) -> std::process::Child {
+    let _ = fs::remove_dir_all(&dir.0);
+    fs::create_dir_all(&dir.0).unwrap();
+    Command::new(crest())
+        .args(["dump", "-t", &pid.to_string(), "-D", dir.s()])
+        .args(extra)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+/// A task with a 1 ms interval timer dumped again and again with
+/// --leave-running: a signal due during the dump is never delivered into
+/// crest's injected system calls (every dump succeeds), and a real-time
+/// signal sent at some point of each dump is delivered afterwards, none
+/// lost.
+#[test]
+fn signals_during_dumps_are_kept() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("signals", &[]);
+    let dir = Dir::new("signals");
+    const ROUNDS: usize = 20;
+    for round in 0..ROUNDS {
+        let dump = spawn_dump(v.pid, &dir, &["-R"]);
+        std::thread::sleep(Duration::from_micros(300 * (round % 8) as u64));
+        crest::sys::kill(v.pid, libc::SIGRTMIN() + 1).unwrap();
+        let out = dump.wait_with_output().unwrap();
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+    }
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    let rt = fs::read_to_string(v.out.0.join("rt")).unwrap();
+    assert_eq!(rt, ROUNDS.to_string(), "real-time signals received");
+}
+
+/// A SIGSTOP sent while a task is dumped with --leave-running leaves it
+/// stopped afterwards, as it would have been without the dump.
+#[test]
+fn sigstop_during_dump_leaves_it_stopped() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("signals", &[]);
+    let dir = Dir::new("sigstop");
+    let state = |pid: i32| crest::proc::Stat::read(pid).map(|s| s.state).unwrap_or('?');
+    for round in 0..10 {
+        let dump = spawn_dump(v.pid, &dir, &["-R"]);
+        std::thread::sleep(Duration::from_micros(400 * (round % 5) as u64));
+        crest::sys::kill(v.pid, libc::SIGSTOP).unwrap();
+        let out = dump.wait_with_output().unwrap();
+        assert!(out.status.success(), "round {round}: {}", text(&out));
+        let stopped = poll(Duration::from_secs(2), || {
+            (state(v.pid) == 'T').then_some(())
+        });
+        assert!(
+            stopped.is_some(),
+            "round {round}: state {} after the dump",
+            state(v.pid)
+        );
+        crest::sys::kill(v.pid, libc::SIGCONT).unwrap();
+        let running = poll(Duration::from_secs(2), || {
+            (state(v.pid) != 'T').then_some(())
+        });
+        assert!(running.is_some(), "round {round}: SIGCONT did not wake it");
+    }
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+}
+
+/// A multi-threaded task killed at some point of its dump: the dump ends
+/// (an error naming the task, or a complete dump) within bounded time,
+/// never hangs, and leaves no task behind.
+#[test]
+fn task_killed_mid_dump_never_hangs() {
+    let Some(_g) = harness("threads") else { return };
+    let dir = Dir::new("killed-mid-dump");
+    for round in 0..10 {
+        let pid = start_fixture("threads");
+        let mut dump = spawn_dump(pid, &dir, &[]);
+        std::thread::sleep(Duration::from_micros(500 * round as u64));
+        let _ = crest::sys::kill(pid, libc::SIGKILL);
+        let ended = poll(Duration::from_secs(20), || dump.try_wait().unwrap());
+        if ended.is_none() {
+            let _ = dump.kill();
+            let _ = dump.wait();
+            panic!("round {round}: crest dump still runs 20 s after its task was killed");
+        }
+        wait_gone(pid);
+        assert_nothing_left(pid as u32);
+    }
+}
+
 /// Heap and anonymous patterns, a counter, SSE/AVX registers live across
 /// the dump, TLS, handlers, mask, altstack, a pending queued signal, umask,
 /// cwd, rlimit and a file at an offset survive dump + restore.

@@ -34,7 +34,8 @@ pub(crate) fn thread_core(
     let mut xsave = vec![0u8; 64 * 1024];
     let xlen = sys::ptrace_getregset(tid, 0x202, &mut xsave)
         .map_err(|e| perr("PTRACE_GETREGSET NT_X86_XSTATE", e))?;
-    let blocked = sys::ptrace_getsigmask(tid).map_err(|e| perr("PTRACE_GETSIGMASK", e))?;
+    // Its own mask: while we hold it, it blocks everything.
+    let blocked = t.mask;
     let private = queued(tid, false)?;
 
     let r = t.syscall(vdso, libc::SYS_sigaltstack, [0, scratch, 0, 0, 0, 0])?;

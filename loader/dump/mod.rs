@@ -161,8 +161,7 @@ impl Drop for Written {
 /// --shell-job to hand over its own.
 /// `crest dump`: checkpoints the tree below `o.pid` into `o.images_dir`.
 pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
-    let (pid, dir, leave_running, shell_job) =
-        (o.pid, o.images_dir.as_path(), o.leave_running, o.shell_job);
+    let (pid, dir) = (o.pid, o.images_dir.as_path());
     let mut clock = crate::log::Stages::new();
     if pid <= 0 {
         return Err(DumpError::Request(format!("pid {pid}: not a process id")));
@@ -190,31 +189,11 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     o.scripts
         .run(Action::PreDump, dir, None)
         .map_err(DumpError::Request)?;
-    let mut tree = seize_tree(pid)?;
-    let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
-    crate::ns::check_not_shared(pid, &pids)?;
-    let frozen = std::time::Instant::now();
-    let freezing_time = clock.start.elapsed().as_micros() as u32;
-    clock.stage("seize");
-    let mut written = Written {
-        paths: Vec::new(),
-        done: false,
-    };
-    let mut acc = TreeDump {
-        shell_job,
-        ..Default::default()
-    };
-    for (i, p) in tree.iter_mut().enumerate() {
-        dump_process(p, i, dir, &mut acc, &mut written, &mut clock)?;
-    }
-    tree::write_tree(pid, dir, &acc, &mut written)?;
-    clock.stage("images");
-    // One syncfs for the whole set and its directory entries, rather than
-    // an fsync per file: the tasks are killed only once all of it is safe.
-    let d = File::open(dir).map_err(|e| DumpError::file(dir, e))?;
-    let sync_start = std::time::Instant::now();
-    sys::syncfs(&d).map_err(|e| DumpError::file(dir, e))?;
-    clock.stage("sync");
+    // Waits on the tracees sleep on SIGCHLD (ptrace::wait_for).
+    let mask = sys::block_sigchld().map_err(|e| DumpError::sys(pid, "sigprocmask", e))?;
+    let result = dump_tree(o, &mut clock);
+    sys::restore_sigmask(mask);
+    let (tree, mut written, stats) = result?;
     // Still frozen: a failing post-dump script leaves the tree running
     // and no images.
     o.scripts
@@ -222,17 +201,9 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
         .map_err(DumpError::Request)?;
     written.done = true;
     // CRIU's dump statistics, beside the (complete) image set.
-    crate::stats::write_dump(
-        dir,
-        DumpStatsEntry {
-            freezing_time,
-            frozen_time: frozen.elapsed().as_micros() as u32,
-            memwrite_time: sync_start.elapsed().as_micros() as u32,
-            ..acc.stats.clone()
-        },
-    );
+    crate::stats::write_dump(dir, stats);
     let elapsed = clock.start.elapsed();
-    if leave_running {
+    if o.leave_running {
         for p in tree {
             for t in p.threads {
                 t.detach()?;
@@ -249,6 +220,47 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     }
     crate::log!(INFO, "pid {pid} dumped in {} us", elapsed.as_micros());
     Ok(())
+}
+
+/// The dump itself, SIGCHLD blocked: the tree seized and written, synced,
+/// still frozen; the images are kept once the caller sets `done`.
+fn dump_tree(
+    o: &DumpOptions,
+    clock: &mut crate::log::Stages,
+) -> Result<(Vec<Process>, Written, DumpStatsEntry), DumpError> {
+    let (pid, dir, shell_job) = (o.pid, o.images_dir.as_path(), o.shell_job);
+    let mut tree = seize_tree(pid)?;
+    let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
+    crate::ns::check_not_shared(pid, &pids)?;
+    let frozen = std::time::Instant::now();
+    let freezing_time = clock.start.elapsed().as_micros() as u32;
+    clock.stage("seize");
+    let mut written = Written {
+        paths: Vec::new(),
+        done: false,
+    };
+    let mut acc = TreeDump {
+        shell_job,
+        ..Default::default()
+    };
+    for (i, p) in tree.iter_mut().enumerate() {
+        dump_process(p, i, dir, &mut acc, &mut written, clock)?;
+    }
+    tree::write_tree(pid, dir, &acc, &mut written)?;
+    clock.stage("images");
+    // One syncfs for the whole set and its directory entries, rather than
+    // an fsync per file: the tasks are killed only once all of it is safe.
+    let d = File::open(dir).map_err(|e| DumpError::file(dir, e))?;
+    let sync_start = std::time::Instant::now();
+    sys::syncfs(&d).map_err(|e| DumpError::file(dir, e))?;
+    clock.stage("sync");
+    let stats = DumpStatsEntry {
+        freezing_time,
+        frozen_time: frozen.elapsed().as_micros() as u32,
+        memwrite_time: sync_start.elapsed().as_micros() as u32,
+        ..acc.stats.clone()
+    };
+    Ok((tree, written, stats))
 }
 
 /// What the processes of a tree share in the image set.
@@ -449,7 +461,8 @@ fn dump_process(
     let personality = u32::from_str_radix(proc::read(pid, "personality")?.trim(), 16).unwrap_or(0);
     // The process-wide part lives in the main thread's core.
     cores[0].tc = Some(TaskCoreEntry {
-        task_state: if stopped {
+        // A SIGSTOP that came during the dump is in the image as a stop.
+        task_state: if stopped || threads.iter().any(|t| t.stop_requested()) {
             TaskState::Stopped
         } else {
             TaskState::Alive

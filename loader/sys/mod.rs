@@ -224,6 +224,37 @@ pub fn block_all_signals() -> io::Result<SigMask> {
     }
 }
 
+/// Blocks SIGCHLD (for `wait_sigchld`); returns the mask to put back.
+pub fn block_sigchld() -> io::Result<SigMask> {
+    // SAFETY: set and old are local sigsets, initialised by sigemptyset /
+    // filled by pthread_sigmask.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        let mut old: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        check_int(libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old))?;
+        Ok(SigMask(old))
+    }
+}
+
+/// Sleeps until a SIGCHLD is pending (then takes it) or `timeout_ns`
+/// passed; SIGCHLD must be blocked.
+pub fn wait_sigchld(timeout_ns: u64) {
+    // SAFETY: set, info and ts are locals; sigtimedwait fills info.
+    unsafe {
+        let mut set: libc::sigset_t = std::mem::zeroed();
+        libc::sigemptyset(&mut set);
+        libc::sigaddset(&mut set, libc::SIGCHLD);
+        let ts = libc::timespec {
+            tv_sec: (timeout_ns / 1_000_000_000) as libc::time_t,
+            tv_nsec: (timeout_ns % 1_000_000_000) as libc::c_long,
+        };
+        let mut info: libc::siginfo_t = std::mem::zeroed();
+        libc::sigtimedwait(&set, &mut info, &ts);
+    }
+}
+
 /// Puts back a mask saved by `block_all_signals`.
 pub fn restore_sigmask(mask: SigMask) {
     // SAFETY: mask.0 was filled by pthread_sigmask.

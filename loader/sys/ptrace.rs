@@ -76,6 +76,12 @@ pub fn ptrace_getsigmask(pid: i32) -> io::Result<u64> {
     Ok(mask)
 }
 
+/// `PTRACE_SETSIGMASK`: sets the tracee's blocked signals.
+pub fn ptrace_setsigmask(pid: i32, mask: u64) -> io::Result<()> {
+    // SAFETY: the kernel reads 8 bytes from mask.
+    check(unsafe { libc::ptrace(0x420b, pid, 8u64, &mask as *const u64) }).map(drop)
+}
+
 /// `PTRACE_PEEKSIGINFO`: up to `buf.len()` queued siginfos from offset
 /// `off` of the thread's (or with `shared`, the process's) queue.
 pub fn ptrace_peeksiginfo(
