@@ -180,6 +180,7 @@ fn tree_bench(crest: &str) {
         let pid = start_victim(&bin, &tmp.join(format!("{name}-out")));
         std::thread::sleep(Duration::from_millis(100));
         let dir = tmp.join(format!("{name}-images"));
+        std::fs::create_dir_all(&dir).unwrap();
         let out = Command::new(crest)
             .args(["dump", "-t", &pid.to_string(), "-D"])
             .arg(&dir)
@@ -271,6 +272,7 @@ fn start_plain(bin: &Path, dir: &Path, mib: u32) -> i32 {
 
 fn dump_once(crest: &str, pid: i32, dir: &Path) -> Duration {
     let _ = std::fs::remove_dir_all(dir);
+    std::fs::create_dir_all(dir).unwrap();
     let t = Instant::now();
     let out = Command::new(crest)
         .args(["dump", "--leave-running", "-t", &pid.to_string(), "-D"])

@@ -231,6 +231,33 @@ pub fn ns_pids(pid: i32, tid: i32) -> Result<Vec<u32>, ProcError> {
         .collect())
 }
 
+/// The resource limits of /proc/PID/limits, in resource order: (soft,
+/// hard), "unlimited" as RLIM_INFINITY. The kernel prints each as
+/// `%-25s %-20s %-20s`, so the values start at column 26.
+pub fn limits(pid: i32) -> Result<Vec<(u64, u64)>, ProcError> {
+    let text = read(pid, "limits")?;
+    let value = |v: &str| -> Option<u64> {
+        match v {
+            "unlimited" => Some(u64::MAX),
+            n => n.parse().ok(),
+        }
+    };
+    let mut out = Vec::new();
+    for line in text.lines().skip(1) {
+        let mut cols = line.get(26..).unwrap_or("").split_whitespace();
+        match (cols.next().and_then(value), cols.next().and_then(value)) {
+            (Some(soft), Some(hard)) => out.push((soft, hard)),
+            _ => {
+                return Err(ProcError::Format {
+                    path: format!("/proc/{pid}/limits"),
+                    what: format!("bad line {line:?}"),
+                })
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// The last number of a `NS*` line of /proc/PID/status (`NSpid`,
 /// `NSpgid`, `NSsid`): the value in the task's own pid namespace.
 pub fn ns_field(pid: i32, field: &str) -> Result<Option<u32>, ProcError> {

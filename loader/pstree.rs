@@ -195,10 +195,18 @@ pub(crate) fn check_tree(
                 e.pid, e.ppid
             )));
         }
-        if i > 0 && !tree[..i].iter().any(|o| o.pid == e.ppid) {
+        let parent = tree[..i].iter().find(|o| o.pid == e.ppid);
+        if i > 0 && parent.is_none() {
             return Err(bad(format!(
                 "the parent {} of pid {} does not come before it",
                 e.ppid, e.pid
+            )));
+        }
+        // A child is in its parent's session unless it made its own.
+        if let Some(p) = parent.filter(|p| p.sid != e.sid && e.sid != e.pid) {
+            return Err(bad(format!(
+                "pid {} is in session {}, but neither its parent {} (session {}) nor it leads that",
+                e.pid, e.sid, p.pid, p.sid
             )));
         }
     }

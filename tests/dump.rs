@@ -245,6 +245,31 @@ fn missing_pid_is_a_clear_error() {
     );
 }
 
+/// As with CRIU, the images directory must exist: a missing one is an
+/// error naming it, nothing is created, and the task runs on.
+#[test]
+fn missing_images_directory_is_refused() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("plain", &[]);
+    let dir = Dir::new("nodir");
+    let missing = dir.0.join("not-there");
+    let res = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        missing.to_str().unwrap(),
+    ]);
+    assert_eq!(res.status.code(), Some(1));
+    assert!(
+        text(&res).contains(&format!("{}: no such directory", missing.display())),
+        "{}",
+        text(&res)
+    );
+    assert!(!missing.exists(), "the directory was created");
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+}
+
 /// The C victims in tests/victims (every .c file), built once per run with the C compiler
 /// the `cc` crate finds, as static binaries.
 fn victim(name: &str) -> PathBuf {
@@ -354,6 +379,69 @@ fn victim_round_trip(name: &str, settle_ms: u64) {
 #[test]
 fn fanout_tree_round_trip() {
     victim_round_trip("fanout", 50);
+}
+
+/// A task of an ordinary user (uid and gid 1000, no groups, no
+/// capabilities, CAP_NET_RAW dropped from its bounding set) comes back
+/// with the same credentials: the restorer keeps its own capabilities
+/// across the uid change (SECBIT_NO_SETUID_FIXUP) until the dumped ones
+/// are set, and drops from the bounding set only what is still there.
+#[test]
+#[allow(clippy::zombie_processes)] // reaped by reap_all()
+fn non_root_task_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let out = Dir::new("victim-nonroot");
+    use std::os::unix::fs::PermissionsExt;
+    fs::set_permissions(&out.0, fs::Permissions::from_mode(0o777)).unwrap();
+    Command::new("setpriv")
+        .args([
+            "--reuid=1000",
+            "--regid=1000",
+            "--clear-groups",
+            "--inh-caps=-all",
+            "--bounding-set=-net_raw",
+        ])
+        .arg(victim("plain"))
+        .arg(out.s())
+        .env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("setpriv (util-linux)");
+    let pid: i32 = wait_for(&out.0.join("ready"), 10)
+        .expect("victim ready")
+        .parse()
+        .unwrap();
+    let v = Victim { pid, out };
+    let creds = |pid: i32| -> Vec<String> {
+        let s = fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+        s.lines()
+            .filter(|l| {
+                [
+                    "Uid:", "Gid:", "Groups:", "CapInh:", "CapPrm:", "CapEff:", "CapBnd:",
+                    "CapAmb:",
+                ]
+                .iter()
+                .any(|p| l.starts_with(p))
+            })
+            .map(String::from)
+            .collect()
+    };
+    let before = creds(pid);
+    assert!(
+        before.iter().any(|l| l.starts_with("Uid:\t1000")),
+        "{before:?}"
+    );
+    let dir = Dir::new("nonroot");
+    let res = crest_cmd(&["dump", "-t", &pid.to_string(), "-D", dir.s()]);
+    assert!(res.status.success(), "dump: {}", text(&res));
+    wait_gone(pid);
+    restore_dir(&dir, pid);
+    assert_eq!(creds(pid), before, "credentials after the restore");
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(pid as u32);
 }
 
 /// Starts `crest dump` of `pid` (with `extra` options) without waiting.

@@ -427,7 +427,8 @@ fn failing_blob_leaves_nothing_behind() {
 
 /// What used to be accepted silently is refused naming the image and the
 /// record: a file id twice in files.img, pipe data for a pipe no task
-/// holds, a pending signal whose siginfo is cut short.
+/// holds, a pending signal whose siginfo is cut short, a child in a session
+/// its parent cannot give it, a files.img padded with zeros.
 #[test]
 fn contradictions_are_refused_by_record() {
     use crest::images::file::{CORE, FILES};
@@ -469,6 +470,31 @@ fn contradictions_are_refused_by_record() {
     });
     fs::write(CORE.path(&copy.images(), root), CORE.encode([&core])).unwrap();
     check(&copy, &[&format!("core-{root}.img"), "siginfo of 1 bytes"]);
+
+    // A child in a session that neither it nor its parent leads.
+    use crest::images::file::PSTREE;
+    let copy = Copy::new("tree");
+    let mut tree = PSTREE.read_all(&copy.images(), "").unwrap();
+    let child = tree
+        .iter()
+        .position(|e| e.ppid == root && e.sid != e.pid)
+        .unwrap();
+    tree[child].sid = 4242;
+    let pid = tree[child].pid;
+    fs::write(copy.images().join("pstree.img"), PSTREE.encode(&tree)).unwrap();
+    check(
+        &copy,
+        &["pstree.img", &format!("pid {pid} is in session 4242")],
+    );
+
+    // files.img padded with 64 MiB of zeros (64 Mi empty records): refused
+    // at the first, not after splitting them all.
+    let copy = Copy::new("tree");
+    let path = copy.images().join("files.img");
+    let mut data = fs::read(&path).unwrap();
+    data.resize(data.len() + (64 << 20), 0);
+    fs::write(&path, data).unwrap();
+    check(&copy, &["files.img", "an empty record"]);
 }
 
 /// The tree fixture's root.

@@ -185,7 +185,14 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
             "pid {pid} is a thread of process {tgid}, not a process: dump -t {tgid}"
         )));
     }
-    fs::create_dir_all(dir).map_err(|e| DumpError::file(dir, e))?;
+    // As CRIU: the images directory must exist (a typo must not scatter
+    // images somewhere new).
+    if !dir.is_dir() {
+        return Err(DumpError::Request(format!(
+            "images directory {}: no such directory",
+            dir.display()
+        )));
+    }
     o.scripts
         .run(Action::PreDump, dir, None)
         .map_err(DumpError::Request)?;
@@ -451,10 +458,27 @@ fn dump_process(
     clock.stage("injected syscalls");
 
     let shared = queued(pid, true)?;
+    // prlimit of another user's task needs CAP_SYS_RESOURCE, which we may
+    // lack: then /proc/PID/limits, which says the same.
     let mut rlimits = Vec::new();
+    let mut listed: Option<Vec<(u64, u64)>> = None;
     for res in 0..16 {
-        let (cur, max) = sys::prlimit_of(pid, res)
-            .map_err(|e| DumpError::sys(pid, format!("prlimit of resource {res}"), e))?;
+        let (cur, max) = match sys::prlimit_of(pid, res) {
+            Ok(l) => l,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                if listed.is_none() {
+                    listed = Some(proc::limits(pid)?);
+                }
+                *listed
+                    .as_ref()
+                    .and_then(|l| l.get(res as usize))
+                    .ok_or_else(|| DumpError::Task {
+                        pid,
+                        what: format!("/proc/{pid}/limits has no resource {res}"),
+                    })?
+            }
+            Err(e) => return Err(DumpError::sys(pid, format!("prlimit of resource {res}"), e)),
+        };
         rlimits.push(RlimitEntry { cur, max });
     }
     let comm = proc::read(pid, "comm")?.trim_end().to_string();

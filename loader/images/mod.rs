@@ -222,6 +222,15 @@ impl Image {
             if len > left - 4 {
                 return Err(truncated(4 + len as u64, left));
             }
+            // An empty record cannot hold a message with required fields:
+            // refused at once, so that a stream of zeros costs nothing.
+            if len == 0 && requires_fields(magic) {
+                return Err(err(ImageErrorKind::Decode {
+                    record,
+                    offset: pos,
+                    err: "an empty record, but the message has required fields".into(),
+                }));
+            }
             let body = pos + 4..pos + 4 + len;
             let extra = extra_len(&data[body.clone()], &data[body.end..]).map_err(|e| {
                 err(ImageErrorKind::Decode {
@@ -287,6 +296,13 @@ impl Image {
         }
         self.decode(0)
     }
+}
+
+/// Whether the records of images with `magic` have required fields.
+fn requires_fields(magic: u32) -> bool {
+    magic::by_magic(magic)
+        .and_then(|k| k.entry)
+        .is_some_and(|d| d.fields.iter().any(|f| f.label == desc::Label::Required))
 }
 
 fn read_u32(data: &[u8], pos: usize) -> Option<u32> {
@@ -449,7 +465,7 @@ mod tests {
     fn splits_records() {
         let img = Image::parse(
             Path::new("x.img"),
-            image_bytes(&[b"\x08\x01", b""]),
+            image_bytes(&[b"\x08\x01", b"\x08\x02"]),
             CORE,
             |_, _| Ok(0),
         )
@@ -457,6 +473,18 @@ mod tests {
         assert_eq!(img.records.len(), 2);
         assert_eq!(img.body(0), b"\x08\x01");
         assert_eq!(img.records[1].offset, 14);
+    }
+
+    #[test]
+    fn empty_record_of_a_message_with_required_fields_is_refused() {
+        let e = Image::parse(
+            Path::new("core-1.img"),
+            image_bytes(&[b"\x08\x01", b""]),
+            CORE,
+            |_, _| Ok(0),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("an empty record"), "{e}");
     }
 
     #[test]

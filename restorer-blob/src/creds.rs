@@ -1,19 +1,22 @@
 //! Credentials, restored last and in this order (as CRIU's restorer does):
 //!
-//! 1. securebits with KEEP_CAPS, so changing uids below keeps capabilities;
+//! 1. securebits with NO_SETUID_FIXUP, so that changing uids below leaves
+//!    every capability set as it is (KEEP_CAPS alone keeps the permitted
+//!    set only: the effective one would be cleared by a change to
+//!    non-root uids, and everything below needs it);
 //! 2. groups, then gids, then uids (setgroups and setresgid need
-//!    CAP_SETGID, which setresuid to non-root would drop);
-//! 3. the bounding set, dropping what the image lacks (needs CAP_SETPCAP,
-//!    still in the effective set);
-//! 4. capset for effective/permitted/inheritable;
-//! 5. ambient capabilities, which must be in permitted and inheritable;
-//! 6. the dumped securebits;
+//!    CAP_SETGID);
+//! 3. the bounding set, dropping what the image lacks and it still has
+//!    (needs CAP_SETPCAP);
+//! 4. the dumped securebits (also needs CAP_SETPCAP, so before capset);
+//! 5. capset for effective/permitted/inheritable;
+//! 6. ambient capabilities, which must be in permitted and inheritable;
 //! 7. no_new_privs, which nothing can clear again.
 
 use crate::{sys, Args, Failure};
 use restorer_blob::{Creds, STAGE_CREDS};
 
-const SECBIT_KEEP_CAPS: u32 = 1 << 4;
+const SECBIT_NO_SETUID_FIXUP: u32 = 1 << 2;
 const LINUX_CAPABILITY_VERSION_3: u32 = 0x2008_0522;
 
 pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
@@ -21,7 +24,7 @@ pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
         return Ok(());
     }
     let fail = Failure::at(STAGE_CREDS);
-    sys::set_securebits(c.secbits | SECBIT_KEEP_CAPS).map_err(&fail)?;
+    sys::set_securebits(SECBIT_NO_SETUID_FIXUP).map_err(&fail)?;
     let groups: &[u32] = args.array(c.groups)?;
     // SAFETY: groups points to groups.len() u32s in the argument block.
     unsafe { sys::setgroups(groups.len() as u32, groups.as_ptr()) }.map_err(&fail)?;
@@ -32,10 +35,11 @@ pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
 
     for cap in 0..=c.last_cap.min(63) {
         let word = c.cap_bnd[(cap / 32) as usize];
-        if word & (1 << (cap % 32)) == 0 {
+        if word & (1 << (cap % 32)) == 0 && sys::capbset_has(cap).map_err(&fail)? {
             sys::capbset_drop(cap).map_err(&fail)?;
         }
     }
+    sys::set_securebits(c.secbits).map_err(&fail)?;
 
     let header = [LINUX_CAPABILITY_VERSION_3, 0];
     // Two struct __user_cap_data_struct { effective, permitted, inheritable }.
@@ -56,7 +60,6 @@ pub fn restore(args: &Args, c: &Creds) -> Result<(), Failure> {
             sys::cap_ambient_raise(cap).map_err(&fail)?;
         }
     }
-    sys::set_securebits(c.secbits).map_err(&fail)?;
     if c.no_new_privs != 0 {
         sys::set_no_new_privs().map_err(&fail)?;
     }

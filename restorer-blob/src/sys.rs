@@ -17,6 +17,7 @@ pub const PR_SET_NAME: usize = 15;
 pub const PR_SET_MM: usize = 35;
 pub const PR_SET_MM_MAP: usize = 14;
 pub const PR_SET_SECUREBITS: usize = 28;
+pub const PR_CAPBSET_READ: usize = 23;
 pub const PR_CAPBSET_DROP: usize = 24;
 pub const PR_CAP_AMBIENT: usize = 47;
 pub const PR_CAP_AMBIENT_RAISE: usize = 2;
@@ -101,6 +102,11 @@ pub fn set_name(comm: &[u8; 16]) -> Result<()> {
 
 pub fn set_securebits(bits: u32) -> Result<()> {
     prctl_int(PR_SET_SECUREBITS, bits as usize, 0).map(drop)
+}
+
+/// Whether `cap` is in the bounding set.
+pub fn capbset_has(cap: u32) -> Result<bool> {
+    prctl_int(PR_CAPBSET_READ, cap as usize, 0).map(|r| r == 1)
 }
 
 pub fn capbset_drop(cap: u32) -> Result<()> {
