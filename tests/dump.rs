@@ -245,6 +245,58 @@ fn missing_pid_is_a_clear_error() {
     );
 }
 
+/// Every dump stage CREST_FAULT names fails the dump there, and leaves
+/// the task running as it was: untraced, not stopped, its images gone;
+/// a name that is no dump stage is an error.
+#[test]
+fn every_dump_stage_fails_cleanly() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("state", &[]);
+    let dir = Dir::new("dump-faults");
+    let status = |key: &str| -> String {
+        let s = fs::read_to_string(format!("/proc/{}/status", v.pid)).unwrap();
+        s.lines()
+            .find_map(|l| l.strip_prefix(key))
+            .unwrap_or("")
+            .trim()
+            .to_string()
+    };
+    for stage in [
+        "seize", "proc", "inject", "pages", "images", "sync", "bogus",
+    ] {
+        let out = Command::new(crest())
+            .args(["dump", "-t", &v.pid.to_string(), "-D", dir.s()])
+            .env("CREST_FAULT", stage)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(1), "fault {stage}: {}", text(&out));
+        let want = if stage == "bogus" {
+            "CREST_FAULT=\"bogus\" names no dump stage".to_string()
+        } else {
+            format!("{stage}: fault injected by CREST_FAULT")
+        };
+        assert!(text(&out).contains(&want), "fault {stage}: {}", text(&out));
+        assert!(
+            fs::read_dir(&dir.0).unwrap().next().is_none(),
+            "fault {stage}: images left"
+        );
+        assert_eq!(status("TracerPid:"), "0", "fault {stage}: still traced");
+        let running = poll(Duration::from_secs(2), || {
+            (!status("State:").starts_with('t') && !status("State:").starts_with('T')).then_some(())
+        });
+        assert!(
+            running.is_some(),
+            "fault {stage}: state {}",
+            status("State:")
+        );
+    }
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "the victim after every fault"
+    );
+}
+
 /// As with CRIU, the images directory must exist: a missing one is an
 /// error naming it, nothing is created, and the task runs on.
 #[test]

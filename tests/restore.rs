@@ -216,6 +216,12 @@ fn every_loader_stage_fails_cleanly() {
     copy.install_binary("pidns");
     let before = namespaces();
     for stage in [
+        "read",
+        "plan",
+        "layout",
+        "pipes",
+        "files",
+        "premap",
         "prepare-namespaces",
         "ipc",
         "setup-namespaces",

@@ -197,8 +197,9 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
         .run(Action::PreDump, dir, None)
         .map_err(DumpError::Request)?;
     // Waits on the tracees sleep on SIGCHLD (ptrace::wait_for).
+    let fault = fault_from_env()?;
     let mask = sys::block_sigchld().map_err(|e| DumpError::sys(pid, "sigprocmask", e))?;
-    let result = dump_tree(o, &mut clock);
+    let result = dump_tree(o, &mut clock, fault);
     sys::restore_sigmask(mask);
     let (tree, mut written, stats) = result?;
     // Still frozen: a failing post-dump script leaves the tree running
@@ -234,9 +235,11 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
 fn dump_tree(
     o: &DumpOptions,
     clock: &mut crate::log::Stages,
+    fault: Option<&'static str>,
 ) -> Result<(Vec<Process>, Written, DumpStatsEntry), DumpError> {
     let (pid, dir, shell_job) = (o.pid, o.images_dir.as_path(), o.shell_job);
     let mut tree = seize_tree(pid)?;
+    injected(fault, "seize")?;
     let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
     crate::ns::check_not_shared(pid, &pids)?;
     let frozen = std::time::Instant::now();
@@ -248,18 +251,21 @@ fn dump_tree(
     };
     let mut acc = TreeDump {
         shell_job,
+        fault,
         ..Default::default()
     };
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
     }
     tree::write_tree(pid, dir, &acc, &mut written)?;
+    injected(fault, "images")?;
     clock.stage("images");
     // One syncfs for the whole set and its directory entries, rather than
     // an fsync per file: the tasks are killed only once all of it is safe.
     let d = File::open(dir).map_err(|e| DumpError::file(dir, e))?;
     let sync_start = std::time::Instant::now();
     sys::syncfs(&d).map_err(|e| DumpError::file(dir, e))?;
+    injected(fault, "sync")?;
     clock.stage("sync");
     let stats = DumpStatsEntry {
         freezing_time,
@@ -268,6 +274,38 @@ fn dump_tree(
         ..acc.stats.clone()
     };
     Ok((tree, written, stats))
+}
+
+/// The dump stages `CREST_FAULT` can name: the dump fails there on
+/// purpose, which must leave the tree running as it was and no images.
+const FAULT_STAGES: &[&str] = &["seize", "proc", "inject", "pages", "images", "sync"];
+
+/// `CREST_FAULT=<stage>` for a dump (unset: none); an unknown value is an
+/// error, not a dump without the fault.
+fn fault_from_env() -> Result<Option<&'static str>, DumpError> {
+    let Ok(v) = std::env::var("CREST_FAULT") else {
+        return Ok(None);
+    };
+    FAULT_STAGES
+        .iter()
+        .find(|&&s| s == v)
+        .map(|&s| Some(s))
+        .ok_or_else(|| {
+            DumpError::Request(format!(
+                "CREST_FAULT={v:?} names no dump stage (one of: {})",
+                FAULT_STAGES.join(", ")
+            ))
+        })
+}
+
+/// Fails on purpose when CREST_FAULT names dump stage `stage`.
+fn injected(fault: Option<&'static str>, stage: &str) -> Result<(), DumpError> {
+    match fault {
+        Some(f) if f == stage => Err(DumpError::Request(format!(
+            "{stage}: fault injected by CREST_FAULT"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 /// What the processes of a tree share in the image set.
@@ -285,6 +323,8 @@ struct TreeDump {
     stats: DumpStatsEntry,
     /// The tree's own IPC namespace: (our pid of the root, its id).
     ipc: Option<(i32, u32)>,
+    /// The dump stage CREST_FAULT names.
+    fault: Option<&'static str>,
 }
 
 /// Writes `records` into `file`'s image for object `id`.
@@ -403,6 +443,7 @@ fn dump_process(
         return Err(e);
     }
     let fdinfo = descriptors(pid, files, acc.shell_job)?;
+    injected(acc.fault, "proc")?;
     clock.stage("proc");
 
     // What only the task knows, one injected syscall at a time, through a
@@ -455,6 +496,7 @@ fn dump_process(
             tc.seccomp_filter = tc.seccomp_filter.map(|i| i + base);
         }
     }
+    injected(acc.fault, "inject")?;
     clock.stage("injected syscalls");
 
     let shared = queued(pid, true)?;
@@ -554,6 +596,7 @@ fn dump_process(
         "pid {pid}: {npages} pages in {} pagemap entries",
         entries.len()
     );
+    injected(acc.fault, "pages")?;
     clock.stage("pages");
 
     write_pagemap(

@@ -224,6 +224,15 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         }
         Ok(())
     };
+    // The loader's own stages CREST_FAULT can name.
+    let at = |stage: &str| -> Result<(), RestoreError> {
+        match fault.loader {
+            Some(f) if f == stage => Err(RestoreError::System(format!(
+                "{stage}: fault injected by CREST_FAULT"
+            ))),
+            _ => Ok(()),
+        }
+    };
     script(Action::PreRestore, None)?;
     let (k, own_maps) = Kerndat::probe_restore_with_maps();
     if !k.has_clone3_set_tid {
@@ -233,6 +242,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     clock.stage("kerndat");
     let (inventory, tree) = images::read_tree(&dir)?;
+    at("read")?;
     // Each core once: it says whether the task is a zombie, and a live
     // task's images are read from it on.
     let mut zombies = Vec::new();
@@ -303,6 +313,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         plans.iter().map(|p| &p.mem),
         plans.iter().flat_map(|p| &p.fds.memfds),
     )?;
+    at("plan")?;
     clock.stage("read images and plan");
 
     // 2. The hole: [status area][premap area][blob][args][stack], the
@@ -367,6 +378,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     let reservation = Reservation::new(hole, total)?;
     let status = reservation.status_area(plans.len())?;
+    at("layout")?;
     clock.stage("layout");
 
     // 3. Time namespace, pipes, then the tree: its root is our child and
@@ -380,6 +392,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds))?;
     let shmem_fds = premap::create_shmem(&shmem)?;
+    at("pipes")?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     let run = TreeRun {
@@ -561,6 +574,12 @@ const FAULT_STAGES: &[(&str, u32)] = &[
 /// Loader stages `CREST_FAULT` can name: each fails the restore on
 /// purpose at that point (in the root, in a task, or in the loader).
 const LOADER_FAULTS: &[&str] = &[
+    "read",
+    "plan",
+    "layout",
+    "pipes",
+    "files",
+    "premap",
     "prepare-namespaces",
     "ipc",
     "forking",

@@ -152,8 +152,10 @@ impl TreeRun<'_> {
         // Memory before descriptors: the pages file is one of our inherited
         // descriptors, whose number a target descriptor may need.
         premap::premap(p, self.reservation, self.area, self.shmem)?;
+        self.injected("premap")?;
         files::install(&p.fds, self.shared, self.shmem)?;
         files::close_strays(&p.fds)?;
+        self.injected("files")?;
         // The part of the reservation this task does not use.
         premap::release_rest(self.reservation, p.stack_top)?;
         sys::rseq_unregister().map_err(|e| format!("rseq unregister: {e}"))?;
