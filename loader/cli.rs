@@ -22,6 +22,7 @@ options (as CRIU's):
   -d, --restore-detached    return once the tree runs (default: wait for it)
   --pidfile FILE            write the restored root's pid to FILE
   --restore-sibling         the restored root becomes our sibling (our parent's child)
+  --check-only              restore: read, check and plan everything, create nothing
   -j, --shell-job           the tree belongs to a shell job: keep the caller's session/tty
   -R, --leave-running       keep the dumped tree running
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
@@ -47,6 +48,7 @@ pub struct Opts {
     pub files: Vec<PathBuf>,
     pub scripts: Vec<String>,
     pub sibling: bool,
+    pub check_only: bool,
 }
 
 /// Parses `args` (without the program name).
@@ -80,6 +82,7 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "-R" | "--leave-running" => o.leave_running = true,
             "-o" | "--log-file" => o.log_file = Some(value("a file")?.into()),
             "--restore-sibling" => o.sibling = true,
+            "--check-only" => o.check_only = true,
             "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
@@ -142,6 +145,7 @@ pub fn main() -> i32 {
             shell_job: opts.shell_job,
             scripts: crate::scripts::Scripts(opts.scripts.clone()),
             sibling: opts.sibling,
+            check_only: opts.check_only,
         })
         .map_err(|e| e.to_string()),
         "show" | "decode" => crate::show::show(&opts.files, opts.pretty)

@@ -315,6 +315,36 @@ fn restore_sibling() {
     }
 }
 
+/// --check-only reads, checks and plans a restore and creates nothing:
+/// the images of a fixture pass, a broken set is refused as a restore
+/// would refuse it.
+#[test]
+fn check_only_creates_nothing() {
+    let Some(_g) = harness("tree") else { return };
+    let copy = Copy::new("tree");
+    copy.install_binary("tree");
+    let run = |dir: &Path| {
+        Command::new(crest())
+            .args(["restore", "--check-only", "-D"])
+            .arg(dir)
+            .output()
+            .unwrap()
+    };
+    let out = run(&copy.images());
+    assert!(out.status.success(), "{}", stderr(&out));
+    reap_all();
+    assert!(children().is_empty(), "tasks created");
+    assert!(!Path::new(&format!("/proc/{PSTREE_ROOT}")).exists());
+    fs::remove_file(copy.images().join(format!("mm-{PSTREE_ROOT}.img"))).unwrap();
+    let out = run(&copy.images());
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        stderr(&out).contains(&format!("mm-{PSTREE_ROOT}.img")),
+        "{}",
+        stderr(&out)
+    );
+}
+
 /// CRIU 4.2's zombies: two dead children (exit code 42, SIGKILL) of a live
 /// root, beside a live child.
 #[test]

@@ -202,6 +202,8 @@ pub struct RestoreOptions {
     /// `--restore-sibling`: the root becomes our sibling (CLONE_PARENT),
     /// a child of our parent; without `detach` we watch it through ptrace.
     pub sibling: bool,
+    /// `--check-only`: read, check and plan everything, create nothing.
+    pub check_only: bool,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -375,6 +377,15 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         p.stack_top = p.args_at + blob::page_up(p.args.len() as u64) + args::STACK_SIZE;
         layout.keep_end = p.stack_top;
         p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &layout, fault.blob)?;
+    }
+    if opts.check_only {
+        crate::log!(
+            INFO,
+            "{}: the images can be restored here ({} processes)",
+            dir.display(),
+            plans.len()
+        );
+        return Ok(0);
     }
     let reservation = Reservation::new(hole, total)?;
     let status = reservation.status_area(plans.len())?;
