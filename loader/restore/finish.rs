@@ -33,6 +33,10 @@ pub fn seize(pid: i32) -> bool {
     }
 }
 
+/// How long the finish (every task's unmap) may take in all: an alarm
+/// then interrupts the wait it is in (`sys::deadline_alarm`).
+pub const FINISH_TIMEOUT_S: u64 = 30;
+
 /// How a held task is let run on to its next stop.
 #[derive(Clone, Copy)]
 enum Resume {
@@ -79,6 +83,11 @@ fn wait_stop(
             }
             Ok(Some((_, st))) => return Err(fail(format!("ended (wait status {st:#x})"))),
             Ok(None) => return Err(fail("no status".into())),
+            Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
+                return Err(fail(format!(
+                    "no stop within {FINISH_TIMEOUT_S} s of the restore's end"
+                )))
+            }
             Err(e) => return Err(RestoreError::sys(pid, format!("waitpid ({what})"), e)),
         }
     }

@@ -481,6 +481,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // Every task is restored and none runs its own code yet.
     script(Action::PostRestore, Some(guard.root))?;
     script(Action::PreResume, Some(guard.root))?;
+    // Every wait below is bounded: the alarm interrupts it.
+    sys::deadline_alarm(finish::FINISH_TIMEOUT_S)
+        .map_err(|e| RestoreError::sys(0, "setitimer", e))?;
     for (p, t) in plans.iter().zip(&traced) {
         if let Some(trapped) = t.trap {
             let blob = (p.blob_at, p.stack_top);
@@ -496,6 +499,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             finish::unmap_blob(t.host, trapped, p.blob_at, len, stopped, t.pending.clone())?;
         }
     }
+    let _ = sys::deadline_alarm(0);
     clock.stage("unmap restorer");
     // Tasks dumped stopped (SIGSTOP, job control) are stopped again; traced
     // ones were, before they were let go.

@@ -255,6 +255,38 @@ pub fn wait_sigchld(timeout_ns: u64) {
     }
 }
 
+extern "C" fn wake_only(_: libc::c_int) {}
+
+/// Makes every blocking system call of this process return EINTR after
+/// `secs` seconds (SIGALRM with a handler that does nothing and no
+/// SA_RESTART); 0 disarms it. For waits that must not block for ever.
+pub fn deadline_alarm(secs: u64) -> io::Result<()> {
+    // SAFETY: sa and it are locals; the handler does nothing, so it is
+    // async-signal-safe.
+    unsafe {
+        let mut sa: libc::sigaction = std::mem::zeroed();
+        sa.sa_sigaction = wake_only as *const () as usize;
+        libc::sigemptyset(&mut sa.sa_mask);
+        check_int(libc::sigaction(libc::SIGALRM, &sa, std::ptr::null_mut()))?;
+        let it = libc::itimerval {
+            it_interval: libc::timeval {
+                tv_sec: 0,
+                tv_usec: 0,
+            },
+            it_value: libc::timeval {
+                tv_sec: secs as libc::time_t,
+                tv_usec: 0,
+            },
+        };
+        check_int(libc::setitimer(
+            libc::ITIMER_REAL,
+            &it,
+            std::ptr::null_mut(),
+        ))?;
+    }
+    Ok(())
+}
+
 /// Puts back a mask saved by `block_all_signals`.
 pub fn restore_sigmask(mask: SigMask) {
     // SAFETY: mask.0 was filled by pthread_sigmask.
