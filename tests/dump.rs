@@ -509,7 +509,7 @@ fn spawn_dump(pid: i32, dir: &Dir, extra: &[&str]) -> std::process::Child {
         .unwrap()
 }
 
-/// A task with a 1 ms interval timer dumped again and again with
+/// A task with a 1 ms interval timer dumped 50 times with
 /// --leave-running: a signal due during the dump is never delivered into
 /// crest's injected system calls (every dump succeeds), and a real-time
 /// signal sent at some point of each dump is delivered afterwards, none
@@ -519,7 +519,7 @@ fn signals_during_dumps_are_kept() {
     let Some(_g) = harness("counter") else { return };
     let v = start_victim("signals", &[]);
     let dir = Dir::new("signals");
-    const ROUNDS: usize = 20;
+    const ROUNDS: usize = 50;
     for round in 0..ROUNDS {
         let dump = spawn_dump(v.pid, &dir, &["-R"]);
         std::thread::sleep(Duration::from_micros(300 * (round % 8) as u64));
@@ -532,15 +532,16 @@ fn signals_during_dumps_are_kept() {
     assert_eq!(rt, ROUNDS.to_string(), "real-time signals received");
 }
 
-/// A SIGSTOP sent while a task is dumped with --leave-running leaves it
-/// stopped afterwards, as it would have been without the dump.
+/// A SIGSTOP sent while a task is dumped with --leave-running (100 times,
+/// at varying points) leaves it stopped afterwards, as it would have been
+/// without the dump.
 #[test]
 fn sigstop_during_dump_leaves_it_stopped() {
     let Some(_g) = harness("counter") else { return };
     let v = start_victim("signals", &[]);
     let dir = Dir::new("sigstop");
     let state = |pid: i32| crest::proc::Stat::read(pid).map(|s| s.state).unwrap_or('?');
-    for round in 0..10 {
+    for round in 0..100 {
         let dump = spawn_dump(v.pid, &dir, &["-R"]);
         std::thread::sleep(Duration::from_micros(400 * (round % 5) as u64));
         crest::sys::kill(v.pid, libc::SIGSTOP).unwrap();
@@ -563,17 +564,18 @@ fn sigstop_during_dump_leaves_it_stopped() {
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
 }
 
-/// A multi-threaded task killed at some point of its dump: the dump ends
+/// A multi-threaded task killed at some point of its dump (30 times, at
+/// varying points): the dump ends
 /// (an error naming the task, or a complete dump) within bounded time,
 /// never hangs, and leaves no task behind.
 #[test]
 fn task_killed_mid_dump_never_hangs() {
     let Some(_g) = harness("threads") else { return };
     let dir = Dir::new("killed-mid-dump");
-    for round in 0..10 {
+    for round in 0..30 {
         let pid = start_fixture("threads");
         let mut dump = spawn_dump(pid, &dir, &[]);
-        std::thread::sleep(Duration::from_micros(500 * round as u64));
+        std::thread::sleep(Duration::from_micros(300 * (round % 15) as u64));
         let _ = crest::sys::kill(pid, libc::SIGKILL);
         let ended = poll(Duration::from_secs(20), || dump.try_wait().unwrap());
         if ended.is_none() {
