@@ -2,7 +2,11 @@
 //! every System V object in it, with the ids, keys, owners and modes they
 //! were dumped with; segments' contents, semaphore values and queued
 //! messages in order. Read by the loader before the first fork, created by
-//! the tree's root inside its new IPC namespace before it forks anyone.
+//! the tree's root inside its new IPC namespace before it forks anyone;
+//! dumped from inside the namespace (`dump`).
+
+mod dump;
+pub use dump::{dump, DumpedIpc, DumpedSegment};
 
 use std::path::{Path, PathBuf};
 
@@ -156,38 +160,29 @@ impl IpcNs {
     /// and creates every object with its id, then the dumped next ids.
     pub fn create(&self) -> Result<(), String> {
         let v = &self.var;
-        let ctl = |name: &str, value: String| -> Result<(), String> {
-            let path = format!("/proc/sys/{name}");
-            std::fs::write(&path, &value).map_err(|e| {
-                format!(
-                    "IPC namespace {}: writing {value:?} to {path}: {e}",
-                    self.id
-                )
-            })
-        };
         if !v.sem_ctls.is_empty() {
             let s: Vec<String> = v.sem_ctls.iter().map(|x| x.to_string()).collect();
-            ctl("kernel/sem", s.join(" "))?;
+            self.sysctl("kernel/sem", s.join(" "))?;
         }
-        ctl("kernel/msgmax", v.msg_ctlmax.to_string())?;
-        ctl("kernel/msgmnb", v.msg_ctlmnb.to_string())?;
+        self.sysctl("kernel/msgmax", v.msg_ctlmax.to_string())?;
+        self.sysctl("kernel/msgmnb", v.msg_ctlmnb.to_string())?;
         if Path::new("/proc/sys/kernel/auto_msgmni").exists() {
-            ctl("kernel/auto_msgmni", v.auto_msgmni.to_string())?;
+            self.sysctl("kernel/auto_msgmni", v.auto_msgmni.to_string())?;
         }
-        ctl("kernel/msgmni", v.msg_ctlmni.to_string())?;
-        ctl("kernel/shmmax", v.shm_ctlmax.to_string())?;
-        ctl("kernel/shmall", v.shm_ctlall.to_string())?;
-        ctl("kernel/shmmni", v.shm_ctlmni.to_string())?;
-        ctl("kernel/shm_rmid_forced", v.shm_rmid_forced.to_string())?;
+        self.sysctl("kernel/msgmni", v.msg_ctlmni.to_string())?;
+        self.sysctl("kernel/shmmax", v.shm_ctlmax.to_string())?;
+        self.sysctl("kernel/shmall", v.shm_ctlall.to_string())?;
+        self.sysctl("kernel/shmmni", v.shm_ctlmni.to_string())?;
+        self.sysctl("kernel/shm_rmid_forced", v.shm_rmid_forced.to_string())?;
         if Path::new("/proc/sys/fs/mqueue").exists() {
-            ctl("fs/mqueue/queues_max", v.mq_queues_max.to_string())?;
-            ctl("fs/mqueue/msg_max", v.mq_msg_max.to_string())?;
-            ctl("fs/mqueue/msgsize_max", v.mq_msgsize_max.to_string())?;
+            self.sysctl("fs/mqueue/queues_max", v.mq_queues_max.to_string())?;
+            self.sysctl("fs/mqueue/msg_max", v.mq_msg_max.to_string())?;
+            self.sysctl("fs/mqueue/msgsize_max", v.mq_msgsize_max.to_string())?;
             if let Some(x) = v.mq_msg_default {
-                ctl("fs/mqueue/msg_default", x.to_string())?;
+                self.sysctl("fs/mqueue/msg_default", x.to_string())?;
             }
             if let Some(x) = v.mq_msgsize_default {
-                ctl("fs/mqueue/msgsize_default", x.to_string())?;
+                self.sysctl("fs/mqueue/msgsize_default", x.to_string())?;
             }
         }
         for s in &self.segments {
@@ -207,16 +202,26 @@ impl IpcNs {
             ("kernel/shm_next_id", v.shm_next_id),
         ] {
             if let Some(id) = id.filter(|&i| i as i32 >= 0) {
-                ctl(name, id.to_string())?;
+                self.sysctl(name, id.to_string())?;
             }
         }
         Ok(())
     }
 
+    /// Writes `value` to /proc/sys/`name`, which is this namespace's.
+    fn sysctl(&self, name: &str, value: impl std::fmt::Display) -> Result<(), String> {
+        let path = format!("/proc/sys/{name}");
+        let value = value.to_string();
+        std::fs::write(&path, &value).map_err(|e| {
+            format!(
+                "IPC namespace {}: writing {value:?} to {path}: {e}",
+                self.id
+            )
+        })
+    }
+
     fn next_id(&self, kind: &str, id: u32) -> Result<(), String> {
-        let path = format!("/proc/sys/kernel/{kind}_next_id");
-        std::fs::write(&path, id.to_string())
-            .map_err(|e| format!("IPC namespace {}: writing {id} to {path}: {e}", self.id))
+        self.sysctl(&format!("kernel/{kind}_next_id"), id)
     }
 
     fn create_segment(&self, s: &Segment) -> Result<(), String> {
@@ -238,14 +243,8 @@ impl IpcNs {
         let mut ds = sysv::ShmDs::default();
         sysv::shmctl(id, libc::IPC_STAT, &mut ds).map_err(|e| format!("{what}: IPC_STAT: {e}"))?;
         set_perm(&mut ds.perm, d);
-        sysv::shmctl(id, libc::IPC_SET, &mut ds).map_err(|e| {
-            format!(
-                "{what}: IPC_SET (owner {}:{}, mode {:o}): {e}",
-                d.uid,
-                d.gid,
-                d.mode & 0o777
-            )
-        })?;
+        sysv::shmctl(id, libc::IPC_SET, &mut ds)
+            .map_err(|e| format!("{what}: IPC_SET ({}): {e}", perm_text(d)))?;
         crate::restore::fill_sysv(id, s.entry.size, &s.content)
             .map_err(|e| format!("{what}: {e}"))?;
         if d.mode & SHM_LOCKED != 0 {
@@ -279,10 +278,8 @@ impl IpcNs {
         ds.qbytes = u64::from(q.qbytes);
         sysv::msgctl(id, libc::IPC_SET, &mut ds).map_err(|e| {
             format!(
-                "{what}: IPC_SET (owner {}:{}, mode {:o}, qbytes {}): {e}",
-                d.uid,
-                d.gid,
-                d.mode & 0o777,
+                "{what}: IPC_SET ({}, qbytes {}): {e}",
+                perm_text(d),
                 q.qbytes
             )
         })?;
@@ -304,14 +301,8 @@ impl IpcNs {
         sysv::semctl_ds(id, libc::IPC_STAT, &mut ds)
             .map_err(|e| format!("{what}: IPC_STAT: {e}"))?;
         set_perm(&mut ds.perm, d);
-        sysv::semctl_ds(id, libc::IPC_SET, &mut ds).map_err(|e| {
-            format!(
-                "{what}: IPC_SET (owner {}:{}, mode {:o}): {e}",
-                d.uid,
-                d.gid,
-                d.mode & 0o777
-            )
-        })?;
+        sysv::semctl_ds(id, libc::IPC_SET, &mut ds)
+            .map_err(|e| format!("{what}: IPC_SET ({}): {e}", perm_text(d)))?;
         sysv::sem_setall(id, &s.values).map_err(|e| format!("{what}: SETALL: {e}"))?;
         Ok(())
     }
@@ -321,6 +312,11 @@ impl IpcNs {
 /// still attached; `SHM_LOCKED`: SHM_LOCK'ed).
 const SHM_DEST: u32 = 0o1000;
 const SHM_LOCKED: u32 = 0o2000;
+
+/// The owner and mode an object gets, for messages.
+fn perm_text(d: &IpcDescEntry) -> String {
+    format!("owner {}:{}, mode {:o}", d.uid, d.gid, d.mode & 0o777)
+}
 
 fn set_perm(perm: &mut sysv::IpcPerm, d: &IpcDescEntry) {
     perm.uid = d.uid;
@@ -375,231 +371,4 @@ fn messages(extra: &[u8], qnum: u32) -> Result<Vec<(i64, Vec<u8>)>, String> {
         pos = start + size.div_ceil(8) * 8;
     }
     Ok(out)
-}
-
-/// Dumps the IPC namespace of task `pid` (numbered `id` in the images):
-/// crest enters it for the time of the call (setns), reads its sysctls
-/// and copies every object, messages with MSG_COPY (the queues stay as
-/// they are).
-pub fn dump(pid: i32, id: u32) -> Result<DumpedIpc, crate::dump::DumpError> {
-    use crate::dump::DumpError;
-    use std::os::fd::AsRawFd;
-    let own = std::fs::File::open("/proc/self/ns/ipc")
-        .map_err(|e| DumpError::file("/proc/self/ns/ipc", e))?;
-    let theirs_path = format!("/proc/{pid}/ns/ipc");
-    let theirs = std::fs::File::open(&theirs_path).map_err(|e| DumpError::file(&theirs_path, e))?;
-    sysv::setns_ipc(theirs.as_raw_fd())
-        .map_err(|e| DumpError::sys(pid, "entering its IPC namespace (setns)", e))?;
-    let result = read_current(pid, id);
-    sysv::setns_ipc(own.as_raw_fd())
-        .map_err(|e| DumpError::sys(pid, "leaving its IPC namespace (setns back)", e))?;
-    result
-}
-
-/// The ids listed in /proc/sysvipc/`kind` (second column), which shows
-/// the reader's IPC namespace.
-fn listed(kind: &str) -> Result<Vec<i32>, crate::dump::DumpError> {
-    let path = format!("/proc/sysvipc/{kind}");
-    let text =
-        std::fs::read_to_string(&path).map_err(|e| crate::dump::DumpError::file(&path, e))?;
-    Ok(text
-        .lines()
-        .skip(1)
-        .filter_map(|l| l.split_whitespace().nth(1)?.parse().ok())
-        .collect())
-}
-
-fn desc_of(p: &sysv::IpcPerm, id: i32) -> IpcDescEntry {
-    IpcDescEntry {
-        key: p.key as u32,
-        uid: p.uid,
-        gid: p.gid,
-        cuid: p.cuid,
-        cgid: p.cgid,
-        mode: p.mode,
-        id: id as u32,
-    }
-}
-
-/// What `dump` reads, once inside the namespace.
-fn read_current(pid: i32, id: u32) -> Result<DumpedIpc, crate::dump::DumpError> {
-    use crate::dump::DumpError;
-    let ctl = |name: &str| -> Result<String, DumpError> {
-        let path = format!("/proc/sys/{name}");
-        std::fs::read_to_string(&path)
-            .map(|s| s.trim().to_string())
-            .map_err(|e| DumpError::file(&path, e))
-    };
-    let num = |name: &str| -> Result<u64, DumpError> {
-        let s = ctl(name)?;
-        s.parse().map_err(|_| DumpError::Task {
-            pid,
-            what: format!("/proc/sys/{name}: {s:?} is not a number"),
-        })
-    };
-    let opt = |name: &str| -> Option<u32> {
-        std::fs::read_to_string(format!("/proc/sys/{name}"))
-            .ok()?
-            .trim()
-            .parse::<i64>()
-            .ok()
-            .filter(|&v| v >= 0)
-            .map(|v| v as u32)
-    };
-    let var = IpcVarEntry {
-        sem_ctls: ctl("kernel/sem")?
-            .split_whitespace()
-            .filter_map(|x| x.parse().ok())
-            .collect(),
-        msg_ctlmax: num("kernel/msgmax")? as u32,
-        msg_ctlmnb: num("kernel/msgmnb")? as u32,
-        msg_ctlmni: num("kernel/msgmni")? as u32,
-        auto_msgmni: opt("kernel/auto_msgmni").unwrap_or(0),
-        shm_ctlmax: num("kernel/shmmax")?,
-        shm_ctlall: num("kernel/shmall")?,
-        shm_ctlmni: num("kernel/shmmni")? as u32,
-        shm_rmid_forced: num("kernel/shm_rmid_forced")? as u32,
-        mq_queues_max: opt("fs/mqueue/queues_max").unwrap_or(0),
-        mq_msg_max: opt("fs/mqueue/msg_max").unwrap_or(0),
-        mq_msgsize_max: opt("fs/mqueue/msgsize_max").unwrap_or(0),
-        mq_msg_default: opt("fs/mqueue/msg_default"),
-        mq_msgsize_default: opt("fs/mqueue/msgsize_default"),
-        msg_next_id: opt("kernel/msg_next_id"),
-        sem_next_id: opt("kernel/sem_next_id"),
-        shm_next_id: opt("kernel/shm_next_id"),
-    };
-    let fail = |what: String, e: std::io::Error| DumpError::sys(pid, what, e);
-    let mut segments = Vec::new();
-    for shm in listed("shm")? {
-        let mut ds = sysv::ShmDs::default();
-        sysv::shmctl(shm, libc::IPC_STAT, &mut ds)
-            .map_err(|e| fail(format!("System V segment {shm}: IPC_STAT"), e))?;
-        if ds.perm.mode & SHM_DEST != 0 {
-            return Err(DumpError::refused(
-                pid,
-                format!("System V segment {shm} was removed (IPC_RMID) while still attached; crest does not dump removed segments"),
-            ));
-        }
-        let pages = sysv::shm_pages(shm, ds.segsz)
-            .map_err(|e| fail(format!("System V segment {shm}: reading its pages"), e))?;
-        segments.push(DumpedSegment {
-            entry: IpcShmEntry {
-                desc: desc_of(&ds.perm, shm),
-                size: ds.segsz,
-                in_pagemaps: Some(true),
-                hugetlb_flag: None,
-            },
-            pages,
-        });
-    }
-    let mut sems = Vec::new();
-    for sem in listed("sem")? {
-        let mut ds = sysv::SemDs::default();
-        sysv::semctl_ds(sem, libc::IPC_STAT, &mut ds)
-            .map_err(|e| fail(format!("System V semaphore set {sem}: IPC_STAT"), e))?;
-        let mut values = vec![0u16; ds.nsems as usize];
-        sysv::sem_getall(sem, &mut values)
-            .map_err(|e| fail(format!("System V semaphore set {sem}: GETALL"), e))?;
-        sems.push(SemSet {
-            desc: desc_of(&ds.perm, sem),
-            values,
-        });
-    }
-    let mut queues = Vec::new();
-    for msq in listed("msg")? {
-        let mut ds = sysv::MsgDs::default();
-        sysv::msgctl(msq, libc::IPC_STAT, &mut ds)
-            .map_err(|e| fail(format!("System V message queue {msq}: IPC_STAT"), e))?;
-        let max = (var.msg_ctlmax as usize).clamp(1, sysv::MSG_TEXT_MAX);
-        let mut messages = Vec::new();
-        for n in 0..ds.qnum {
-            let m = sysv::msg_copy(msq, n as i64, max).map_err(|e| {
-                fail(
-                    format!("System V message queue {msq}: copying message {n} (MSG_COPY)"),
-                    e,
-                )
-            })?;
-            messages.push(m);
-        }
-        queues.push(Queue {
-            desc: desc_of(&ds.perm, msq),
-            qbytes: ds.qbytes as u32,
-            messages,
-        });
-    }
-    Ok(DumpedIpc {
-        id,
-        var,
-        segments,
-        sems,
-        queues,
-    })
-}
-
-/// An IPC namespace as dumped.
-#[derive(Debug)]
-pub struct DumpedIpc {
-    pub id: u32,
-    pub var: IpcVarEntry,
-    pub segments: Vec<DumpedSegment>,
-    pub sems: Vec<SemSet>,
-    pub queues: Vec<Queue>,
-}
-
-impl DumpedIpc {
-    /// The namespace's images but the segments' pages: (file name, bytes)
-    /// of ipcns-var, -shm, -sem and -msg, laid out as CRIU writes them
-    /// (semaphore values padded to 8 bytes, each message an `ipc_msg`
-    /// record and its text padded to 8 bytes).
-    pub fn images(&self) -> Vec<(String, Vec<u8>)> {
-        use crate::images::ImageWriter;
-        use prost::Message;
-        let pad8 = |v: &mut Vec<u8>| v.resize(v.len().div_ceil(8) * 8, 0);
-        let id = self.id;
-        let mut out = vec![(IPC_VAR.name(id), IPC_VAR.encode([&self.var]))];
-        let shm: Vec<&IpcShmEntry> = self.segments.iter().map(|s| &s.entry).collect();
-        out.push((IPCNS_SHM.name(id), IPCNS_SHM.encode(shm)));
-        let mut w = ImageWriter::new(IPCNS_SEM.magic());
-        for s in &self.sems {
-            let mut values: Vec<u8> = s.values.iter().flat_map(|v| v.to_le_bytes()).collect();
-            pad8(&mut values);
-            let e = crate::images::schema::IpcSemEntry {
-                desc: s.desc.clone(),
-                nsems: s.values.len() as u32,
-            };
-            w.push_raw(&e, &[], &values);
-        }
-        out.push((IPCNS_SEM.name(id), w.into_bytes()));
-        let mut w = ImageWriter::new(IPCNS_MSG.magic());
-        for q in &self.queues {
-            let mut extra = Vec::new();
-            for (mtype, text) in &q.messages {
-                let m = IpcMsg {
-                    mtype: *mtype as u64,
-                    msize: text.len() as u32,
-                };
-                let body = m.encode_to_vec();
-                extra.extend_from_slice(&(body.len() as u32).to_le_bytes());
-                extra.extend_from_slice(&body);
-                extra.extend_from_slice(text);
-                extra.resize(extra.len() + text.len().div_ceil(8) * 8 - text.len(), 0);
-            }
-            let e = crate::images::schema::IpcMsgEntry {
-                desc: q.desc.clone(),
-                qbytes: q.qbytes,
-                qnum: q.messages.len() as u32,
-            };
-            w.push_raw(&e, &[], &extra);
-        }
-        out.push((IPCNS_MSG.name(id), w.into_bytes()));
-        out
-    }
-}
-
-/// A segment as dumped: its record and its pages worth keeping, as runs
-/// of (offset, bytes).
-#[derive(Debug)]
-pub struct DumpedSegment {
-    pub entry: IpcShmEntry,
-    pub pages: Vec<(u64, Vec<u8>)>,
 }
