@@ -19,10 +19,12 @@
 //! drop) and removes the image files written so far.
 
 mod core;
+mod error;
 mod inject;
 mod tree;
 mod zombie;
 use crate::mem::dump as mem;
+pub use error::DumpError;
 
 use crate::ns::namespace_ids;
 use crate::pstree::{seize_tree, Process};
@@ -31,7 +33,6 @@ use crate::signals::queued;
 use core::{auxv, thread_core};
 use inject::{ask_process, ask_uts};
 
-use std::fmt;
 use std::fs::{self, File};
 use std::path::{Path, PathBuf};
 
@@ -43,88 +44,6 @@ use crate::log::{DEBUG, INFO};
 use crate::proc;
 use crate::scripts::Action;
 use crate::sys;
-
-/// Why a dump failed. Whatever the variant, the tree runs on as it was
-/// and no image of the failed dump is left.
-#[derive(Debug)]
-pub enum DumpError {
-    /// A /proc file of a task could not be read or parsed.
-    Proc(crate::proc::ProcError),
-    /// A system call about task `pid` failed; `what` names the call and
-    /// the object (fd, address, thread).
-    Sys {
-        pid: i32,
-        what: String,
-        err: std::io::Error,
-    },
-    /// The task died or exited while it was being dumped.
-    Gone { pid: i32, what: String },
-    /// The traced task did something unexpected (a stop, a result).
-    Task { pid: i32, what: String },
-    /// State crest does not dump (yet): refused before anything was written.
-    Refused { pid: i32, what: String },
-    /// A file could not be examined or written: one the tree holds, an
-    /// image file, the image directory.
-    File { path: PathBuf, err: std::io::Error },
-    /// The request itself cannot be met (a bad pid, crest itself).
-    Request(String),
-}
-
-impl From<crate::proc::ProcError> for DumpError {
-    fn from(e: crate::proc::ProcError) -> Self {
-        match e {
-            crate::proc::ProcError::NoSuchProcess { pid } => DumpError::Gone {
-                pid,
-                what: "no such process".into(),
-            },
-            e => DumpError::Proc(e),
-        }
-    }
-}
-
-impl fmt::Display for DumpError {
-    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        match self {
-            DumpError::Proc(e) => write!(f, "{e}"),
-            DumpError::Sys { pid, what, err } => {
-                write!(f, "pid {pid}: {what}: {}", sys::describe(err))
-            }
-            DumpError::Gone { pid, what } => write!(f, "pid {pid}: {what}"),
-            DumpError::Task { pid, what } => write!(f, "pid {pid}: {what}"),
-            DumpError::Refused { pid, what } => write!(f, "cannot dump pid {pid}: {what}"),
-            DumpError::File { path, err } => {
-                write!(f, "{}: {}", path.display(), sys::describe(err))
-            }
-            DumpError::Request(m) => write!(f, "{m}"),
-        }
-    }
-}
-
-impl std::error::Error for DumpError {}
-
-impl DumpError {
-    pub(crate) fn sys(pid: i32, what: impl Into<String>, err: std::io::Error) -> DumpError {
-        DumpError::Sys {
-            pid,
-            what: what.into(),
-            err,
-        }
-    }
-
-    pub(crate) fn refused(pid: i32, what: impl Into<String>) -> DumpError {
-        DumpError::Refused {
-            pid,
-            what: what.into(),
-        }
-    }
-
-    pub(crate) fn file(path: impl AsRef<Path>, err: std::io::Error) -> DumpError {
-        DumpError::File {
-            path: path.as_ref().into(),
-            err,
-        }
-    }
-}
 
 /// What `crest dump` was asked to do.
 #[derive(Debug, Clone)]
