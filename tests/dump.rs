@@ -828,6 +828,44 @@ fn shared_ipc_namespace_is_refused() {
     assert_nothing_left(v.pid as u32);
 }
 
+/// Restores the container dumped in `dir` twice from the same images:
+/// each time the root must come back as init (NSpid 1) of a new pid
+/// namespace, be let run `settle_ms`, and, sent SIGTERM, write PASS to
+/// `verdict`; nothing of it may be left.
+fn restore_container_twice(dir: &Dir, verdict: &Path, settle_ms: u64, name: &str) {
+    for round in 1..=2 {
+        let _ = fs::remove_file(verdict);
+        let pidfile = dir.0.join("restored.pid");
+        let out = crest_cmd(&[
+            "restore",
+            "-D",
+            dir.s(),
+            "-d",
+            "--pidfile",
+            pidfile.to_str().unwrap(),
+        ]);
+        assert!(
+            out.status.success(),
+            "restore {name} round {round}: {}",
+            text(&out)
+        );
+        reap_all();
+        let root: i32 = fs::read_to_string(&pidfile)
+            .unwrap()
+            .trim()
+            .parse()
+            .unwrap();
+        let nspid = crest::proc::ns_field(root, "NSpid").unwrap();
+        assert_eq!(nspid, Some(1), "the restored root is init of its namespace");
+        std::thread::sleep(Duration::from_millis(settle_ms));
+        crest::sys::kill(root, libc::SIGTERM).unwrap();
+        let v = wait_for(verdict, 5);
+        wait_gone(root);
+        assert_eq!(v.as_deref(), Some("PASS"), "{name} round {round}");
+        assert_nothing_left(root as u32);
+    }
+}
+
 /// The pidns fixture's program live: a container (init of new pid, UTS
 /// and IPC namespaces, SysV objects, a zombie) dumped by its host pid,
 /// restored twice from the same images, each time as a new pid
@@ -857,37 +895,7 @@ fn pidns_live() {
             .any(|e| e.file_name().to_string_lossy().starts_with(f));
         assert!(found, "no {f}*.img");
     }
-    for round in 1..=2 {
-        let _ = fs::remove_file(Path::new(RUN).join(format!("{name}.out")));
-        let pidfile = dir.0.join("restored.pid");
-        let out = crest_cmd(&[
-            "restore",
-            "-D",
-            dir.s(),
-            "-d",
-            "--pidfile",
-            pidfile.to_str().unwrap(),
-        ]);
-        assert!(
-            out.status.success(),
-            "restore {name} round {round}: {}",
-            text(&out)
-        );
-        reap_all();
-        let root: i32 = fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        let nspid = crest::proc::ns_field(root, "NSpid").unwrap();
-        assert_eq!(nspid, Some(1), "the restored root is init of its namespace");
-        std::thread::sleep(Duration::from_millis(200));
-        crest::sys::kill(root, libc::SIGTERM).unwrap();
-        let verdict = wait_for(&Path::new(RUN).join(format!("{name}.out")), 5);
-        wait_gone(root);
-        assert_eq!(verdict.as_deref(), Some("PASS"), "{name} round {round}");
-        assert_nothing_left(root as u32);
-    }
+    restore_container_twice(&dir, &Path::new(RUN).join(format!("{name}.out")), 200, name);
 }
 
 /// The container victim (tests/victims/container.c): init of new pid,
@@ -918,35 +926,7 @@ fn container_victim_round_trip() {
     assert!(res.status.success(), "dump: {}", text(&res));
     wait_gone(init);
     crit_decodes(&dir.0);
-    for round in 1..=2 {
-        let _ = fs::remove_file(out.0.join("verdict"));
-        let pidfile = dir.0.join("restored.pid");
-        let res = crest_cmd(&[
-            "restore",
-            "-D",
-            dir.s(),
-            "-d",
-            "--pidfile",
-            pidfile.to_str().unwrap(),
-        ]);
-        assert!(
-            res.status.success(),
-            "restore round {round}: {}",
-            text(&res)
-        );
-        reap_all();
-        let root: i32 = fs::read_to_string(&pidfile)
-            .unwrap()
-            .trim()
-            .parse()
-            .unwrap();
-        std::thread::sleep(Duration::from_millis(100));
-        crest::sys::kill(root, libc::SIGTERM).unwrap();
-        let verdict = wait_for(&out.0.join("verdict"), 5);
-        wait_gone(root);
-        assert_eq!(verdict.as_deref(), Some("PASS"), "container round {round}");
-        assert_nothing_left(root as u32);
-    }
+    restore_container_twice(&dir, &out.0.join("verdict"), 100, "container");
 }
 
 /// A tree in a UTS namespace of its own comes back in a new one with its
