@@ -25,6 +25,8 @@ options (as CRIU's):
   --check-only              restore: read, check and plan everything, create nothing
   -j, --shell-job           the tree belongs to a shell job: keep the caller's session/tty
   -R, --leave-running       keep the dumped tree running
+  --ext-unix-sk             allow (dump) and reconnect (restore) datagram unix peers outside the tree
+  --skip-in-flight          dump: drop connections not yet accepted by a listener, from outside
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
   -o, --log-file FILE       log to FILE instead of stderr
   -v[0-4], -v...            log level (default 2: errors and warnings)
@@ -49,6 +51,8 @@ pub struct Opts {
     pub scripts: Vec<String>,
     pub sibling: bool,
     pub check_only: bool,
+    pub ext_unix_sk: bool,
+    pub skip_in_flight: bool,
 }
 
 /// Parses `args` (without the program name).
@@ -83,6 +87,8 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "-o" | "--log-file" => o.log_file = Some(value("a file")?.into()),
             "--restore-sibling" => o.sibling = true,
             "--check-only" => o.check_only = true,
+            "--ext-unix-sk" => o.ext_unix_sk = true,
+            "--skip-in-flight" => o.skip_in_flight = true,
             "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
@@ -146,6 +152,7 @@ pub fn main() -> i32 {
             scripts: crate::scripts::Scripts(opts.scripts.clone()),
             sibling: opts.sibling,
             check_only: opts.check_only,
+            ext_unix_sk: opts.ext_unix_sk,
         })
         .map_err(|e| e.to_string()),
         "show" | "decode" => crate::show::show(&opts.files, opts.pretty)
@@ -160,6 +167,8 @@ pub fn main() -> i32 {
                 leave_running: opts.leave_running,
                 shell_job: opts.shell_job,
                 scripts: crate::scripts::Scripts(opts.scripts.clone()),
+                ext_unix_sk: opts.ext_unix_sk,
+                skip_in_flight: opts.skip_in_flight,
             })
             .map(|()| 0)
             .map_err(|e| e.to_string()),

@@ -33,6 +33,7 @@ pub mod scripts;
 pub mod seccomp;
 pub mod show;
 pub mod signals;
+pub mod sockets;
 pub mod stats;
 #[allow(unsafe_code)]
 pub mod sys;

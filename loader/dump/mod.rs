@@ -57,6 +57,11 @@ pub struct DumpOptions {
     pub shell_job: bool,
     /// `--action-script`s: run at pre-dump and post-dump.
     pub scripts: crate::scripts::Scripts,
+    /// `--ext-unix-sk`: datagram unix peers outside the tree are recorded
+    /// by name.
+    pub ext_unix_sk: bool,
+    /// `--skip-in-flight`: pending connections from outside are dropped.
+    pub skip_in_flight: bool,
 }
 
 /// Files written so far, removed unless the dump completes.
@@ -173,9 +178,12 @@ fn dump_tree(
         fault,
         ..Default::default()
     };
+    acc.files.sockets.ext_unix = o.ext_unix_sk;
+    acc.files.sockets.skip_in_flight = o.skip_in_flight;
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
     }
+    crate::sockets::unix::check_peers(&mut acc.files.sockets, &mut acc.files.entries)?;
     tree::write_tree(pid, dir, &acc, &mut written)?;
     injected(fault, "images")?;
     clock.stage("images");

@@ -87,6 +87,12 @@ pub(super) fn write_tree(
         }
         write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
     }
+    // CRIU writes sk-queues.img even when no socket has a queue.
+    let mut w = ImageWriter::new(magic::SK_QUEUES_MAGIC);
+    for (e, data) in &acc.files.sockets.queues {
+        w.push_raw(e, &[], data);
+    }
+    write_bytes(dir, "sk-queues.img", w.into_bytes(), written)?;
     if !acc.files.ttys.is_empty() {
         write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
     }

@@ -31,6 +31,8 @@ pub enum Source {
     /// A memfd object the loader created (by its shmid), reopened as a file
     /// description of its own.
     Memfd { shmid: u64, flags: i32, pos: u64 },
+    /// A socket the loader created before the first fork, by file id.
+    Socket(u32),
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +137,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     pos: m.pos,
                 }
             }
+            (FdTypes::Unixsk | FdTypes::Inetsk, _) => Source::Socket(fi.id),
             (FdTypes::Eventpoll, _) => {
                 let ep = file
                     .epfd
@@ -240,6 +243,11 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
                 .anon
                 .get(&file.id)
                 .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
+            Source::Socket(id) => shared
+                .sockets
+                .get(id)
+                .copied()
+                .ok_or_else(|| format!("fd {}: socket {id} was not created", t.fd))?,
             // Partitioned out above: epolls are installed last.
             Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
         };
@@ -302,20 +310,37 @@ pub fn close_strays(plan: &FdPlan) -> Result<(), String> {
 }
 
 /// What the loader created for the tasks to share: pipes by pipe_id (read
-/// end, write end) and eventfds, signalfds and timerfds by file id.
+/// end, write end), eventfds, signalfds, timerfds and sockets by file id.
 #[derive(Debug, Default)]
 pub struct Shared {
     pub pipes: HashMap<u32, (i32, i32)>,
     pub anon: HashMap<u32, i32>,
+    pub sockets: HashMap<u32, i32>,
 }
 
 /// Creates every pipe with its size and contents, and every eventfd,
-/// signalfd and timerfd some task holds, before the first fork.
+/// signalfd, timerfd and socket some task holds, before the first fork.
 pub fn create_shared<'a>(
     pipes: &[PipePlan],
-    plans: impl Iterator<Item = &'a FdPlan>,
+    plans: impl Iterator<Item = &'a FdPlan> + Clone,
+    sockets: &crate::sockets::create::SocketImages,
 ) -> Result<Shared, RestoreError> {
     let mut shared = Shared::default();
+    let wanted: Vec<u32> = plans
+        .clone()
+        .flat_map(|p| p.targets.iter())
+        .filter_map(|t| match t.source {
+            Source::Socket(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    if !wanted.is_empty() {
+        let created = crate::sockets::create::create_all(sockets, &wanted)?;
+        shared.sockets = created
+            .into_iter()
+            .map(|(id, fd)| (id, std::os::fd::IntoRawFd::into_raw_fd(fd)))
+            .collect();
+    }
     for plan in plans {
         for t in &plan.targets {
             if let Source::Anon(file) = &t.source {
@@ -349,7 +374,7 @@ pub fn close_shared(shared: &Shared) {
         sys::close(r);
         sys::close(w);
     }
-    for &fd in shared.anon.values() {
+    for &fd in shared.anon.values().chain(shared.sockets.values()) {
         sys::close(fd);
     }
 }

@@ -30,6 +30,8 @@ pub(crate) struct Files {
     pub(crate) pipes: Vec<PipeEnd>,
     /// tty-info.img records, one per terminal device.
     pub(crate) ttys: Vec<TtyInfoEntry>,
+    /// Sockets: what sock_diag said, queues, descriptors in flight.
+    pub(crate) sockets: crate::sockets::Dumped,
 }
 
 impl Files {
@@ -224,6 +226,67 @@ impl Files {
         }))
     }
 
+    /// The receive queue of unix socket `id` (descriptor `fd` of `pid`)
+    /// into sk-queues.img; descriptors in flight in it get their own
+    /// entries, described from crest's copies.
+    fn socket_queue(&mut self, pid: i32, fd: i32, id: u32) -> Result<(), DumpError> {
+        use crate::images::schema::{ScmEntry, SkPacketEntry};
+        let Some(usk) = self.entries.last().and_then(|e| e.usk.as_ref()) else {
+            return Ok(());
+        };
+        if usk.state == crate::sockets::unix::TCP_LISTEN {
+            return Ok(());
+        }
+        let sock = sys::steal_fd(pid, fd)
+            .map_err(|e| DumpError::sys(pid, format!("fd {fd}: pidfd_getfd"), e))?;
+        let packets =
+            crate::sockets::queue::peek(std::os::fd::AsRawFd::as_raw_fd(&sock)).map_err(|why| {
+                DumpError::refused(pid, format!("fd {fd}: the socket's queue: {why}"))
+            })?;
+        let me = sys::getpid();
+        for p in packets {
+            let mut rights = Vec::new();
+            for f in p.fds {
+                let n = std::os::fd::AsRawFd::as_raw_fd(&f);
+                self.sockets.in_flight.push(f);
+                rights.push(self.in_flight(me, n, pid, fd)?);
+            }
+            let entry = SkPacketEntry {
+                id_for: id,
+                length: p.data.len() as u32,
+                scm: if rights.is_empty() {
+                    Vec::new()
+                } else {
+                    vec![ScmEntry {
+                        r#type: libc::SCM_RIGHTS as u32,
+                        rights,
+                    }]
+                },
+            };
+            self.sockets.queues.push((entry, p.data));
+        }
+        Ok(())
+    }
+
+    /// The files.img id of descriptor `n` of crest, in flight in a queue
+    /// of `pid`'s fd `fd`: shared with a task's open file when it is one.
+    fn in_flight(&mut self, me: i32, n: i32, pid: i32, fd: i32) -> Result<u32, DumpError> {
+        if let Some(o) = self
+            .open
+            .iter()
+            .find(|o| sys::same_file(o.pid, o.fd, me, n))
+        {
+            return Ok(o.id);
+        }
+        Err(DumpError::refused(
+            pid,
+            format!(
+                "fd {fd}: a descriptor in flight in its queue ({}) is held by no task, which crest does not dump yet",
+                proc::readlink(me, &format!("fd/{n}")).unwrap_or_default()
+            ),
+        ))
+    }
+
     /// One id per path for mapped files, the exe, cwd and root.
     pub(crate) fn path_id(&mut self, name: &str) -> Result<u32, DumpError> {
         if let Some(&id) = self.by_path.get(name) {
@@ -267,10 +330,12 @@ pub(crate) fn descriptors(
             "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
             _ => None,
         };
-        let kind = if pipe.is_some() || anon.is_some() || (tty && shell_job) {
+        let socket = link
+            .strip_prefix("socket:[")
+            .and_then(|r| r.strip_suffix(']'))
+            .and_then(|ino| ino.parse::<u32>().ok());
+        let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || (tty && shell_job) {
             None
-        } else if link.starts_with("socket:") {
-            Some("a socket")
         } else if link.starts_with("anon_inode:") {
             Some("an anonymous inode (epoll, io_uring, inotify, ...)")
         } else if link.ends_with(" (deleted)") {
@@ -299,6 +364,16 @@ pub(crate) fn descriptors(
         let id = match (shared, pipe) {
             (Some(id), _) => id,
             (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
+            (None, None) if socket.is_some() => {
+                let ino = socket.unwrap_or(0);
+                let id = files.entries.len() as u32 + 1;
+                let e =
+                    crate::sockets::dump_fd(&mut files.sockets, pid, fd, ino, id, status_flags)?;
+                files.entries.push(e);
+                files.open.push(OpenFile { pid, fd, id });
+                files.socket_queue(pid, fd, id)?;
+                id
+            }
             (None, None) if tty => files.tty(&link, status_flags)?,
             (None, None) if anon == Some(FdTypes::Eventpoll) => {
                 files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
@@ -308,7 +383,7 @@ pub(crate) fn descriptors(
             }
             (None, None) => files.reg(&link, status_flags, pos)?,
         };
-        if shared.is_none() {
+        if shared.is_none() && socket.is_none() {
             files.open.push(OpenFile { pid, fd, id });
         }
         // CRIU finds a descriptor's file by (type, id): the type must be

@@ -125,6 +125,8 @@ pub enum Fmt {
     Ipaddr,
     /// `(criu).dict`: a name for the known values, the number otherwise.
     Dict(&'static [(u64, &'static str)]),
+    /// `(criu).conv = "unix_name"` on bytes: quoted-printable, not base64.
+    UnixName,
 }
 
 /// Declares a CRIU enum: the prost enumeration and its [`EnumDesc`].

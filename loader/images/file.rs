@@ -131,6 +131,7 @@ pub const IPC_VAR: ImageFile<IpcVarEntry> = ImageFile::new(magic::IPC_VAR_MAGIC)
 pub const IPCNS_SHM: ImageFile<IpcShmEntry> = ImageFile::new(magic::IPCNS_SHM_MAGIC);
 pub const IPCNS_SEM: ImageFile<IpcSemEntry> = ImageFile::new(magic::IPCNS_SEM_MAGIC);
 pub const IPCNS_MSG: ImageFile<IpcMsgEntry> = ImageFile::new(magic::IPCNS_MSG_MAGIC);
+pub const SK_QUEUES: ImageFile<SkPacketEntry> = ImageFile::new(magic::SK_QUEUES_MAGIC);
 
 #[cfg(test)]
 mod tests {
@@ -162,6 +163,7 @@ mod tests {
             same(&IPCNS_SHM),
             same(&IPCNS_SEM),
             same(&IPCNS_MSG),
+            same(&SK_QUEUES),
         ] {
             assert_eq!(kind, record);
         }

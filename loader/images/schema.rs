@@ -114,6 +114,18 @@ pub static SK_STATE: [(u64, &str); 10] = [
     (10, "LISTEN"),
 ];
 
+/// crit's `sk` dictionary for a socket's `family` (`AF_*`).
+pub static SK_FAMILY: [(u64, &str); 5] = [
+    (1, "UNIX"),
+    (2, "INET"),
+    (10, "INET6"),
+    (16, "NETLINK"),
+    (17, "PACKET"),
+];
+
+/// crit's `sk` dictionary for an inet socket's `proto` (`IPPROTO_*`).
+pub static SK_PROTO: [(u64, &str); 4] = [(0, "IP"), (6, "TCP"), (17, "UDP"), (136, "UDPLITE")];
+
 // ---------------------------------------------------------------------------
 // Enumerations
 // ---------------------------------------------------------------------------
@@ -801,14 +813,16 @@ message! {
 message! {
     /// CRIU `file_entry` (images/fdinfo.proto).
     ///
-    /// Only the kinds mirrored in this module are present; the inet, packet and
-    /// netlink socket, epoll, tun, inotify/fanotify and bpfmap payloads (tags 4,
-    /// 6, 7, 9, 11, 13, 14, 21) are skipped when decoding.
+    /// Only the kinds mirrored in this module are present; the packet socket,
+    /// tun, inotify/fanotify and bpfmap payloads (tags 6, 11, 13, 14, 21) are
+    /// skipped when decoding.
     FileEntry, FILE_ENTRY = "file_entry" {
         1 r#type as "type": required enumeration("FdTypes", FD_TYPES),
         2 id: required uint32,
         3 reg: optional message(RegFileEntry, REG_FILE_ENTRY),
+        4 isk: optional message(InetSkEntry, INET_SK_ENTRY),
         5 nsf: optional message(NsFileEntry, NS_FILE_ENTRY),
+        7 nlsk: optional message(NetlinkSkEntry, NETLINK_SK_ENTRY),
         8 efd: optional message(EventfdFileEntry, EVENTFD_FILE_ENTRY),
         9 epfd: optional message(EventpollFileEntry, EVENTPOLL_FILE_ENTRY),
         10 sgfd: optional message(SignalfdEntry, SIGNALFD_ENTRY),
@@ -1034,7 +1048,7 @@ message! {
         9 fown: required message(FownEntry, FOWN_ENTRY),
         10 opts: required message(SkOptsEntry, SK_OPTS_ENTRY),
         /// Bound address; an abstract name starts with and may contain NUL.
-        11 name: required bytes,
+        11 name: required bytes fmt(Fmt::UnixName),
         12 shutdown: optional enumeration("SkShutdown", SK_SHUTDOWN),
         13 file_perms: optional message(FilePermsEntry, FILE_PERMS_ENTRY),
         /// Directory a relative `name` is resolved against.
@@ -1064,6 +1078,85 @@ message! {
         1 id_for: required uint32,
         2 length: required uint32,
         4 scm: repeated message(ScmEntry, SCM_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `ip_opts_raw_entry` (images/sk-inet.proto).
+    IpOptsRawEntry, IP_OPTS_RAW_ENTRY = "ip_opts_raw_entry" {
+        1 hdrincl: optional bool,
+        2 nodefrag: optional bool,
+        3 checksum: optional bool,
+        4 icmpv_filter: repeated uint32,
+    }
+}
+
+message! {
+    /// CRIU `ip_opts_entry` (images/sk-inet.proto).
+    IpOptsEntry, IP_OPTS_ENTRY = "ip_opts_entry" {
+        1 freebind: optional bool,
+        4 raw: optional message(IpOptsRawEntry, IP_OPTS_RAW_ENTRY),
+        5 pktinfo: optional bool,
+        6 tos: optional uint32,
+        7 ttl: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `tcp_opts_entry` (images/tcp-stream.proto).
+    TcpOptsEntry, TCP_OPTS_ENTRY = "tcp_opts_entry" {
+        1 cork: optional bool,
+        2 nodelay: optional bool,
+        3 keepcnt: optional uint32,
+        4 keepidle: optional uint32,
+        5 keepintvl: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `inet_sk_entry` (images/sk-inet.proto). `id` links it to the
+    /// fdinfo records; `ino` names a TCP stream image (`tcp-stream-%x`).
+    InetSkEntry, INET_SK_ENTRY = "inet_sk_entry" {
+        1 id: required uint32,
+        2 ino: required uint32,
+        3 family: required uint32 fmt(Fmt::Dict(&SK_FAMILY)),
+        4 r#type as "type": required uint32 fmt(Fmt::Dict(&SK_TYPE)),
+        5 proto: required uint32 fmt(Fmt::Dict(&SK_PROTO)),
+        6 state: required uint32 fmt(Fmt::Dict(&SK_STATE)),
+        /// Host byte order.
+        7 src_port: required uint32,
+        8 dst_port: required uint32,
+        9 flags: required uint32 fmt(Fmt::Hex),
+        10 backlog: required uint32,
+        /// One word (IPv4) or four (IPv6), each the network-order bytes.
+        11 src_addr: repeated uint32 fmt(Fmt::Ipaddr),
+        12 dst_addr: repeated uint32 fmt(Fmt::Ipaddr),
+        13 fown: required message(FownEntry, FOWN_ENTRY),
+        14 opts: required message(SkOptsEntry, SK_OPTS_ENTRY),
+        15 v6only: optional bool,
+        16 ip_opts: optional message(IpOptsEntry, IP_OPTS_ENTRY),
+        17 ifname: optional string,
+        18 ns_id: optional uint32,
+        19 shutdown: optional enumeration("SkShutdown", SK_SHUTDOWN),
+        20 tcp_opts: optional message(TcpOptsEntry, TCP_OPTS_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `netlink_sk_entry` (images/sk-netlink.proto).
+    NetlinkSkEntry, NETLINK_SK_ENTRY = "netlink_sk_entry" {
+        1 id: required uint32,
+        2 ino: required uint32,
+        3 protocol: required uint32,
+        4 state: required uint32,
+        6 flags: required uint32 fmt(Fmt::Hex),
+        7 portid: required uint32,
+        8 groups: repeated uint32,
+        9 dst_portid: required uint32,
+        10 dst_group: required uint32,
+        11 fown: required message(FownEntry, FOWN_ENTRY),
+        12 opts: required message(SkOptsEntry, SK_OPTS_ENTRY),
+        13 ns_id: optional uint32,
     }
 }
 

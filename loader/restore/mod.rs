@@ -206,6 +206,9 @@ pub struct RestoreOptions {
     pub sibling: bool,
     /// `--check-only`: read, check and plan everything, create nothing.
     pub check_only: bool,
+    /// `--ext-unix-sk`: unix sockets connected to a peer outside the tree
+    /// connect to it again by name.
+    pub ext_unix_sk: bool,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -312,6 +315,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             .collect::<Vec<_>>(),
     )?;
     let pipes = crate::files::pipe::read_pipes(&dir, plans.iter().map(|p| &p.fds))?;
+    let sockets = crate::sockets::create::SocketImages::read(
+        &dir,
+        plans[0].task.files.clone(),
+        opts.ext_unix_sk,
+    )?;
     let shmem = mem::plan_shmem(
         &dir,
         plans.iter().map(|p| &p.mem),
@@ -403,7 +411,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             crate::log!(WARN, "no time namespaces here: monotonic clocks will jump");
         }
     }
-    let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds))?;
+    let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
     at("pipes")?;
     // Orphans of a failed restore come to us, to be killed and reaped.

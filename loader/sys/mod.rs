@@ -1,17 +1,19 @@
 //! The loader's system calls: one typed wrapper each, returning
 //! `io::Result`, grouped by what they touch (`mm`, `fd`, `ptrace`,
-//! `probe`, `ipc`; processes, credentials and signals here). A wrapper that can
+//! `probe`, `ipc`, `net`; processes, credentials and signals here). A wrapper that can
 //! replace, unmap or write memory, or fork, is an `unsafe fn` whose
 //! `# Safety` says what its caller must prove.
 
 mod fd;
 pub mod ipc;
 mod mm;
+mod net;
 mod probe;
 mod ptrace;
 
 pub use fd::*;
 pub use mm::*;
+pub use net::*;
 pub use probe::*;
 pub use ptrace::*;
 

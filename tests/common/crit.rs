@@ -23,6 +23,10 @@ CRIT_LACKS = {
     ("CORE", "thread_core.creds.no_new_privs"): "creds_entry tag 18, not in crit 3.17",
     ("CORE", "thread_core.cg_set"): "thread_core_entry tag 16, not in crit 3.17",
     ("MEMFD_INODE", "mode"): "memfd_inode_entry tag 9, not in crit 3.17",
+    ("FILES", "isk.ip_opts.pktinfo"): "ip_opts_entry tag 5, not in crit 3.17",
+    ("FILES", "isk.ip_opts.tos"): "ip_opts_entry tag 6, not in crit 3.17",
+    ("FILES", "isk.ip_opts.ttl"): "ip_opts_entry tag 7, not in crit 3.17",
+    ("FILES", "isk.tcp_opts"): "inet_sk_entry tag 20, not in crit 3.17",
 }
 
 # Flag names crit 3.17's tables lack: it prints the bit in hex instead.

@@ -300,3 +300,19 @@ fn formatting_helpers() {
     write_string("a\"\u{7f}é😀\n", &mut s);
     assert_eq!(s, "\"a\\\"\\u007f\\u00e9\\ud83d\\ude00\\n\"");
 }
+
+#[test]
+fn unix_names_print_as_python_quopri() {
+    use super::text::quoted_printable;
+    // The expected strings are what Python's quopri.encodestring gives.
+    assert_eq!(quoted_printable(b"/tmp/a b/l.sock\0"), "/tmp/a b/l.sock=00");
+    assert_eq!(quoted_printable(b"\0crest-sockets-1"), "=00crest-sockets-1");
+    let long = [&[b'x'; 100][..], b"\0"].concat();
+    assert_eq!(
+        quoted_printable(&long),
+        format!("{}=\n{}=00", "x".repeat(75), "x".repeat(25))
+    );
+    assert_eq!(quoted_printable(b"a=b. \t"), "a=3Db. =09");
+    assert_eq!(quoted_printable(b".\n"), "=2E\n");
+    assert_eq!(quoted_printable(b" \n"), "=20\n");
+}

@@ -29,6 +29,57 @@ pub(super) fn base64_mime(data: &[u8]) -> String {
     out
 }
 
+/// Python's `quopri.encodestring` (binascii `b2a_qp`, text mode), which
+/// crit applies to unix socket names (`(criu).conv = "unix_name"`):
+/// `=XX` for `=`, bytes above 126 and controls, trailing blanks encoded,
+/// soft line breaks (`=\n`) keeping lines under 76 characters.
+pub(super) fn quoted_printable(data: &[u8]) -> String {
+    const MAX: usize = 76;
+    let mut out = String::new();
+    let mut line = 0usize;
+    let hex = |out: &mut String, c: u8| out.push_str(&format!("={c:02X}"));
+    let mut i = 0;
+    while i < data.len() {
+        let c = data[i];
+        let last = i + 1 == data.len();
+        let next = data.get(i + 1).copied();
+        let lone_dot = c == b'.' && line == 0 && matches!(next, None | Some(b'\n' | b'\r' | 0));
+        let encode = c > 126
+            || c == b'='
+            || lone_dot
+            || ((c == b'\t' || c == b' ') && last)
+            || (c < 33 && c != b'\r' && c != b'\n' && c != b'\t' && c != b' ');
+        if encode {
+            if line + 3 >= MAX {
+                out.push_str("=\n");
+                line = 0;
+            }
+            hex(&mut out, c);
+            line += 3;
+        } else if c == b'\n' {
+            // Protect a blank ending the line.
+            if let Some(b) = out.pop() {
+                if b == ' ' || b == '\t' {
+                    hex(&mut out, b as u8);
+                } else {
+                    out.push(b);
+                }
+            }
+            out.push('\n');
+            line = 0;
+        } else {
+            if !last && next != Some(b'\n') && line + 1 >= MAX {
+                out.push_str("=\n");
+                line = 0;
+            }
+            out.push(char::from(c));
+            line += 1;
+        }
+        i += 1;
+    }
+    out
+}
+
 /// Python's `repr(float)` as json.dump prints it (close enough for the
 /// values CRIU could store; CRIU's schema has no float fields).
 pub(super) fn python_float(f: f64) -> String {

@@ -353,6 +353,9 @@ pub(super) fn scalar_value(
         (Kind::Sfixed32, Raw::Fixed32(v)) => Scalar::Int(i128::from(v as i32)),
         (Kind::Float, Raw::Fixed32(v)) => Scalar::Float(f64::from(f32::from_bits(v))),
         (Kind::String, Raw::Len(b)) => Scalar::Text(String::from_utf8_lossy(b).into_owned()),
+        (Kind::Bytes, Raw::Len(b)) if matches!(field.fmt, Fmt::UnixName) => {
+            return Ok(Value::Str(super::text::quoted_printable(b)))
+        }
         (Kind::Bytes, Raw::Len(b)) => return Ok(Value::Str(base64_mime(b))),
         _ => return Err(path.error(offset, "wire type does not match the field")),
     };
@@ -382,7 +385,7 @@ pub(super) fn scalar_value(
                 Some((_, name)) => Value::Str((*name).to_string()),
                 None => Value::Num(v.to_string()),
             },
-            Fmt::Plain | Fmt::Hex | Fmt::Ipaddr => Value::Num(v.to_string()),
+            Fmt::Plain | Fmt::Hex | Fmt::Ipaddr | Fmt::UnixName => Value::Num(v.to_string()),
         },
     })
 }

@@ -1,0 +1,382 @@
+//! Restore: the loader creates every socket the tasks hold before the
+//! first fork, so each task inherits the same socket as the others that
+//! held it. Unix sockets are built in an order where each step finds what
+//! it needs:
+//! 1. socketpairs for mutually connected pairs, and a partner, closed
+//!    after step 5, for a stream socket whose peer closed (it reads its
+//!    queue, then end of file) or an unnamed datagram socket with a queue;
+//! 2. every other socket, bound to its name (stale socket files removed)
+//!    and listening;
+//! 3. queues of datagram sockets fed by nobody in the tree, sent to their
+//!    name before anything connects to them;
+//! 4. connections: to listeners (pending connections, in image order) and
+//!    to datagram peers, by name;
+//! 5. the remaining queues, each from the socket that feeds it;
+//! 6. options, file flags, and shutdown last.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd, RawFd};
+
+use crate::images::schema::{FdTypes, FileEntry, SkPacketEntry, UnixSkEntry};
+use crate::restore::RestoreError;
+use crate::sys;
+
+use super::unix::{show_name, shutdown_how, TCP_ESTABLISHED, TCP_LISTEN, USK_EXTERN};
+
+/// The sockets created, by file id.
+pub type Created = HashMap<u32, OwnedFd>;
+
+fn fail(e: &UnixSkEntry, why: String) -> RestoreError {
+    RestoreError::Inconsistent(format!(
+        "unix socket {} (socket:[{}]) {}: {why}",
+        e.id,
+        e.ino,
+        show_name(&e.name)
+    ))
+}
+
+/// The sockaddr_un of a name (CRIU's length: the family and the bytes).
+fn addr(name: &[u8]) -> Vec<u8> {
+    let mut a = (libc::AF_UNIX as u16).to_ne_bytes().to_vec();
+    a.extend_from_slice(name);
+    a
+}
+
+/// The file-system path of a name (without its trailing NUL), relative
+/// to `name_dir` when there is one.
+fn path_of(e: &UnixSkEntry) -> Option<std::path::PathBuf> {
+    if e.name.first().is_none_or(|&c| c == 0) {
+        return None;
+    }
+    let name =
+        String::from_utf8_lossy(e.name.split(|&c| c == 0).next().unwrap_or(&[])).into_owned();
+    Some(match &e.name_dir {
+        Some(dir) if !name.starts_with('/') => std::path::Path::new(dir).join(name),
+        _ => name.into(),
+    })
+}
+
+/// Runs `f` with the loader's cwd in the entry's `name_dir`, where a
+/// relative name was bound; back in the old cwd afterwards.
+fn in_name_dir<T>(
+    e: &UnixSkEntry,
+    f: impl FnOnce() -> std::io::Result<T>,
+) -> Result<T, RestoreError> {
+    let Some(dir) = e
+        .name_dir
+        .as_deref()
+        .filter(|_| e.name.first() != Some(&b'/'))
+    else {
+        return f().map_err(|err| fail(e, err.to_string()));
+    };
+    let here = std::fs::File::open(".").map_err(|err| fail(e, format!("opening cwd: {err}")))?;
+    let c = CString::new(dir).map_err(|_| fail(e, "name_dir has a NUL byte".into()))?;
+    let d = sys::open(&c, libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC, 0)
+        .map_err(|err| fail(e, format!("{dir}: {err}")))?;
+    let moved = sys::fchdir(d);
+    sys::close(d);
+    moved.map_err(|err| fail(e, format!("chdir {dir}: {err}")))?;
+    let r = f();
+    let _ = sys::fchdir(here.as_raw_fd());
+    r.map_err(|err| fail(e, err.to_string()))
+}
+
+fn bind(e: &UnixSkEntry, fd: RawFd) -> Result<(), RestoreError> {
+    if e.name.is_empty() {
+        return Ok(());
+    }
+    let path = path_of(e);
+    if let Some(p) = &path {
+        use std::os::unix::fs::FileTypeExt;
+        match std::fs::symlink_metadata(p) {
+            // The dumped socket's own file, left behind when it died.
+            Ok(m) if m.file_type().is_socket() && e.deleted != Some(true) => {
+                std::fs::remove_file(p)
+                    .map_err(|err| fail(e, format!("removing the stale {}: {err}", p.display())))?
+            }
+            Ok(_) => {
+                return Err(fail(e, format!("{} is taken by another file", p.display())));
+            }
+            Err(_) => {}
+        }
+    }
+    in_name_dir(e, || sys::bind(fd, &addr(&e.name)))?;
+    if let Some(p) = &path {
+        if e.deleted == Some(true) {
+            std::fs::remove_file(p)
+                .map_err(|err| fail(e, format!("unlinking {}: {err}", p.display())))?;
+        } else if let Some(perms) = &e.file_perms {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(perms.mode & 0o7777))
+                .and_then(|_| std::os::unix::fs::lchown(p, Some(perms.uid), Some(perms.gid)))
+                .map_err(|err| fail(e, format!("owner and mode of {}: {err}", p.display())))?;
+        }
+    }
+    Ok(())
+}
+
+/// What socket creation reads: the file table, the queues, and whether
+/// outside peers may be reconnected.
+#[derive(Debug, Default)]
+pub struct SocketImages {
+    pub files: HashMap<u32, FileEntry>,
+    /// sk-queues.img: each packet and its bytes, in order.
+    pub queues: Vec<(SkPacketEntry, Vec<u8>)>,
+    /// `--ext-unix-sk`: connecting to a peer outside the tree by its name
+    /// is allowed.
+    pub ext_unix: bool,
+}
+
+impl SocketImages {
+    /// sk-queues.img from `dir` (absent in images without sockets), and
+    /// a check that each packet's socket is a unix socket of `files`.
+    pub fn read(
+        dir: &std::path::Path,
+        files: HashMap<u32, FileEntry>,
+        ext_unix: bool,
+    ) -> Result<SocketImages, RestoreError> {
+        let path = crate::images::file::SK_QUEUES.path(dir, "");
+        let queues = if path.exists() {
+            crate::images::file::SK_QUEUES.read_with_extra(dir, "")?
+        } else {
+            Vec::new()
+        };
+        for (i, (q, data)) in queues.iter().enumerate() {
+            if files.get(&q.id_for).and_then(|f| f.usk.as_ref()).is_none() {
+                return Err(RestoreError::Inconsistent(format!(
+                    "sk-queues.img: record {i} queues {} bytes for file id {}, which is no unix socket of files.img",
+                    data.len(),
+                    q.id_for
+                )));
+            }
+        }
+        Ok(SocketImages {
+            files,
+            queues,
+            ext_unix,
+        })
+    }
+}
+
+/// Creates every socket of the file table that `wanted` names, with
+/// its queue.
+pub fn create_all(images: &SocketImages, wanted: &[u32]) -> Result<Created, RestoreError> {
+    let (files, queues, ext_unix) = (&images.files, &images.queues[..], images.ext_unix);
+    let mut out = Created::new();
+    let mut unix: Vec<&UnixSkEntry> = Vec::new();
+    let mut wanted = wanted.to_vec();
+    wanted.sort_unstable();
+    wanted.dedup();
+    for &id in &wanted {
+        let Some(f) = files.get(&id) else { continue };
+        match FdTypes::try_from(f.r#type) {
+            Ok(FdTypes::Unixsk) => {
+                let e = f.usk.as_ref().ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "files.img: unix socket entry {id} without its data"
+                    ))
+                })?;
+                if !unix.iter().any(|u| u.id == e.id) {
+                    unix.push(e);
+                }
+            }
+            Ok(FdTypes::Inetsk) => {
+                let e = f.isk.as_ref().ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "files.img: inet socket entry {id} without its data"
+                    ))
+                })?;
+                let s = super::inet::create(e).map_err(|why| {
+                    RestoreError::Unsupported(format!(
+                        "inet socket {id} (socket:[{}]) port {}: {why}",
+                        e.ino, e.src_port
+                    ))
+                })?;
+                out.insert(id, s);
+            }
+            _ => {}
+        }
+    }
+    create_unix(files, &unix, queues, ext_unix, &mut out)?;
+    Ok(out)
+}
+
+fn create_unix(
+    files: &HashMap<u32, FileEntry>,
+    unix: &[&UnixSkEntry],
+    queues: &[(SkPacketEntry, Vec<u8>)],
+    ext_unix: bool,
+    out: &mut Created,
+) -> Result<(), RestoreError> {
+    let by_ino: HashMap<u32, &UnixSkEntry> = files
+        .values()
+        .filter_map(|f| f.usk.as_ref())
+        .map(|u| (u.ino, u))
+        .collect();
+    let held = |ino: u32| unix.iter().any(|u| u.ino == ino);
+    let queue_of = |id: u32| -> Vec<(&[u8], Vec<RawFd>)> {
+        queues
+            .iter()
+            .filter(|(q, _)| q.id_for == id)
+            .map(|(_, d)| (d.as_slice(), Vec::new()))
+            .collect()
+    };
+    for (q, _) in queues {
+        if q.scm.iter().any(|s| !s.rights.is_empty()) {
+            return Err(RestoreError::Unsupported(format!(
+                "sk-queues.img: a packet for socket {} carries descriptors in flight, which crest does not restore yet",
+                q.id_for
+            )));
+        }
+    }
+    let mutual = |e: &UnixSkEntry| {
+        by_ino
+            .get(&e.peer)
+            .filter(|p| p.peer == e.ino && p.ino != e.ino && held(p.ino))
+            .copied()
+    };
+    let fed_by_peer = |e: &UnixSkEntry| unix.iter().any(|q| q.peer == e.ino && q.ino != e.ino);
+    let mut partners: HashMap<u32, OwnedFd> = HashMap::new();
+    // 1. Pairs, and partners for queues nothing else feeds.
+    for e in unix {
+        if e.uflags & USK_EXTERN != 0 {
+            return Err(fail(
+                e,
+                "a task holds an entry of a socket outside the tree".into(),
+            ));
+        }
+        let kind = e.r#type as i32;
+        if let Some(p) = mutual(e) {
+            if e.ino < p.ino {
+                let (a, b) = sys::socketpair(libc::AF_UNIX, kind)
+                    .map_err(|err| fail(e, format!("socketpair: {err}")))?;
+                out.insert(e.id, a);
+                out.insert(p.id, b);
+            }
+            continue;
+        }
+        let queued = !queue_of(e.id).is_empty();
+        let stream = kind != libc::SOCK_DGRAM;
+        let orphan = stream && e.state == TCP_ESTABLISHED && e.peer == 0;
+        if orphan || (queued && !fed_by_peer(e) && (stream || e.name.is_empty())) {
+            let (a, b) = sys::socketpair(libc::AF_UNIX, kind)
+                .map_err(|err| fail(e, format!("socketpair: {err}")))?;
+            if !stream {
+                // Its own end must not stay connected to the partner.
+                let unspec = (libc::AF_UNSPEC as u16).to_ne_bytes();
+                sys::connect(a.as_raw_fd(), &unspec)
+                    .map_err(|err| fail(e, format!("disconnecting: {err}")))?;
+            }
+            out.insert(e.id, a);
+            partners.insert(e.id, b);
+        }
+    }
+    // 2. The others, bound and listening; then the names of pairs.
+    for e in unix {
+        let fresh = !out.contains_key(&e.id);
+        if fresh {
+            let s = sys::socket(libc::AF_UNIX, e.r#type as i32, 0)
+                .map_err(|err| fail(e, format!("socket: {err}")))?;
+            out.insert(e.id, s);
+        }
+        let fd = out[&e.id].as_raw_fd();
+        // A connected stream socket's name is its listener's (accepted)
+        // or its own from before connect(): as CRIU, not bound again.
+        if e.r#type == libc::SOCK_DGRAM as u32 || e.state != TCP_ESTABLISHED {
+            bind(e, fd)?;
+        }
+        if e.state == TCP_LISTEN {
+            sys::listen(fd, e.backlog as i32).map_err(|err| fail(e, format!("listen: {err}")))?;
+        }
+    }
+    // 3. Datagram queues that only their name reaches.
+    let mut done: Vec<u32> = Vec::new();
+    for e in unix {
+        let packets = queue_of(e.id);
+        if packets.is_empty()
+            || partners.contains_key(&e.id)
+            || mutual(e).is_some()
+            || fed_by_peer(e)
+        {
+            continue;
+        }
+        let temp = sys::socket(libc::AF_UNIX, e.r#type as i32, 0)
+            .map_err(|err| fail(e, format!("socket: {err}")))?;
+        in_name_dir(e, || {
+            super::queue::refill(temp.as_raw_fd(), &addr(&e.name), &packets)
+                .map_err(std::io::Error::other)
+        })?;
+        done.push(e.id);
+    }
+    // 4. Connections.
+    for e in unix {
+        if e.peer == 0 || mutual(e).is_some() || partners.contains_key(&e.id) {
+            continue;
+        }
+        let Some(p) = by_ino.get(&e.peer) else {
+            return Err(fail(
+                e,
+                format!("its peer socket:[{}] is not in the images", e.peer),
+            ));
+        };
+        if p.uflags & USK_EXTERN != 0 && !ext_unix {
+            return Err(fail(
+                e,
+                format!(
+                    "its peer {} is outside the tree: restore with --ext-unix-sk to connect to it",
+                    show_name(&p.name)
+                ),
+            ));
+        }
+        if p.uflags & USK_EXTERN == 0 && !held(p.ino) {
+            return Err(fail(
+                e,
+                format!("its peer socket:[{}] is held by no task", p.ino),
+            ));
+        }
+        if p.name.is_empty() {
+            return Err(fail(
+                e,
+                format!("its peer socket:[{}] has no name to connect to", p.ino),
+            ));
+        }
+        let fd = out[&e.id].as_raw_fd();
+        in_name_dir(p, || sys::connect(fd, &addr(&p.name)))?;
+    }
+    // 5. The other queues, from the socket that feeds each.
+    for e in unix {
+        let packets = queue_of(e.id);
+        if packets.is_empty() || done.contains(&e.id) {
+            continue;
+        }
+        let sender = if let Some(b) = partners.get(&e.id) {
+            b.as_raw_fd()
+        } else if let Some(p) = mutual(e) {
+            out[&p.id].as_raw_fd()
+        } else if let Some(q) = unix.iter().find(|q| q.peer == e.ino) {
+            out[&q.id].as_raw_fd()
+        } else {
+            return Err(fail(e, "nothing can refill its queue".into()));
+        };
+        super::queue::refill(sender, &[], &packets)
+            .map_err(|why| fail(e, format!("refilling its queue: {why}")))?;
+    }
+    drop(partners);
+    // 6. Options, flags, shutdown.
+    for e in unix {
+        let fd = out[&e.id].as_raw_fd();
+        super::opts::restore(fd, &e.opts).map_err(|why| fail(e, why))?;
+        sys::set_status_flags(fd, e.flags as i32 & libc::O_NONBLOCK)
+            .map_err(|err| fail(e, format!("flags: {err}")))?;
+        if let Some(how) = shutdown_how(e.shutdown) {
+            match sys::shutdown(fd, how) {
+                Ok(()) => {}
+                // A socket whose peer is gone cannot be shut down again.
+                Err(err) if err.raw_os_error() == Some(libc::ENOTCONN) => {}
+                Err(err) => return Err(fail(e, format!("shutdown: {err}"))),
+            }
+        }
+    }
+    Ok(())
+}

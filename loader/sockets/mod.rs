@@ -1,0 +1,128 @@
+//! Sockets, both ways. At dump each socket descriptor is copied into crest
+//! (`pidfd_getfd`) and described from sock_diag and getsockopt into its
+//! `files.img` entry (`usk`, `isk`, `nlsk`), its receive queue peeked into
+//! `sk-queues.img`. At restore the loader creates every socket before the
+//! first fork, connected, filled and with its options, and the tasks
+//! inherit them like pipes.
+//!
+//! Sockets are dumped and restored in crest's own network namespace: the
+//! tree must live in it (checked with the other namespaces).
+
+pub mod create;
+pub mod diag;
+pub mod inet;
+pub mod opts;
+pub mod queue;
+pub mod unix;
+
+use std::collections::HashMap;
+use std::os::fd::{AsRawFd, OwnedFd};
+
+use crate::dump::DumpError;
+use crate::images::schema::{FdTypes, FileEntry, SkPacketEntry};
+use crate::sys;
+
+/// What the dump of one tree has learnt about its sockets.
+#[derive(Default)]
+pub(crate) struct Dumped {
+    unix: Option<HashMap<u32, diag::UnixDiag>>,
+    inet: Option<HashMap<u32, diag::InetDiag>>,
+    /// sk-queues.img: each record and its bytes.
+    pub(crate) queues: Vec<(SkPacketEntry, Vec<u8>)>,
+    /// The unix sockets dumped: inode → (file id, holder pid, fd).
+    pub(crate) unix_ids: HashMap<u32, (u32, i32, i32)>,
+    /// Descriptors that were in flight in a queue, now crest's: the file
+    /// table refers to them by (crest's pid, number) until the end.
+    pub(crate) in_flight: Vec<OwnedFd>,
+    /// `--ext-unix-sk`: a datagram peer outside the tree is allowed.
+    pub(crate) ext_unix: bool,
+    /// `--skip-in-flight`: connections not yet accepted by a listener
+    /// whose client is outside the tree are dropped, not refused.
+    pub(crate) skip_in_flight: bool,
+}
+
+impl Dumped {
+    fn unix_diag(&mut self, pid: i32) -> Result<&HashMap<u32, diag::UnixDiag>, DumpError> {
+        if self.unix.is_none() {
+            let d = diag::unix_sockets()
+                .map_err(|e| DumpError::sys(pid, "sock_diag of unix sockets", e))?;
+            self.unix = Some(d);
+        }
+        Ok(self.unix.get_or_insert_with(HashMap::new))
+    }
+
+    fn inet_diag(&mut self, pid: i32) -> Result<&HashMap<u32, diag::InetDiag>, DumpError> {
+        if self.inet.is_none() {
+            let mut all = HashMap::new();
+            for proto in [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_UDPLITE] {
+                let d = diag::inet_sockets(proto as u8)
+                    .map_err(|e| DumpError::sys(pid, "sock_diag of inet sockets", e))?;
+                all.extend(d);
+            }
+            self.inet = Some(all);
+        }
+        Ok(self.inet.get_or_insert_with(HashMap::new))
+    }
+}
+
+/// The socket behind descriptor `fd` of `pid` (inode `ino`) as a
+/// files.img entry for id `id`, or why crest refuses it.
+pub(crate) fn dump_fd(
+    d: &mut Dumped,
+    pid: i32,
+    fd: i32,
+    ino: u32,
+    id: u32,
+    flags: u32,
+) -> Result<FileEntry, DumpError> {
+    let sock = sys::steal_fd(pid, fd)
+        .map_err(|e| DumpError::sys(pid, format!("fd {fd}: pidfd_getfd of socket {ino}"), e))?;
+    let raw = sock.as_raw_fd();
+    let domain = sys::getsockopt_int(raw, libc::SOL_SOCKET, libc::SO_DOMAIN)
+        .map_err(|e| DumpError::sys(pid, format!("fd {fd}: SO_DOMAIN"), e))?;
+    let what = || format!("fd {fd} (socket:[{ino}])");
+    match domain {
+        libc::AF_UNIX => {
+            let usk = unix::dump(d, pid, &what(), &sock, ino, id, flags)?;
+            d.unix_ids.insert(ino, (id, pid, fd));
+            Ok(FileEntry {
+                r#type: FdTypes::Unixsk as i32,
+                id,
+                usk: Some(usk),
+                ..Default::default()
+            })
+        }
+        libc::AF_INET | libc::AF_INET6 => {
+            let isk = inet::dump(d, pid, &what(), &sock, ino, id, flags)?;
+            Ok(FileEntry {
+                r#type: FdTypes::Inetsk as i32,
+                id,
+                isk: Some(isk),
+                ..Default::default()
+            })
+        }
+        _ => Err(DumpError::refused(
+            pid,
+            format!(
+                "{} is a socket of family {} ({domain}), which crest does not dump",
+                what(),
+                family_name(domain)
+            ),
+        )),
+    }
+}
+
+fn family_name(family: i32) -> &'static str {
+    match family {
+        libc::AF_UNIX => "AF_UNIX",
+        libc::AF_INET => "AF_INET",
+        libc::AF_INET6 => "AF_INET6",
+        libc::AF_NETLINK => "AF_NETLINK",
+        libc::AF_PACKET => "AF_PACKET",
+        libc::AF_BLUETOOTH => "AF_BLUETOOTH",
+        libc::AF_VSOCK => "AF_VSOCK",
+        libc::AF_ALG => "AF_ALG",
+        libc::AF_XDP => "AF_XDP",
+        _ => "unknown",
+    }
+}
