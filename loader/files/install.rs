@@ -326,29 +326,27 @@ pub fn create_shared<'a>(
     sockets: &crate::sockets::create::SocketImages,
 ) -> Result<Shared, RestoreError> {
     let mut shared = Shared::default();
-    let wanted: Vec<u32> = plans
+    let in_flight = sockets.in_flight();
+    let flying: Vec<&FileEntry> = in_flight
+        .iter()
+        .filter_map(|id| sockets.files.get(id))
+        .collect();
+    let anon = plans
         .clone()
         .flat_map(|p| p.targets.iter())
-        .filter_map(|t| match t.source {
-            Source::Socket(id) => Some(id),
+        .filter_map(|t| match &t.source {
+            Source::Anon(file) => Some(&**file),
             _ => None,
         })
-        .collect();
-    if !wanted.is_empty() {
-        let created = crate::sockets::create::create_all(sockets, &wanted)?;
-        shared.sockets = created
-            .into_iter()
-            .map(|(id, fd)| (id, std::os::fd::IntoRawFd::into_raw_fd(fd)))
-            .collect();
-    }
-    for plan in plans {
-        for t in &plan.targets {
-            if let Source::Anon(file) = &t.source {
-                if let std::collections::hash_map::Entry::Vacant(slot) = shared.anon.entry(file.id)
-                {
-                    slot.insert(create_anon(file)?);
-                }
-            }
+        .chain(
+            flying
+                .iter()
+                .copied()
+                .filter(|f| f.efd.is_some() || f.sgfd.is_some() || f.tfd.is_some()),
+        );
+    for file in anon {
+        if let std::collections::hash_map::Entry::Vacant(slot) = shared.anon.entry(file.id) {
+            slot.insert(create_anon(file)?);
         }
     }
     let fds = &mut shared.pipes;
@@ -364,6 +362,68 @@ pub fn create_shared<'a>(
         if !p.data.is_empty() {
             sys::write_all(w, &p.data).map_err(|e| fail("writing its data", e))?;
         }
+    }
+    let mut wanted: Vec<u32> = plans
+        .flat_map(|p| p.targets.iter())
+        .filter_map(|t| match t.source {
+            Source::Socket(id) => Some(id),
+            _ => None,
+        })
+        .collect();
+    wanted.extend(
+        flying
+            .iter()
+            .filter(|f| f.usk.is_some() || f.isk.is_some())
+            .map(|f| f.id),
+    );
+    if !wanted.is_empty() {
+        // Regular files in flight are opened for the send, then closed.
+        let mut opened = HashMap::new();
+        for f in &flying {
+            if let Some(reg) = &f.reg {
+                let path = cpath(&reg.name, "a file in flight")?;
+                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
+                let owned = sys::open_owned(&path, (reg.flags as i32 & !drop) | libc::O_NOCTTY)
+                    .map_err(|e| {
+                        RestoreError::sys(0, format!("file {} in flight: {}", f.id, reg.name), e)
+                    })?;
+                sys::lseek(std::os::fd::AsRawFd::as_raw_fd(&owned), reg.pos).map_err(|e| {
+                    RestoreError::sys(0, format!("file {} in flight: seek", f.id), e)
+                })?;
+                opened.insert(f.id, owned);
+            }
+        }
+        let resolve = |id: u32| -> Result<i32, String> {
+            if let Some(fd) = opened.get(&id) {
+                return Ok(std::os::fd::AsRawFd::as_raw_fd(fd));
+            }
+            if let Some(&fd) = shared.anon.get(&id) {
+                return Ok(fd);
+            }
+            match sockets.files.get(&id) {
+                Some(FileEntry { pipe: Some(p), .. }) => shared
+                    .pipes
+                    .get(&p.pipe_id)
+                    .map(|&(r, w)| {
+                        if p.flags as i32 & libc::O_ACCMODE == libc::O_WRONLY {
+                            w
+                        } else {
+                            r
+                        }
+                    })
+                    .ok_or_else(|| format!("pipe {} was not created", p.pipe_id)),
+                Some(f) => Err(format!(
+                    "a {:?} file cannot be passed yet",
+                    FdTypes::try_from(f.r#type).unwrap_or(FdTypes::Und)
+                )),
+                None => Err("not in files.img".into()),
+            }
+        };
+        let created = crate::sockets::create::create_all(sockets, &wanted, &resolve)?;
+        shared.sockets = created
+            .into_iter()
+            .map(|(id, fd)| (id, std::os::fd::IntoRawFd::into_raw_fd(fd)))
+            .collect();
     }
     Ok(shared)
 }

@@ -234,7 +234,7 @@ impl Files {
         let Some(usk) = self.entries.last().and_then(|e| e.usk.as_ref()) else {
             return Ok(());
         };
-        if usk.state == crate::sockets::unix::TCP_LISTEN {
+        if usk.state == crate::sockets::unix::TCP_LISTEN || !self.sockets.queued(usk.ino) {
             return Ok(());
         }
         let sock = sys::steal_fd(pid, fd)
@@ -269,22 +269,24 @@ impl Files {
     }
 
     /// The files.img id of descriptor `n` of crest, in flight in a queue
-    /// of `pid`'s fd `fd`: shared with a task's open file when it is one.
+    /// of `pid`'s fd `fd`: the task's open file when it holds it too, else
+    /// an entry of its own (no fdinfo refers to it; the queue does).
     fn in_flight(&mut self, me: i32, n: i32, pid: i32, fd: i32) -> Result<u32, DumpError> {
-        if let Some(o) = self
-            .open
-            .iter()
-            .find(|o| sys::same_file(o.pid, o.fd, me, n))
-        {
-            return Ok(o.id);
+        let link = proc::readlink(me, &format!("fd/{n}")).unwrap_or_default();
+        if link == "anon_inode:[eventpoll]" {
+            return Err(DumpError::refused(
+                pid,
+                format!("fd {fd}: an epoll instance is in flight in its queue, which crest does not dump"),
+            ));
         }
-        Err(DumpError::refused(
-            pid,
-            format!(
-                "fd {fd}: a descriptor in flight in its queue ({}) is held by no task, which crest does not dump yet",
-                proc::readlink(me, &format!("fd/{n}")).unwrap_or_default()
-            ),
-        ))
+        describe(me, n, self, false)
+            .map(|(id, _, _)| id)
+            .map_err(|e| {
+                DumpError::refused(
+                    pid,
+                    format!("fd {fd}: a descriptor in flight in its queue ({link}): {e}"),
+                )
+            })
     }
 
     /// One id per path for mapped files, the exe, cwd and root.
@@ -311,88 +313,9 @@ pub(crate) fn descriptors(
     files: &mut Files,
     shell_job: bool,
 ) -> Result<Vec<FdinfoEntry>, DumpError> {
-    let fds = proc::fds(pid)?;
     let mut out: Vec<FdinfoEntry> = Vec::new();
-    for fd in fds {
-        let link = proc::readlink(pid, &format!("fd/{fd}"))?;
-        let (pos, flags) = proc::fdinfo(pid, fd)?;
-        let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
-        let pipe = link
-            .strip_prefix("pipe:[")
-            .and_then(|r| r.strip_suffix(']'))
-            .and_then(|ino| ino.parse::<u32>().ok());
-        let tty =
-            link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
-        let anon = match link.as_str() {
-            "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
-            "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
-            "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
-            "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
-            _ => None,
-        };
-        let socket = link
-            .strip_prefix("socket:[")
-            .and_then(|r| r.strip_suffix(']'))
-            .and_then(|ino| ino.parse::<u32>().ok());
-        let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || (tty && shell_job) {
-            None
-        } else if link.starts_with("anon_inode:") {
-            Some("an anonymous inode (epoll, io_uring, inotify, ...)")
-        } else if link.ends_with(" (deleted)") {
-            Some("a deleted file")
-        } else if tty {
-            Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
-        } else if !link.starts_with('/') {
-            Some("not a file")
-        } else {
-            None
-        };
-        if let Some(kind) = kind {
-            return Err(DumpError::refused(
-                pid,
-                format!("fd {fd} is {kind} ({link}), which crest does not dump yet"),
-            ));
-        }
-        // Descriptors sharing one open file (dup'ed, or inherited across
-        // fork in the tree) share one files.img entry.
-        let shared = files
-            .open
-            .iter()
-            .find(|o| sys::same_file(o.pid, o.fd, pid, fd))
-            .map(|o| o.id);
-        let status_flags = flags & !(libc::O_CLOEXEC as u32);
-        let id = match (shared, pipe) {
-            (Some(id), _) => id,
-            (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
-            (None, None) if socket.is_some() => {
-                let ino = socket.unwrap_or(0);
-                let id = files.entries.len() as u32 + 1;
-                let e =
-                    crate::sockets::dump_fd(&mut files.sockets, pid, fd, ino, id, status_flags)?;
-                files.entries.push(e);
-                files.open.push(OpenFile { pid, fd, id });
-                files.socket_queue(pid, fd, id)?;
-                id
-            }
-            (None, None) if tty => files.tty(&link, status_flags)?,
-            (None, None) if anon == Some(FdTypes::Eventpoll) => {
-                files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
-            }
-            (None, None) if anon.is_some() => {
-                files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
-            }
-            (None, None) => files.reg(&link, status_flags, pos)?,
-        };
-        if shared.is_none() && socket.is_none() {
-            files.open.push(OpenFile { pid, fd, id });
-        }
-        // CRIU finds a descriptor's file by (type, id): the type must be
-        // the files.img entry's.
-        let r#type = files
-            .entries
-            .iter()
-            .find(|e| e.id == id)
-            .map_or(FdTypes::Reg as i32, |e| e.r#type);
+    for fd in proc::fds(pid)? {
+        let (id, r#type, cloexec) = describe(pid, fd, files, shell_job)?;
         out.push(FdinfoEntry {
             id,
             flags: if cloexec { libc::FD_CLOEXEC as u32 } else { 0 },
@@ -402,4 +325,94 @@ pub(crate) fn descriptors(
         });
     }
     Ok(out)
+}
+
+/// The files.img entry of descriptor `fd` of `pid` (made now unless the
+/// open file was met before): its id, its type, and whether the
+/// descriptor is close-on-exec.
+fn describe(
+    pid: i32,
+    fd: i32,
+    files: &mut Files,
+    shell_job: bool,
+) -> Result<(u32, i32, bool), DumpError> {
+    let link = proc::readlink(pid, &format!("fd/{fd}"))?;
+    let (pos, flags) = proc::fdinfo(pid, fd)?;
+    let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
+    let pipe = link
+        .strip_prefix("pipe:[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|ino| ino.parse::<u32>().ok());
+    let tty =
+        link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
+    let anon = match link.as_str() {
+        "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
+        "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
+        "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
+        "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
+        _ => None,
+    };
+    let socket = link
+        .strip_prefix("socket:[")
+        .and_then(|r| r.strip_suffix(']'))
+        .and_then(|ino| ino.parse::<u32>().ok());
+    let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || (tty && shell_job) {
+        None
+    } else if link.starts_with("anon_inode:") {
+        Some("an anonymous inode (epoll, io_uring, inotify, ...)")
+    } else if link.ends_with(" (deleted)") {
+        Some("a deleted file")
+    } else if tty {
+        Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
+    } else if !link.starts_with('/') {
+        Some("not a file")
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        return Err(DumpError::refused(
+            pid,
+            format!("fd {fd} is {kind} ({link}), which crest does not dump yet"),
+        ));
+    }
+    // Descriptors sharing one open file (dup'ed, or inherited across
+    // fork in the tree) share one files.img entry.
+    let shared = files
+        .open
+        .iter()
+        .find(|o| sys::same_file(o.pid, o.fd, pid, fd))
+        .map(|o| o.id);
+    let status_flags = flags & !(libc::O_CLOEXEC as u32);
+    let id = match (shared, pipe) {
+        (Some(id), _) => id,
+        (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
+        (None, None) if socket.is_some() => {
+            let ino = socket.unwrap_or(0);
+            let id = files.entries.len() as u32 + 1;
+            let e = crate::sockets::dump_fd(&mut files.sockets, pid, fd, ino, id, status_flags)?;
+            files.entries.push(e);
+            files.open.push(OpenFile { pid, fd, id });
+            files.socket_queue(pid, fd, id)?;
+            id
+        }
+        (None, None) if tty => files.tty(&link, status_flags)?,
+        (None, None) if anon == Some(FdTypes::Eventpoll) => {
+            files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+        }
+        (None, None) if anon.is_some() => {
+            files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+        }
+        (None, None) => files.reg(&link, status_flags, pos)?,
+    };
+    if shared.is_none() && socket.is_none() {
+        files.open.push(OpenFile { pid, fd, id });
+    }
+    // CRIU finds a descriptor's file by (type, id): the type must be
+    // the files.img entry's.
+    let r#type = files
+        .entries
+        .iter()
+        .find(|e| e.id == id)
+        .map_or(FdTypes::Reg as i32, |e| e.r#type);
+    Ok((id, r#type, cloexec))
 }

@@ -78,22 +78,27 @@ pub struct PipePlan {
 
 /// Every pipe some task holds an end of, with its buffered data from
 /// pipes-data.img (each record is followed by `bytes` raw bytes).
+/// `extra`: pipes no task holds an end of, whose ends are in flight in a
+/// socket's queue.
 pub fn read_pipes<'a>(
     dir: &Path,
     plans: impl Iterator<Item = &'a FdPlan>,
+    extra: impl Iterator<Item = u32>,
 ) -> Result<Vec<PipePlan>, RestoreError> {
     let mut pipes: Vec<PipePlan> = Vec::new();
-    for plan in plans {
-        for t in &plan.targets {
-            if let Source::Pipe { pipe_id, .. } = t.source {
-                if pipes.iter().all(|p| p.pipe_id != pipe_id) {
-                    pipes.push(PipePlan {
-                        pipe_id,
-                        size: None,
-                        data: Vec::new(),
-                    });
-                }
-            }
+    let held = plans
+        .flat_map(|plan| plan.targets.iter())
+        .filter_map(|t| match t.source {
+            Source::Pipe { pipe_id, .. } => Some(pipe_id),
+            _ => None,
+        });
+    for pipe_id in held.chain(extra) {
+        if pipes.iter().all(|p| p.pipe_id != pipe_id) {
+            pipes.push(PipePlan {
+                pipe_id,
+                size: None,
+                data: Vec::new(),
+            });
         }
     }
     if pipes.is_empty() {

@@ -314,12 +314,16 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             .map(|p| (p.task.pstree.pid, &p.task.ids))
             .collect::<Vec<_>>(),
     )?;
-    let pipes = crate::files::pipe::read_pipes(&dir, plans.iter().map(|p| &p.fds))?;
     let sockets = crate::sockets::create::SocketImages::read(
         &dir,
         plans[0].task.files.clone(),
         opts.ext_unix_sk,
     )?;
+    let flying_pipes = sockets
+        .in_flight()
+        .into_iter()
+        .filter_map(|id| sockets.files.get(&id)?.pipe.as_ref().map(|p| p.pipe_id));
+    let pipes = crate::files::pipe::read_pipes(&dir, plans.iter().map(|p| &p.fds), flying_pipes)?;
     let shmem = mem::plan_shmem(
         &dir,
         plans.iter().map(|p| &p.mem),

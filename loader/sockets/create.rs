@@ -86,34 +86,68 @@ fn bind(e: &UnixSkEntry, fd: RawFd) -> Result<(), RestoreError> {
     if e.name.is_empty() {
         return Ok(());
     }
-    let path = path_of(e);
-    if let Some(p) = &path {
-        use std::os::unix::fs::FileTypeExt;
-        match std::fs::symlink_metadata(p) {
-            // The dumped socket's own file, left behind when it died.
-            Ok(m) if m.file_type().is_socket() && e.deleted != Some(true) => {
-                std::fs::remove_file(p)
-                    .map_err(|err| fail(e, format!("removing the stale {}: {err}", p.display())))?
-            }
-            Ok(_) => {
-                return Err(fail(e, format!("{} is taken by another file", p.display())));
-            }
-            Err(_) => {}
-        }
+    let Some(p) = path_of(e) else {
+        return in_name_dir(e, || sys::bind(fd, &addr(&e.name)));
+    };
+    if e.deleted == Some(true) {
+        return bind_deleted(e, fd, &p);
+    }
+    use std::os::unix::fs::FileTypeExt;
+    match std::fs::symlink_metadata(&p) {
+        // The dumped socket's own file, left behind when it died.
+        Ok(m) if m.file_type().is_socket() => std::fs::remove_file(&p)
+            .map_err(|err| fail(e, format!("removing the stale {}: {err}", p.display())))?,
+        Ok(_) => return Err(fail(e, format!("{} is taken by another file", p.display()))),
+        Err(_) => {}
     }
     in_name_dir(e, || sys::bind(fd, &addr(&e.name)))?;
-    if let Some(p) = &path {
-        if e.deleted == Some(true) {
-            std::fs::remove_file(p)
-                .map_err(|err| fail(e, format!("unlinking {}: {err}", p.display())))?;
-        } else if let Some(perms) = &e.file_perms {
-            use std::os::unix::fs::PermissionsExt;
-            std::fs::set_permissions(p, std::fs::Permissions::from_mode(perms.mode & 0o7777))
-                .and_then(|_| std::os::unix::fs::lchown(p, Some(perms.uid), Some(perms.gid)))
-                .map_err(|err| fail(e, format!("owner and mode of {}: {err}", p.display())))?;
-        }
+    if let Some(perms) = &e.file_perms {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(perms.mode & 0o7777))
+            .and_then(|_| std::os::unix::fs::lchown(&p, Some(perms.uid), Some(perms.gid)))
+            .map_err(|err| fail(e, format!("owner and mode of {}: {err}", p.display())))?;
     }
     Ok(())
+}
+
+/// A socket whose file was deleted: bound where it was (missing parent
+/// directories made, a file now at that path moved aside), then the new
+/// file unlinked and everything put back as it was.
+fn bind_deleted(e: &UnixSkEntry, fd: RawFd, p: &std::path::Path) -> Result<(), RestoreError> {
+    let mut made = Vec::new();
+    let mut dir = p.parent();
+    while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
+        made.push(d.to_path_buf());
+        dir = d.parent();
+    }
+    for d in made.iter().rev() {
+        std::fs::create_dir(d).map_err(|err| fail(e, format!("mkdir {}: {err}", d.display())))?;
+    }
+    let aside = p.with_file_name(format!(
+        "{}.crest-sk-ghost",
+        p.file_name()
+            .map(|n| n.to_string_lossy())
+            .unwrap_or_default()
+    ));
+    let moved = std::fs::symlink_metadata(p).is_ok();
+    if moved {
+        std::fs::rename(p, &aside)
+            .map_err(|err| fail(e, format!("moving {} aside: {err}", p.display())))?;
+    }
+    let bound = in_name_dir(e, || sys::bind(fd, &addr(&e.name)));
+    let unlinked = if bound.is_ok() {
+        std::fs::remove_file(p)
+    } else {
+        Ok(())
+    };
+    if moved {
+        let _ = std::fs::rename(&aside, p);
+    }
+    for d in &made {
+        let _ = std::fs::remove_dir(d);
+    }
+    bound?;
+    unlinked.map_err(|err| fail(e, format!("unlinking {}: {err}", p.display())))
 }
 
 /// What socket creation reads: the file table, the queues, and whether
@@ -159,9 +193,32 @@ impl SocketImages {
     }
 }
 
-/// Creates every socket of the file table that `wanted` names, with
-/// its queue.
-pub fn create_all(images: &SocketImages, wanted: &[u32]) -> Result<Created, RestoreError> {
+/// Gives the loader's descriptor of a file in flight that is no socket
+/// (a pipe end, a regular file, an eventfd...), by file id.
+pub type Resolve<'a> = &'a dyn Fn(u32) -> Result<RawFd, String>;
+
+impl SocketImages {
+    /// The file ids passed in flight in some queue.
+    pub fn in_flight(&self) -> Vec<u32> {
+        let mut ids: Vec<u32> = self
+            .queues
+            .iter()
+            .flat_map(|(q, _)| q.scm.iter().flat_map(|s| s.rights.iter().copied()))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        ids
+    }
+}
+
+/// Creates every socket of the file table that `wanted` names (the
+/// tasks' and those in flight), with its queue; `other` gives the
+/// descriptors in flight that are not sockets.
+pub fn create_all(
+    images: &SocketImages,
+    wanted: &[u32],
+    other: Resolve<'_>,
+) -> Result<Created, RestoreError> {
     let (files, queues, ext_unix) = (&images.files, &images.queues[..], images.ext_unix);
     let mut out = Created::new();
     let mut unix: Vec<&UnixSkEntry> = Vec::new();
@@ -198,7 +255,14 @@ pub fn create_all(images: &SocketImages, wanted: &[u32]) -> Result<Created, Rest
             _ => {}
         }
     }
-    create_unix(files, &unix, queues, ext_unix, &mut out)?;
+    for &id in &wanted {
+        if let (Some(e), Some(fd)) = (files.get(&id).and_then(|f| f.isk.as_ref()), out.get(&id)) {
+            super::inet::settle(fd.as_raw_fd(), e).map_err(|why| {
+                RestoreError::Unsupported(format!("inet socket {id} (socket:[{}]): {why}", e.ino))
+            })?;
+        }
+    }
+    create_unix(files, &unix, queues, ext_unix, &mut out, other)?;
     Ok(out)
 }
 
@@ -208,6 +272,7 @@ fn create_unix(
     queues: &[(SkPacketEntry, Vec<u8>)],
     ext_unix: bool,
     out: &mut Created,
+    other: Resolve<'_>,
 ) -> Result<(), RestoreError> {
     let by_ino: HashMap<u32, &UnixSkEntry> = files
         .values()
@@ -215,18 +280,32 @@ fn create_unix(
         .map(|u| (u.ino, u))
         .collect();
     let held = |ino: u32| unix.iter().any(|u| u.ino == ino);
-    let queue_of = |id: u32| -> Vec<(&[u8], Vec<RawFd>)> {
-        queues
-            .iter()
-            .filter(|(q, _)| q.id_for == id)
-            .map(|(_, d)| (d.as_slice(), Vec::new()))
-            .collect()
+    let queued = |id: u32| queues.iter().any(|(q, _)| q.id_for == id);
+    // Each packet of socket `id`'s queue with the descriptors it carries.
+    let packets_of = |id: u32, out: &Created| -> Result<super::queue::Outgoing<'_>, RestoreError> {
+        let mut packets = Vec::new();
+        for (q, data) in queues.iter().filter(|(q, _)| q.id_for == id) {
+            let mut fds = Vec::new();
+            for r in q.scm.iter().flat_map(|s| s.rights.iter().copied()) {
+                let fd = match out.get(&r) {
+                    Some(f) => f.as_raw_fd(),
+                    None => other(r).map_err(|why| {
+                        RestoreError::Unsupported(format!(
+                            "sk-queues.img: file {r} in flight to socket {id}: {why}"
+                        ))
+                    })?,
+                };
+                fds.push(fd);
+            }
+            packets.push((data.as_slice(), fds));
+        }
+        Ok(packets)
     };
     for (q, _) in queues {
-        if q.scm.iter().any(|s| !s.rights.is_empty()) {
+        if let Some(s) = q.scm.iter().find(|s| s.r#type != libc::SCM_RIGHTS as u32) {
             return Err(RestoreError::Unsupported(format!(
-                "sk-queues.img: a packet for socket {} carries descriptors in flight, which crest does not restore yet",
-                q.id_for
+                "sk-queues.img: a packet for socket {} carries control data of type {}, not descriptors",
+                q.id_for, s.r#type
             )));
         }
     }
@@ -256,7 +335,7 @@ fn create_unix(
             }
             continue;
         }
-        let queued = !queue_of(e.id).is_empty();
+        let queued = queued(e.id);
         let stream = kind != libc::SOCK_DGRAM;
         let orphan = stream && e.state == TCP_ESTABLISHED && e.peer == 0;
         if orphan || (queued && !fed_by_peer(e) && (stream || e.name.is_empty())) {
@@ -293,14 +372,10 @@ fn create_unix(
     // 3. Datagram queues that only their name reaches.
     let mut done: Vec<u32> = Vec::new();
     for e in unix {
-        let packets = queue_of(e.id);
-        if packets.is_empty()
-            || partners.contains_key(&e.id)
-            || mutual(e).is_some()
-            || fed_by_peer(e)
-        {
+        if !queued(e.id) || partners.contains_key(&e.id) || mutual(e).is_some() || fed_by_peer(e) {
             continue;
         }
+        let packets = packets_of(e.id, out)?;
         let temp = sys::socket(libc::AF_UNIX, e.r#type as i32, 0)
             .map_err(|err| fail(e, format!("socket: {err}")))?;
         in_name_dir(e, || {
@@ -346,10 +421,10 @@ fn create_unix(
     }
     // 5. The other queues, from the socket that feeds each.
     for e in unix {
-        let packets = queue_of(e.id);
-        if packets.is_empty() || done.contains(&e.id) {
+        if !queued(e.id) || done.contains(&e.id) {
             continue;
         }
+        let packets = packets_of(e.id, out)?;
         let sender = if let Some(b) = partners.get(&e.id) {
             b.as_raw_fd()
         } else if let Some(p) = mutual(e) {

@@ -79,7 +79,7 @@ pub(crate) fn dump(
         Err(e) => return Err(sys_err("getpeername", e)),
     };
     let diag = d.inet_diag(pid)?.get(&ino).cloned();
-    let tcp = proto == libc::IPPROTO_TCP as u32;
+    let tcp = is_tcp(kind, proto);
     let state = if tcp {
         let info = sys::getsockopt_bytes(fd, libc::IPPROTO_TCP, libc::TCP_INFO, 8)
             .map_err(|e| sys_err("TCP_INFO", e))?;
@@ -188,14 +188,21 @@ pub(crate) fn dump(
     })
 }
 
+/// Whether `e` is a TCP socket (a raw socket may carry IPPROTO_TCP too).
+fn is_tcp(kind: u32, proto: u32) -> bool {
+    kind == libc::SOCK_STREAM as u32 && proto == libc::IPPROTO_TCP as u32
+}
+
 /// Creates the socket of `e`: bound, listening or connected as dumped,
-/// with its options.
+/// with its options. SO_REUSEADDR and SO_REUSEPORT stay on (sockets of
+/// the tree may share a port, or the dead original hold it in TIME_WAIT)
+/// until [`settle`] puts the dumped values back once all exist.
 pub fn create(e: &InetSkEntry) -> Result<OwnedFd, String> {
     let family = e.family as i32;
     if family != libc::AF_INET && family != libc::AF_INET6 {
         return Err(format!("an inet socket of family {family}"));
     }
-    if e.proto == libc::IPPROTO_TCP as u32 && !matches!(e.state, TCP_LISTEN | TCP_CLOSE) {
+    if is_tcp(e.r#type, e.proto) && !matches!(e.state, TCP_LISTEN | TCP_CLOSE) {
         return Err(format!(
             "a TCP connection in state {}, which needs TCP_REPAIR (not supported yet)",
             e.state
@@ -213,41 +220,67 @@ pub fn create(e: &InetSkEntry) -> Result<OwnedFd, String> {
     let set = |level, name, v, what: &str| {
         sys::setsockopt_int(fd, level, name, v).map_err(|err| format!("{what}: {err}"))
     };
+    let raw = e.r#type == libc::SOCK_RAW as u32;
     if family == libc::AF_INET6 {
-        set(
-            libc::SOL_IPV6,
-            libc::IPV6_V6ONLY,
-            i32::from(e.v6only == Some(true)),
-            "IPV6_V6ONLY",
-        )?;
+        // A raw socket counts as bound already and refuses the change;
+        // its default is what it was created with.
+        let want = i32::from(e.v6only == Some(true));
+        let now = sys::getsockopt_int(fd, libc::SOL_IPV6, libc::IPV6_V6ONLY).unwrap_or(want);
+        if now != want {
+            set(libc::SOL_IPV6, libc::IPV6_V6ONLY, want, "IPV6_V6ONLY")?;
+        }
     }
-    let bound = e.src_port != 0 || e.src_addr.iter().any(|&w| w != 0);
+    set(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1, "SO_REUSEADDR")?;
+    set(libc::SOL_SOCKET, libc::SO_REUSEPORT, 1, "SO_REUSEPORT")?;
+    // IP_FREEBIND must precede bind.
+    restore_ip_opts(fd, e)?;
+    let addr_set = e.src_addr.iter().any(|&w| w != 0);
     let icmp = e.proto == libc::IPPROTO_ICMP as u32 || e.proto == libc::IPPROTO_ICMPV6 as u32;
+    // A raw socket's "port" is its protocol: only its address is bound.
+    let bound = if raw {
+        addr_set
+    } else {
+        addr_set || e.src_port != 0
+    };
     if bound && !icmp {
-        // The dumped socket may still hold the port (TIME_WAIT, or the
-        // original running on): as CRIU, reuse it while binding.
-        set(libc::SOL_SOCKET, libc::SO_REUSEADDR, 1, "SO_REUSEADDR")?;
-        let addr = make_addr(e.family, &e.src_addr, e.src_port);
+        let port = if raw { 0 } else { e.src_port };
+        let addr = make_addr(e.family, &e.src_addr, port);
         sys::bind(fd, &addr).map_err(|err| format!("bind to port {}: {err}", e.src_port))?;
-        set(libc::SOL_SOCKET, libc::SO_REUSEADDR, 0, "SO_REUSEADDR")?;
     }
     if e.state == TCP_LISTEN {
         sys::listen(fd, e.backlog as i32).map_err(|err| format!("listen: {err}"))?;
     }
-    if e.proto != libc::IPPROTO_TCP as u32
-        && (e.dst_port != 0 || e.dst_addr.iter().any(|&w| w != 0))
-    {
-        let addr = make_addr(e.family, &e.dst_addr, e.dst_port);
+    if !is_tcp(e.r#type, e.proto) && (e.dst_port != 0 || e.dst_addr.iter().any(|&w| w != 0)) {
+        let port = if raw { 0 } else { e.dst_port };
+        let addr = make_addr(e.family, &e.dst_addr, port);
         sys::connect(fd, &addr).map_err(|err| format!("connect to port {}: {err}", e.dst_port))?;
     }
     opts::restore(fd, &e.opts)?;
-    restore_ip_opts(fd, e)?;
     if let Some(how) = super::unix::shutdown_how(e.shutdown) {
-        sys::shutdown(fd, how).map_err(|err| format!("shutdown: {err}"))?;
+        match sys::shutdown(fd, how) {
+            // An unconnected UDP socket takes the shutdown bits and still
+            // says ENOTCONN.
+            Err(err) if err.raw_os_error() != Some(libc::ENOTCONN) => {
+                return Err(format!("shutdown: {err}"))
+            }
+            _ => {}
+        }
     }
     sys::set_status_flags(fd, e.flags as i32 & libc::O_NONBLOCK)
         .map_err(|err| format!("flags: {err}"))?;
     Ok(sock)
+}
+
+/// SO_REUSEADDR and SO_REUSEPORT as dumped, once every socket is bound.
+pub fn settle(fd: RawFd, e: &InetSkEntry) -> Result<(), String> {
+    for (v, name, what) in [
+        (e.opts.reuseaddr, libc::SO_REUSEADDR, "SO_REUSEADDR"),
+        (e.opts.so_reuseport, libc::SO_REUSEPORT, "SO_REUSEPORT"),
+    ] {
+        sys::setsockopt_int(fd, libc::SOL_SOCKET, name, i32::from(v == Some(true)))
+            .map_err(|err| format!("{what}: {err}"))?;
+    }
+    Ok(())
 }
 
 fn restore_ip_opts(fd: RawFd, e: &InetSkEntry) -> Result<(), String> {

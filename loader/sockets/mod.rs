@@ -51,6 +51,14 @@ impl Dumped {
         Ok(self.unix.get_or_insert_with(HashMap::new))
     }
 
+    /// Whether unix socket `ino` has bytes in its receive queue.
+    pub(crate) fn queued(&self, ino: u32) -> bool {
+        self.unix
+            .as_ref()
+            .and_then(|m| m.get(&ino))
+            .is_some_and(|u| u.rqlen.0 > 0)
+    }
+
     fn inet_diag(&mut self, pid: i32) -> Result<&HashMap<u32, diag::InetDiag>, DumpError> {
         if self.inet.is_none() {
             let mut all = HashMap::new();

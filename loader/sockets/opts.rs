@@ -75,7 +75,9 @@ pub fn dump(fd: RawFd) -> std::io::Result<SkOptsEntry> {
         so_keepalive: flag(fd, libc::SO_KEEPALIVE)?,
         so_oobinline: nonzero(int(libc::SO_OOBINLINE)?),
         so_linger: (word(&linger, 0) != 0).then_some(word(&linger, 4) as u32),
-        so_buf_lock: nonzero(lock),
+        // Setting a buffer size locks it: the lock is always recorded,
+        // and set back even when it is 0.
+        so_buf_lock: Some(lock as u32),
         ..Default::default()
     })
 }
@@ -166,7 +168,7 @@ pub fn restore(fd: RawFd, o: &SkOptsEntry) -> Result<(), String> {
         sys::attach_filter(fd, &o.so_filter).map_err(|e| format!("SO_ATTACH_FILTER: {e}"))?;
     }
     // Last: a locked buffer size must have been set first.
-    if let Some(lock) = o.so_buf_lock.filter(|&v| v != 0) {
+    if let Some(lock) = o.so_buf_lock {
         set(libc::SO_BUF_LOCK, "SO_BUF_LOCK", lock as i32)?;
     }
     Ok(())

@@ -61,9 +61,12 @@ fn peek_all(sock: RawFd) -> Result<Vec<Packet>, String> {
     Ok(out)
 }
 
+/// Packets to send again: the bytes and the descriptors passed with them.
+pub type Outgoing<'a> = Vec<(&'a [u8], Vec<RawFd>)>;
+
 /// Sends `packets` from `sender` (connected to the queue's socket, or
 /// addressing it as `to`), with their descriptors.
-pub fn refill(sender: RawFd, to: &[u8], packets: &[(&[u8], Vec<RawFd>)]) -> Result<(), String> {
+pub fn refill(sender: RawFd, to: &[u8], packets: &Outgoing<'_>) -> Result<(), String> {
     // Room for the whole queue, whatever the buffers were.
     let _ = sys::setsockopt_int(sender, libc::SOL_SOCKET, libc::SO_SNDBUFFORCE, i32::MAX / 2);
     for (i, (data, fds)) in packets.iter().enumerate() {

@@ -13,6 +13,14 @@ pub fn open(path: &CStr, flags: i32, mode: u32) -> io::Result<RawFd> {
     check_int(unsafe { libc::open(path.as_ptr(), flags, mode) })
 }
 
+/// `open(2)` into an owned descriptor.
+pub fn open_owned(path: &CStr, flags: i32) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    let fd = open(path, flags | libc::O_CLOEXEC, 0)?;
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 pub fn lseek(fd: RawFd, off: u64) -> io::Result<()> {
     // SAFETY: lseek takes no memory.
     check(unsafe { libc::lseek(fd, off as libc::off_t, libc::SEEK_SET) } as libc::c_long).map(drop)
