@@ -27,6 +27,8 @@ options (as CRIU's):
   -R, --leave-running       keep the dumped tree running
   --ext-unix-sk             allow (dump) and reconnect (restore) datagram unix peers outside the tree
   --skip-in-flight          dump: drop connections not yet accepted by a listener, from outside
+  --tcp-close               dump established TCP connections closed; restore them closed
+  --tcp-established         accepted; crest refuses established TCP (no TCP_REPAIR yet)
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
   -o, --log-file FILE       log to FILE instead of stderr
   -v[0-4], -v...            log level (default 2: errors and warnings)
@@ -53,6 +55,8 @@ pub struct Opts {
     pub check_only: bool,
     pub ext_unix_sk: bool,
     pub skip_in_flight: bool,
+    pub tcp_established: bool,
+    pub tcp_close: bool,
 }
 
 /// Parses `args` (without the program name).
@@ -89,6 +93,8 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "--check-only" => o.check_only = true,
             "--ext-unix-sk" => o.ext_unix_sk = true,
             "--skip-in-flight" => o.skip_in_flight = true,
+            "--tcp-established" => o.tcp_established = true,
+            "--tcp-close" => o.tcp_close = true,
             "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
@@ -153,6 +159,7 @@ pub fn main() -> i32 {
             sibling: opts.sibling,
             check_only: opts.check_only,
             ext_unix_sk: opts.ext_unix_sk,
+            tcp_close: opts.tcp_close,
         })
         .map_err(|e| e.to_string()),
         "show" | "decode" => crate::show::show(&opts.files, opts.pretty)
@@ -169,6 +176,8 @@ pub fn main() -> i32 {
                 scripts: crate::scripts::Scripts(opts.scripts.clone()),
                 ext_unix_sk: opts.ext_unix_sk,
                 skip_in_flight: opts.skip_in_flight,
+                tcp_established: opts.tcp_established,
+                tcp_close: opts.tcp_close,
             })
             .map(|()| 0)
             .map_err(|e| e.to_string()),

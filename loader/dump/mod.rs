@@ -62,6 +62,11 @@ pub struct DumpOptions {
     pub ext_unix_sk: bool,
     /// `--skip-in-flight`: pending connections from outside are dropped.
     pub skip_in_flight: bool,
+    /// `--tcp-established`: established TCP is wanted (refused: no
+    /// TCP_REPAIR yet).
+    pub tcp_established: bool,
+    /// `--tcp-close`: established TCP is dumped to be restored closed.
+    pub tcp_close: bool,
 }
 
 /// Files written so far, removed unless the dump completes.
@@ -180,6 +185,8 @@ fn dump_tree(
     };
     acc.files.sockets.ext_unix = o.ext_unix_sk;
     acc.files.sockets.skip_in_flight = o.skip_in_flight;
+    acc.files.sockets.tcp_established = o.tcp_established;
+    acc.files.sockets.tcp_close = o.tcp_close;
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
     }

@@ -111,6 +111,7 @@ pub(super) fn write_tree(
         root_ids: acc.root_ids.clone(),
         ns_per_id: Some(true),
         lsmtype: Some(Lsmtype::NoLsm as i32),
+        tcp_close: acc.files.sockets.tcp_close.then_some(true),
         ..Default::default()
     };
     write_image(dir, &file::INVENTORY, "", &[inventory], written)

@@ -137,7 +137,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     pos: m.pos,
                 }
             }
-            (FdTypes::Unixsk | FdTypes::Inetsk, _) => Source::Socket(fi.id),
+            (FdTypes::Unixsk | FdTypes::Inetsk | FdTypes::Netlinksk, _) => Source::Socket(fi.id),
             (FdTypes::Eventpoll, _) => {
                 let ep = file
                     .epfd
@@ -207,7 +207,10 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
             Source::Path { path, flags, pos } => {
                 let fd = sys::open(path, flags | libc::O_CLOEXEC, 0)
                     .map_err(|e| format!("fd {}: {path:?}: {e}", t.fd))?;
-                sys::lseek(fd, *pos).map_err(|e| format!("fd {}: seek to {pos}: {e}", t.fd))?;
+                // A FIFO or a device without positions opens at 0 anyway.
+                if *pos != 0 {
+                    sys::lseek(fd, *pos).map_err(|e| format!("fd {}: seek to {pos}: {e}", t.fd))?;
+                }
                 fd
             }
             Source::Inherit(own) => *own,
@@ -373,7 +376,7 @@ pub fn create_shared<'a>(
     wanted.extend(
         flying
             .iter()
-            .filter(|f| f.usk.is_some() || f.isk.is_some())
+            .filter(|f| f.usk.is_some() || f.isk.is_some() || f.nlsk.is_some())
             .map(|f| f.id),
     );
     if !wanted.is_empty() {

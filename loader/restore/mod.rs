@@ -209,6 +209,9 @@ pub struct RestoreOptions {
     /// `--ext-unix-sk`: unix sockets connected to a peer outside the tree
     /// connect to it again by name.
     pub ext_unix_sk: bool,
+    /// `--tcp-close`: established TCP connections come back closed (also
+    /// when the images were dumped with it).
+    pub tcp_close: bool,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -314,11 +317,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             .map(|p| (p.task.pstree.pid, &p.task.ids))
             .collect::<Vec<_>>(),
     )?;
-    let sockets = crate::sockets::create::SocketImages::read(
+    let mut sockets = crate::sockets::create::SocketImages::read(
         &dir,
         plans[0].task.files.clone(),
         opts.ext_unix_sk,
     )?;
+    sockets.tcp_close = opts.tcp_close || inventory.tcp_close == Some(true);
     let flying_pipes = sockets
         .in_flight()
         .into_iter()

@@ -82,15 +82,17 @@ fn in_name_dir<T>(
     r.map_err(|err| fail(e, err.to_string()))
 }
 
-fn bind(e: &UnixSkEntry, fd: RawFd) -> Result<(), RestoreError> {
+/// Binds `e`; for a deleted name, returns an O_PATH descriptor of the
+/// socket's file, through which others still reach it.
+fn bind(e: &UnixSkEntry, fd: RawFd) -> Result<Option<OwnedFd>, RestoreError> {
     if e.name.is_empty() {
-        return Ok(());
+        return Ok(None);
     }
     let Some(p) = path_of(e) else {
-        return in_name_dir(e, || sys::bind(fd, &addr(&e.name)));
+        return in_name_dir(e, || sys::bind(fd, &addr(&e.name))).map(|()| None);
     };
     if e.deleted == Some(true) {
-        return bind_deleted(e, fd, &p);
+        return bind_deleted(e, fd, &p).map(Some);
     }
     use std::os::unix::fs::FileTypeExt;
     match std::fs::symlink_metadata(&p) {
@@ -107,13 +109,13 @@ fn bind(e: &UnixSkEntry, fd: RawFd) -> Result<(), RestoreError> {
             .and_then(|_| std::os::unix::fs::lchown(&p, Some(perms.uid), Some(perms.gid)))
             .map_err(|err| fail(e, format!("owner and mode of {}: {err}", p.display())))?;
     }
-    Ok(())
+    Ok(None)
 }
 
 /// A socket whose file was deleted: bound where it was (missing parent
 /// directories made, a file now at that path moved aside), then the new
 /// file unlinked and everything put back as it was.
-fn bind_deleted(e: &UnixSkEntry, fd: RawFd, p: &std::path::Path) -> Result<(), RestoreError> {
+fn bind_deleted(e: &UnixSkEntry, fd: RawFd, p: &std::path::Path) -> Result<OwnedFd, RestoreError> {
     let mut made = Vec::new();
     let mut dir = p.parent();
     while let Some(d) = dir.filter(|d| !d.as_os_str().is_empty() && !d.exists()) {
@@ -134,7 +136,11 @@ fn bind_deleted(e: &UnixSkEntry, fd: RawFd, p: &std::path::Path) -> Result<(), R
         std::fs::rename(p, &aside)
             .map_err(|err| fail(e, format!("moving {} aside: {err}", p.display())))?;
     }
-    let bound = in_name_dir(e, || sys::bind(fd, &addr(&e.name)));
+    let bound = in_name_dir(e, || {
+        sys::bind(fd, &addr(&e.name))?;
+        let c = CString::new(p.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+        sys::open_owned(&c, libc::O_PATH)
+    });
     let unlinked = if bound.is_ok() {
         std::fs::remove_file(p)
     } else {
@@ -146,8 +152,22 @@ fn bind_deleted(e: &UnixSkEntry, fd: RawFd, p: &std::path::Path) -> Result<(), R
     for d in &made {
         let _ = std::fs::remove_dir(d);
     }
-    bound?;
-    unlinked.map_err(|err| fail(e, format!("unlinking {}: {err}", p.display())))
+    let ghost = bound?;
+    unlinked.map_err(|err| fail(e, format!("unlinking {}: {err}", p.display())))?;
+    Ok(ghost)
+}
+
+/// Where others reach socket `e`: its name, or for a deleted one its
+/// file through the loader's O_PATH descriptor (`/proc/self/fd/N`).
+fn reach(e: &UnixSkEntry, ghosts: &HashMap<u32, OwnedFd>) -> Vec<u8> {
+    match ghosts.get(&e.id) {
+        Some(g) => {
+            let mut a = addr(format!("/proc/self/fd/{}", g.as_raw_fd()).as_bytes());
+            a.push(0);
+            a
+        }
+        None => addr(&e.name),
+    }
 }
 
 /// What socket creation reads: the file table, the queues, and whether
@@ -160,6 +180,8 @@ pub struct SocketImages {
     /// `--ext-unix-sk`: connecting to a peer outside the tree by its name
     /// is allowed.
     pub ext_unix: bool,
+    /// Established TCP connections are restored closed (`--tcp-close`).
+    pub tcp_close: bool,
 }
 
 impl SocketImages {
@@ -189,6 +211,7 @@ impl SocketImages {
             files,
             queues,
             ext_unix,
+            tcp_close: false,
         })
     }
 }
@@ -244,10 +267,24 @@ pub fn create_all(
                         "files.img: inet socket entry {id} without its data"
                     ))
                 })?;
-                let s = super::inet::create(e).map_err(|why| {
+                let s = super::inet::create(e, images.tcp_close).map_err(|why| {
                     RestoreError::Unsupported(format!(
                         "inet socket {id} (socket:[{}]) port {}: {why}",
                         e.ino, e.src_port
+                    ))
+                })?;
+                out.insert(id, s);
+            }
+            Ok(FdTypes::Netlinksk) => {
+                let e = f.nlsk.as_ref().ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "files.img: netlink socket entry {id} without its data"
+                    ))
+                })?;
+                let s = super::netlink::create(e).map_err(|why| {
+                    RestoreError::Unsupported(format!(
+                        "netlink socket {id} (socket:[{}]) protocol {}: {why}",
+                        e.ino, e.protocol
                     ))
                 })?;
                 out.insert(id, s);
@@ -352,6 +389,7 @@ fn create_unix(
         }
     }
     // 2. The others, bound and listening; then the names of pairs.
+    let mut ghosts: HashMap<u32, OwnedFd> = HashMap::new();
     for e in unix {
         let fresh = !out.contains_key(&e.id);
         if fresh {
@@ -363,13 +401,16 @@ fn create_unix(
         // A connected stream socket's name is its listener's (accepted)
         // or its own from before connect(): as CRIU, not bound again.
         if e.r#type == libc::SOCK_DGRAM as u32 || e.state != TCP_ESTABLISHED {
-            bind(e, fd)?;
+            if let Some(g) = bind(e, fd)? {
+                ghosts.insert(e.id, g);
+            }
         }
         if e.state == TCP_LISTEN {
             sys::listen(fd, e.backlog as i32).map_err(|err| fail(e, format!("listen: {err}")))?;
         }
     }
     // 3. Datagram queues that only their name reaches.
+    let ghosts = ghosts;
     let mut done: Vec<u32> = Vec::new();
     for e in unix {
         if !queued(e.id) || partners.contains_key(&e.id) || mutual(e).is_some() || fed_by_peer(e) {
@@ -379,7 +420,7 @@ fn create_unix(
         let temp = sys::socket(libc::AF_UNIX, e.r#type as i32, 0)
             .map_err(|err| fail(e, format!("socket: {err}")))?;
         in_name_dir(e, || {
-            super::queue::refill(temp.as_raw_fd(), &addr(&e.name), &packets)
+            super::queue::refill(temp.as_raw_fd(), &reach(e, &ghosts), &packets)
                 .map_err(std::io::Error::other)
         })?;
         done.push(e.id);
@@ -417,7 +458,7 @@ fn create_unix(
             ));
         }
         let fd = out[&e.id].as_raw_fd();
-        in_name_dir(p, || sys::connect(fd, &addr(&p.name)))?;
+        in_name_dir(p, || sys::connect(fd, &reach(p, &ghosts)))?;
     }
     // 5. The other queues, from the socket that feeds each.
     for e in unix {

@@ -8,7 +8,7 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::dump::DumpError;
-use crate::images::schema::{FownEntry, InetSkEntry, IpOptsEntry, TcpOptsEntry};
+use crate::images::schema::{FownEntry, InetSkEntry, IpOptsEntry, IpOptsRawEntry, TcpOptsEntry};
 use crate::log::WARN;
 use crate::sys;
 
@@ -91,14 +91,20 @@ pub(crate) fn dump(
     };
     match (tcp, state) {
         (true, TCP_LISTEN | TCP_CLOSE) | (false, _) => {}
+        (true, _) if d.tcp_close => {}
         (true, s) => {
+            let why = if d.tcp_established {
+                "crest does not dump connections with TCP_REPAIR yet"
+            } else {
+                "established connections need TCP_REPAIR (--tcp-established), which crest does not do yet; --tcp-close dumps them to come back closed"
+            };
             return Err(refuse(format!(
-                "a TCP connection in state {} ({s}): established connections need TCP_REPAIR (--tcp-established), which crest does not do yet",
+                "a TCP connection in state {} ({s}): {why}",
                 crate::images::schema::SK_STATE
                     .iter()
                     .find(|(k, _)| *k == u64::from(s))
                     .map_or("?", |(_, n)| n)
-            )))
+            )));
         }
     }
     if !matches!(
@@ -152,6 +158,10 @@ pub(crate) fn dump(
             ..Default::default()
         }
     };
+    let mut ip_opts = ip_opts;
+    if kind as i32 == libc::SOCK_RAW {
+        ip_opts.raw = Some(raw_opts(fd, v6, proto));
+    }
     let tcp_opts = if tcp {
         let t = |name| flag(libc::IPPROTO_TCP, name);
         TcpOptsEntry {
@@ -197,12 +207,25 @@ fn is_tcp(kind: u32, proto: u32) -> bool {
 /// with its options. SO_REUSEADDR and SO_REUSEPORT stay on (sockets of
 /// the tree may share a port, or the dead original hold it in TIME_WAIT)
 /// until [`settle`] puts the dumped values back once all exist.
-pub fn create(e: &InetSkEntry) -> Result<OwnedFd, String> {
+pub fn create(e: &InetSkEntry, tcp_close: bool) -> Result<OwnedFd, String> {
     let family = e.family as i32;
     if family != libc::AF_INET && family != libc::AF_INET6 {
         return Err(format!("an inet socket of family {family}"));
     }
-    if is_tcp(e.r#type, e.proto) && !matches!(e.state, TCP_LISTEN | TCP_CLOSE) {
+    let connection = is_tcp(e.r#type, e.proto) && !matches!(e.state, TCP_LISTEN | TCP_CLOSE);
+    if connection && tcp_close {
+        // --tcp-close, as CRIU: a new socket, neither bound nor
+        // connected, shut down; reads and writes fail as on a closed
+        // connection.
+        let sock = sys::socket(family, e.r#type as i32, e.proto as i32)
+            .map_err(|err| format!("socket: {err}"))?;
+        opts::restore(sock.as_raw_fd(), &e.opts)?;
+        let _ = sys::shutdown(sock.as_raw_fd(), libc::SHUT_RDWR);
+        sys::set_status_flags(sock.as_raw_fd(), e.flags as i32 & libc::O_NONBLOCK)
+            .map_err(|err| format!("flags: {err}"))?;
+        return Ok(sock);
+    }
+    if connection {
         return Err(format!(
             "a TCP connection in state {}, which needs TCP_REPAIR (not supported yet)",
             e.state
@@ -245,7 +268,21 @@ pub fn create(e: &InetSkEntry) -> Result<OwnedFd, String> {
     if bound && !icmp {
         let port = if raw { 0 } else { e.src_port };
         let addr = make_addr(e.family, &e.src_addr, port);
+        // The address may have been bound with IP_FREEBIND since turned
+        // off (or be gone from the host): bind freely, then as dumped.
+        let freebind = e.ip_opts.as_ref().and_then(|o| o.freebind) == Some(true);
+        let (level, name) = if family == libc::AF_INET6 {
+            (libc::SOL_IPV6, libc::IPV6_FREEBIND)
+        } else {
+            (libc::SOL_IP, libc::IP_FREEBIND)
+        };
+        if !freebind && !raw {
+            set(level, name, 1, "IP_FREEBIND")?;
+        }
         sys::bind(fd, &addr).map_err(|err| format!("bind to port {}: {err}", e.src_port))?;
+        if !freebind && !raw {
+            set(level, name, 0, "IP_FREEBIND")?;
+        }
     }
     if e.state == TCP_LISTEN {
         sys::listen(fd, e.backlog as i32).map_err(|err| format!("listen: {err}"))?;
@@ -283,6 +320,87 @@ pub fn settle(fd: RawFd, e: &InetSkEntry) -> Result<(), String> {
     Ok(())
 }
 
+const IPV6_HDRINCL: i32 = 36;
+const SOL_RAW: i32 = 255;
+const ICMP_FILTER: i32 = 1;
+const SOL_ICMPV6: i32 = 58;
+const ICMP6_FILTER: i32 = 1;
+
+/// The ICMP filter option of a raw socket of `proto`, with its size in
+/// words: ICMP_FILTER (one) or ICMP6_FILTER (eight).
+fn icmp_filter(v6: bool, proto: u32) -> Option<(i32, i32, usize)> {
+    match (v6, proto as i32) {
+        (false, libc::IPPROTO_ICMP) => Some((SOL_RAW, ICMP_FILTER, 1)),
+        (true, libc::IPPROTO_ICMPV6) => Some((SOL_ICMPV6, ICMP6_FILTER, 8)),
+        _ => None,
+    }
+}
+
+/// A raw socket's header, fragmentation and ICMP filter options.
+fn raw_opts(fd: RawFd, v6: bool, proto: u32) -> IpOptsRawEntry {
+    let on = |level, name| {
+        sys::getsockopt_int(fd, level, name)
+            .ok()
+            .filter(|&v| v != 0)
+            .map(|_| true)
+    };
+    let icmpv_filter = icmp_filter(v6, proto)
+        .and_then(|(level, name, words)| sys::getsockopt_bytes(fd, level, name, words * 4).ok())
+        .map(|b| {
+            b.chunks_exact(4)
+                .map(|w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
+                .collect()
+        })
+        .unwrap_or_default();
+    if v6 {
+        IpOptsRawEntry {
+            hdrincl: on(libc::SOL_IPV6, IPV6_HDRINCL),
+            icmpv_filter,
+            ..Default::default()
+        }
+    } else {
+        IpOptsRawEntry {
+            hdrincl: on(libc::SOL_IP, libc::IP_HDRINCL),
+            nodefrag: on(libc::SOL_IP, libc::IP_NODEFRAG),
+            icmpv_filter,
+            ..Default::default()
+        }
+    }
+}
+
+fn restore_raw_opts(fd: RawFd, v6: bool, proto: u32, r: &IpOptsRawEntry) -> Result<(), String> {
+    let want = |level, name, v: Option<bool>, what: &str| {
+        let v = i32::from(v == Some(true));
+        // IPPROTO_RAW sockets have IP_HDRINCL on and refuse a change.
+        if sys::getsockopt_int(fd, level, name).ok() == Some(v) {
+            return Ok(());
+        }
+        sys::setsockopt_int(fd, level, name, v).map_err(|err| format!("{what}: {err}"))
+    };
+    if v6 {
+        want(libc::SOL_IPV6, IPV6_HDRINCL, r.hdrincl, "IPV6_HDRINCL")?;
+    } else {
+        want(libc::SOL_IP, libc::IP_HDRINCL, r.hdrincl, "IP_HDRINCL")?;
+        want(libc::SOL_IP, libc::IP_NODEFRAG, r.nodefrag, "IP_NODEFRAG")?;
+    }
+    if !r.icmpv_filter.is_empty() {
+        let Some((level, name, words)) = icmp_filter(v6, proto) else {
+            return Err("an ICMP filter on a socket that is not ICMP".into());
+        };
+        if r.icmpv_filter.len() != words {
+            return Err(format!("an ICMP filter of {} words", r.icmpv_filter.len()));
+        }
+        let bytes: Vec<u8> = r
+            .icmpv_filter
+            .iter()
+            .flat_map(|w| w.to_ne_bytes())
+            .collect();
+        sys::setsockopt_bytes(fd, level, name, &bytes)
+            .map_err(|err| format!("ICMP filter: {err}"))?;
+    }
+    Ok(())
+}
+
 fn restore_ip_opts(fd: RawFd, e: &InetSkEntry) -> Result<(), String> {
     let set = |level, name, v: u32, what: &str| {
         sys::setsockopt_int(fd, level, name, v as i32).map_err(|err| format!("{what}: {err}"))
@@ -314,13 +432,8 @@ fn restore_ip_opts(fd: RawFd, e: &InetSkEntry) -> Result<(), String> {
         if let Some(ttl) = ip.ttl.filter(|_| !v6) {
             set(libc::SOL_IP, libc::IP_TTL, ttl, "IP_TTL")?;
         }
-        if ip.raw.as_ref().is_some_and(|r| {
-            r.hdrincl == Some(true) || r.nodefrag == Some(true) || !r.icmpv_filter.is_empty()
-        }) {
-            return Err(
-                "raw socket options (IP_HDRINCL, IP_NODEFRAG, ICMP filters) are not restored yet"
-                    .into(),
-            );
+        if let Some(r) = &ip.raw {
+            restore_raw_opts(fd, v6, e.proto, r)?;
         }
     }
     if let Some(t) = &e.tcp_opts {

@@ -11,6 +11,7 @@
 pub mod create;
 pub mod diag;
 pub mod inet;
+pub mod netlink;
 pub mod opts;
 pub mod queue;
 pub mod unix;
@@ -39,6 +40,10 @@ pub(crate) struct Dumped {
     /// `--skip-in-flight`: connections not yet accepted by a listener
     /// whose client is outside the tree are dropped, not refused.
     pub(crate) skip_in_flight: bool,
+    /// `--tcp-established` was given.
+    pub(crate) tcp_established: bool,
+    /// `--tcp-close`: established TCP is recorded, to be restored closed.
+    pub(crate) tcp_close: bool,
 }
 
 impl Dumped {
@@ -106,6 +111,15 @@ pub(crate) fn dump_fd(
                 r#type: FdTypes::Inetsk as i32,
                 id,
                 isk: Some(isk),
+                ..Default::default()
+            })
+        }
+        libc::AF_NETLINK => {
+            let nlsk = netlink::dump(pid, &what(), &sock, ino, id, flags)?;
+            Ok(FileEntry {
+                r#type: FdTypes::Netlinksk as i32,
+                id,
+                nlsk: Some(nlsk),
                 ..Default::default()
             })
         }

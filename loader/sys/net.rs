@@ -366,3 +366,15 @@ pub fn ioctl_fd(fd: RawFd, request: u64) -> io::Result<OwnedFd> {
     // SAFETY: the kernel just gave us this descriptor.
     Ok(unsafe { OwnedFd::from_raw_fd(r) })
 }
+
+/// Whether `fd` has data to read now (poll POLLIN, no wait).
+pub fn poll_in(fd: RawFd) -> io::Result<bool> {
+    let mut p = libc::pollfd {
+        fd,
+        events: libc::POLLIN,
+        revents: 0,
+    };
+    // SAFETY: p is one live pollfd.
+    let n = check_int(unsafe { libc::poll(&mut p, 1, 0) })?;
+    Ok(n > 0 && p.revents & libc::POLLIN != 0)
+}
