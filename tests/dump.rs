@@ -1366,10 +1366,12 @@ fn sockets_round_trip() {
     assert_nothing_left(v.pid as u32);
 }
 
-/// An established TCP connection is refused by name (it needs
-/// TCP_REPAIR); nothing is written and the victim's sockets still work.
+/// An established TCP connection is refused by name without
+/// --tcp-established (nothing written, the victim's sockets still work);
+/// with it, both ends come back through TCP_REPAIR with the bytes queued
+/// and carry data again; crit decodes tcp-stream-*.img.
 #[test]
-fn established_tcp_is_refused_and_the_task_runs_on() {
+fn established_tcp_round_trip() {
     let Some(_g) = harness("counter") else { return };
     let ns = NetNs::new();
     let v = start_in_netns(&ns, "sockets", &["tcp"]);
@@ -1385,6 +1387,30 @@ fn established_tcp_is_refused_and_the_task_runs_on() {
         fs::read_dir(&dir.0).unwrap().next().is_none(),
         "no images from a refused dump"
     );
+    let pid = v.pid.to_string();
+    let out = ns.crest(&["dump", "-t", &pid, "-D", dir.s(), "--tcp-established"]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    let streams = fs::read_dir(&dir.0)
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().starts_with("tcp-stream-"))
+        .count();
+    assert_eq!(streams, 2, "one stream image per end");
+    crit_decodes(&dir.0);
+    let pidfile = dir.0.join("restored.pid");
+    let out = ns.crest(&[
+        "restore",
+        "-D",
+        dir.s(),
+        "-d",
+        "--shell-job",
+        "--tcp-established",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     drop(ns);
     assert_nothing_left(v.pid as u32);

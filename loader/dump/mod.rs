@@ -130,7 +130,7 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     let mask = sys::block_sigchld().map_err(|e| DumpError::sys(pid, "sigprocmask", e))?;
     let result = dump_tree(o, &mut clock, fault);
     sys::restore_sigmask(mask);
-    let (tree, mut written, stats) = result?;
+    let (tree, mut written, stats, repaired) = result?;
     // Still frozen: a failing post-dump script leaves the tree running
     // and no images.
     o.scripts
@@ -141,12 +141,16 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     crate::stats::write_dump(dir, stats);
     let elapsed = clock.start.elapsed();
     if o.leave_running {
+        // The connections go on.
+        drop(repaired);
         for p in tree {
             for t in p.threads {
                 t.detach()?;
             }
         }
     } else {
+        // Closed in repair mode, the connections send no FIN or RST.
+        repaired.keep();
         // Zombies are dead already: their parents' end takes them.
         crate::ptrace::kill_all(
             tree.into_iter()
@@ -165,7 +169,7 @@ fn dump_tree(
     o: &DumpOptions,
     clock: &mut crate::log::Stages,
     fault: Option<&'static str>,
-) -> Result<(Vec<Process>, Written, DumpStatsEntry), DumpError> {
+) -> Result<Dumped, DumpError> {
     let (pid, dir, shell_job) = (o.pid, o.images_dir.as_path(), o.shell_job);
     let mut tree = seize_tree(pid)?;
     injected(fault, "seize")?;
@@ -191,6 +195,7 @@ fn dump_tree(
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
     }
     crate::sockets::unix::check_peers(&mut acc.files.sockets, &mut acc.files.entries)?;
+    crate::sockets::tcp::check_peers(&acc.files.sockets.tcp_conns)?;
     tree::write_tree(pid, dir, &acc, &mut written)?;
     injected(fault, "images")?;
     clock.stage("images");
@@ -207,7 +212,8 @@ fn dump_tree(
         memwrite_time: sync_start.elapsed().as_micros() as u32,
         ..acc.stats.clone()
     };
-    Ok((tree, written, stats))
+    let repaired = std::mem::take(&mut acc.files.sockets.repaired);
+    Ok((tree, written, stats, repaired))
 }
 
 /// The dump stages `CREST_FAULT` can name: the dump fails there on
@@ -241,6 +247,15 @@ fn injected(fault: Option<&'static str>, stage: &str) -> Result<(), DumpError> {
         _ => Ok(()),
     }
 }
+
+/// A tree dumped: its tasks, the images written, the statistics, and
+/// the connections held in TCP repair mode.
+type Dumped = (
+    Vec<Process>,
+    Written,
+    DumpStatsEntry,
+    crate::sockets::tcp::Repaired,
+);
 
 /// What the processes of a tree share in the image set.
 #[derive(Default)]

@@ -87,6 +87,16 @@ pub(super) fn write_tree(
         }
         write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
     }
+    for (ino, entry, queues) in &acc.files.sockets.tcp_streams {
+        let mut w = ImageWriter::new(magic::TCP_STREAM_MAGIC);
+        w.push_raw(entry, &[], queues);
+        write_bytes(
+            dir,
+            &format!("tcp-stream-{ino:x}.img"),
+            w.into_bytes(),
+            written,
+        )?;
+    }
     // CRIU writes sk-queues.img even when no socket has a queue.
     let mut w = ImageWriter::new(magic::SK_QUEUES_MAGIC);
     for (e, data) in &acc.files.sockets.queues {

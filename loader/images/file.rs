@@ -132,6 +132,7 @@ pub const IPCNS_SHM: ImageFile<IpcShmEntry> = ImageFile::new(magic::IPCNS_SHM_MA
 pub const IPCNS_SEM: ImageFile<IpcSemEntry> = ImageFile::new(magic::IPCNS_SEM_MAGIC);
 pub const IPCNS_MSG: ImageFile<IpcMsgEntry> = ImageFile::new(magic::IPCNS_MSG_MAGIC);
 pub const SK_QUEUES: ImageFile<SkPacketEntry> = ImageFile::new(magic::SK_QUEUES_MAGIC);
+pub const TCP_STREAM: ImageFile<TcpStreamEntry> = ImageFile::new(magic::TCP_STREAM_MAGIC);
 
 #[cfg(test)]
 mod tests {
@@ -164,6 +165,7 @@ mod tests {
             same(&IPCNS_SEM),
             same(&IPCNS_MSG),
             same(&SK_QUEUES),
+            same(&TCP_STREAM),
         ] {
             assert_eq!(kind, record);
         }

@@ -32,6 +32,7 @@ pub const TIMENS_MAGIC: u32 = 0x4311_4433;
 pub const STATS_MAGIC: u32 = 0x5709_3306;
 pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
 pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
+pub const TCP_STREAM_MAGIC: u32 = 0x5146_5506;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
 pub const UTSNS_MAGIC: u32 = 0x5447_3203;
@@ -100,6 +101,9 @@ pub enum Extra {
     /// `ipc_shm_entry`: `size` bytes of contents padded to 4, unless the
     /// record says they are `in_pagemaps` (as CRIU 4.2 writes them).
     ShmData,
+    /// `tcp_stream_entry`: `inq_len` bytes, then `outq_len` bytes (crit
+    /// prints `{"inq": .., "outq": ..}`, both base64).
+    TcpQueues,
 }
 
 impl Extra {
@@ -254,6 +258,15 @@ pub static IMAGES: &[ImageKind] = &[
             SK_QUEUES_MAGIC,
             "sk-queues.img",
             &schema::SK_PACKET_ENTRY,
+        )
+    },
+    ImageKind {
+        extra: Extra::TcpQueues,
+        ..kind(
+            "TCP_STREAM",
+            TCP_STREAM_MAGIC,
+            "tcp-stream-%x.img",
+            &schema::TCP_STREAM_ENTRY,
         )
     },
     kind("TTY_FILES", 0x5943_3025, "tty.img", &schema::TTY_FILE_ENTRY),

@@ -1114,6 +1114,36 @@ message! {
 }
 
 message! {
+    /// CRIU `tcp_stream_entry` (images/tcp-stream.proto): an established
+    /// connection's repair state; in `tcp-stream-%x.img` it is followed by
+    /// `inq_len` bytes of receive queue, then `outq_len` of send queue.
+    TcpStreamEntry, TCP_STREAM_ENTRY = "tcp_stream_entry" {
+        1 inq_len: required uint32,
+        2 inq_seq: required uint32,
+        /// Sent and unsent bytes of the send queue.
+        3 outq_len: required uint32,
+        4 outq_seq: required uint32,
+        /// `TCPI_OPT_*` bits.
+        5 opt_mask: required uint32 fmt(Fmt::Hex),
+        6 snd_wscale: required uint32,
+        7 mss_clamp: required uint32,
+        8 rcv_wscale: optional uint32,
+        9 timestamp: optional uint32,
+        /// Deprecated (`tcp_opts_entry` now).
+        10 cork: optional bool,
+        /// Deprecated (`tcp_opts_entry` now).
+        11 nodelay: optional bool,
+        /// Unsent bytes of the send queue.
+        12 unsq_len: optional uint32,
+        13 snd_wl1: optional uint32,
+        14 snd_wnd: optional uint32,
+        15 max_window: optional uint32,
+        16 rcv_wnd: optional uint32,
+        17 rcv_wup: optional uint32,
+    }
+}
+
+message! {
     /// CRIU `inet_sk_entry` (images/sk-inet.proto). `id` links it to the
     /// fdinfo records; `ino` names a TCP stream image (`tcp-stream-%x`).
     InetSkEntry, INET_SK_ENTRY = "inet_sk_entry" {

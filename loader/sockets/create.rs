@@ -18,7 +18,7 @@ use std::collections::HashMap;
 use std::ffi::CString;
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
-use crate::images::schema::{FdTypes, FileEntry, SkPacketEntry, UnixSkEntry};
+use crate::images::schema::{FdTypes, FileEntry, SkPacketEntry, TcpStreamEntry, UnixSkEntry};
 use crate::restore::RestoreError;
 use crate::sys;
 
@@ -182,6 +182,9 @@ pub struct SocketImages {
     pub ext_unix: bool,
     /// Established TCP connections are restored closed (`--tcp-close`).
     pub tcp_close: bool,
+    /// tcp-stream-%x.img by socket inode: the entry, the receive queue
+    /// and the send queue.
+    pub streams: HashMap<u32, (TcpStreamEntry, Vec<u8>, Vec<u8>)>,
 }
 
 impl SocketImages {
@@ -207,11 +210,44 @@ impl SocketImages {
                 )));
             }
         }
+        let mut streams = HashMap::new();
+        for e in files.values().filter_map(|f| f.isk.as_ref()) {
+            let connection = e.r#type == libc::SOCK_STREAM as u32
+                && e.proto == libc::IPPROTO_TCP as u32
+                && !matches!(e.state, TCP_LISTEN | super::unix::TCP_CLOSE);
+            let file = crate::images::file::TCP_STREAM;
+            let id = format!("{:x}", e.ino);
+            if !connection || !file.path(dir, &id).exists() {
+                continue;
+            }
+            let mut records = file.read_with_extra(dir, &id)?;
+            let name = file.name(&id);
+            let (s, queues) = match (records.pop(), records.is_empty()) {
+                (Some(r), true) => r,
+                _ => {
+                    return Err(RestoreError::Inconsistent(format!(
+                        "{name}: one record expected"
+                    )))
+                }
+            };
+            let inq = s.inq_len as usize;
+            if queues.len() != inq + s.outq_len as usize {
+                return Err(RestoreError::Inconsistent(format!(
+                    "{name}: {} bytes of queues, the record says {} + {}",
+                    queues.len(),
+                    s.inq_len,
+                    s.outq_len
+                )));
+            }
+            let (a, b) = queues.split_at(inq);
+            streams.insert(e.ino, (s.clone(), a.to_vec(), b.to_vec()));
+        }
         Ok(SocketImages {
             files,
             queues,
             ext_unix,
             tcp_close: false,
+            streams,
         })
     }
 }
@@ -267,12 +303,13 @@ pub fn create_all(
                         "files.img: inet socket entry {id} without its data"
                     ))
                 })?;
-                let s = super::inet::create(e, images.tcp_close).map_err(|why| {
-                    RestoreError::Unsupported(format!(
-                        "inet socket {id} (socket:[{}]) port {}: {why}",
-                        e.ino, e.src_port
-                    ))
-                })?;
+                let s = super::inet::create(e, images.tcp_close, images.streams.get(&e.ino))
+                    .map_err(|why| {
+                        RestoreError::Unsupported(format!(
+                            "inet socket {id} (socket:[{}]) port {}: {why}",
+                            e.ino, e.src_port
+                        ))
+                    })?;
                 out.insert(id, s);
             }
             Ok(FdTypes::Netlinksk) => {
@@ -294,9 +331,17 @@ pub fn create_all(
     }
     for &id in &wanted {
         if let (Some(e), Some(fd)) = (files.get(&id).and_then(|f| f.isk.as_ref()), out.get(&id)) {
-            super::inet::settle(fd.as_raw_fd(), e).map_err(|why| {
-                RestoreError::Unsupported(format!("inet socket {id} (socket:[{}]): {why}", e.ino))
-            })?;
+            super::inet::settle(fd.as_raw_fd(), e)
+                .and_then(|()| match images.streams.contains_key(&e.ino) {
+                    true => super::tcp::release(fd.as_raw_fd()),
+                    false => Ok(()),
+                })
+                .map_err(|why| {
+                    RestoreError::Unsupported(format!(
+                        "inet socket {id} (socket:[{}]): {why}",
+                        e.ino
+                    ))
+                })?;
         }
     }
     create_unix(files, &unix, queues, ext_unix, &mut out, other)?;

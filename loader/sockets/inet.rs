@@ -8,7 +8,9 @@
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
 use crate::dump::DumpError;
-use crate::images::schema::{FownEntry, InetSkEntry, IpOptsEntry, IpOptsRawEntry, TcpOptsEntry};
+use crate::images::schema::{
+    FownEntry, InetSkEntry, IpOptsEntry, IpOptsRawEntry, TcpOptsEntry, TcpStreamEntry,
+};
 use crate::log::WARN;
 use crate::sys;
 
@@ -92,11 +94,21 @@ pub(crate) fn dump(
     match (tcp, state) {
         (true, TCP_LISTEN | TCP_CLOSE) | (false, _) => {}
         (true, _) if d.tcp_close => {}
+        (true, TCP_ESTABLISHED) if d.tcp_established => {
+            let (stream, inq, outq) = super::tcp::dump(sock, &mut d.repaired, pid, what)?;
+            d.tcp_streams.push((ino, stream, [inq, outq].concat()));
+            d.tcp_conns.push(super::tcp::Conn {
+                pid,
+                what: what.to_string(),
+                src: (src_addr.clone(), src_port),
+                dst: (dst_addr.clone(), dst_port),
+            });
+        }
         (true, s) => {
             let why = if d.tcp_established {
-                "crest does not dump connections with TCP_REPAIR yet"
+                "crest restores only established connections"
             } else {
-                "established connections need TCP_REPAIR (--tcp-established), which crest does not do yet; --tcp-close dumps them to come back closed"
+                "dump with --tcp-established to keep it, or --tcp-close to have it come back closed"
             };
             return Err(refuse(format!(
                 "a TCP connection in state {} ({s}): {why}",
@@ -207,7 +219,11 @@ fn is_tcp(kind: u32, proto: u32) -> bool {
 /// with its options. SO_REUSEADDR and SO_REUSEPORT stay on (sockets of
 /// the tree may share a port, or the dead original hold it in TIME_WAIT)
 /// until [`settle`] puts the dumped values back once all exist.
-pub fn create(e: &InetSkEntry, tcp_close: bool) -> Result<OwnedFd, String> {
+pub fn create(
+    e: &InetSkEntry,
+    tcp_close: bool,
+    stream: Option<&(TcpStreamEntry, Vec<u8>, Vec<u8>)>,
+) -> Result<OwnedFd, String> {
     let family = e.family as i32;
     if family != libc::AF_INET && family != libc::AF_INET6 {
         return Err(format!("an inet socket of family {family}"));
@@ -225,10 +241,21 @@ pub fn create(e: &InetSkEntry, tcp_close: bool) -> Result<OwnedFd, String> {
             .map_err(|err| format!("flags: {err}"))?;
         return Ok(sock);
     }
+    if let (true, Some((s, inq, outq))) = (connection, stream) {
+        let sock = sys::socket(family, e.r#type as i32, e.proto as i32)
+            .map_err(|err| format!("socket: {err}"))?;
+        super::tcp::restore(&sock, e, s, inq, outq)?;
+        let fd = sock.as_raw_fd();
+        opts::restore(fd, &e.opts)?;
+        restore_ip_opts(fd, e)?;
+        sys::set_status_flags(fd, e.flags as i32 & libc::O_NONBLOCK)
+            .map_err(|err| format!("flags: {err}"))?;
+        return Ok(sock);
+    }
     if connection {
         return Err(format!(
-            "a TCP connection in state {}, which needs TCP_REPAIR (not supported yet)",
-            e.state
+            "a TCP connection in state {} without its tcp-stream-{:x}.img (dumped with --tcp-close? then restore with it too)",
+            e.state, e.ino
         ));
     }
     for (what, words) in [("source", &e.src_addr), ("destination", &e.dst_addr)] {

@@ -14,6 +14,7 @@ pub mod inet;
 pub mod netlink;
 pub mod opts;
 pub mod queue;
+pub mod tcp;
 pub mod unix;
 
 use std::collections::HashMap;
@@ -44,6 +45,12 @@ pub(crate) struct Dumped {
     pub(crate) tcp_established: bool,
     /// `--tcp-close`: established TCP is recorded, to be restored closed.
     pub(crate) tcp_close: bool,
+    /// Established connections in repair mode until the dump ends.
+    pub(crate) repaired: tcp::Repaired,
+    /// tcp-stream-%x.img: the socket inode, its entry and its queues.
+    pub(crate) tcp_streams: Vec<(u32, crate::images::schema::TcpStreamEntry, Vec<u8>)>,
+    /// Every connection dumped, to find each one's peer.
+    pub(crate) tcp_conns: Vec<tcp::Conn>,
 }
 
 impl Dumped {

@@ -378,3 +378,11 @@ pub fn poll_in(fd: RawFd) -> io::Result<bool> {
     let n = check_int(unsafe { libc::poll(&mut p, 1, 0) })?;
     Ok(n > 0 && p.revents & libc::POLLIN != 0)
 }
+
+/// An ioctl that writes one int (SIOCINQ, SIOCOUTQ, SIOCOUTQNSD).
+pub fn ioctl_int(fd: RawFd, request: u64) -> io::Result<u32> {
+    let mut v: libc::c_int = 0;
+    // SAFETY: the request writes one int into v.
+    check_int(unsafe { libc::ioctl(fd, request as _, &mut v) })?;
+    Ok(v as u32)
+}

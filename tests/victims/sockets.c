@@ -4,7 +4,7 @@
  *
  * Usage: sockets OUTDIR [tcp]     (OUTDIR: absolute path of a writable directory; with
  *                                  "tcp", P also holds an established loopback TCP
- *                                  connection, which a dump must refuse)
+ *                                  connection, dumped only with --tcp-established)
  *
  * Setup, in P before the fork (C inherits and keeps only its end of the first pair):
  *   1. a stream socketpair: P keeps end 0, C end 1; P writes "from-parent" and C writes
@@ -21,7 +21,7 @@
  *   9. a TCP listener on 127.0.0.1 (ephemeral port, SO_REUSEADDR);
  *  10. a UDP socket bound to 127.0.0.1 (ephemeral port);
  *  11. with "tcp": a TCP connection to the listener of 9, both ends held, "est" queued on
- *      the accepted end.
+ *      the accepted end and "ack" on the client end.
  * Then P forks C, writes ready, and waits for SIGTERM; C waits for SIGUSR1.
  *
  * On SIGTERM P checks each object: the queued data arrives in order with its boundaries
@@ -30,7 +30,7 @@
  * orphan reads "last words" then end of file; the shut down pair reads end of file on
  * one side and still carries data the other way; the TCP listener accepts a new
  * connection on its port; the UDP socket receives a datagram sent to itself; with "tcp",
- * the connection still carries "est" and a reply. Then C
+ * both queued strings arrive and a reply goes through. Then C
  * (on SIGUSR1) checks its end of pair 1 ("from-parent" queued, a reply goes through).
  * Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the failed checks.
  *
@@ -155,7 +155,7 @@ static void setup(void)
 	if (tcp_c < 0 || connect(tcp_c, (struct sockaddr *)&tcp_addr, sizeof(tcp_addr)))
 		setup_failed("tcp connect");
 	tcp_a = accept(tcpl, NULL, NULL);
-	if (tcp_a < 0 || send(tcp_c, "est", 3, 0) != 3)
+	if (tcp_a < 0 || send(tcp_c, "est", 3, 0) != 3 || send(tcp_a, "ack", 3, 0) != 3)
 		setup_failed("tcp accept");
 }
 
@@ -264,6 +264,9 @@ static void check_inet(void)
 
 		poll(&p, 1, 1000);
 		expect(tcp_a, "est", "tcp connection");
+		p.fd = tcp_c;
+		poll(&p, 1, 1000);
+		expect(tcp_c, "ack", "tcp connection");
 		send_str(tcp_a, "back", "tcp connection");
 		p.fd = tcp_c;
 		poll(&p, 1, 1000);

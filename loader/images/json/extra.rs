@@ -85,6 +85,7 @@ pub(super) fn length(kind: &ImageKind, body: &[u8], rest: &[u8]) -> u64 {
             Ok((_, len)) => len,
             Err(end) => end,
         },
+        Extra::TcpQueues => u64::from(get("inq_len") as u32) + u64::from(get("outq_len") as u32),
     }
 }
 
@@ -118,6 +119,13 @@ pub(super) fn value(
                 .unwrap_or(usize::MAX)
                 .min(extra.len());
             Some(Value::Str(base64_mime(&extra[..size])))
+        }
+        Extra::TcpQueues => {
+            let inq = (get("inq_len") as u32 as usize).min(extra.len());
+            Some(Value::Obj(vec![
+                ("inq".into(), Value::Str(base64_mime(&extra[..inq]))),
+                ("outq".into(), Value::Str(base64_mime(&extra[inq..]))),
+            ]))
         }
         Extra::MsgQueue => {
             // The framing gave us exactly the bytes queued_msgs accepts.
