@@ -137,7 +137,9 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     pos: m.pos,
                 }
             }
-            (FdTypes::Unixsk | FdTypes::Inetsk | FdTypes::Netlinksk, _) => Source::Socket(fi.id),
+            (FdTypes::Unixsk | FdTypes::Inetsk | FdTypes::Netlinksk | FdTypes::Packetsk, _) => {
+                Source::Socket(fi.id)
+            }
             (FdTypes::Eventpoll, _) => {
                 let ep = file
                     .epfd
@@ -376,7 +378,7 @@ pub fn create_shared<'a>(
     wanted.extend(
         flying
             .iter()
-            .filter(|f| f.usk.is_some() || f.isk.is_some() || f.nlsk.is_some())
+            .filter(|f| f.usk.is_some() || f.isk.is_some() || f.nlsk.is_some() || f.psk.is_some())
             .map(|f| f.id),
     );
     if !wanted.is_empty() {

@@ -813,8 +813,8 @@ message! {
 message! {
     /// CRIU `file_entry` (images/fdinfo.proto).
     ///
-    /// Only the kinds mirrored in this module are present; the packet socket,
-    /// tun, inotify/fanotify and bpfmap payloads (tags 6, 11, 13, 14, 21) are
+    /// Only the kinds mirrored in this module are present; the tun,
+    /// inotify/fanotify and bpfmap payloads (tags 11, 13, 14, 21) are
     /// skipped when decoding.
     FileEntry, FILE_ENTRY = "file_entry" {
         1 r#type as "type": required enumeration("FdTypes", FD_TYPES),
@@ -822,6 +822,7 @@ message! {
         3 reg: optional message(RegFileEntry, REG_FILE_ENTRY),
         4 isk: optional message(InetSkEntry, INET_SK_ENTRY),
         5 nsf: optional message(NsFileEntry, NS_FILE_ENTRY),
+        6 psk: optional message(PacketSockEntry, PACKET_SOCK_ENTRY),
         7 nlsk: optional message(NetlinkSkEntry, NETLINK_SK_ENTRY),
         8 efd: optional message(EventfdFileEntry, EVENTFD_FILE_ENTRY),
         9 epfd: optional message(EventpollFileEntry, EVENTPOLL_FILE_ENTRY),
@@ -1169,6 +1170,56 @@ message! {
         18 ns_id: optional uint32,
         19 shutdown: optional enumeration("SkShutdown", SK_SHUTDOWN),
         20 tcp_opts: optional message(TcpOptsEntry, TCP_OPTS_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `packet_mclist` (images/packet-sock.proto): one membership.
+    PacketMclist, PACKET_MCLIST = "packet_mclist" {
+        1 index: required uint32,
+        2 r#type as "type": required uint32,
+        3 addr: required bytes,
+    }
+}
+
+message! {
+    /// CRIU `packet_ring` (images/packet-sock.proto).
+    PacketRing, PACKET_RING = "packet_ring" {
+        1 block_size: required uint32,
+        2 block_nr: required uint32,
+        3 frame_size: required uint32,
+        4 frame_nr: required uint32,
+        5 retire_tmo: required uint32,
+        6 sizeof_priv: required uint32,
+        7 features: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `packet_sock_entry` (images/packet-sock.proto).
+    PacketSockEntry, PACKET_SOCK_ENTRY = "packet_sock_entry" {
+        1 id: required uint32,
+        2 r#type as "type": required uint32,
+        /// As given to socket(): network byte order.
+        3 protocol: required uint32,
+        4 flags: required uint32 fmt(Fmt::Hex),
+        5 ifindex: required uint32,
+        6 fown: required message(FownEntry, FOWN_ENTRY),
+        7 opts: required message(SkOptsEntry, SK_OPTS_ENTRY),
+        8 version: required uint32,
+        9 reserve: required uint32,
+        10 aux_data: required bool,
+        11 orig_dev: required bool,
+        12 vnet_hdr: required bool,
+        13 loss: required bool,
+        14 timestamp: required uint32,
+        15 copy_thresh: required uint32,
+        16 mclist: repeated message(PacketMclist, PACKET_MCLIST),
+        /// Schema default: 0xffffffff (no fanout).
+        17 fanout: optional uint32 default("4294967295"),
+        18 rx_ring: optional message(PacketRing, PACKET_RING),
+        19 tx_ring: optional message(PacketRing, PACKET_RING),
+        20 ns_id: optional uint32,
     }
 }
 

@@ -135,6 +135,15 @@ pub fn vmas(
                     0
                 });
             }
+            p if p.starts_with("socket:") => {
+                return Err(DumpError::refused(
+                    pid,
+                    format!(
+                        "{}: a mapped socket (a packet socket's ring), which crest does not dump",
+                        what()
+                    ),
+                ));
+            }
             _ => {
                 return Err(DumpError::refused(
                     pid,

@@ -312,6 +312,17 @@ pub fn create_all(
                     })?;
                 out.insert(id, s);
             }
+            Ok(FdTypes::Packetsk) => {
+                let e = f.psk.as_ref().ok_or_else(|| {
+                    RestoreError::Inconsistent(format!(
+                        "files.img: packet socket entry {id} without its data"
+                    ))
+                })?;
+                let s = super::packet::create(e).map_err(|why| {
+                    RestoreError::Unsupported(format!("packet socket {id}: {why}"))
+                })?;
+                out.insert(id, s);
+            }
             Ok(FdTypes::Netlinksk) => {
                 let e = f.nlsk.as_ref().ok_or_else(|| {
                     RestoreError::Inconsistent(format!(

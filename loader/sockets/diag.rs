@@ -35,7 +35,7 @@ const UDIAG_SHOW_ICONS: u32 = 0x08;
 const UDIAG_SHOW_RQLEN: u32 = 0x10;
 
 /// Netlink attributes after a fixed header: (type, payload).
-fn attrs(msg: &[u8], header: usize) -> Vec<(u16, &[u8])> {
+pub(super) fn attrs(msg: &[u8], header: usize) -> Vec<(u16, &[u8])> {
     let mut out = Vec::new();
     let mut at = header;
     while at + 4 <= msg.len() {

@@ -1,6 +1,6 @@
 //! Sockets, both ways. At dump each socket descriptor is copied into crest
 //! (`pidfd_getfd`) and described from sock_diag and getsockopt into its
-//! `files.img` entry (`usk`, `isk`, `nlsk`), its receive queue peeked into
+//! `files.img` entry (`usk`, `isk`, `nlsk`, `psk`), its receive queue peeked into
 //! `sk-queues.img`. At restore the loader creates every socket before the
 //! first fork, connected, filled and with its options, and the tasks
 //! inherit them like pipes.
@@ -13,6 +13,7 @@ pub mod diag;
 pub mod inet;
 pub mod netlink;
 pub mod opts;
+pub mod packet;
 pub mod queue;
 pub mod tcp;
 pub mod unix;
@@ -127,6 +128,15 @@ pub(crate) fn dump_fd(
                 r#type: FdTypes::Netlinksk as i32,
                 id,
                 nlsk: Some(nlsk),
+                ..Default::default()
+            })
+        }
+        libc::AF_PACKET => {
+            let psk = packet::dump(pid, &what(), &sock, ino, id, flags)?;
+            Ok(FileEntry {
+                r#type: FdTypes::Packetsk as i32,
+                id,
+                psk: Some(psk),
                 ..Default::default()
             })
         }

@@ -386,3 +386,16 @@ pub fn ioctl_int(fd: RawFd, request: u64) -> io::Result<u32> {
     check_int(unsafe { libc::ioctl(fd, request as _, &mut v) })?;
     Ok(v as u32)
 }
+
+/// `if_indextoname`: the interface's name.
+pub fn if_name(index: u32) -> io::Result<String> {
+    let mut buf = [0 as libc::c_char; libc::IF_NAMESIZE];
+    // SAFETY: buf has IF_NAMESIZE bytes, all if_indextoname writes.
+    let r = unsafe { libc::if_indextoname(index, buf.as_mut_ptr()) };
+    if r.is_null() {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: on success buf holds a NUL-terminated name.
+    let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
+    Ok(name.to_string_lossy().into_owned())
+}
