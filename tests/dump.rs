@@ -1415,3 +1415,155 @@ fn established_tcp_round_trip() {
     drop(ns);
     assert_nothing_left(v.pid as u32);
 }
+
+/// A real server: `python3 -m http.server` on 127.0.0.1, in a network
+/// namespace the test made, answers a request, is dumped idle, restored,
+/// and answers the next request with the same file.
+#[test]
+fn python_http_server_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    if Command::new("python3").arg("-V").output().is_err() {
+        cannot_run("the http.server test needs python3");
+        return;
+    }
+    let ns = NetNs::new();
+    let www = Dir::new("www");
+    fs::write(www.0.join("index.txt"), "served by a restored python\n").unwrap();
+    let port = 18000 + (std::process::id() % 1000) as u16;
+    let server = ns
+        .cmd(Path::new("python3"))
+        .args([
+            "-m",
+            "http.server",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .current_dir(&www.0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid = server.id() as i32;
+    let get = || {
+        let script = format!(
+            "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:{port}/index.txt', timeout=5).read().decode(), end='')"
+        );
+        ns.cmd(Path::new("python3"))
+            .args(["-c", &script])
+            .output()
+            .unwrap()
+    };
+    let first = poll(Duration::from_secs(10), || {
+        let o = get();
+        o.status.success().then_some(o)
+    })
+    .expect("the server answers before the dump");
+    assert_eq!(
+        String::from_utf8_lossy(&first.stdout),
+        "served by a restored python\n"
+    );
+    let dir = Dir::new("http-server");
+    let out = ns.crest(&["dump", "-t", &pid.to_string(), "-D", dir.s(), "--shell-job"]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    drop(server);
+    wait_gone(pid);
+    let out = ns.crest(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    let after = get();
+    assert!(
+        after.status.success(),
+        "request after restore: {}",
+        text(&after)
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&after.stdout),
+        "served by a restored python\n"
+    );
+    let _ = crest::sys::kill(pid, libc::SIGKILL);
+    wait_gone(pid);
+    drop(ns);
+    assert_nothing_left(pid as u32);
+}
+
+/// Crafted socket images are refused with the object named, and no task
+/// is left: a unix peer missing from files.img, a queue record longer
+/// than the bytes after it, an inet socket of an unknown family.
+#[test]
+fn crafted_socket_images_are_refused() {
+    use crest::images::file::FILES;
+    use crest::images::magic::SK_QUEUES_MAGIC;
+    use crest::images::schema::{FileEntry, SkPacketEntry};
+    use crest::images::ImageWriter;
+    let Some(_g) = harness("counter") else { return };
+    let ns = NetNs::new();
+    let v = start_in_netns(&ns, "sockets", &[]);
+    let dir = Dir::new("sockets-crafted");
+    let out = ns.crest(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    let pristine: Vec<FileEntry> = FILES.read_all(&dir.0, "").unwrap();
+    let queues = fs::read(dir.0.join("sk-queues.img")).unwrap();
+    let restore = |what: &str, want: &[&str]| {
+        let out = ns.crest(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{what}: {t}");
+        for w in want {
+            assert!(t.contains(w), "{what}: no {w:?} in {t}");
+        }
+        reap_all();
+        let left: Vec<_> = children()
+            .into_iter()
+            .filter(|&(p, _)| p != ns.0.id() as i32)
+            .collect();
+        assert!(left.is_empty(), "{what}: tasks left behind: {left:?}");
+        assert!(
+            !Path::new(&format!("/proc/{}", v.pid)).exists(),
+            "{what}: pid left"
+        );
+    };
+    let with = |edit: &dyn Fn(&mut FileEntry) -> bool| {
+        let mut files = pristine.clone();
+        let hit = files.iter_mut().map(edit).filter(|&b| b).count();
+        assert!(hit > 0, "nothing to edit");
+        fs::write(FILES.path(&dir.0, ""), FILES.encode(&files)).unwrap();
+    };
+    // 1. A connected client's peer is no socket of the images.
+    with(&|f| match f.usk.as_mut() {
+        Some(u) if u.peer != 0 && u.state == 1 && u.r#type == 1 && !u.name.is_empty() => false,
+        Some(u) if u.peer != 0 && u.r#type == 2 => {
+            u.peer = 0x7fff_fff0;
+            true
+        }
+        _ => false,
+    });
+    restore(
+        "missing peer",
+        &["socket:[2147483632]", "not in the images"],
+    );
+    // 2. A queue record that claims more bytes than follow it.
+    with(&|_| true);
+    let records = crest::images::file::SK_QUEUES
+        .read_with_extra(&dir.0, "")
+        .unwrap();
+    let mut w = ImageWriter::new(SK_QUEUES_MAGIC);
+    let mut first: SkPacketEntry = records[0].0.clone();
+    first.length += 4096;
+    w.push_raw(&first, &[], b"short");
+    fs::write(dir.0.join("sk-queues.img"), w.into_bytes()).unwrap();
+    restore("long queue record", &["sk-queues.img"]);
+    fs::write(dir.0.join("sk-queues.img"), &queues).unwrap();
+    // 3. An inet socket of a family crest does not know.
+    with(&|f| match f.isk.as_mut() {
+        Some(i) => {
+            i.family = 99;
+            true
+        }
+        None => false,
+    });
+    restore("unknown family", &["inet socket", "family 99"]);
+    drop(ns);
+    assert_nothing_left(v.pid as u32);
+}

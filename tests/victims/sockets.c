@@ -104,7 +104,7 @@ static void setup(void)
 
 	lsn = socket(AF_UNIX, SOCK_STREAM, 0);
 	lsn_addr.sun_family = AF_UNIX;
-	snprintf(lsn_addr.sun_path, sizeof(lsn_addr.sun_path), "%s/l.sock", outdir);
+	snprintf(lsn_addr.sun_path, sizeof(lsn_addr.sun_path), "%.96s/l.sock", outdir);
 	if (lsn < 0 || bind(lsn, (struct sockaddr *)&lsn_addr, sizeof(lsn_addr)) || listen(lsn, 4) ||
 	    chmod(lsn_addr.sun_path, 0640))
 		setup_failed("unix listener");
