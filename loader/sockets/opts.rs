@@ -37,7 +37,7 @@ pub fn dump(fd: RawFd) -> std::io::Result<SkOptsEntry> {
     let (snd_sec, snd_usec) = timeval(fd, libc::SO_SNDTIMEO)?;
     let (rcv_sec, rcv_usec) = timeval(fd, libc::SO_RCVTIMEO)?;
     let nonzero = |v: i32| (v != 0).then_some(v as u32);
-    let filter = sys::get_filter(fd)?;
+    let filter = sys::get_filter(fd)?.into_iter().map(encode_insn).collect();
     let dev = sys::getsockopt_bytes(fd, SOL, libc::SO_BINDTODEVICE, libc::IFNAMSIZ)
         .ok()
         .map(|b| {
@@ -165,11 +165,49 @@ pub fn restore(fd: RawFd, o: &SkOptsEntry) -> Result<(), String> {
             .map_err(|e| format!("SO_BINDTODEVICE {dev}: {e}"))?;
     }
     if !o.so_filter.is_empty() {
-        sys::attach_filter(fd, &o.so_filter).map_err(|e| format!("SO_ATTACH_FILTER: {e}"))?;
+        let insns: Vec<u64> = o.so_filter.iter().map(|&w| decode_insn(w)).collect();
+        sys::attach_filter(fd, &insns).map_err(|e| format!("SO_ATTACH_FILTER: {e}"))?;
     }
     // Last: a locked buffer size must have been set first.
     if let Some(lock) = o.so_buf_lock {
         set(libc::SO_BUF_LOCK, "SO_BUF_LOCK", lock as i32)?;
     }
     Ok(())
+}
+
+/// A `struct sock_filter` as it sits in memory (code, jt, jf, k) to the
+/// image's word: `code << 48 | jt << 40 | jf << 32 | k`, as CRIU packs it.
+fn encode_insn(raw: u64) -> u64 {
+    let b = raw.to_ne_bytes();
+    let code = u64::from(u16::from_ne_bytes([b[0], b[1]]));
+    let k = u64::from(u32::from_ne_bytes([b[4], b[5], b[6], b[7]]));
+    code << 48 | u64::from(b[2]) << 40 | u64::from(b[3]) << 32 | k
+}
+
+/// The inverse of [`encode_insn`].
+fn decode_insn(w: u64) -> u64 {
+    let mut b = [0u8; 8];
+    b[..2].copy_from_slice(&((w >> 48) as u16).to_ne_bytes());
+    b[2] = (w >> 40) as u8;
+    b[3] = (w >> 32) as u8;
+    b[4..].copy_from_slice(&(w as u32).to_ne_bytes());
+    u64::from_ne_bytes(b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn filter_words_as_criu_packs_them() {
+        // BPF_RET|BPF_K (0x06), jt 1, jf 2, k 0xffff
+        let mut raw = [0u8; 8];
+        raw[..2].copy_from_slice(&0x06u16.to_ne_bytes());
+        raw[2] = 1;
+        raw[3] = 2;
+        raw[4..].copy_from_slice(&0xffffu32.to_ne_bytes());
+        let raw = u64::from_ne_bytes(raw);
+        assert_eq!(encode_insn(raw), 0x0006_0102_0000_ffff);
+        assert_eq!(decode_insn(encode_insn(raw)), raw);
+    }
 }

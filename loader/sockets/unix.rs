@@ -206,7 +206,48 @@ pub(crate) fn check_peers(
         });
     }
     entries.extend(add);
+    order_peers_first(entries);
     Ok(())
+}
+
+/// Puts each unix socket's entry after its peer's (but for mutual
+/// pairs): CRIU's restore resolves a peer only among the entries read
+/// before, as its dump writes them.
+fn order_peers_first(entries: &mut Vec<crate::images::schema::FileEntry>) {
+    let at: HashMap<u32, usize> = entries
+        .iter()
+        .enumerate()
+        .filter_map(|(i, e)| e.usk.as_ref().map(|u| (u.ino, i)))
+        .collect();
+    let peer_of = |i: usize| -> Option<usize> {
+        let u = entries[i].usk.as_ref()?;
+        let j = *at.get(&u.peer)?;
+        let mutual = entries[j].usk.as_ref().is_some_and(|p| p.peer == u.ino);
+        (j != i && !mutual).then_some(j)
+    };
+    let mut order = Vec::with_capacity(entries.len());
+    let mut state = vec![0u8; entries.len()]; // 0 new, 1 on the path, 2 placed
+    for start in 0..entries.len() {
+        // Follow the chain of peers not placed yet, then place it back
+        // to front; a cycle is cut where it closes.
+        let mut chain = Vec::new();
+        let mut i = start;
+        while state[i] == 0 {
+            state[i] = 1;
+            chain.push(i);
+            match peer_of(i) {
+                Some(j) => i = j,
+                None => break,
+            }
+        }
+        for &k in chain.iter().rev() {
+            state[k] = 2;
+            order.push(k);
+        }
+    }
+    let mut old: Vec<Option<crate::images::schema::FileEntry>> =
+        std::mem::take(entries).into_iter().map(Some).collect();
+    entries.extend(order.into_iter().filter_map(|i| old[i].take()));
 }
 
 /// A unix name for messages: a path, or `@name` for an abstract one.
@@ -228,5 +269,46 @@ pub fn shutdown_how(s: Option<i32>) -> Option<i32> {
         Some(SkShutdown::Write) => Some(libc::SHUT_WR),
         Some(SkShutdown::Both) => Some(libc::SHUT_RDWR),
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::images::schema::FileEntry;
+
+    fn sk(id: u32, ino: u32, peer: u32) -> FileEntry {
+        FileEntry {
+            id,
+            usk: Some(UnixSkEntry {
+                id,
+                ino,
+                peer,
+                ..Default::default()
+            }),
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn peers_come_first_pairs_and_cycles_stay() {
+        // 1 -> 3, 2 -> 3 (datagram senders), 4 <-> 5 (a pair), 6 -> 7 -> 6 -> ...
+        let mut e = vec![
+            sk(1, 10, 30),
+            sk(2, 20, 30),
+            sk(3, 30, 0),
+            sk(4, 40, 50),
+            sk(5, 50, 40),
+            sk(6, 60, 70),
+            sk(7, 70, 80),
+            sk(8, 80, 60),
+        ];
+        order_peers_first(&mut e);
+        let ids: Vec<u32> = e.iter().map(|f| f.id).collect();
+        let pos = |id| ids.iter().position(|&i| i == id).unwrap();
+        assert_eq!(ids.len(), 8);
+        assert!(pos(3) < pos(1) && pos(3) < pos(2));
+        assert!(pos(4) < pos(5), "a pair keeps its order");
+        assert!(pos(7) < pos(6) && pos(8) < pos(7));
     }
 }
