@@ -50,6 +50,14 @@ fn peek_all(sock: RawFd) -> Result<Vec<Packet>, String> {
         if r.truncated {
             return Err(format!("a queued packet is longer than {size} bytes"));
         }
+        if r.creds.is_some() {
+            // The sender's pid, uid and gid: CRIU's scm_entry has no room
+            // for them, and a packet sent again would carry crest's.
+            return Err(
+                "a queued packet carries its sender's credentials (SO_PASSCRED is on), which CRIU's images cannot hold"
+                    .into(),
+            );
+        }
         if r.other_control {
             return Err("a queued packet carries control data other than descriptors".into());
         }

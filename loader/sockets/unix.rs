@@ -76,6 +76,16 @@ pub(crate) fn dump(
         peer = 0;
     }
     let raw = sock.as_raw_fd();
+    // The peek offset has no field in CRIU's images: a set one would be
+    // lost.
+    match sys::getsockopt_int(raw, libc::SOL_SOCKET, libc::SO_PEEK_OFF) {
+        Ok(off) if off >= 0 => {
+            return Err(refuse(format!(
+                "SO_PEEK_OFF is set ({off}), which CRIU's images cannot hold"
+            )))
+        }
+        _ => {}
+    }
     let opts = opts::dump(raw).map_err(|e| DumpError::sys(pid, format!("{what}: options"), e))?;
     let mut e = UnixSkEntry {
         id,
