@@ -1,4 +1,5 @@
-//! Why a dump failed, with the task and the object named.
+//! Why a dump failed, with the task and the object named; and the
+//! failures injected on purpose (`CREST_FAULT`).
 
 use std::fmt;
 use std::path::{Path, PathBuf};
@@ -84,5 +85,37 @@ impl DumpError {
             path: path.as_ref().into(),
             err,
         }
+    }
+}
+
+/// The dump stages `CREST_FAULT` can name: the dump fails there on
+/// purpose, which must leave the tree running as it was and no images.
+const FAULT_STAGES: &[&str] = &["seize", "proc", "inject", "pages", "images", "sync"];
+
+/// `CREST_FAULT=<stage>` for a dump (unset: none); an unknown value is an
+/// error, not a dump without the fault.
+pub(super) fn fault_from_env() -> Result<Option<&'static str>, DumpError> {
+    let Ok(v) = std::env::var("CREST_FAULT") else {
+        return Ok(None);
+    };
+    FAULT_STAGES
+        .iter()
+        .find(|&&s| s == v)
+        .map(|&s| Some(s))
+        .ok_or_else(|| {
+            DumpError::Request(format!(
+                "CREST_FAULT={v:?} names no dump stage (one of: {})",
+                FAULT_STAGES.join(", ")
+            ))
+        })
+}
+
+/// Fails on purpose when CREST_FAULT names dump stage `stage`.
+pub(super) fn injected(fault: Option<&'static str>, stage: &str) -> Result<(), DumpError> {
+    match fault {
+        Some(f) if f == stage => Err(DumpError::Request(format!(
+            "{stage}: fault injected by CREST_FAULT"
+        ))),
+        _ => Ok(()),
     }
 }

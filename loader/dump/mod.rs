@@ -25,6 +25,7 @@ mod tree;
 mod zombie;
 use crate::mem::dump as mem;
 pub use error::DumpError;
+use error::{fault_from_env, injected};
 
 use crate::ns::namespace_ids;
 use crate::pstree::{seize_tree, Process};
@@ -214,38 +215,6 @@ fn dump_tree(
     };
     let repaired = std::mem::take(&mut acc.files.sockets.repaired);
     Ok((tree, written, stats, repaired))
-}
-
-/// The dump stages `CREST_FAULT` can name: the dump fails there on
-/// purpose, which must leave the tree running as it was and no images.
-const FAULT_STAGES: &[&str] = &["seize", "proc", "inject", "pages", "images", "sync"];
-
-/// `CREST_FAULT=<stage>` for a dump (unset: none); an unknown value is an
-/// error, not a dump without the fault.
-fn fault_from_env() -> Result<Option<&'static str>, DumpError> {
-    let Ok(v) = std::env::var("CREST_FAULT") else {
-        return Ok(None);
-    };
-    FAULT_STAGES
-        .iter()
-        .find(|&&s| s == v)
-        .map(|&s| Some(s))
-        .ok_or_else(|| {
-            DumpError::Request(format!(
-                "CREST_FAULT={v:?} names no dump stage (one of: {})",
-                FAULT_STAGES.join(", ")
-            ))
-        })
-}
-
-/// Fails on purpose when CREST_FAULT names dump stage `stage`.
-fn injected(fault: Option<&'static str>, stage: &str) -> Result<(), DumpError> {
-    match fault {
-        Some(f) if f == stage => Err(DumpError::Request(format!(
-            "{stage}: fault injected by CREST_FAULT"
-        ))),
-        _ => Ok(()),
-    }
 }
 
 /// A tree dumped: its tasks, the images written, the statistics, and
