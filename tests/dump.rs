@@ -1567,3 +1567,137 @@ fn crafted_socket_images_are_refused() {
     drop(ns);
     assert_nothing_left(v.pid as u32);
 }
+
+/// An established connection whose peer is outside the tree: the dump
+/// locks it (nf_tables), so a packet the peer sends while the tree is
+/// away is dropped and sent again, not answered by a RST; the restore
+/// unlocks it and both directions go on.
+// The victim is reaped by reap_all() (wait_gone), as in start_victim().
+#[allow(clippy::zombie_processes)]
+#[test]
+fn tcp_peer_outside_the_tree_is_locked_out() {
+    let Some(_g) = harness("counter") else { return };
+    if Command::new("python3").arg("-V").output().is_err() {
+        cannot_run("the TCP lock test needs python3");
+        return;
+    }
+    const PEER: &str = r#"
+import os, signal, socket, sys, time
+port, out = int(sys.argv[1]), sys.argv[2]
+l = socket.socket()
+l.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+l.bind(("127.0.0.1", port))
+l.listen(1)
+open(out + "/listening", "w").write("1")
+c, _ = l.accept()
+poke = []
+signal.signal(signal.SIGUSR2, lambda *a: poke.append(1))
+c.setblocking(False)
+while True:
+    if poke:
+        poke.clear()
+        c.sendall(b"x")
+    try:
+        d = c.recv(16)
+        if not d:
+            break
+        c.sendall(d)
+    except BlockingIOError:
+        time.sleep(0.01)
+    except ConnectionResetError:
+        open(out + "/reset", "w").write("1")
+        break
+"#;
+    const VICTIM: &str = r#"
+import os, signal, socket, sys, time
+out, port = sys.argv[1], int(sys.argv[2])
+def publish(name, text):
+    open(out + "/" + name + ".tmp", "w").write(text)
+    os.rename(out + "/" + name + ".tmp", out + "/" + name)
+go = []
+signal.signal(signal.SIGUSR1, lambda *a: go.append(1))
+s = socket.create_connection(("127.0.0.1", port))
+s.sendall(b"a")
+assert s.recv(1) == b"a"
+publish("ready", str(os.getpid()))
+while not go:
+    time.sleep(0.01)
+try:
+    s.settimeout(10)
+    s.sendall(b"b")
+    got = b""
+    while not (b"b" in got and b"x" in got):
+        c = s.recv(16)
+        if not c:
+            break
+        got += c
+    publish("verdict", "PASS" if sorted(got) == sorted(b"bx") else "FAIL: got %r" % got)
+except Exception as e:
+    publish("verdict", "FAIL: %r" % e)
+"#;
+    let ns = NetNs::new();
+    let out = Dir::new("tcp-lock");
+    let port = (19000 + std::process::id() % 1000).to_string();
+    let mut peer = ns
+        .cmd(Path::new("python3"))
+        .args(["-c", PEER, &port, out.s()])
+        .stdin(Stdio::null())
+        .spawn()
+        .unwrap();
+    assert!(
+        wait_for(&out.0.join("listening"), 10).is_some(),
+        "peer listening"
+    );
+    ns.cmd(Path::new("python3"))
+        .args(["-c", VICTIM, out.s(), &port])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid: i32 = wait_for(&out.0.join("ready"), 10)
+        .expect("victim connected")
+        .parse()
+        .unwrap();
+    let dir = Dir::new("tcp-lock-img");
+    let args = [
+        "dump",
+        "-t",
+        &pid.to_string(),
+        "-D",
+        dir.s(),
+        "--shell-job",
+        "--tcp-established",
+    ];
+    let o = ns.crest(&args);
+    assert!(o.status.success(), "dump: {}", text(&o));
+    wait_gone(pid);
+    let inv = crest_cmd(&["show", &dir.0.join("inventory.img").to_string_lossy()]);
+    assert!(text(&inv).contains("network_lock_method"), "{}", text(&inv));
+    // The peer speaks while the connection is away.
+    crest::sys::kill(peer.id() as i32, libc::SIGUSR2).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        !out.0.join("reset").exists(),
+        "the peer got a RST while locked"
+    );
+    let o = ns.crest(&[
+        "restore",
+        "-D",
+        dir.s(),
+        "-d",
+        "--shell-job",
+        "--tcp-established",
+    ]);
+    assert!(o.status.success(), "restore: {}", text(&o));
+    reap_all();
+    crest::sys::kill(pid, libc::SIGUSR1).unwrap();
+    let verdict = wait_for(&out.0.join("verdict"), 20);
+    let _ = crest::sys::kill(pid, libc::SIGKILL);
+    let _ = peer.kill();
+    let _ = peer.wait();
+    wait_gone(pid);
+    assert_eq!(verdict.as_deref(), Some("PASS"));
+    drop(ns);
+    assert_nothing_left(pid as u32);
+}

@@ -192,11 +192,11 @@ fn dump_tree(
     acc.files.sockets.skip_in_flight = o.skip_in_flight;
     acc.files.sockets.tcp_established = o.tcp_established;
     acc.files.sockets.tcp_close = o.tcp_close;
+    acc.files.sockets.note_tree(&pids);
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
     }
     crate::sockets::unix::check_peers(&mut acc.files.sockets, &mut acc.files.entries)?;
-    crate::sockets::tcp::check_peers(&acc.files.sockets.tcp_conns)?;
     tree::write_tree(pid, dir, &acc, &mut written)?;
     injected(fault, "images")?;
     clock.stage("images");

@@ -122,6 +122,15 @@ pub(super) fn write_tree(
         ns_per_id: Some(true),
         lsmtype: Some(Lsmtype::NoLsm as i32),
         tcp_close: acc.files.sockets.tcp_close.then_some(true),
+        // As CRIU: the restore takes the lock away by this run id.
+        network_lock_method: acc
+            .files
+            .sockets
+            .repaired
+            .lock
+            .as_ref()
+            .map(|_| crate::sockets::netfilter::LOCK_NFTABLES),
+        dump_criu_run_id: acc.files.sockets.repaired.lock.clone(),
         ..Default::default()
     };
     write_image(dir, &file::INVENTORY, "", &[inventory], written)

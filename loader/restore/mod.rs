@@ -498,6 +498,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     clock.stage("restore");
     // Every task is restored and none runs its own code yet.
     script(Action::PostRestore, Some(guard.root))?;
+    // The connections are back: their packets may flow again.
+    crate::sockets::netfilter::unlock_after_restore(&inventory);
     script(Action::PreResume, Some(guard.root))?;
     // Every wait below is bounded: the alarm interrupts it.
     sys::deadline_alarm(finish::FINISH_TIMEOUT_S)

@@ -95,14 +95,20 @@ pub(crate) fn dump(
         (true, TCP_LISTEN | TCP_CLOSE) | (false, _) => {}
         (true, _) if d.tcp_close => {}
         (true, TCP_ESTABLISHED) if d.tcp_established => {
+            // First its packets are dropped, then it goes silent; a peer
+            // in the tree goes silent with it and needs no lock.
+            let conn = super::netfilter::Conn {
+                family,
+                src: (&src_addr, src_port),
+                dst: (&dst_addr, dst_port),
+            };
+            if !d.peer_in_tree(conn.src, conn.dst) {
+                d.repaired.lock_conn(&conn).map_err(|e| {
+                    DumpError::sys(pid, format!("{what}: locking the network (nf_tables)"), e)
+                })?;
+            }
             let (stream, inq, outq) = super::tcp::dump(sock, &mut d.repaired, pid, what)?;
             d.tcp_streams.push((ino, stream, [inq, outq].concat()));
-            d.tcp_conns.push(super::tcp::Conn {
-                pid,
-                what: what.to_string(),
-                src: (src_addr.clone(), src_port),
-                dst: (dst_addr.clone(), dst_port),
-            });
         }
         (true, s) => {
             let why = if d.tcp_established {

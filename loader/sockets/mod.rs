@@ -11,6 +11,7 @@
 pub mod create;
 pub mod diag;
 pub mod inet;
+pub mod netfilter;
 pub mod netlink;
 pub mod opts;
 pub mod packet;
@@ -48,10 +49,11 @@ pub(crate) struct Dumped {
     pub(crate) tcp_close: bool,
     /// Established connections in repair mode until the dump ends.
     pub(crate) repaired: tcp::Repaired,
+    /// The socket inodes the tree's tasks hold: a connection between two
+    /// of them needs no network lock (both ends go silent together).
+    pub(crate) tree_sockets: std::collections::HashSet<u32>,
     /// tcp-stream-%x.img: the socket inode, its entry and its queues.
     pub(crate) tcp_streams: Vec<(u32, crate::images::schema::TcpStreamEntry, Vec<u8>)>,
-    /// Every connection dumped, to find each one's peer.
-    pub(crate) tcp_conns: Vec<tcp::Conn>,
 }
 
 impl Dumped {
@@ -62,6 +64,37 @@ impl Dumped {
             self.unix = Some(d);
         }
         Ok(self.unix.get_or_insert_with(HashMap::new))
+    }
+
+    /// Records the sockets every task of the tree holds.
+    pub(crate) fn note_tree(&mut self, pids: &[i32]) {
+        for &pid in pids {
+            for fd in crate::proc::fds(pid).unwrap_or_default() {
+                let link = crate::proc::readlink(pid, &format!("fd/{fd}")).unwrap_or_default();
+                if let Some(ino) = link
+                    .strip_prefix("socket:[")
+                    .and_then(|r| r.strip_suffix(']'))
+                    .and_then(|n| n.parse().ok())
+                {
+                    self.tree_sockets.insert(ino);
+                }
+            }
+        }
+    }
+
+    /// Whether the TCP connection (src, dst) has its other end in the
+    /// tree.
+    fn peer_in_tree(&self, src: (&[u32], u32), dst: (&[u32], u32)) -> bool {
+        let same = |a: &[u32; 4], b: &[u32]| b.iter().enumerate().all(|(i, w)| a[i] == *w);
+        self.inet.as_ref().is_some_and(|m| {
+            m.values().any(|d| {
+                u32::from(d.src_port) == dst.1
+                    && u32::from(d.dst_port) == src.1
+                    && same(&d.src, dst.0)
+                    && same(&d.dst, src.0)
+                    && self.tree_sockets.contains(&d.ino)
+            })
+        })
     }
 
     /// Whether unix socket `ino` has bytes in its receive queue.

@@ -6,11 +6,11 @@
 //! a handshake, given the same sequence numbers, options and queues, and
 //! let go.
 //!
-//! Nothing blocks the network in between: a connection is dumped only
-//! when its peer is dumped with it (both ends in repair mode, closed
-//! silently when the tree is killed), which the check at the end of the
-//! dump enforces. A peer outside the tree would see its packets answered
-//! by RSTs, so it is refused by name.
+//! Before it goes into repair mode, a connection's packets are dropped
+//! both ways by an nf_tables lock (`netfilter`), which the restore takes
+//! away once the connection is back: its peer, in the tree or not, sees
+//! a pause, not a RST. The sockets stay in repair mode until the tree is
+//! killed, so their closing sends nothing either.
 
 use std::os::fd::{AsRawFd, OwnedFd, RawFd};
 
@@ -43,29 +43,43 @@ const SIOCOUTQNSD: u64 = 0x894b;
 /// repair mode (a failed dump, or `--leave-running`: the connection goes
 /// on); [`Repaired::keep`] leaves them in it, so that the tree's death
 /// closes them without a FIN or RST.
+/// With them, the network lock that drops their packets (its run id).
 #[derive(Default)]
-pub(crate) struct Repaired(Vec<OwnedFd>);
+pub(crate) struct Repaired {
+    fds: Vec<OwnedFd>,
+    pub(crate) lock: Option<String>,
+}
 
 impl Repaired {
+    /// The tree dies with the connections in repair mode; the lock stays
+    /// for the restore to take away.
     pub(crate) fn keep(mut self) {
-        self.0.clear();
+        self.fds.clear();
+        self.lock = None;
+    }
+
+    /// The run id of this dump's lock, made with the first connection.
+    pub(crate) fn lock_conn(&mut self, c: &super::netfilter::Conn<'_>) -> std::io::Result<()> {
+        let id = self.lock.get_or_insert_with(|| {
+            let t = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map_or(0, |d| d.as_nanos());
+            format!("crest-{:x}-{}", t, std::process::id())
+        });
+        super::netfilter::lock(id, std::slice::from_ref(c))
     }
 }
 
 impl Drop for Repaired {
+    /// The connections go on: out of repair mode, their packets let through.
     fn drop(&mut self) {
-        for fd in &self.0 {
+        for fd in &self.fds {
             let _ = sys::setsockopt_int(fd.as_raw_fd(), libc::IPPROTO_TCP, TCP_REPAIR, 0);
         }
+        if let Some(id) = &self.lock {
+            let _ = super::netfilter::unlock(id);
+        }
     }
-}
-
-/// One end of a connection dumped: its addresses, to find its peer.
-pub(crate) struct Conn {
-    pub(crate) pid: i32,
-    pub(crate) what: String,
-    pub(crate) src: (Vec<u32>, u32),
-    pub(crate) dst: (Vec<u32>, u32),
 }
 
 fn set(fd: RawFd, name: i32, v: i32, what: &str) -> Result<(), String> {
@@ -92,7 +106,7 @@ pub(crate) fn dump(
         .try_clone()
         .map_err(|e| DumpError::sys(pid, format!("{what}: dup"), e))?;
     set(fd, TCP_REPAIR, 1, "TCP_REPAIR").map_err(err)?;
-    repaired.0.push(copy);
+    repaired.fds.push(copy);
     let read = || -> Result<(TcpStreamEntry, Vec<u8>, Vec<u8>), String> {
         set(fd, TCP_REPAIR_QUEUE, RECV_QUEUE, "TCP_REPAIR_QUEUE")?;
         let inq_seq = get(fd, TCP_QUEUE_SEQ, "TCP_QUEUE_SEQ")?;
@@ -161,22 +175,6 @@ pub(crate) fn dump(
         Ok((entry, inq, outq))
     };
     read().map_err(err)
-}
-
-/// Each connection's peer must have been dumped with it.
-pub(crate) fn check_peers(conns: &[Conn]) -> Result<(), DumpError> {
-    for c in conns {
-        if !conns.iter().any(|p| p.src == c.dst && p.dst == c.src) {
-            return Err(DumpError::refused(
-                c.pid,
-                format!(
-                    "{}: its TCP peer (port {}) is outside the tree, and crest cannot block the network while the connection is away",
-                    c.what, c.dst.1
-                ),
-            ));
-        }
-    }
-    Ok(())
 }
 
 /// Makes `sock` (new, not bound) the connection of `e` again from its

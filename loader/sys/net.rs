@@ -399,3 +399,69 @@ pub fn if_name(index: u32) -> io::Result<String> {
     let name = unsafe { std::ffi::CStr::from_ptr(buf.as_ptr()) };
     Ok(name.to_string_lossy().into_owned())
 }
+
+const NETLINK_NETFILTER: i32 = 12;
+
+/// Sends a batch of nf_tables messages (BATCH_BEGIN ... BATCH_END) and
+/// waits for the acknowledgement of each message asking for one; the
+/// first error is returned.
+pub fn netfilter_batch(batch: &[u8]) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // The messages that ask for an ack (NLM_F_ACK).
+    let mut want = 0usize;
+    let mut at = 0;
+    while at + 16 <= batch.len() {
+        let len = u32::from_ne_bytes(batch[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
+        let flags = u16::from_ne_bytes([batch[at + 6], batch[at + 7]]);
+        if flags & libc::NLM_F_ACK as u16 != 0 {
+            want += 1;
+        }
+        if len < 16 {
+            return Err(io::Error::from_raw_os_error(libc::EINVAL));
+        }
+        at += (len + 3) & !3;
+    }
+    let nl = socket(libc::AF_NETLINK, libc::SOCK_RAW, NETLINK_NETFILTER)?;
+    let kernel = {
+        let mut a = vec![0u8; 12];
+        a[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
+        a
+    };
+    sendmsg(nl.as_raw_fd(), batch, &kernel, &[], None)?;
+    let mut buf = vec![0u8; 64 * 1024];
+    // The kernel sends every ack (and the error of a message that asked
+    // for none) once the batch is done: all come in one go.
+    while want > 0 {
+        let mut p = libc::pollfd {
+            fd: nl.as_raw_fd(),
+            events: libc::POLLIN,
+            revents: 0,
+        };
+        // SAFETY: p is one live pollfd.
+        if check_int(unsafe { libc::poll(&mut p, 1, 5000) })? == 0 {
+            return Err(io::Error::from(io::ErrorKind::TimedOut));
+        }
+        // SAFETY: buf is writable for its length.
+        let n = check(
+            unsafe { libc::recv(nl.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) } as _,
+        )? as usize;
+        let mut at = 0;
+        while at + 16 <= n {
+            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
+            let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+            if len < 16 || at + len > n {
+                return Err(io::Error::from_raw_os_error(libc::EBADMSG));
+            }
+            if kind == libc::NLMSG_ERROR as u16 {
+                let errno = i32::from_ne_bytes(buf[at + 16..at + 20].try_into().unwrap_or([0; 4]));
+                want = want.saturating_sub(1);
+                // A failed message aborts the batch: nothing more comes.
+                if errno != 0 {
+                    return Err(io::Error::from_raw_os_error(-errno));
+                }
+            }
+            at += (len + 3) & !3;
+        }
+    }
+    Ok(())
+}
