@@ -1571,7 +1571,8 @@ fn crafted_socket_images_are_refused() {
 /// An established connection whose peer is outside the tree: the dump
 /// locks it (nf_tables), so a packet the peer sends while the tree is
 /// away is dropped and sent again, not answered by a RST; the restore
-/// unlocks it and both directions go on.
+/// unlocks it and both directions go on. A dump that fails first leaves
+/// the connection unlocked and out of repair mode.
 // The victim is reaped by reap_all() (wait_gone), as in start_victim().
 #[allow(clippy::zombie_processes)]
 #[test]
@@ -1669,6 +1670,19 @@ except Exception as e:
         "--shell-job",
         "--tcp-established",
     ];
+    // A dump failing after the lock and repair mode leaves neither: the
+    // exchange at the end would stall on a lock left behind.
+    let o = ns
+        .cmd(Path::new(crest()))
+        .args(args)
+        .env("CREST_FAULT", "images")
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "faulted dump: {}", text(&o));
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the victim runs on"
+    );
     let o = ns.crest(&args);
     assert!(o.status.success(), "dump: {}", text(&o));
     wait_gone(pid);
