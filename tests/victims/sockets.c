@@ -20,7 +20,10 @@
  *   8. SO_RCVBUF 65536 and SO_RCVTIMEO 2.5 s on pair 1's end 0; O_NONBLOCK on the listener;
  *   9. a TCP listener on 127.0.0.1 (ephemeral port, SO_REUSEADDR);
  *  10. a UDP socket bound to 127.0.0.1 (ephemeral port);
- *  11. with "tcp": a TCP connection to the listener of 9, both ends held, "est" queued on
+ *  11. a second stream socketpair, P keeping end 0 and C end 1, with a pipe's read end in
+ *      flight on it (SCM_RIGHTS, one byte "F"): the pipe holds "piped" and P closed both
+ *      its ends, so the pipe lives only in the queue;
+ *  12. with "tcp": a TCP connection to the listener of 9, both ends held, "est" queued on
  *      the accepted end and "ack" on the client end.
  * Then P forks C, writes ready, and waits for SIGTERM; C waits for SIGUSR1.
  *
@@ -31,7 +34,9 @@
  * one side and still carries data the other way; the TCP listener accepts a new
  * connection on its port; the UDP socket receives a datagram sent to itself; with "tcp",
  * both queued strings arrive and a reply goes through. Then C
- * (on SIGUSR1) checks its end of pair 1 ("from-parent" queued, a reply goes through).
+ * (on SIGUSR1) checks its end of pair 1 ("from-parent" queued, a reply goes through) and
+ * receives the pipe from pair 2: "F" with one descriptor, which reads "piped", then end of
+ * file.
  * Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the failed checks.
  *
  * Build: gcc -O1 -static -Wall -Wextra -o sockets sockets.c
@@ -49,7 +54,7 @@
 #include <sys/stat.h>
 #include <sys/un.h>
 
-static int pair1[2], seqp[2], dgp[2], lsn, client, abst, orphan, shut[2], tcpl, udp;
+static int pair1[2], seqp[2], dgp[2], lsn, client, abst, orphan, shut[2], tcpl, udp, pair2[2];
 static int with_tcp, tcp_c = -1, tcp_a = -1;
 static struct sockaddr_un lsn_addr, abst_addr;
 static socklen_t abst_len;
@@ -149,6 +154,31 @@ static void setup(void)
 	if (udp < 0 || bind(udp, (struct sockaddr *)&udp_addr, sizeof(udp_addr)) ||
 	    getsockname(udp, (struct sockaddr *)&udp_addr, &len))
 		setup_failed("udp bind");
+	{
+		int q[2];
+		char c = 'F';
+		struct iovec iov = { &c, 1 };
+		char cbuf[CMSG_SPACE(sizeof(int))];
+		struct msghdr m = { 0 };
+		struct cmsghdr *ch;
+
+		if (socketpair(AF_UNIX, SOCK_STREAM, 0, pair2) || pipe(q) || write(q[1], "piped", 5) != 5)
+			setup_failed("pair 2");
+		memset(cbuf, 0, sizeof(cbuf));
+		m.msg_iov = &iov;
+		m.msg_iovlen = 1;
+		m.msg_control = cbuf;
+		m.msg_controllen = sizeof(cbuf);
+		ch = CMSG_FIRSTHDR(&m);
+		ch->cmsg_level = SOL_SOCKET;
+		ch->cmsg_type = SCM_RIGHTS;
+		ch->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(ch), &q[0], sizeof(int));
+		if (sendmsg(pair2[0], &m, 0) != 1)
+			setup_failed("sendmsg SCM_RIGHTS");
+		close(q[0]);
+		close(q[1]);
+	}
 	if (!with_tcp)
 		return;
 	tcp_c = socket(AF_INET, SOCK_STREAM, 0);
@@ -223,6 +253,39 @@ static void check_unix(void)
 	expect(shut[0], "still", "shut down pair");
 }
 
+/* C: the pipe in flight on pair 2 arrives with its data */
+static void check_in_flight(void)
+{
+	char c = 0, buf[16], cbuf[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { &c, 1 };
+	struct msghdr m = { 0 };
+	struct cmsghdr *ch;
+	int fd = -1;
+	ssize_t n;
+
+	m.msg_iov = &iov;
+	m.msg_iovlen = 1;
+	m.msg_control = cbuf;
+	m.msg_controllen = sizeof(cbuf);
+	if (recvmsg(pair2[1], &m, MSG_DONTWAIT) != 1 || c != 'F') {
+		fail("pair 2: no \"F\" (%s)", strerror(errno));
+		return;
+	}
+	ch = CMSG_FIRSTHDR(&m);
+	if (!ch || ch->cmsg_type != SCM_RIGHTS) {
+		fail("pair 2: no descriptor in flight");
+		return;
+	}
+	memcpy(&fd, CMSG_DATA(ch), sizeof(int));
+	n = read(fd, buf, sizeof(buf) - 1);
+	buf[n > 0 ? n : 0] = 0;
+	if (n != 5 || strcmp(buf, "piped"))
+		fail("pipe in flight: read \"%s\" (%zd)", buf, n);
+	else if (read(fd, buf, sizeof(buf)) != 0)
+		fail("pipe in flight: no end of file after its data");
+	close(fd);
+}
+
 static void check_inet(void)
 {
 	struct sockaddr_in a;
@@ -283,15 +346,18 @@ int main(int argc, char **argv)
 	setup();
 	if (fork_child()) {
 		close(pair1[0]);
+		close(pair2[0]);
 		send(pair1[1], "from-child", 10, 0);
 		while (child_waiting())
 			nap();
 		check_child_ids();
 		expect(pair1[1], "from-parent", "pair 1 (C)");
 		expect(pair1[1], NULL, "pair 1 (C)");
+		check_in_flight();
 		child_report_exit();
 	}
 	close(pair1[1]);
+	close(pair2[1]);
 	/* C has written into pair 1 before it is dumped */
 	for (int i = 0; i < 200; i++) {
 		int n = 0;
