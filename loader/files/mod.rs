@@ -265,6 +265,12 @@ impl Files {
             };
             self.sockets.queues.push((entry, p.data));
         }
+        // As CRIU writes them: the files in flight before the socket whose
+        // queue holds them (CRIU's restore does not refill it otherwise).
+        if let Some(at) = self.entries.iter().position(|e| e.id == id) {
+            let e = self.entries.remove(at);
+            self.entries.push(e);
+        }
         Ok(())
     }
 

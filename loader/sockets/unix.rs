@@ -220,9 +220,9 @@ pub(crate) fn check_peers(
     Ok(())
 }
 
-/// Puts each unix socket's entry after its peer's (but for mutual
-/// pairs): CRIU's restore resolves a peer only among the entries read
-/// before, as its dump writes them.
+/// Puts each unix socket's entry after its peer's, as CRIU's dump
+/// writes them: its restore resolves a peer only among the entries read
+/// before.
 fn order_peers_first(entries: &mut Vec<crate::images::schema::FileEntry>) {
     let at: HashMap<u32, usize> = entries
         .iter()
@@ -233,7 +233,10 @@ fn order_peers_first(entries: &mut Vec<crate::images::schema::FileEntry>) {
         let u = entries[i].usk.as_ref()?;
         let j = *at.get(&u.peer)?;
         let mutual = entries[j].usk.as_ref().is_some_and(|p| p.peer == u.ino);
-        (j != i && !mutual).then_some(j)
+        // Of a mutual pair, the end met second comes first, as in CRIU's
+        // dump (the first is held back until its peer is written); its
+        // restore makes the pair where that order says.
+        (j != i && (!mutual || j > i)).then_some(j)
     };
     let mut order = Vec::with_capacity(entries.len());
     let mut state = vec![0u8; entries.len()]; // 0 new, 1 on the path, 2 placed
@@ -318,7 +321,7 @@ mod tests {
         let pos = |id| ids.iter().position(|&i| i == id).unwrap();
         assert_eq!(ids.len(), 8);
         assert!(pos(3) < pos(1) && pos(3) < pos(2));
-        assert!(pos(4) < pos(5), "a pair keeps its order");
+        assert!(pos(5) < pos(4), "the end of a pair met second comes first");
         assert!(pos(7) < pos(6) && pos(8) < pos(7));
     }
 }
