@@ -279,12 +279,6 @@ impl Files {
     /// an entry of its own (no fdinfo refers to it; the queue does).
     fn in_flight(&mut self, me: i32, n: i32, pid: i32, fd: i32) -> Result<u32, DumpError> {
         let link = proc::readlink(me, &format!("fd/{n}")).unwrap_or_default();
-        if link == "anon_inode:[eventpoll]" {
-            return Err(DumpError::refused(
-                pid,
-                format!("fd {fd}: an epoll instance is in flight in its queue, which crest does not dump"),
-            ));
-        }
         describe(me, n, self, false)
             .map(|(id, _, _)| id)
             .map_err(|e| {

@@ -170,6 +170,65 @@ fn reach(e: &UnixSkEntry, ghosts: &HashMap<u32, OwnedFd>) -> Vec<u8> {
     }
 }
 
+/// The epoll instances passed in flight.
+fn in_flight_epolls(
+    files: &HashMap<u32, FileEntry>,
+    queues: &[(SkPacketEntry, Vec<u8>)],
+) -> Vec<u32> {
+    let mut ids: Vec<u32> = queues
+        .iter()
+        .flat_map(|(q, _)| q.scm.iter().flat_map(|s| s.rights.iter().copied()))
+        .filter(|id| files.get(id).is_some_and(|f| f.epfd.is_some()))
+        .collect();
+    ids.sort_unstable();
+    ids.dedup();
+    ids
+}
+
+/// An epoll instance in flight, made by the loader: each watched
+/// descriptor is found by the inode its dump recorded, among the sockets
+/// made and the pipes.
+fn epoll_in_flight(
+    files: &HashMap<u32, FileEntry>,
+    id: u32,
+    out: &Created,
+    other: Resolve<'_>,
+) -> Result<OwnedFd, RestoreError> {
+    let bad = |why: String| RestoreError::Unsupported(format!("epoll {id} in flight: {why}"));
+    let ep = files[&id]
+        .epfd
+        .as_ref()
+        .ok_or_else(|| bad("no eventpoll data".into()))?;
+    let owned = sys::epoll_create_owned().map_err(|e| bad(format!("epoll_create1: {e}")))?;
+    for t in &ep.tfd {
+        let ino = t
+            .inode
+            .ok_or_else(|| bad(format!("watched fd {} has no inode in the image", t.tfd)))?;
+        let target = files.values().find_map(|f| {
+            let sk = f
+                .usk
+                .as_ref()
+                .map(|u| u.ino)
+                .or(f.isk.as_ref().map(|i| i.ino));
+            let sk = sk.or(f.nlsk.as_ref().map(|n| n.ino));
+            match (sk, &f.pipe) {
+                (Some(sino), _) if u64::from(sino) == ino => out.get(&f.id).map(|s| s.as_raw_fd()),
+                (None, Some(p)) if u64::from(p.pipe_id) == ino => other(f.id).ok(),
+                _ => None,
+            }
+        });
+        let target = target.ok_or_else(|| {
+            bad(format!(
+                "watched fd {} (inode {ino}) is no socket or pipe of the images",
+                t.tfd
+            ))
+        })?;
+        sys::epoll_add(owned.as_raw_fd(), target, t.events, t.data)
+            .map_err(|e| bad(format!("watching fd {}: {e}", t.tfd)))?;
+    }
+    Ok(owned)
+}
+
 /// What socket creation reads: the file table, the queues, and whether
 /// outside peers may be reconnected.
 #[derive(Debug, Default)]
@@ -464,6 +523,12 @@ fn create_unix(
         if e.state == TCP_LISTEN {
             sys::listen(fd, e.backlog as i32).map_err(|err| fail(e, format!("listen: {err}")))?;
         }
+    }
+    // Epolls in flight, watching what the tree's sockets and pipes are
+    // now (by the inodes their fdinfo named).
+    for id in in_flight_epolls(files, queues) {
+        let ep = epoll_in_flight(files, id, out, other)?;
+        out.insert(id, ep);
     }
     // 3. Datagram queues that only their name reaches.
     let ghosts = ghosts;

@@ -212,6 +212,15 @@ pub fn epoll_create() -> io::Result<RawFd> {
     check_int(unsafe { libc::epoll_create1(0) })
 }
 
+/// `epoll_create1(EPOLL_CLOEXEC)` into an owned descriptor.
+pub fn epoll_create_owned() -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: epoll_create1 takes no memory.
+    let fd = check_int(unsafe { libc::epoll_create1(libc::EPOLL_CLOEXEC) })?;
+    // SAFETY: the kernel just gave us this descriptor.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
 /// `epoll_ctl(ADD)` of `fd` with the dumped event mask and data.
 pub fn epoll_add(epfd: RawFd, fd: RawFd, events: u32, data: u64) -> io::Result<()> {
     let mut ev = libc::epoll_event { events, u64: data };
