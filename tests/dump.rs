@@ -1012,6 +1012,14 @@ fn task_dying_mid_dump_is_handled() {
     }
 }
 
+/// A FIFO opened by path twice (a non-blocking reader, a writer), with
+/// bytes buffered and a larger pipe size: both descriptors come back on
+/// the same FIFO with its bytes and size (fifo-data.img, CRIU's format).
+#[test]
+fn fifo_round_trip() {
+    victim_round_trip("fifo", 0);
+}
+
 /// A parent and child joined by two pipes holding unread data (one resized
 /// to 128 KiB, one end non-blocking): the tree, its pipes and their bytes
 /// survive dump + restore.

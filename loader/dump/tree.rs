@@ -6,7 +6,7 @@
 use std::os::unix::fs::FileExt;
 use std::path::Path;
 
-use crate::files::pipe::pipes_data;
+use crate::files::pipe::{fifos_data, pipes_data};
 use crate::images::file;
 use crate::images::magic;
 use crate::images::schema::*;
@@ -103,6 +103,14 @@ pub(super) fn write_tree(
         w.push_raw(e, &[], data);
     }
     write_bytes(dir, "sk-queues.img", w.into_bytes(), written)?;
+    let fifos = fifos_data(&acc.files)?;
+    if !fifos.is_empty() {
+        let mut w = ImageWriter::new(magic::FIFO_DATA_MAGIC);
+        for (e, data) in &fifos {
+            w.push_raw(e, &[], data);
+        }
+        write_bytes(dir, "fifo-data.img", w.into_bytes(), written)?;
+    }
     if !acc.files.ttys.is_empty() {
         write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
     }

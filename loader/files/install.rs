@@ -33,6 +33,13 @@ pub enum Source {
     Memfd { shmid: u64, flags: i32, pos: u64 },
     /// A socket the loader created before the first fork, by file id.
     Socket(u32),
+    /// A FIFO reopened by path; the loader holds it open (refilled with
+    /// its data) until every task has opened its own.
+    Fifo {
+        path: CString,
+        flags: i32,
+        pipe_id: u32,
+    },
 }
 
 #[derive(Debug, Clone)]
@@ -135,6 +142,31 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     shmid: u64::from(inode.shmid),
                     flags: m.flags as i32 & !drop,
                     pos: m.pos,
+                }
+            }
+            (FdTypes::Fifo, _) => {
+                let f = file
+                    .fifo
+                    .as_ref()
+                    .ok_or_else(|| without_data(&what, "FIFO", fi.id))?;
+                let name = f
+                    .regf_id
+                    .and_then(|r| reg_name(&task.files, r))
+                    .ok_or_else(|| {
+                        RestoreError::Inconsistent(format!(
+                            "{what}: FIFO {} names no regular file entry for its path",
+                            fi.id
+                        ))
+                    })?;
+                let flags = task.files[&f.regf_id.unwrap_or(0)]
+                    .reg
+                    .as_ref()
+                    .map_or(libc::O_RDONLY, |r| r.flags as i32);
+                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
+                Source::Fifo {
+                    path: cpath(name, &what)?,
+                    flags: (flags & !drop) | libc::O_NOCTTY,
+                    pipe_id: f.pipe_id,
                 }
             }
             (FdTypes::Unixsk | FdTypes::Inetsk | FdTypes::Netlinksk | FdTypes::Packetsk, _) => {
@@ -248,6 +280,12 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
                 .anon
                 .get(&file.id)
                 .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
+            Source::Fifo { path, flags, .. } => {
+                // The loader's own descriptor, inherited, is reader and
+                // writer both: this open does not block.
+                sys::open(path, flags | libc::O_CLOEXEC, 0)
+                    .map_err(|e| format!("fd {}: FIFO {path:?}: {e}", t.fd))?
+            }
             Source::Socket(id) => shared
                 .sockets
                 .get(id)
@@ -257,7 +295,10 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
             Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
         };
         let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
-        if matches!(t.source, Source::Path { .. } | Source::Memfd { .. }) {
+        if matches!(
+            t.source,
+            Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. }
+        ) {
             sys::close(fd);
         }
         staged.push(high);
@@ -321,6 +362,8 @@ pub struct Shared {
     pub pipes: HashMap<u32, (i32, i32)>,
     pub anon: HashMap<u32, i32>,
     pub sockets: HashMap<u32, i32>,
+    /// FIFOs by pipe_id: the loader's O_RDWR descriptor.
+    pub fifos: HashMap<u32, i32>,
 }
 
 /// Creates every pipe with its size and contents, and every eventfd,
@@ -329,8 +372,25 @@ pub fn create_shared<'a>(
     pipes: &[PipePlan],
     plans: impl Iterator<Item = &'a FdPlan> + Clone,
     sockets: &crate::sockets::create::SocketImages,
+    fifos: &[(PipePlan, CString)],
 ) -> Result<Shared, RestoreError> {
     let mut shared = Shared::default();
+    for (p, path) in fifos {
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::sys(0, format!("FIFO {path:?}: {what}"), e)
+        };
+        // O_RDWR opens at once, reader or writer missing; the tasks'
+        // opens then find both.
+        let fd = sys::open(path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)
+            .map_err(|e| fail("open", e))?;
+        shared.fifos.insert(p.pipe_id, fd);
+        if let Some(size) = p.size {
+            sys::set_pipe_size(fd, size).map_err(|e| fail("F_SETPIPE_SZ", e))?;
+        }
+        if !p.data.is_empty() {
+            sys::write_all(fd, &p.data).map_err(|e| fail("writing its data", e))?;
+        }
+    }
     let in_flight = sockets.in_flight();
     let flying: Vec<&FileEntry> = in_flight
         .iter()
@@ -439,7 +499,8 @@ pub fn close_shared(shared: &Shared) {
         sys::close(r);
         sys::close(w);
     }
-    for &fd in shared.anon.values().chain(shared.sockets.values()) {
+    let owned = shared.anon.values().chain(shared.sockets.values());
+    for &fd in owned.chain(shared.fifos.values()) {
         sys::close(fd);
     }
 }

@@ -28,6 +28,8 @@ pub(crate) struct Files {
     pub(crate) open: Vec<OpenFile>,
     /// Every pipe end met.
     pub(crate) pipes: Vec<PipeEnd>,
+    /// Every FIFO descriptor met (its inode is the FIFO's pipe_id).
+    pub(crate) fifos: Vec<PipeEnd>,
     /// tty-info.img records, one per terminal device.
     pub(crate) ttys: Vec<TtyInfoEntry>,
     /// Sockets: what sock_diag said, queues, descriptors in flight.
@@ -206,6 +208,38 @@ impl Files {
         id
     }
 
+    /// A FIFO opened by path: a FIFO entry for the descriptor and a
+    /// regular one for its path (`regf_id`), as CRIU writes them.
+    pub(crate) fn fifo(
+        &mut self,
+        pid: i32,
+        fd: i32,
+        name: &str,
+        flags: u32,
+    ) -> Result<u32, DumpError> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
+        let ino = meta.ino() as u32;
+        let regf = self.reg(name, flags, 0)?;
+        let id = self.add(|id| FileEntry {
+            r#type: FdTypes::Fifo as i32,
+            id,
+            fifo: Some(FifoEntry {
+                id,
+                pipe_id: ino,
+                regf_id: Some(regf),
+            }),
+            ..Default::default()
+        });
+        self.fifos.push(PipeEnd {
+            pid,
+            fd,
+            ino,
+            flags,
+        });
+        Ok(id)
+    }
+
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
         let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
         use std::os::unix::fs::MetadataExt;
@@ -306,6 +340,11 @@ pub(crate) struct OpenFile {
     pub(crate) id: u32,
 }
 
+fn is_fifo(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    path.starts_with('/') && fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
 /// Descriptors: regular files and devices reopenable by path; anything
 /// else is refused, naming the descriptor.
 pub(crate) fn descriptors(
@@ -396,6 +435,7 @@ fn describe(
             id
         }
         (None, None) if tty => files.tty(&link, status_flags)?,
+        (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
         (None, None) if anon == Some(FdTypes::Eventpoll) => {
             files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
         }

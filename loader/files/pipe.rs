@@ -23,6 +23,61 @@ pub(crate) struct PipeEnd {
     pub(crate) flags: u32,
 }
 
+/// The bytes buffered in every FIFO the tree holds open (fifo-data.img),
+/// read through a reader of crest's own, opened non-blocking on the
+/// task's descriptor: a write-only end cannot be `tee`d from.
+pub(crate) fn fifos_data(files: &Files) -> Result<Vec<(PipeDataEntry, Vec<u8>)>, DumpError> {
+    use std::os::fd::AsRawFd;
+    let mut records = Vec::new();
+    let mut done: Vec<u32> = Vec::new();
+    for p in &files.fifos {
+        if done.contains(&p.ino) {
+            continue;
+        }
+        done.push(p.ino);
+        let fail = |what: &str, e: std::io::Error| {
+            DumpError::sys(p.pid, format!("fd {}: FIFO {}: {what}", p.fd, p.ino), e)
+        };
+        let path =
+            std::ffi::CString::new(format!("/proc/{}/fd/{}", p.pid, p.fd)).unwrap_or_default();
+        let reader = sys::open_owned(&path, libc::O_RDONLY | libc::O_NONBLOCK)
+            .map_err(|e| fail("opening a reader", e))?;
+        let (size, data) = peek_pipe(reader.as_raw_fd()).map_err(|(what, e)| fail(what, e))?;
+        records.push((
+            PipeDataEntry {
+                pipe_id: p.ino,
+                bytes: data.len() as u32,
+                size: Some(size),
+            },
+            data,
+        ));
+    }
+    Ok(records)
+}
+
+/// The size and the buffered bytes of the pipe `fd` reads, left in it.
+fn peek_pipe(fd: i32) -> Result<(u32, Vec<u8>), (&'static str, std::io::Error)> {
+    let size = sys::get_pipe_size(fd).map_err(|e| ("F_GETPIPE_SZ", e))?;
+    let (r, w) = sys::pipe().map_err(|e| ("pipe", e))?;
+    let mut data = Vec::new();
+    let copied = sys::set_pipe_size(w, size).and_then(|_| sys::tee(fd, w, size as usize));
+    if let Ok(n) = copied {
+        data.resize(n, 0);
+        let mut got = 0;
+        while got < n {
+            match sys::read(r, &mut data[got..]) {
+                Ok(0) | Err(_) => break,
+                Ok(k) => got += k,
+            }
+        }
+        data.truncate(got);
+    }
+    sys::close(r);
+    sys::close(w);
+    copied.map_err(|e| ("tee", e))?;
+    Ok((size, data))
+}
+
 /// The bytes buffered in every pipe of the tree, read without consuming
 /// them: a read end is taken from a task that holds one (pidfd_getfd) and
 /// `tee`d into a pipe of ours.
@@ -39,25 +94,7 @@ pub(crate) fn pipes_data(files: &Files) -> Result<Vec<(PipeDataEntry, Vec<u8>)>,
             DumpError::sys(p.pid, format!("fd {}: pipe {}: {what}", p.fd, p.ino), e)
         };
         let theirs = sys::steal_fd(p.pid, p.fd).map_err(|e| fail("pidfd_getfd", e))?;
-        let size = sys::get_pipe_size(theirs.as_raw_fd()).map_err(|e| fail("F_GETPIPE_SZ", e))?;
-        let (r, w) = sys::pipe().map_err(|e| fail("pipe", e))?;
-        let mut data = Vec::new();
-        let copied = sys::set_pipe_size(w, size)
-            .and_then(|_| sys::tee(theirs.as_raw_fd(), w, size as usize));
-        if let Ok(n) = copied {
-            data.resize(n, 0);
-            let mut got = 0;
-            while got < n {
-                match sys::read(r, &mut data[got..]) {
-                    Ok(0) | Err(_) => break,
-                    Ok(k) => got += k,
-                }
-            }
-            data.truncate(got);
-        }
-        sys::close(r);
-        sys::close(w);
-        copied.map_err(|e| fail("tee", e))?;
+        let (size, data) = peek_pipe(theirs.as_raw_fd()).map_err(|(what, e)| fail(what, e))?;
         let entry = PipeDataEntry {
             pipe_id: p.ino,
             bytes: data.len() as u32,
@@ -101,13 +138,25 @@ pub fn read_pipes<'a>(
             });
         }
     }
+    fill_data(dir, "pipes-data.img", PIPES_DATA_MAGIC, &mut pipes)?;
+    Ok(pipes)
+}
+
+/// Puts the data of `name` (pipes-data.img, fifo-data.img) into the
+/// pipes it is for; a record for a pipe not in `pipes` is an error.
+fn fill_data(
+    dir: &Path,
+    name: &str,
+    magic: u32,
+    pipes: &mut [PipePlan],
+) -> Result<(), RestoreError> {
     if pipes.is_empty() {
-        return Ok(pipes);
+        return Ok(());
     }
-    let path = dir.join("pipes-data.img");
+    let path = dir.join(name);
     let bytes = match crate::images::read_regular(&path) {
         Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pipes),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
         Err(e) => {
             return Err(RestoreError::Inconsistent(format!(
                 "{}: {e}",
@@ -115,7 +164,7 @@ pub fn read_pipes<'a>(
             )))
         }
     };
-    let img = Image::parse(&path, bytes, PIPES_DATA_MAGIC, |body, _| {
+    let img = Image::parse(&path, bytes, magic, |body, _| {
         PipeDataEntry::decode(body)
             .map(|e| u64::from(e.bytes))
             .map_err(|e| e.to_string())
@@ -137,5 +186,34 @@ pub fn read_pipes<'a>(
         p.size = e.size;
         p.data = img.data[img.records[i].extra.clone()].to_vec();
     }
-    Ok(pipes)
+    Ok(())
+}
+
+/// Every FIFO some task opened (by its path), with its data from
+/// fifo-data.img.
+pub fn read_fifos<'a>(
+    dir: &Path,
+    plans: impl Iterator<Item = &'a FdPlan>,
+) -> Result<Vec<(PipePlan, std::ffi::CString)>, RestoreError> {
+    let mut fifos: Vec<PipePlan> = Vec::new();
+    let mut paths = Vec::new();
+    for t in plans.flat_map(|p| p.targets.iter()) {
+        if let Source::Fifo { path, pipe_id, .. } = &t.source {
+            if fifos.iter().all(|p| p.pipe_id != *pipe_id) {
+                fifos.push(PipePlan {
+                    pipe_id: *pipe_id,
+                    size: None,
+                    data: Vec::new(),
+                });
+                paths.push(path.clone());
+            }
+        }
+    }
+    fill_data(
+        dir,
+        "fifo-data.img",
+        crate::images::magic::FIFO_DATA_MAGIC,
+        &mut fifos,
+    )?;
+    Ok(fifos.into_iter().zip(paths).collect())
 }

@@ -32,6 +32,7 @@ pub const TIMENS_MAGIC: u32 = 0x4311_4433;
 pub const STATS_MAGIC: u32 = 0x5709_3306;
 pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
 pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
+pub const FIFO_DATA_MAGIC: u32 = 0x5933_3054;
 pub const TCP_STREAM_MAGIC: u32 = 0x5146_5506;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
@@ -246,7 +247,7 @@ pub static IMAGES: &[ImageKind] = &[
         extra: Extra::Bytes("bytes"),
         ..kind(
             "FIFO_DATA",
-            0x5933_3054,
+            FIFO_DATA_MAGIC,
             "fifo-data.img",
             &schema::PIPE_DATA_ENTRY,
         )

@@ -328,6 +328,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         .into_iter()
         .filter_map(|id| sockets.files.get(&id)?.pipe.as_ref().map(|p| p.pipe_id));
     let pipes = crate::files::pipe::read_pipes(&dir, plans.iter().map(|p| &p.fds), flying_pipes)?;
+    let fifos = crate::files::pipe::read_fifos(&dir, plans.iter().map(|p| &p.fds))?;
     let shmem = mem::plan_shmem(
         &dir,
         plans.iter().map(|p| &p.mem),
@@ -419,7 +420,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             crate::log!(WARN, "no time namespaces here: monotonic clocks will jump");
         }
     }
-    let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets)?;
+    let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
     at("pipes")?;
     // Orphans of a failed restore come to us, to be killed and reaped.
