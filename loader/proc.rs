@@ -56,6 +56,16 @@ pub fn read(pid: i32, name: &str) -> Result<String, ProcError> {
     fs::read_to_string(format!("/proc/{pid}/{name}")).map_err(|e| io_error(pid, name, e))
 }
 
+/// The inode of an fd link naming an object with no path, as
+/// `KIND:[INODE]` (`pipe:[123]`, `socket:[456]`).
+pub fn link_inode(link: &str, kind: &str) -> Option<u32> {
+    link.strip_prefix(kind)?
+        .strip_prefix(":[")?
+        .strip_suffix(']')?
+        .parse()
+        .ok()
+}
+
 pub fn readlink(pid: i32, name: &str) -> Result<String, ProcError> {
     fs::read_link(format!("/proc/{pid}/{name}"))
         .map(|p| p.to_string_lossy().into_owned())
@@ -369,4 +379,18 @@ pub fn posix_timers(pid: i32) -> Result<Vec<crate::images::schema::PosixTimerEnt
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::link_inode;
+
+    #[test]
+    fn link_inodes() {
+        assert_eq!(link_inode("socket:[1253648]", "socket"), Some(1253648));
+        assert_eq!(link_inode("pipe:[7]", "pipe"), Some(7));
+        assert_eq!(link_inode("pipe:[7]", "socket"), None);
+        assert_eq!(link_inode("/tmp/socket:[7]", "socket"), None);
+        assert_eq!(link_inode("socket:[x]", "socket"), None);
+    }
 }

@@ -81,35 +81,37 @@ pub(super) fn write_tree(
     }
     let pipes = pipes_data(&acc.files)?;
     if !pipes.is_empty() {
-        let mut w = ImageWriter::new(magic::PIPES_DATA_MAGIC);
-        for (e, data) in &pipes {
-            w.push_raw(e, &[], data);
-        }
-        write_bytes(dir, "pipes-data.img", w.into_bytes(), written)?;
-    }
-    for (ino, entry, queues) in &acc.files.sockets.tcp_streams {
-        let mut w = ImageWriter::new(magic::TCP_STREAM_MAGIC);
-        w.push_raw(entry, &[], queues);
-        write_bytes(
+        write_raw(
             dir,
-            &format!("tcp-stream-{ino:x}.img"),
-            w.into_bytes(),
+            "pipes-data.img",
+            magic::PIPES_DATA_MAGIC,
+            pairs(&pipes),
             written,
         )?;
     }
-    // CRIU writes sk-queues.img even when no socket has a queue.
-    let mut w = ImageWriter::new(magic::SK_QUEUES_MAGIC);
-    for (e, data) in &acc.files.sockets.queues {
-        w.push_raw(e, &[], data);
+    for (ino, entry, queues) in &acc.files.sockets.tcp_streams {
+        let name = format!("tcp-stream-{ino:x}.img");
+        let record = [(entry, queues.as_slice())];
+        write_raw(dir, &name, magic::TCP_STREAM_MAGIC, record, written)?;
     }
-    write_bytes(dir, "sk-queues.img", w.into_bytes(), written)?;
+    // CRIU writes sk-queues.img even when no socket has a queue.
+    let queues = &acc.files.sockets.queues;
+    write_raw(
+        dir,
+        "sk-queues.img",
+        magic::SK_QUEUES_MAGIC,
+        pairs(queues),
+        written,
+    )?;
     let fifos = fifos_data(&acc.files)?;
     if !fifos.is_empty() {
-        let mut w = ImageWriter::new(magic::FIFO_DATA_MAGIC);
-        for (e, data) in &fifos {
-            w.push_raw(e, &[], data);
-        }
-        write_bytes(dir, "fifo-data.img", w.into_bytes(), written)?;
+        write_raw(
+            dir,
+            "fifo-data.img",
+            magic::FIFO_DATA_MAGIC,
+            pairs(&fifos),
+            written,
+        )?;
     }
     if !acc.files.ttys.is_empty() {
         write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
@@ -142,4 +144,24 @@ pub(super) fn write_tree(
         ..Default::default()
     };
     write_image(dir, &file::INVENTORY, "", &[inventory], written)
+}
+
+/// Writes `name`: each record followed by its raw bytes (pipe and FIFO
+/// data, socket queues, TCP streams).
+fn write_raw<'a, M: prost::Message + 'a>(
+    dir: &Path,
+    name: &str,
+    magic: u32,
+    records: impl IntoIterator<Item = (&'a M, &'a [u8])>,
+    written: &mut Written,
+) -> Result<(), DumpError> {
+    let mut w = ImageWriter::new(magic);
+    for (e, data) in records {
+        w.push_raw(e, &[], data);
+    }
+    write_bytes(dir, name, w.into_bytes(), written)
+}
+
+fn pairs<M>(records: &[(M, Vec<u8>)]) -> impl Iterator<Item = (&M, &[u8])> {
+    records.iter().map(|(e, d)| (e, d.as_slice()))
 }

@@ -378,10 +378,7 @@ fn describe(
     let link = proc::readlink(pid, &format!("fd/{fd}"))?;
     let (pos, flags) = proc::fdinfo(pid, fd)?;
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
-    let pipe = link
-        .strip_prefix("pipe:[")
-        .and_then(|r| r.strip_suffix(']'))
-        .and_then(|ino| ino.parse::<u32>().ok());
+    let pipe = proc::link_inode(&link, "pipe");
     let tty =
         link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
     let anon = match link.as_str() {
@@ -391,10 +388,7 @@ fn describe(
         "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
         _ => None,
     };
-    let socket = link
-        .strip_prefix("socket:[")
-        .and_then(|r| r.strip_suffix(']'))
-        .and_then(|ino| ino.parse::<u32>().ok());
+    let socket = proc::link_inode(&link, "socket");
     let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || (tty && shell_job) {
         None
     } else if link.starts_with("anon_inode:") {

@@ -21,10 +21,7 @@ const TCP_INFO_STATE: usize = 0;
 
 /// (family, address words, port) from a raw sockaddr_in / sockaddr_in6.
 fn parse_addr(raw: &[u8]) -> (Vec<u32>, u32) {
-    let word = |at: usize| {
-        raw.get(at..at + 4)
-            .map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
-    };
+    let word = |at: usize| super::diag::u32_at(raw, at);
     let port = raw
         .get(2..4)
         .map_or(0, |p| u16::from_be_bytes([p[0], p[1]]));

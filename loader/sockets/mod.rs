@@ -18,6 +18,7 @@ pub mod packet;
 pub mod queue;
 pub mod tcp;
 pub mod unix;
+mod unix_names;
 
 use std::collections::HashMap;
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -71,11 +72,7 @@ impl Dumped {
         for &pid in pids {
             for fd in crate::proc::fds(pid).unwrap_or_default() {
                 let link = crate::proc::readlink(pid, &format!("fd/{fd}")).unwrap_or_default();
-                if let Some(ino) = link
-                    .strip_prefix("socket:[")
-                    .and_then(|r| r.strip_suffix(']'))
-                    .and_then(|n| n.parse().ok())
-                {
+                if let Some(ino) = crate::proc::link_inode(&link, "socket") {
                     self.tree_sockets.insert(ino);
                 }
             }
@@ -134,54 +131,41 @@ pub(crate) fn dump_fd(
     let raw = sock.as_raw_fd();
     let domain = sys::getsockopt_int(raw, libc::SOL_SOCKET, libc::SO_DOMAIN)
         .map_err(|e| DumpError::sys(pid, format!("fd {fd}: SO_DOMAIN"), e))?;
-    let what = || format!("fd {fd} (socket:[{ino}])");
-    match domain {
+    let what = format!("fd {fd} (socket:[{ino}])");
+    let mut e = FileEntry {
+        id,
+        ..Default::default()
+    };
+    let kind = match domain {
         libc::AF_UNIX => {
-            let usk = unix::dump(d, pid, &what(), &sock, ino, id, flags)?;
+            e.usk = Some(unix::dump(d, pid, &what, &sock, ino, id, flags)?);
             d.unix_ids.insert(ino, (id, pid, fd));
-            Ok(FileEntry {
-                r#type: FdTypes::Unixsk as i32,
-                id,
-                usk: Some(usk),
-                ..Default::default()
-            })
+            FdTypes::Unixsk
         }
         libc::AF_INET | libc::AF_INET6 => {
-            let isk = inet::dump(d, pid, &what(), &sock, ino, id, flags)?;
-            Ok(FileEntry {
-                r#type: FdTypes::Inetsk as i32,
-                id,
-                isk: Some(isk),
-                ..Default::default()
-            })
+            e.isk = Some(inet::dump(d, pid, &what, &sock, ino, id, flags)?);
+            FdTypes::Inetsk
         }
         libc::AF_NETLINK => {
-            let nlsk = netlink::dump(pid, &what(), &sock, ino, id, flags)?;
-            Ok(FileEntry {
-                r#type: FdTypes::Netlinksk as i32,
-                id,
-                nlsk: Some(nlsk),
-                ..Default::default()
-            })
+            e.nlsk = Some(netlink::dump(pid, &what, &sock, ino, id, flags)?);
+            FdTypes::Netlinksk
         }
         libc::AF_PACKET => {
-            let psk = packet::dump(pid, &what(), &sock, ino, id, flags)?;
-            Ok(FileEntry {
-                r#type: FdTypes::Packetsk as i32,
-                id,
-                psk: Some(psk),
-                ..Default::default()
-            })
+            e.psk = Some(packet::dump(pid, &what, &sock, ino, id, flags)?);
+            FdTypes::Packetsk
         }
-        _ => Err(DumpError::refused(
-            pid,
-            format!(
-                "{} is a socket of family {} ({domain}), which crest does not dump",
-                what(),
-                family_name(domain)
-            ),
-        )),
-    }
+        _ => {
+            return Err(DumpError::refused(
+                pid,
+                format!(
+                    "{what} is a socket of family {} ({domain}), which crest does not dump",
+                    family_name(domain)
+                ),
+            ))
+        }
+    };
+    e.r#type = kind as i32;
+    Ok(e)
 }
 
 fn family_name(family: i32) -> &'static str {

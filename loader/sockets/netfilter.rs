@@ -81,13 +81,7 @@ impl Batch {
         };
         body.extend_from_slice(&res_id.to_be_bytes());
         attrs(&mut body);
-        let len = 16 + body.len() as u32;
-        self.buf.extend_from_slice(&len.to_ne_bytes());
-        self.buf.extend_from_slice(&kind.to_ne_bytes());
-        self.buf.extend_from_slice(&flags.to_ne_bytes());
-        self.buf.extend_from_slice(&self.seq.to_ne_bytes());
-        self.buf.extend_from_slice(&0u32.to_ne_bytes());
-        self.buf.extend_from_slice(&body);
+        sys::nlmsg(&mut self.buf, kind, flags, self.seq, &body);
         self.seq += 1;
     }
 

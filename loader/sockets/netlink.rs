@@ -15,11 +15,7 @@ const NETLINK_LIST_MEMBERSHIPS: i32 = 9;
 
 /// (port id, groups bitmap) of a raw sockaddr_nl.
 fn parse(raw: &[u8]) -> (u32, u32) {
-    let word = |at: usize| {
-        raw.get(at..at + 4)
-            .map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
-    };
-    (word(4), word(8))
+    (super::diag::u32_at(raw, 4), super::diag::u32_at(raw, 8))
 }
 
 fn sockaddr(portid: u32, groups: u32) -> Vec<u8> {

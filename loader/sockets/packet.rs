@@ -11,6 +11,8 @@ use crate::dump::DumpError;
 use crate::images::schema::{FownEntry, PacketMclist, PacketRing, PacketSockEntry};
 use crate::sys;
 
+use super::diag::u32_at as word;
+
 const SOL_PACKET: i32 = 263;
 const PACKET_ADD_MEMBERSHIP: i32 = 1;
 const PACKET_RX_RING: i32 = 5;
@@ -45,11 +47,6 @@ struct Diag {
     /// The protocol as socket() takes it (network order); SO_PROTOCOL
     /// says 0 for packet sockets.
     protocol: u32,
-}
-
-fn word(b: &[u8], at: usize) -> u32 {
-    b.get(at..at + 4)
-        .map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
 }
 
 /// sock_diag of the packet family for socket `ino`.

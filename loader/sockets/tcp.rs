@@ -129,11 +129,7 @@ pub(crate) fn dump(
         let window = sys::getsockopt_bytes(fd, libc::IPPROTO_TCP, TCP_REPAIR_WINDOW, 20)
             .ok()
             .filter(|w| w.len() == 20);
-        let word = |at: usize| {
-            window
-                .as_ref()
-                .map(|w| u32::from_ne_bytes([w[at], w[at + 1], w[at + 2], w[at + 3]]))
-        };
+        let word = |at: usize| window.as_ref().map(|w| super::diag::u32_at(w, at));
         let queue = |q: i32, len: u32| -> Result<Vec<u8>, String> {
             set(fd, TCP_REPAIR_QUEUE, q, "TCP_REPAIR_QUEUE")?;
             let mut buf = vec![0u8; len as usize];

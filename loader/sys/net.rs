@@ -251,54 +251,78 @@ const SOCK_DIAG_BY_FAMILY: u16 = 20;
 const NLMSG_ERROR: u16 = 2;
 const NLMSG_DONE: u16 = 3;
 
+/// Appends one netlink message (nlmsghdr, then `body`) to `out`.
+pub fn nlmsg(out: &mut Vec<u8>, kind: u16, flags: u16, seq: u32, body: &[u8]) {
+    out.extend_from_slice(&((16 + body.len()) as u32).to_ne_bytes());
+    out.extend_from_slice(&kind.to_ne_bytes());
+    out.extend_from_slice(&flags.to_ne_bytes());
+    out.extend_from_slice(&seq.to_ne_bytes());
+    out.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
+    out.extend_from_slice(body);
+}
+
+/// The netlink messages in `buf`, each as (type, flags, the whole
+/// message); one running past the end is EBADMSG.
+fn nl_messages(buf: &[u8]) -> io::Result<Vec<(u16, u16, &[u8])>> {
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at + 16 <= buf.len() {
+        let len = u32::from_ne_bytes([buf[at], buf[at + 1], buf[at + 2], buf[at + 3]]) as usize;
+        if len < 16 || at + len > buf.len() {
+            return Err(io::Error::from_raw_os_error(libc::EBADMSG));
+        }
+        let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
+        let flags = u16::from_ne_bytes([buf[at + 6], buf[at + 7]]);
+        out.push((kind, flags, &buf[at..at + len]));
+        at += (len + 3) & !3;
+    }
+    Ok(out)
+}
+
+/// The errno of an NLMSG_ERROR message (0 for an acknowledgement).
+fn nl_errno(msg: &[u8]) -> i32 {
+    msg.get(16..20)
+        .map_or(0, |e| -i32::from_ne_bytes([e[0], e[1], e[2], e[3]]))
+}
+
+/// A netlink socket of `protocol` that has sent `msgs` to the kernel.
+fn nl_send(protocol: i32, msgs: &[u8]) -> io::Result<OwnedFd> {
+    use std::os::fd::AsRawFd;
+    let nl = socket(libc::AF_NETLINK, libc::SOCK_RAW, protocol)?;
+    // struct sockaddr_nl of the kernel: family, pad, pid 0, groups 0.
+    let mut kernel = vec![0u8; 12];
+    kernel[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
+    sendmsg(nl.as_raw_fd(), msgs, &kernel, &[], None)?;
+    Ok(nl)
+}
+
+fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
+    // SAFETY: buf is writable for its length.
+    check(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) } as _).map(|n| n as usize)
+}
+
 /// A sock_diag dump: sends `request` (the family's `*_diag_req`) with
 /// NLM_F_DUMP and returns the payload of every reply message.
 pub fn sock_diag(request: &[u8]) -> io::Result<Vec<Vec<u8>>> {
     use std::os::fd::AsRawFd;
-    let nl = socket(libc::AF_NETLINK, libc::SOCK_RAW, NETLINK_SOCK_DIAG)?;
     let mut msg = Vec::with_capacity(16 + request.len());
-    let len = (16 + request.len()) as u32;
-    msg.extend_from_slice(&len.to_ne_bytes());
-    msg.extend_from_slice(&SOCK_DIAG_BY_FAMILY.to_ne_bytes());
     let flags = (libc::NLM_F_REQUEST | libc::NLM_F_DUMP) as u16;
-    msg.extend_from_slice(&flags.to_ne_bytes());
-    msg.extend_from_slice(&1u32.to_ne_bytes()); // seq
-    msg.extend_from_slice(&0u32.to_ne_bytes()); // pid: the kernel
-    msg.extend_from_slice(request);
-    let kernel = {
-        let mut a = vec![0u8; 12];
-        a[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
-        a
-    };
-    sendmsg(nl.as_raw_fd(), &msg, &kernel, &[], None)?;
+    nlmsg(&mut msg, SOCK_DIAG_BY_FAMILY, flags, 1, request);
+    let nl = nl_send(NETLINK_SOCK_DIAG, &msg)?;
     let mut out = Vec::new();
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        // SAFETY: buf is writable for its length.
-        let n = check(
-            unsafe { libc::recv(nl.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) } as _,
-        )? as usize;
+        let n = recv(nl.as_raw_fd(), &mut buf)?;
         if n == 0 {
             return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
         }
-        let mut at = 0;
-        while at + 16 <= n {
-            let word = |o: usize| u32::from_ne_bytes(buf[o..o + 4].try_into().unwrap_or([0; 4]));
-            let len = word(at) as usize;
-            let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-            if len < 16 || at + len > n {
-                return Err(io::Error::from_raw_os_error(libc::EBADMSG));
-            }
+        for (kind, _, m) in nl_messages(&buf[..n])? {
             match kind {
                 NLMSG_DONE => return Ok(out),
-                NLMSG_ERROR => {
-                    let errno = word(at + 16) as i32;
-                    return Err(io::Error::from_raw_os_error(-errno));
-                }
-                SOCK_DIAG_BY_FAMILY => out.push(buf[at + 16..at + len].to_vec()),
+                NLMSG_ERROR => return Err(io::Error::from_raw_os_error(nl_errno(m))),
+                SOCK_DIAG_BY_FAMILY => out.push(m[16..].to_vec()),
                 _ => {}
             }
-            at += (len + 3) & !3;
         }
     }
 }
@@ -408,26 +432,11 @@ const NETLINK_NETFILTER: i32 = 12;
 pub fn netfilter_batch(batch: &[u8]) -> io::Result<()> {
     use std::os::fd::AsRawFd;
     // The messages that ask for an ack (NLM_F_ACK).
-    let mut want = 0usize;
-    let mut at = 0;
-    while at + 16 <= batch.len() {
-        let len = u32::from_ne_bytes(batch[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
-        let flags = u16::from_ne_bytes([batch[at + 6], batch[at + 7]]);
-        if flags & libc::NLM_F_ACK as u16 != 0 {
-            want += 1;
-        }
-        if len < 16 {
-            return Err(io::Error::from_raw_os_error(libc::EINVAL));
-        }
-        at += (len + 3) & !3;
-    }
-    let nl = socket(libc::AF_NETLINK, libc::SOCK_RAW, NETLINK_NETFILTER)?;
-    let kernel = {
-        let mut a = vec![0u8; 12];
-        a[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
-        a
-    };
-    sendmsg(nl.as_raw_fd(), batch, &kernel, &[], None)?;
+    let mut want = nl_messages(batch)?
+        .iter()
+        .filter(|&&(_, flags, _)| flags & libc::NLM_F_ACK as u16 != 0)
+        .count();
+    let nl = nl_send(NETLINK_NETFILTER, batch)?;
     let mut buf = vec![0u8; 64 * 1024];
     // The kernel sends every ack (and the error of a message that asked
     // for none) once the batch is done: all come in one go.
@@ -441,26 +450,16 @@ pub fn netfilter_batch(batch: &[u8]) -> io::Result<()> {
         if check_int(unsafe { libc::poll(&mut p, 1, 5000) })? == 0 {
             return Err(io::Error::from(io::ErrorKind::TimedOut));
         }
-        // SAFETY: buf is writable for its length.
-        let n = check(
-            unsafe { libc::recv(nl.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), 0) } as _,
-        )? as usize;
-        let mut at = 0;
-        while at + 16 <= n {
-            let len = u32::from_ne_bytes(buf[at..at + 4].try_into().unwrap_or([0; 4])) as usize;
-            let kind = u16::from_ne_bytes([buf[at + 4], buf[at + 5]]);
-            if len < 16 || at + len > n {
-                return Err(io::Error::from_raw_os_error(libc::EBADMSG));
-            }
+        let n = recv(nl.as_raw_fd(), &mut buf)?;
+        for (kind, _, m) in nl_messages(&buf[..n])? {
             if kind == libc::NLMSG_ERROR as u16 {
-                let errno = i32::from_ne_bytes(buf[at + 16..at + 20].try_into().unwrap_or([0; 4]));
                 want = want.saturating_sub(1);
                 // A failed message aborts the batch: nothing more comes.
-                if errno != 0 {
-                    return Err(io::Error::from_raw_os_error(-errno));
+                match nl_errno(m) {
+                    0 => {}
+                    errno => return Err(io::Error::from_raw_os_error(errno)),
                 }
             }
-            at += (len + 3) & !3;
         }
     }
     Ok(())
