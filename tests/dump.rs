@@ -350,16 +350,23 @@ struct Victim {
 #[allow(clippy::zombie_processes)]
 fn start_victim(name: &str, args: &[&str]) -> Victim {
     let out = Dir::new(&format!("victim-{name}"));
-    Command::new(victim(name))
-        .arg(out.s())
-        .args(args)
-        .env_clear()
+    let mut cmd = Command::new(victim(name));
+    cmd.arg(out.s()).args(args);
+    run_victim(cmd, out)
+}
+
+/// Runs `cmd` (a victim given `out` as its OUTDIR) with a clean
+/// environment and no stdio, and waits for the pid it writes to ready.
+// The victim is reaped by reap_all(), as in start_victim().
+#[allow(clippy::zombie_processes)]
+fn run_victim(mut cmd: Command, out: Dir) -> Victim {
+    cmd.env_clear()
         .env("PATH", "/usr/bin:/bin")
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
-        .unwrap();
+        .expect("start the victim");
     let pid = wait_for(&out.0.join("ready"), 10)
         .expect("victim ready")
         .parse()
@@ -701,23 +708,12 @@ fn socketpair_victim_round_trip() {
 fn start_unshared(name: &str, args: &[&str], setup: &str) -> Victim {
     let out = Dir::new(&format!("victim-unshared-{name}"));
     let script = format!("{setup} && exec \"$0\" \"$1\"");
-    Command::new("unshare")
-        .args(args)
+    let mut cmd = Command::new("unshare");
+    cmd.args(args)
         .args(["sh", "-c", &script])
         .arg(victim(name))
-        .arg(out.s())
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("unshare (util-linux)");
-    let pid: i32 = wait_for(&out.0.join("ready"), 10)
-        .expect("victim ready")
-        .parse()
-        .unwrap();
-    Victim { pid, out }
+        .arg(out.s());
+    run_victim(cmd, out)
 }
 
 /// `-t` naming a thread that is not its process's leader is refused, with
@@ -1320,26 +1316,36 @@ impl Drop for NetNs {
     }
 }
 
-/// Starts the sockets victim inside `ns`.
-// Reaped by reap_all() (wait_gone), as in start_victim().
-#[allow(clippy::zombie_processes)]
+/// Starts victim `name` inside `ns`.
 fn start_in_netns(ns: &NetNs, name: &str, args: &[&str]) -> Victim {
     let out = Dir::new(&format!("victim-netns-{name}"));
-    ns.cmd(&victim(name))
-        .arg(out.s())
-        .args(args)
-        .env_clear()
-        .env("PATH", "/usr/bin:/bin")
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let pid = wait_for(&out.0.join("ready"), 10)
-        .expect("victim ready")
-        .parse()
-        .unwrap();
-    Victim { pid, out }
+    let mut cmd = ns.cmd(&victim(name));
+    cmd.arg(out.s()).args(args);
+    run_victim(cmd, out)
+}
+
+/// Restores `dir` inside `ns` (detached, as a shell job, with `extra`
+/// options) and checks the restored root has the victim's pid.
+fn restore_in_netns(ns: &NetNs, dir: &Dir, v: &Victim, extra: &[&str]) {
+    let pidfile = dir.0.join("restored.pid");
+    let pidfile = pidfile.to_str().unwrap();
+    let mut args = vec![
+        "restore",
+        "-D",
+        dir.s(),
+        "-d",
+        "--shell-job",
+        "--pidfile",
+        pidfile,
+    ];
+    args.extend_from_slice(extra);
+    let out = ns.crest(&args);
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    assert_eq!(
+        fs::read_to_string(pidfile).unwrap().trim(),
+        v.pid.to_string()
+    );
 }
 
 /// Unix sockets of every kind (pairs across two processes, seqpacket
@@ -1357,18 +1363,7 @@ fn sockets_round_trip() {
     assert!(out.status.success(), "dump: {}", text(&out));
     wait_gone(v.pid);
     crit_decodes(&dir.0);
-    let pidfile = dir.0.join("restored.pid");
-    let out = ns.crest(&[
-        "restore",
-        "-D",
-        dir.s(),
-        "-d",
-        "--shell-job",
-        "--pidfile",
-        pidfile.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "restore: {}", text(&out));
-    reap_all();
+    restore_in_netns(&ns, &dir, &v, &[]);
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     drop(ns);
     assert_nothing_left(v.pid as u32);
@@ -1406,19 +1401,7 @@ fn established_tcp_round_trip() {
         .count();
     assert_eq!(streams, 2, "one stream image per end");
     crit_decodes(&dir.0);
-    let pidfile = dir.0.join("restored.pid");
-    let out = ns.crest(&[
-        "restore",
-        "-D",
-        dir.s(),
-        "-d",
-        "--shell-job",
-        "--tcp-established",
-        "--pidfile",
-        pidfile.to_str().unwrap(),
-    ]);
-    assert!(out.status.success(), "restore: {}", text(&out));
-    reap_all();
+    restore_in_netns(&ns, &dir, &v, &["--tcp-established"]);
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     drop(ns);
     assert_nothing_left(v.pid as u32);
