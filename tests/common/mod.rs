@@ -5,6 +5,7 @@
 
 pub mod cc;
 pub mod crit;
+pub mod victim;
 
 use std::fs;
 use std::path::{Path, PathBuf};

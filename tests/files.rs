@@ -1,0 +1,229 @@
+//! Files and memory against the real kernel: victims holding FIFOs,
+//! pipes, shared open files, shared memory, terminals and anonymous-inode
+//! files are dumped and restored by crest, and check themselves.
+
+mod common;
+
+use common::victim::*;
+use common::*;
+use std::fs;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+/// A FIFO opened by path twice (a non-blocking reader, a writer), with
+/// bytes buffered and a larger pipe size: both descriptors come back on
+/// the same FIFO with its bytes and size (fifo-data.img, CRIU's format).
+#[test]
+fn fifo_round_trip() {
+    victim_round_trip("fifo", 0);
+}
+
+/// A parent and child joined by two pipes holding unread data (one resized
+/// to 128 KiB, one end non-blocking): the tree, its pipes and their bytes
+/// survive dump + restore.
+#[test]
+fn pipes_tree_round_trip() {
+    victim_round_trip("pipes", 0);
+}
+
+/// A parent and child sharing MAP_SHARED|MAP_ANONYMOUS memory (partly
+/// untouched): after dump + restore it holds the same bytes and is still
+/// one object, written by one and seen by the other.
+#[test]
+fn shared_memory_tree_round_trip() {
+    victim_round_trip("shmem", 0);
+}
+
+/// A pagemap-shmem entry whose offset plus length passes u64::MAX once got
+/// past the bounds check (the sum wrapped), and the fill then wrote below
+/// the object's mapping. It must be refused, naming the image and entry.
+#[test]
+fn crafted_shmem_pagemap_is_refused() {
+    use crest::images::magic::PAGEMAP_MAGIC;
+    use crest::images::schema::{PagemapEntry, PagemapHead};
+    use crest::images::{Image, ImageWriter};
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("shmem", &[]);
+    let dir = Dir::new("shmem-crafted");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump shmem: {}", text(&out));
+    wait_gone(v.pid);
+    let pm = fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| {
+            p.file_name()
+                .unwrap()
+                .to_string_lossy()
+                .starts_with("pagemap-shmem-")
+        })
+        .expect("a pagemap-shmem image");
+    let img = Image::open(&pm, PAGEMAP_MAGIC).unwrap();
+    assert!(img.records.len() > 1, "no shmem pages dumped");
+    let mut w = ImageWriter::new(PAGEMAP_MAGIC);
+    w.push(&img.decode::<PagemapHead>(0).unwrap());
+    for i in 1..img.records.len() {
+        let mut e: PagemapEntry = img.decode(i).unwrap();
+        if i == 1 {
+            e.vaddr = !0xfff_u64;
+        }
+        w.push(&e);
+    }
+    fs::write(&pm, w.into_bytes()).unwrap();
+    let out = crest_cmd(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let name = pm.file_name().unwrap().to_string_lossy().into_owned();
+    assert!(
+        t.contains(&name) && t.contains("entry 1") && t.contains("outside the object"),
+        "{t}"
+    );
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+}
+
+/// A pagemap entry with pages for a shared file mapping would make the
+/// restore write them into the file: refused while the images are read.
+#[test]
+fn pages_for_a_shared_file_mapping_are_refused() {
+    use crest::images::file::MM;
+    use crest::images::magic::PAGEMAP_MAGIC;
+    use crest::images::schema::{PagemapEntry, PagemapHead};
+    use crest::images::{Image, ImageWriter};
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("reserve", &[]);
+    let dir = Dir::new("shared-file-pages");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump reserve: {}", text(&out));
+    wait_gone(v.pid);
+    let mm = MM.read_one(&dir.0, v.pid).unwrap();
+    let shared = mm
+        .vmas
+        .iter()
+        .find(|m| m.flags as i32 & libc::MAP_SHARED != 0 && m.status & (1 << 7) != 0)
+        .expect("a shared file mapping in the reserve victim");
+    let pm_path = dir.0.join(format!("pagemap-{}.img", v.pid));
+    let img = Image::open(&pm_path, PAGEMAP_MAGIC).unwrap();
+    let head: PagemapHead = img.decode(0).unwrap();
+    // One more present page, for the shared mapping, in address order; its
+    // bytes go where the pages file has that entry's place.
+    let mut entries: Vec<PagemapEntry> = (1..img.records.len())
+        .map(|i| img.decode::<PagemapEntry>(i).unwrap())
+        .collect();
+    let at = entries.partition_point(|e| e.vaddr < shared.start);
+    let before: u64 = entries[..at]
+        .iter()
+        .filter(|e| e.flags.unwrap_or(4) & 4 != 0)
+        .map(|e| e.nr_pages.unwrap_or(u64::from(e.compat_nr_pages)))
+        .sum();
+    entries.insert(
+        at,
+        PagemapEntry {
+            vaddr: shared.start,
+            nr_pages: Some(1),
+            flags: Some(4),
+            ..Default::default()
+        },
+    );
+    let mut w = ImageWriter::new(PAGEMAP_MAGIC);
+    w.push(&head);
+    for e in &entries {
+        w.push(e);
+    }
+    fs::write(&pm_path, w.into_bytes()).unwrap();
+    let pages = dir.0.join(format!("pages-{}.img", head.pages_id));
+    let mut data = fs::read(&pages).unwrap();
+    let off = (before * 4096) as usize;
+    data.splice(off..off, [0x5a; 4096]);
+    fs::write(&pages, data).unwrap();
+    let out = crest_cmd(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("shared mapping"), "{t}");
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+}
+
+/// A task whose stdio is a terminal: refused without --shell-job; with
+/// it the terminal is recorded, and a restore with --shell-job hands the
+/// task the restoring crest's own terminal.
+#[test]
+// The victim is reaped by reap_all(), as in start_victim().
+#[allow(clippy::zombie_processes)]
+fn shell_job_terminal() {
+    let Some(_g) = harness("counter") else { return };
+    let (_master, slave) = crest::sys::open_pty().unwrap();
+    let tty = || {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave)
+            .unwrap()
+    };
+    let out_dir = Dir::new("tty-victim");
+    Command::new(victim("plain"))
+        .arg(out_dir.s())
+        .env_clear()
+        .stdin(tty())
+        .stdout(tty())
+        .stderr(tty())
+        .spawn()
+        .unwrap();
+    let pid: i32 = wait_for(&out_dir.0.join("ready"), 10)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let v = Victim { pid, out: out_dir };
+    let dir = Dir::new("tty");
+    let refused = crest_cmd(&["dump", "-t", &pid.to_string(), "-D", dir.s()]);
+    assert_eq!(refused.status.code(), Some(1));
+    assert!(
+        text(&refused).contains("fd 0 is a terminal"),
+        "{}",
+        text(&refused)
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "a refused dump leaves the task"
+    );
+    let out = crest_cmd(&["dump", "-t", &pid.to_string(), "-D", dir.s(), "--shell-job"]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(pid);
+    crit_decodes(&dir.0);
+    let pidfile = dir.0.join("restored.pid");
+    let out = Command::new(crest())
+        .args(["restore", "-D", dir.s(), "-d", "--shell-job", "--pidfile"])
+        .arg(&pidfile)
+        .stdin(tty())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    let fd0 = fs::read_link(format!("/proc/{pid}/fd/0")).unwrap();
+    assert_eq!(fd0, slave, "stdin is the restoring crest's terminal");
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(pid as u32);
+}
+
+/// An eventfd shared by a parent and child (with its counter), a signalfd
+/// with a pending signal, and two timerfds (one periodic with expirations
+/// to read, one far away) survive dump + restore.
+#[test]
+fn eventfd_signalfd_timerfd_round_trip() {
+    victim_round_trip("anonfds", 0);
+}
+
+/// An epoll instance keeps its watch list, data words, trigger modes and
+/// the readiness of its targets across dump + restore.
+#[test]
+fn epoll_round_trip() {
+    victim_round_trip("epoll", 0);
+}
+
+/// A 64 GiB PROT_NONE reservation with a read-write middle, and a
+/// read-only shared file mapping: premapping them must neither charge the
+/// reservation nor ask for write access to the file.
+#[test]
+fn reservation_and_read_only_shared_mapping_round_trip() {
+    victim_round_trip("reserve", 0);
+}
