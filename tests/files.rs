@@ -227,3 +227,11 @@ fn epoll_round_trip() {
 fn reservation_and_read_only_shared_mapping_round_trip() {
     victim_round_trip("reserve", 0);
 }
+
+/// One open file dup'ed within a task and shared across fork keeps one
+/// offset; a second open of the same file keeps its own; every open file
+/// of one pipe end keeps its own O_NONBLOCK (CRIU's file_shared, pipe01).
+#[test]
+fn shared_open_files_round_trip() {
+    victim_round_trip("shared", 0);
+}

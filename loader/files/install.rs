@@ -10,7 +10,7 @@ use crate::sys;
 use crate::restore::images::TaskImages;
 use crate::restore::RestoreError;
 
-use super::pipe::PipePlan;
+use super::shared::Shared;
 
 /// Where a restored descriptor comes from.
 #[derive(Debug, Clone)]
@@ -45,6 +45,8 @@ pub enum Source {
 #[derive(Debug, Clone)]
 pub struct FdTarget {
     pub fd: i32,
+    /// The files.img id: descriptors with one id share one open file.
+    pub id: u32,
     pub source: Source,
     pub cloexec: bool,
 }
@@ -69,7 +71,7 @@ fn without_data(what: &str, kind: &str, id: u32) -> RestoreError {
     ))
 }
 
-fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
+pub(super) fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
     CString::new(name).map_err(|_| {
         RestoreError::Inconsistent(format!("{what}: file name {name:?} has a NUL byte"))
     })
@@ -196,6 +198,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
         };
         targets.push(FdTarget {
             fd,
+            id: fi.id,
             source,
             cloexec: fi.flags & libc::FD_CLOEXEC as u32 != 0,
         });
@@ -236,71 +239,30 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
         .targets
         .iter()
         .partition(|t| matches!(t.source, Source::Epoll(_)));
+    // The staged copy of each open file met, for descriptors dup'ed from it.
+    let mut opened: HashMap<u32, i32> = HashMap::new();
     for t in &targets {
-        let fd = match &t.source {
-            Source::Path { path, flags, pos } => {
-                let fd = sys::open(path, flags | libc::O_CLOEXEC, 0)
-                    .map_err(|e| format!("fd {}: {path:?}: {e}", t.fd))?;
-                // A FIFO or a device without positions opens at 0 anyway.
-                if *pos != 0 {
-                    sys::lseek(fd, *pos).map_err(|e| format!("fd {}: seek to {pos}: {e}", t.fd))?;
-                }
-                fd
-            }
-            Source::Inherit(own) => *own,
-            Source::Pipe { pipe_id, flags } => {
-                let &(r, w) = shared
-                    .pipes
-                    .get(pipe_id)
-                    .ok_or_else(|| format!("fd {}: pipe {pipe_id} was not created", t.fd))?;
-                let end = if flags & libc::O_ACCMODE == libc::O_WRONLY {
-                    w
-                } else {
-                    r
+        let high = match shared.files.get(&t.id).or_else(|| opened.get(&t.id)) {
+            Some(&fd) => sys::dup_above(fd, floor),
+            None => {
+                let fd = match open_description(&t.source, shmem)
+                    .map_err(|e| format!("fd {}: {e}", t.fd))?
+                {
+                    Some(fd) => fd,
+                    None => inherited(t, shared)?,
                 };
-                // Status flags belong to the open file, shared by every
-                // task holding this end, as they were when dumped.
-                sys::set_status_flags(end, flags & (libc::O_NONBLOCK | libc::O_DIRECT))
-                    .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
-                end
+                let high = sys::dup_above(fd, floor);
+                if matches!(
+                    t.source,
+                    Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. }
+                ) {
+                    sys::close(fd);
+                }
+                high
             }
-            Source::Memfd { shmid, flags, pos } => {
-                let obj = shmem
-                    .get(shmid)
-                    .ok_or_else(|| format!("fd {}: memfd {shmid:#x} was not created", t.fd))?;
-                // Through /proc/self/fd: a new file description of the same
-                // object, with the dumped access mode and flags.
-                let path = CString::new(format!("/proc/self/fd/{obj}")).unwrap_or_default();
-                let fd = sys::open(&path, flags | libc::O_CLOEXEC, 0)
-                    .map_err(|e| format!("fd {}: reopening memfd {shmid:#x}: {e}", t.fd))?;
-                sys::lseek(fd, *pos).map_err(|e| format!("fd {}: seek to {pos}: {e}", t.fd))?;
-                fd
-            }
-            Source::Anon(file) => *shared
-                .anon
-                .get(&file.id)
-                .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
-            Source::Fifo { path, flags, .. } => {
-                // The loader's own descriptor, inherited, is reader and
-                // writer both: this open does not block.
-                sys::open(path, flags | libc::O_CLOEXEC, 0)
-                    .map_err(|e| format!("fd {}: FIFO {path:?}: {e}", t.fd))?
-            }
-            Source::Socket(id) => shared
-                .sockets
-                .get(id)
-                .copied()
-                .ok_or_else(|| format!("fd {}: socket {id} was not created", t.fd))?,
-            // Partitioned out above: epolls are installed last.
-            Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
-        };
-        let high = sys::dup_above(fd, floor).map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
-        if matches!(
-            t.source,
-            Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. }
-        ) {
-            sys::close(fd);
         }
+        .map_err(|e| format!("fd {}: dup: {e}", t.fd))?;
+        opened.entry(t.id).or_insert(high);
         staged.push(high);
     }
     if let Some(exe) = &plan.exe {
@@ -337,6 +299,81 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
     Ok(())
 }
 
+/// A new open file description for a path, a memfd object or a FIFO,
+/// with the dumped flags and offset; None for what the loader created.
+pub(super) fn open_description(
+    source: &Source,
+    shmem: &HashMap<u64, i32>,
+) -> Result<Option<i32>, String> {
+    Ok(Some(match source {
+        Source::Path { path, flags, pos } => {
+            let fd = sys::open(path, flags | libc::O_CLOEXEC, 0)
+                .map_err(|e| format!("{path:?}: {e}"))?;
+            // A FIFO or a device without positions opens at 0 anyway.
+            if *pos != 0 {
+                sys::lseek(fd, *pos).map_err(|e| format!("{path:?}: seek to {pos}: {e}"))?;
+            }
+            fd
+        }
+        Source::Memfd { shmid, flags, pos } => {
+            let obj = shmem
+                .get(shmid)
+                .ok_or_else(|| format!("memfd {shmid:#x} was not created"))?;
+            // Through /proc/self/fd: a new file description of the same
+            // object, with the dumped access mode and flags.
+            let path = CString::new(format!("/proc/self/fd/{obj}")).unwrap_or_default();
+            let fd = sys::open(&path, flags | libc::O_CLOEXEC, 0)
+                .map_err(|e| format!("reopening memfd {shmid:#x}: {e}"))?;
+            sys::lseek(fd, *pos).map_err(|e| format!("memfd {shmid:#x}: seek to {pos}: {e}"))?;
+            fd
+        }
+        // The loader's own descriptor, inherited, is reader and writer
+        // both: this open does not block.
+        Source::Fifo { path, flags, .. } => sys::open(path, flags | libc::O_CLOEXEC, 0)
+            .map_err(|e| format!("FIFO {path:?}: {e}"))?,
+        _ => return Ok(None),
+    }))
+}
+
+/// The loader's object a descriptor stands for: a pipe end (given its
+/// dumped status flags), an eventfd/signalfd/timerfd, a socket, or one of
+/// crest's own descriptors.
+fn inherited(t: &FdTarget, shared: &Shared) -> Result<i32, String> {
+    Ok(match &t.source {
+        Source::Inherit(own) => *own,
+        Source::Pipe { pipe_id, flags } => {
+            let &(r, w) = shared
+                .pipes
+                .get(pipe_id)
+                .ok_or_else(|| format!("fd {}: pipe {pipe_id} was not created", t.fd))?;
+            let end = if flags & libc::O_ACCMODE == libc::O_WRONLY {
+                w
+            } else {
+                r
+            };
+            // Status flags belong to the open file, shared by every
+            // task holding this end, as they were when dumped.
+            sys::set_status_flags(end, flags & (libc::O_NONBLOCK | libc::O_DIRECT))
+                .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
+            end
+        }
+        Source::Anon(file) => *shared
+            .anon
+            .get(&file.id)
+            .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
+        Source::Socket(id) => shared
+            .sockets
+            .get(id)
+            .copied()
+            .ok_or_else(|| format!("fd {}: socket {id} was not created", t.fd))?,
+        // Partitioned out: epolls are installed last.
+        Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
+        Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. } => {
+            return Err(format!("fd {}: opened by the task, not inherited", t.fd))
+        }
+    })
+}
+
 /// Closes every descriptor the task must not have: all but the targets
 /// and the exe descriptor (which the blob closes itself).
 pub fn close_strays(plan: &FdPlan) -> Result<(), String> {
@@ -353,191 +390,4 @@ pub fn close_strays(plan: &FdPlan) -> Result<(), String> {
         from = k + 1;
     }
     sys::close_range(from, u32::MAX).map_err(|e| format!("close_range: {e}"))
-}
-
-/// What the loader created for the tasks to share: pipes by pipe_id (read
-/// end, write end), eventfds, signalfds, timerfds and sockets by file id.
-#[derive(Debug, Default)]
-pub struct Shared {
-    pub pipes: HashMap<u32, (i32, i32)>,
-    pub anon: HashMap<u32, i32>,
-    pub sockets: HashMap<u32, i32>,
-    /// FIFOs by pipe_id: the loader's O_RDWR descriptor.
-    pub fifos: HashMap<u32, i32>,
-}
-
-/// Creates every pipe with its size and contents, and every eventfd,
-/// signalfd, timerfd and socket some task holds, before the first fork.
-pub fn create_shared<'a>(
-    pipes: &[PipePlan],
-    plans: impl Iterator<Item = &'a FdPlan> + Clone,
-    sockets: &crate::sockets::create::SocketImages,
-    fifos: &[(PipePlan, CString)],
-) -> Result<Shared, RestoreError> {
-    let mut shared = Shared::default();
-    for (p, path) in fifos {
-        let fail = |what: &str, e: std::io::Error| {
-            RestoreError::sys(0, format!("FIFO {path:?}: {what}"), e)
-        };
-        // O_RDWR opens at once, reader or writer missing; the tasks'
-        // opens then find both.
-        let fd = sys::open(path, libc::O_RDWR | libc::O_NONBLOCK | libc::O_CLOEXEC, 0)
-            .map_err(|e| fail("open", e))?;
-        shared.fifos.insert(p.pipe_id, fd);
-        if let Some(size) = p.size {
-            sys::set_pipe_size(fd, size).map_err(|e| fail("F_SETPIPE_SZ", e))?;
-        }
-        if !p.data.is_empty() {
-            sys::write_all(fd, &p.data).map_err(|e| fail("writing its data", e))?;
-        }
-    }
-    let in_flight = sockets.in_flight();
-    let flying: Vec<&FileEntry> = in_flight
-        .iter()
-        .filter_map(|id| sockets.files.get(id))
-        .collect();
-    let anon = plans
-        .clone()
-        .flat_map(|p| p.targets.iter())
-        .filter_map(|t| match &t.source {
-            Source::Anon(file) => Some(&**file),
-            _ => None,
-        })
-        .chain(
-            flying
-                .iter()
-                .copied()
-                .filter(|f| f.efd.is_some() || f.sgfd.is_some() || f.tfd.is_some()),
-        );
-    for file in anon {
-        if let std::collections::hash_map::Entry::Vacant(slot) = shared.anon.entry(file.id) {
-            slot.insert(create_anon(file)?);
-        }
-    }
-    let fds = &mut shared.pipes;
-    for p in pipes {
-        let fail = |what: &str, e: std::io::Error| {
-            RestoreError::sys(0, format!("pipe {}: {what}", p.pipe_id), e)
-        };
-        let (r, w) = sys::pipe().map_err(|e| fail("pipe2", e))?;
-        fds.insert(p.pipe_id, (r, w));
-        if let Some(size) = p.size {
-            sys::set_pipe_size(w, size).map_err(|e| fail("F_SETPIPE_SZ", e))?;
-        }
-        if !p.data.is_empty() {
-            sys::write_all(w, &p.data).map_err(|e| fail("writing its data", e))?;
-        }
-    }
-    let mut wanted: Vec<u32> = plans
-        .flat_map(|p| p.targets.iter())
-        .filter_map(|t| match t.source {
-            Source::Socket(id) => Some(id),
-            _ => None,
-        })
-        .collect();
-    wanted.extend(
-        flying
-            .iter()
-            .filter(|f| f.usk.is_some() || f.isk.is_some() || f.nlsk.is_some() || f.psk.is_some())
-            .map(|f| f.id),
-    );
-    if !wanted.is_empty() {
-        // Regular files in flight are opened for the send, then closed.
-        let mut opened = HashMap::new();
-        for f in &flying {
-            if let Some(reg) = &f.reg {
-                let path = cpath(&reg.name, "a file in flight")?;
-                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
-                let owned = sys::open_owned(&path, (reg.flags as i32 & !drop) | libc::O_NOCTTY)
-                    .map_err(|e| {
-                        RestoreError::sys(0, format!("file {} in flight: {}", f.id, reg.name), e)
-                    })?;
-                sys::lseek(std::os::fd::AsRawFd::as_raw_fd(&owned), reg.pos).map_err(|e| {
-                    RestoreError::sys(0, format!("file {} in flight: seek", f.id), e)
-                })?;
-                opened.insert(f.id, owned);
-            }
-        }
-        let resolve = |id: u32| -> Result<i32, String> {
-            if let Some(fd) = opened.get(&id) {
-                return Ok(std::os::fd::AsRawFd::as_raw_fd(fd));
-            }
-            if let Some(&fd) = shared.anon.get(&id) {
-                return Ok(fd);
-            }
-            match sockets.files.get(&id) {
-                Some(FileEntry { pipe: Some(p), .. }) => shared
-                    .pipes
-                    .get(&p.pipe_id)
-                    .map(|&(r, w)| {
-                        if p.flags as i32 & libc::O_ACCMODE == libc::O_WRONLY {
-                            w
-                        } else {
-                            r
-                        }
-                    })
-                    .ok_or_else(|| format!("pipe {} was not created", p.pipe_id)),
-                Some(f) => Err(format!(
-                    "a {:?} file cannot be passed yet",
-                    FdTypes::try_from(f.r#type).unwrap_or(FdTypes::Und)
-                )),
-                None => Err("not in files.img".into()),
-            }
-        };
-        let created = crate::sockets::create::create_all(sockets, &wanted, &resolve)?;
-        shared.sockets = created
-            .into_iter()
-            .map(|(id, fd)| (id, std::os::fd::IntoRawFd::into_raw_fd(fd)))
-            .collect();
-    }
-    Ok(shared)
-}
-
-/// The loader's copies, closed once the tree has them.
-pub fn close_shared(shared: &Shared) {
-    for &(r, w) in shared.pipes.values() {
-        sys::close(r);
-        sys::close(w);
-    }
-    let owned = shared.anon.values().chain(shared.sockets.values());
-    for &fd in owned.chain(shared.fifos.values()) {
-        sys::close(fd);
-    }
-}
-
-/// An eventfd with its counter, a signalfd with its mask, or a timerfd
-/// armed with its remaining time and interval and its pending ticks.
-fn create_anon(file: &FileEntry) -> Result<i32, RestoreError> {
-    let nonblock = |flags: u32| flags as i32 & libc::O_NONBLOCK;
-    let fail = |what: &str, e: std::io::Error| {
-        RestoreError::sys(0, format!("file id {}: {what}", file.id), e)
-    };
-    if let Some(e) = &file.efd {
-        return sys::eventfd(e.counter, nonblock(e.flags)).map_err(|err| fail("eventfd", err));
-    }
-    if let Some(s) = &file.sgfd {
-        return sys::signalfd(s.sigmask, nonblock(s.flags)).map_err(|err| fail("signalfd", err));
-    }
-    if let Some(t) = &file.tfd {
-        let fd = sys::timerfd(t.clockid as i32, nonblock(t.flags))
-            .map_err(|err| fail("timerfd_create", err))?;
-        // A periodic timer whose expirations are still unread shows a
-        // zero remaining time (it is forwarded on read): it stays armed,
-        // next expiring an interval from now.
-        let (vsec, vnsec) = if t.vsec == 0 && t.vnsec == 0 {
-            (t.isec, t.insec)
-        } else {
-            (t.vsec, t.vnsec)
-        };
-        let spec = [t.isec, t.insec, vsec, vnsec];
-        sys::timerfd_settime(fd, &spec).map_err(|err| fail("timerfd_settime", err))?;
-        if t.ticks > 0 {
-            sys::timerfd_set_ticks(fd, t.ticks).map_err(|err| fail("TFD_IOC_SET_TICKS", err))?;
-        }
-        return Ok(fd);
-    }
-    Err(RestoreError::Inconsistent(format!(
-        "files.img: file {} has no eventfd/signalfd/timerfd data",
-        file.id
-    )))
 }

@@ -7,6 +7,7 @@
 pub mod install;
 pub mod memfd;
 pub mod pipe;
+pub mod shared;
 
 use std::collections::HashMap;
 use std::fs;
@@ -18,6 +19,7 @@ use crate::sys;
 
 pub use install::*;
 use pipe::PipeEnd;
+pub use shared::*;
 
 /// files.img entries and their ids.
 #[derive(Default)]

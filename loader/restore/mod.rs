@@ -420,8 +420,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             crate::log!(WARN, "no time namespaces here: monotonic clocks will jump");
         }
     }
-    let shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
+    let mut shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
+    files::open_shared(plans.iter().map(|p| &p.fds), &mut shared, &shmem_fds)?;
     at("pipes")?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
