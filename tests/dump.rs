@@ -831,3 +831,14 @@ fn stopped_task_is_restored_stopped() {
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     assert_nothing_left(v.pid as u32);
 }
+
+/// Scheduling class and nice value of two tasks, oom_score_adj,
+/// loginuid, the child-subreaper flag, PR_SET_THP_DISABLE, a membarrier
+/// registration, a parent-death signal and the owners and signals of two
+/// pipe ends come back as dumped (CRIU's sched_policy00, oom_score_adj,
+/// loginuid, child_subreaper, thp_disable, membarrier, pdeath_sig and
+/// file_fown).
+#[test]
+fn process_attributes_round_trip() {
+    victim_round_trip("attrs", 0);
+}

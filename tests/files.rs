@@ -7,9 +7,8 @@ mod common;
 use common::victim::*;
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::path::Path;
+use std::process::Command;
 /// A FIFO opened by path twice (a non-blocking reader, a writer), with
 /// bytes buffered and a larger pipe size: both descriptors come back on
 /// the same FIFO with its bytes and size (fifo-data.img, CRIU's format).

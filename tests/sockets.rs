@@ -7,9 +7,9 @@ mod common;
 use common::victim::*;
 use common::*;
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 /// The socket victim's socketpair, with a byte queued, comes back with
 /// its queue and both directions working.
 #[test]

@@ -54,6 +54,23 @@ pub(crate) fn thread_core(
     } else {
         read_words::<1>(pid, scratch)?[0]
     };
+    let r = t.syscall(
+        vdso,
+        libc::SYS_prctl,
+        [libc::PR_GET_PDEATHSIG as u64, scratch, 0, 0, 0, 0],
+    )?;
+    let pdeath_sig = if r < 0 {
+        return Err(injected_failure(tid, "prctl(PR_GET_PDEATHSIG)", r));
+    } else {
+        read_words::<1>(pid, scratch)?[0] as u32
+    };
+    let (policy, prio) = sys::sched_get(tid).map_err(|e| perr("sched_getscheduler", e))?;
+    if policy & !libc::SCHED_RESET_ON_FORK == SCHED_DEADLINE {
+        return Err(DumpError::refused(
+            pid,
+            format!("thread {tid} runs under SCHED_DEADLINE, which CRIU's images cannot record"),
+        ));
+    }
     let secbits = t.syscall(
         vdso,
         libc::SYS_prctl,
@@ -86,7 +103,9 @@ pub(crate) fn thread_core(
             futex_rla: robust,
             futex_rla_len: robust_len as u32,
             sched_nice: Some(stat.field(19) as i32),
-            sched_policy: Some(stat.field(41) as u32),
+            sched_policy: Some(policy as u32),
+            sched_prio: Some(prio as u32),
+            pdeath_sig: (pdeath_sig != 0).then_some(pdeath_sig),
             blk_sigset: Some(blocked),
             sas: Some(ThreadSasEntry {
                 ss_sp,
@@ -117,6 +136,10 @@ pub(crate) fn thread_core(
         }),
     })
 }
+
+/// The deadline scheduling class (no libc constant): its parameters do
+/// not fit `thread_core_entry`.
+const SCHED_DEADLINE: i32 = 6;
 
 /// Words of the auxiliary vector CRIU's x86_64 restore accepts
 /// (`AT_VECTOR_SIZE` in criu/arch/x86/include/asm/types.h): CRIU 4.2

@@ -15,6 +15,11 @@ pub(crate) struct Asked {
     pub(crate) itimers: [ItimerEntry; 3],
     pub(crate) brk: u64,
     pub(crate) posix: Vec<PosixTimerEntry>,
+    pub(crate) child_subreaper: bool,
+    pub(crate) thp_disabled: bool,
+    /// The membarrier commands the process registered for (None where
+    /// the kernel cannot tell).
+    pub(crate) membarrier: Option<u32>,
 }
 
 pub(crate) fn read_words<const N: usize>(pid: i32, at: u64) -> Result<[u64; N], DumpError> {
@@ -97,11 +102,44 @@ pub(crate) fn ask_process(
         let r = t.syscall(vdso, libc::SYS_timer_getoverrun, [id, 0, 0, 0, 0, 0])?;
         p.overrun = r.max(0) as u32;
     }
+    let r = t.syscall(
+        vdso,
+        libc::SYS_prctl,
+        [libc::PR_GET_CHILD_SUBREAPER as u64, scratch, 0, 0, 0, 0],
+    )?;
+    if r < 0 {
+        return Err(injected_failure(pid, "prctl(PR_GET_CHILD_SUBREAPER)", r));
+    }
+    let child_subreaper = read_words::<1>(pid, scratch)?[0] as u32 != 0;
+    let thp = t.syscall(
+        vdso,
+        libc::SYS_prctl,
+        [libc::PR_GET_THP_DISABLE as u64, 0, 0, 0, 0, 0],
+    )?;
+    if thp < 0 {
+        return Err(injected_failure(pid, "prctl(PR_GET_THP_DISABLE)", thp));
+    }
+    if thp > 1 {
+        // PR_THP_DISABLE_EXCEPT_ADVISED and later modes.
+        return Err(DumpError::refused(
+            pid,
+            format!("PR_GET_THP_DISABLE says {thp:#x}: a mode CRIU's images cannot record"),
+        ));
+    }
+    const MEMBARRIER_CMD_GET_REGISTRATIONS: u64 = 1 << 9;
+    let r = t.syscall(
+        vdso,
+        libc::SYS_membarrier,
+        [MEMBARRIER_CMD_GET_REGISTRATIONS, 0, 0, 0, 0, 0],
+    )?;
     Ok(Asked {
         sigactions,
         itimers,
         brk,
         posix,
+        child_subreaper,
+        thp_disabled: thp == 1,
+        membarrier: (r >= 0).then_some(r as u32),
     })
 }
 

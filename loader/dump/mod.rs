@@ -475,6 +475,8 @@ fn dump_process(
         oom_score_adj: proc::read(pid, "oom_score_adj")
             .ok()
             .and_then(|s| s.trim().parse().ok()),
+        child_subreaper: Some(asked.child_subreaper),
+        membarrier_registration_mask: asked.membarrier.filter(|&m| m != 0),
         ..Default::default()
     });
     let mm = MmEntry {
@@ -494,7 +496,7 @@ fn dump_process(
         vmas: vmas.clone(),
         dumpable: None,
         aios: Vec::new(),
-        thp_disabled: None,
+        thp_disabled: Some(asked.thp_disabled),
     };
 
     // Pages first (the big one), then the rest.

@@ -47,6 +47,8 @@ pub struct FdTarget {
     pub fd: i32,
     /// The files.img id: descriptors with one id share one open file.
     pub id: u32,
+    /// Its owner and signal (F_SETOWN_EX, F_SETSIG), when it has them.
+    pub fown: Option<crate::images::schema::FownEntry>,
     pub source: Source,
     pub cloexec: bool,
 }
@@ -196,9 +198,17 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                 )))
             }
         };
+        let owner = file
+            .fifo
+            .as_ref()
+            .and_then(|f| task.files.get(&f.regf_id?))
+            .unwrap_or(file);
         targets.push(FdTarget {
             fd,
             id: fi.id,
+            fown: super::fown::of(owner)
+                .filter(|f| f.pid != 0 || f.signum != 0)
+                .cloned(),
             source,
             cloexec: fi.flags & libc::FD_CLOEXEC as u32 != 0,
         });
@@ -295,6 +305,12 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
         sys::set_status_flags(t.fd, ep.flags as i32 & libc::O_NONBLOCK)
             .and_then(|_| sys::set_cloexec(t.fd, t.cloexec))
             .map_err(|err| format!("fd {}: {err}", t.fd))?;
+    }
+    // Every task exists by now: owners can be named.
+    for t in &plan.targets {
+        if let Some(f) = &t.fown {
+            super::fown::restore(t.fd, f).map_err(|e| format!("fd {}: owner: {e}", t.fd))?;
+        }
     }
     Ok(())
 }

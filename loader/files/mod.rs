@@ -4,6 +4,7 @@
 //! pointing into it. Dump fills the table here; `install` restores the
 //! descriptors, `pipe` handles pipes both ways.
 
+pub mod fown;
 pub mod install;
 pub mod memfd;
 pub mod pipe;
@@ -442,6 +443,17 @@ fn describe(
     };
     if shared.is_none() && socket.is_none() {
         files.open.push(OpenFile { pid, fd, id });
+    }
+    if shared.is_none() {
+        // A FIFO's owner is kept in the regular entry of its path.
+        let own = files.entries.iter().find(|e| e.id == id);
+        let at = own
+            .and_then(|e| e.fifo.as_ref())
+            .and_then(|f| f.regf_id)
+            .unwrap_or(id);
+        if let Some(e) = files.entries.iter_mut().find(|e| e.id == at) {
+            fown::dump(pid, fd, e)?;
+        }
     }
     // CRIU finds a descriptor's file by (type, id): the type must be
     // the files.img entry's.

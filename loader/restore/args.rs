@@ -298,5 +298,9 @@ fn thread(
         signals,
         comm: name,
         stack_top: 0,
+        sched_policy: th.and_then(|th| th.sched_policy).unwrap_or(0),
+        sched_prio: th.and_then(|th| th.sched_prio).unwrap_or(0),
+        sched_nice: th.and_then(|th| th.sched_nice).unwrap_or(0),
+        pdeath_sig: th.and_then(|th| th.pdeath_sig).unwrap_or(0),
     })
 }

@@ -23,6 +23,8 @@ const FAULT_STAGES: &[(&str, u32)] = &[
     ("posix-timer", restorer_blob::STAGE_POSIX_TIMER),
     ("seccomp", restorer_blob::STAGE_SECCOMP),
     ("clone", restorer_blob::STAGE_CLONE),
+    ("sched", restorer_blob::STAGE_SCHED),
+    ("pdeathsig", restorer_blob::STAGE_PDEATHSIG),
 ];
 
 /// Loader stages `CREST_FAULT` can name: each fails the restore on

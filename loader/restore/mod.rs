@@ -20,6 +20,7 @@
 //!    unmap its blob (`finish`).
 
 mod args;
+mod attrs;
 mod fault;
 mod finish;
 #[allow(unsafe_code)]

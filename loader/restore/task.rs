@@ -156,6 +156,7 @@ impl TreeRun<'_> {
         files::install(&p.fds, self.shared, self.shmem)?;
         files::close_strays(&p.fds)?;
         self.injected("files")?;
+        super::attrs::apply(&p.task)?;
         // The part of the reservation this task does not use.
         premap::release_rest(self.reservation, p.stack_top)?;
         sys::rseq_unregister().map_err(|e| format!("rseq unregister: {e}"))?;

@@ -227,3 +227,46 @@ pub fn epoll_add(epfd: RawFd, fd: RawFd, events: u32, data: u64) -> io::Result<(
     // SAFETY: ev is a complete epoll_event the kernel only reads.
     check_int(unsafe { libc::epoll_ctl(epfd, libc::EPOLL_CTL_ADD, fd, &mut ev) }).map(drop)
 }
+
+const F_SETSIG: i32 = 10;
+const F_GETSIG: i32 = 11;
+const F_SETOWN_EX: i32 = 15;
+const F_GETOWN_EX: i32 = 16;
+const F_GETOWNER_UIDS: i32 = 17;
+
+/// The owner of open file `fd` (F_GETOWN_EX: type and pid, in our pid
+/// namespace), the uid and euid it was set with, and its F_GETSIG signal.
+pub fn owner(fd: RawFd) -> io::Result<(u32, i32, [u32; 2], u32)> {
+    let mut ex = [0i32; 2];
+    // SAFETY: ex is a struct f_owner_ex (int type, pid_t pid).
+    check_int(unsafe { libc::fcntl(fd, F_GETOWN_EX, ex.as_mut_ptr()) })?;
+    let mut uids = [0u32; 2];
+    if ex[1] != 0 {
+        // SAFETY: F_GETOWNER_UIDS writes two uid_t.
+        check_int(unsafe { libc::fcntl(fd, F_GETOWNER_UIDS, uids.as_mut_ptr()) })?;
+    }
+    // SAFETY: F_GETSIG takes no memory.
+    let sig = check_int(unsafe { libc::fcntl(fd, F_GETSIG) })?;
+    Ok((ex[0] as u32, ex[1], uids, sig as u32))
+}
+
+/// F_SETSIG on `fd`.
+pub fn set_owner_signal(fd: RawFd, sig: u32) -> io::Result<()> {
+    // SAFETY: F_SETSIG takes no memory.
+    check_int(unsafe { libc::fcntl(fd, F_SETSIG, sig as libc::c_int) }).map(drop)
+}
+
+/// F_SETOWN_EX on `fd`: owner `pid` of kind `kind` (F_OWNER_TID, _PID,
+/// _PGRP), in our pid namespace.
+pub fn set_owner(fd: RawFd, kind: u32, pid: i32) -> io::Result<()> {
+    let ex = [kind as i32, pid];
+    // SAFETY: ex is a struct f_owner_ex.
+    check_int(unsafe { libc::fcntl(fd, F_SETOWN_EX, ex.as_ptr()) }).map(drop)
+}
+
+/// setresuid of the calling thread only (the raw call, not libc's, which
+/// changes every thread): -1 leaves an id as it is.
+pub fn setresuid_thread(r: u32, e: u32, s: u32) -> io::Result<()> {
+    // SAFETY: setresuid takes no memory.
+    check(unsafe { libc::syscall(libc::SYS_setresuid, r, e, s) }).map(drop)
+}

@@ -180,6 +180,33 @@ pub fn setsid() -> io::Result<()> {
     check_int(unsafe { libc::setsid() }).map(drop)
 }
 
+/// The scheduling policy (with SCHED_RESET_ON_FORK) and the static
+/// priority of thread `tid`.
+pub fn sched_get(tid: i32) -> io::Result<(i32, i32)> {
+    // SAFETY: sched_getscheduler takes no memory.
+    let policy = check_int(unsafe { libc::sched_getscheduler(tid) })?;
+    let mut param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: param is a sched_param of ours.
+    check_int(unsafe { libc::sched_getparam(tid, &mut param) })?;
+    Ok((policy, param.sched_priority))
+}
+
+pub fn getuid() -> u32 {
+    // SAFETY: getuid takes no memory and cannot fail.
+    unsafe { libc::getuid() }
+}
+
+pub fn geteuid() -> u32 {
+    // SAFETY: geteuid takes no memory and cannot fail.
+    unsafe { libc::geteuid() }
+}
+
+/// membarrier(cmd, 0, 0): a registration, or a query.
+pub fn membarrier(cmd: i32) -> io::Result<i32> {
+    // SAFETY: membarrier takes no memory.
+    check(unsafe { libc::syscall(libc::SYS_membarrier, cmd, 0, 0) }).map(|r| r as i32)
+}
+
 pub fn getpgid(pid: i32) -> io::Result<i32> {
     // SAFETY: getpgid takes no memory.
     check_int(unsafe { libc::getpgid(pid) })

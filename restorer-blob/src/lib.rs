@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 7;
+pub const ABI_VERSION: u32 = 8;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -236,6 +236,15 @@ pub struct ThreadArgs {
     /// Offset (from [`TaskArgs`]) of the top of this thread's stack in the
     /// blob's mapping; 0 for thread 0, which runs on the blob's own stack.
     pub stack_top: u64,
+    /// `sched_setscheduler(0, sched_policy, {sched_prio})` (the policy
+    /// with SCHED_RESET_ON_FORK), then `setpriority` to `sched_nice` for
+    /// the classes that have one.
+    pub sched_policy: u32,
+    pub sched_prio: u32,
+    pub sched_nice: i32,
+    /// `PR_SET_PDEATHSIG` once the credentials are in place (their
+    /// change clears it); 0 for none.
+    pub pdeath_sig: u32,
 }
 
 /// The shared status word the loader waits on (a futex).
@@ -346,6 +355,8 @@ pub const STAGE_SIGRETURN: u32 = 14;
 pub const STAGE_POSIX_TIMER: u32 = 15;
 pub const STAGE_SECCOMP: u32 = 16;
 pub const STAGE_CLONE: u32 = 17;
+pub const STAGE_SCHED: u32 = 18;
+pub const STAGE_PDEATHSIG: u32 = 19;
 
 /// What the loader prints for a failed stage.
 pub fn stage_name(stage: u32) -> &'static str {
@@ -367,6 +378,8 @@ pub fn stage_name(stage: u32) -> &'static str {
         STAGE_POSIX_TIMER => "restoring a POSIX timer (timer_create/timer_settime)",
         STAGE_SECCOMP => "installing a seccomp filter",
         STAGE_CLONE => "creating a thread with its tid (clone3)",
+        STAGE_SCHED => "restoring the scheduling policy or nice value",
+        STAGE_PDEATHSIG => "restoring the parent-death signal (prctl PR_SET_PDEATHSIG)",
         _ => "unknown stage",
     }
 }
@@ -454,7 +467,7 @@ const _: () = assert!(size_of::<PrctlMmMap>() == 104);
 const _: () = assert!(size_of::<Creds>() == 112);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
-const _: () = assert!(size_of::<ThreadArgs>() == 112);
+const _: () = assert!(size_of::<ThreadArgs>() == 128);
 const _: () = assert!(size_of::<Status>() == 32);
 const _: () = assert!(size_of::<TaskArgs>() == 448);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -289,8 +289,21 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
     // Credentials only once the whole tree is there (the first thread
     // opens this stage for the task with its own arrival).
     wait_stage(t, TREE_RESTORE_CREDS);
+    // Before the credentials: a real-time class or a lower nice value
+    // needs CAP_SYS_NICE.
+    fault(t, STAGE_SCHED)?;
+    sys::sched_set(me.sched_policy, me.sched_prio).map_err(Failure::at(STAGE_SCHED))?;
+    // Real-time threads keep a nice value too, for a later return to a
+    // normal class.
+    sys::set_nice(me.sched_nice).map_err(Failure::at(STAGE_SCHED))?;
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &t.creds)?;
+    // A change of credentials clears the parent-death signal: it goes on
+    // after them.
+    fault(t, STAGE_PDEATHSIG)?;
+    if me.pdeath_sig != 0 {
+        sys::set_pdeath_signal(me.pdeath_sig).map_err(Failure::at(STAGE_PDEATHSIG))?;
+    }
     fault(t, STAGE_SECCOMP)?;
     let filters: &[SeccompFilter] = args.array(t.seccomp)?;
     for f in filters {

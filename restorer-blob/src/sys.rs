@@ -24,6 +24,7 @@ pub const PR_CAP_AMBIENT_RAISE: usize = 2;
 pub const PR_CAP_AMBIENT_CLEAR_ALL: usize = 4;
 pub const PR_TIMER_CREATE_RESTORE_IDS: usize = 77;
 pub const PR_SET_NO_NEW_PRIVS: usize = 38;
+pub const PR_SET_PDEATHSIG: usize = 1;
 /// Errnos the blob reports itself (positive, as in `Status.errno`).
 pub const EINVAL: u32 = 22;
 pub const EEXIST: u32 = 17;
@@ -119,6 +120,31 @@ pub fn cap_ambient_clear_all() -> Result<()> {
 
 pub fn cap_ambient_raise(cap: u32) -> Result<()> {
     prctl_int(PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap as usize).map(drop)
+}
+
+pub fn set_pdeath_signal(sig: u32) -> Result<()> {
+    prctl_int(PR_SET_PDEATHSIG, sig as usize, 0).map(drop)
+}
+
+/// `sched_setscheduler(0, policy, {prio})` for the calling thread.
+pub fn sched_set(policy: u32, prio: u32) -> Result<()> {
+    let param = prio as i32;
+    // SAFETY: param is a struct sched_param (one int) on our stack.
+    unsafe {
+        syscall!(
+            Sysno::sched_setscheduler,
+            0,
+            policy as usize,
+            &param as *const i32 as usize
+        )
+    }
+    .map(drop)
+}
+
+/// `setpriority(PRIO_PROCESS, 0, nice)`: the calling thread's nice value.
+pub fn set_nice(nice: i32) -> Result<()> {
+    // SAFETY: setpriority takes no memory.
+    unsafe { syscall!(Sysno::setpriority, 0, 0, nice as isize as usize) }.map(drop)
 }
 
 pub fn set_no_new_privs() -> Result<()> {

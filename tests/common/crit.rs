@@ -21,6 +21,7 @@ CRIT_LACKS = {
     ("CORE", "thread_info.fpregs.xsave.cet"): "user_x86_xsave_entry tag 9, not in crit 3.17",
     ("CORE", "thread_core.creds.cap_amb"): "creds_entry tag 19, not in crit 3.17",
     ("CORE", "thread_core.creds.no_new_privs"): "creds_entry tag 18, not in crit 3.17",
+    ("CORE", "tc.membarrier_registration_mask"): "task_core_entry tag 22, not in crit 3.17",
     ("CORE", "thread_core.cg_set"): "thread_core_entry tag 16, not in crit 3.17",
     ("MEMFD_INODE", "mode"): "memfd_inode_entry tag 9, not in crit 3.17",
     ("FILES", "isk.ip_opts.pktinfo"): "ip_opts_entry tag 5, not in crit 3.17",
