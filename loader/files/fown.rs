@@ -40,6 +40,24 @@ fn slot(e: &mut FileEntry) -> Option<&mut FownEntry> {
     first_fown!(e, as_mut, [&mut])
 }
 
+/// Whether the open file was in O_ASYNC mode (signalling its owner on
+/// I/O), which open(2) ignores: it is set with F_SETFL afterwards.
+pub(crate) fn async_io(e: &FileEntry) -> bool {
+    let flags = None
+        .or(e.reg.as_ref().map(|x| x.flags))
+        .or(e.pipe.as_ref().map(|x| x.flags))
+        .or(e.usk.as_ref().map(|x| x.flags))
+        .or(e.isk.as_ref().map(|x| x.flags))
+        .or(e.nlsk.as_ref().map(|x| x.flags))
+        .or(e.psk.as_ref().map(|x| x.flags))
+        .or(e.tty.as_ref().map(|x| x.flags))
+        .or(e.efd.as_ref().map(|x| x.flags))
+        .or(e.sgfd.as_ref().map(|x| x.flags))
+        .or(e.tfd.as_ref().map(|x| x.flags))
+        .unwrap_or(0);
+    flags & libc::O_ASYNC as u32 != 0
+}
+
 /// Records the owner and signal of `pid`'s descriptor `fd` in `entry`,
 /// the owner numbered as in its own pid namespace.
 pub(crate) fn dump(pid: i32, fd: i32, entry: &mut FileEntry) -> Result<(), DumpError> {

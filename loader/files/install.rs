@@ -49,6 +49,8 @@ pub struct FdTarget {
     pub id: u32,
     /// Its owner and signal (F_SETOWN_EX, F_SETSIG), when it has them.
     pub fown: Option<crate::images::schema::FownEntry>,
+    /// O_ASYNC, which open(2) ignores: set once the owner is.
+    pub async_io: bool,
     pub source: Source,
     pub cloexec: bool,
 }
@@ -209,6 +211,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
             fown: super::fown::of(owner)
                 .filter(|f| f.pid != 0 || f.signum != 0)
                 .cloned(),
+            async_io: super::fown::async_io(owner),
             source,
             cloexec: fi.flags & libc::FD_CLOEXEC as u32 != 0,
         });
@@ -311,6 +314,10 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
         if let Some(f) = &t.fown {
             super::fown::restore(t.fd, f).map_err(|e| format!("fd {}: owner: {e}", t.fd))?;
         }
+        if t.async_io {
+            sys::add_status_flags(t.fd, libc::O_ASYNC)
+                .map_err(|e| format!("fd {}: O_ASYNC: {e}", t.fd))?;
+        }
     }
     Ok(())
 }
@@ -369,7 +376,8 @@ fn inherited(t: &FdTarget, shared: &Shared) -> Result<i32, String> {
             };
             // Status flags belong to the open file, shared by every
             // task holding this end, as they were when dumped.
-            sys::set_status_flags(end, flags & (libc::O_NONBLOCK | libc::O_DIRECT))
+            let kept = libc::O_NONBLOCK | libc::O_DIRECT | libc::O_ASYNC;
+            sys::set_status_flags(end, flags & kept)
                 .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
             end
         }

@@ -125,6 +125,13 @@ pub fn set_status_flags(fd: RawFd, flags: i32) -> io::Result<()> {
     check_int(unsafe { libc::fcntl(fd, libc::F_SETFL, flags) }).map(drop)
 }
 
+/// `fcntl(F_SETFL)` of the current status flags and `flags`.
+pub fn add_status_flags(fd: RawFd, flags: i32) -> io::Result<()> {
+    // SAFETY: F_GETFL takes no argument.
+    let now = check_int(unsafe { libc::fcntl(fd, libc::F_GETFL) })?;
+    set_status_flags(fd, now | flags)
+}
+
 /// Writes all of `buf` to `fd`.
 pub fn write_all(fd: RawFd, mut buf: &[u8]) -> io::Result<()> {
     while !buf.is_empty() {

@@ -11,9 +11,10 @@
  * MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED; a pipe (fds 10 and 11) whose read end is owned
  * by P (F_SETOWN_EX F_OWNER_PID) with F_SETSIG SIGUSR2. Then fork() of the child C, which
  * sets PR_SET_PDEATHSIG SIGUSR2, SCHED_IDLE with nice 3, and makes the write end's owner
- * itself as a thread (F_OWNER_TID) with F_SETSIG SIGRTMIN+1, before P writes ready.
+ * itself as a thread (F_OWNER_TID) with F_SETSIG SIGRTMIN+1, and writes a byte, which P
+ * reads; P then ignores SIGUSR2, sets O_ASYNC on the read end and writes ready.
  *
- * On SIGTERM P checks each of its attributes and the read end's owner and signal; then
+ * On SIGTERM P checks each of its attributes and the read end's owner, signal and O_ASYNC; then
  * SIGUSR1 to C, which checks its policy, nice value, parent-death signal and the write end's
  * owner and signal, and reports. Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the
  * failed checks.
@@ -141,6 +142,9 @@ int main(int argc, char **argv)
 		child_main();
 	if (read(10, &c, 1) != 1)
 		parent_setup_failed("child setup");
+	signal(SIGUSR2, SIG_IGN);
+	if (fcntl(10, F_SETFL, O_ASYNC))
+		parent_setup_failed("O_ASYNC");
 	write_ready();
 	while (!got_term)
 		nap();
@@ -159,6 +163,8 @@ int main(int argc, char **argv)
 	if (v < 0 || !(v & MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED))
 		fail("membarrier registrations %#x, want %#x", v, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED);
 	check_owner(10, F_OWNER_PID, getpid(), SIGUSR2, "parent: read end");
+	if (!(fcntl(10, F_GETFL) & O_ASYNC))
+		fail("parent: read end lost O_ASYNC");
 	collect_child();
 	return finish_verdict();
 }
