@@ -166,6 +166,16 @@ pub(crate) fn dumped_stopped(task: &TaskImages) -> bool {
     task.core.tc.as_ref().map(|tc| tc.task_state) == Some(TaskState::Stopped as u32)
 }
 
+/// The job-control signal that stopped a task dumped stopped (SIGSTOP
+/// where the image does not say, or names another signal).
+pub(crate) fn stop_signal(task: &TaskImages) -> i32 {
+    let sig = task.core.tc.as_ref().and_then(|tc| tc.stop_signo);
+    match sig.map(|s| s as i32) {
+        Some(s @ (libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU)) => s,
+        _ => libc::SIGSTOP,
+    }
+}
+
 /// The tree must be restorable as a whole: unique pids, parents before
 /// their children (CRIU writes it depth first), one session.
 pub(crate) fn check_tree(

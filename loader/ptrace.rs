@@ -39,6 +39,9 @@ pub struct Tracee {
     /// Signals that stopped it anyway (SIGSTOP cannot be blocked), held
     /// back and sent again when it is let go.
     held: Vec<i32>,
+    /// The job-control signal (SIGSTOP, SIGTSTP, SIGTTIN, SIGTTOU) of the
+    /// group stop it was in when seized, 0 if it was running.
+    pub stop_signal: i32,
     /// Address of a `syscall` instruction in the task (vdso), once found.
     gadget: Option<u64>,
     attached: bool,
@@ -116,6 +119,7 @@ impl Tracee {
             regs: empty_regs(),
             mask: 0,
             held: Vec::new(),
+            stop_signal: 0,
             gadget: None,
             attached: true,
         };
@@ -130,6 +134,15 @@ impl Tracee {
                 });
             }
             if st >> 16 == PTRACE_EVENT_STOP {
+                // A seized task in a group stop reports it with the signal
+                // that stopped it; our interrupt alone says SIGTRAP.
+                let sig = libc::WSTOPSIG(st);
+                if matches!(
+                    sig,
+                    libc::SIGSTOP | libc::SIGTSTP | libc::SIGTTIN | libc::SIGTTOU
+                ) {
+                    t.stop_signal = sig;
+                }
                 break;
             }
             // A signal-delivery stop: let the signal through, stop again.

@@ -788,45 +788,61 @@ fn task_dying_mid_dump_is_handled() {
     }
 }
 
-/// A task stopped by SIGSTOP is dumped as stopped (also with
-/// --leave-running, which leaves it stopped) and restored stopped; after
-/// SIGCONT it carries on.
+/// A task stopped by SIGTSTP is dumped as stopped (also with
+/// --leave-running, which leaves it stopped) and restored stopped by the
+/// same signal (a second dump sees it in that group stop: CRIU's
+/// stopped03); after SIGCONT it carries on. The victim leads a process
+/// group of the test's session, which is not orphaned, so that job
+/// control stops it at all.
 #[test]
 fn stopped_task_is_restored_stopped() {
+    use std::os::unix::process::CommandExt;
     let Some(_g) = harness("counter") else { return };
-    let v = start_victim("plain", &[]);
+    let out = Dir::new("victim-stopped");
+    let mut cmd = Command::new(victim("plain"));
+    cmd.arg(out.s()).process_group(0);
+    let v = run_victim(cmd, out);
     let state = |pid: i32| {
         let st = fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
         st.rsplit(") ").next().and_then(|r| r.chars().next())
     };
+    let stop_signo = |dir: &Dir| {
+        let core = crest::images::file::CORE.read_one(&dir.0, &v.pid.to_string());
+        core.unwrap().tc.and_then(|tc| tc.stop_signo)
+    };
     std::thread::sleep(Duration::from_millis(100));
-    crest::sys::kill(v.pid, libc::SIGSTOP).unwrap();
+    crest::sys::kill(v.pid, libc::SIGTSTP).unwrap();
     let stopped = poll(Duration::from_secs(5), || {
         (state(v.pid) == Some('T')).then_some(())
     });
-    assert!(stopped.is_some(), "SIGSTOP did not stop the victim");
+    assert!(stopped.is_some(), "SIGTSTP did not stop the victim");
     let kept = Dir::new("stopped-kept");
-    let out = crest_cmd(&[
-        "dump",
-        "-t",
-        &v.pid.to_string(),
-        "-D",
-        kept.s(),
-        "--leave-running",
-    ]);
-    assert!(out.status.success(), "dump: {}", text(&out));
+    let leave = |dir: &Dir| {
+        let pid = v.pid.to_string();
+        let out = crest_cmd(&["dump", "-t", &pid, "-D", dir.s(), "--leave-running"]);
+        assert!(out.status.success(), "dump: {}", text(&out));
+    };
+    leave(&kept);
     assert_eq!(state(v.pid), Some('T'), "left running, and still stopped");
+    assert_eq!(stop_signo(&kept), Some(libc::SIGTSTP as u32));
     let dir = Dir::new("stopped");
     let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
     assert!(out.status.success(), "dump: {}", text(&out));
     wait_gone(v.pid);
     restore_dir(&dir, v.pid);
-    // The loader stops the task again with SIGSTOP as it lets it go: the
-    // stop lands asynchronously.
+    // The loader stops the task again as it lets it go: the stop lands
+    // asynchronously.
     let stopped = poll(Duration::from_secs(5), || {
         (state(v.pid) == Some('T')).then_some(())
     });
     assert!(stopped.is_some(), "restored stopped");
+    let again = Dir::new("stopped-again");
+    leave(&again);
+    assert_eq!(
+        stop_signo(&again),
+        Some(libc::SIGTSTP as u32),
+        "stopped by SIGTSTP after the restore"
+    );
     crest::sys::kill(v.pid, libc::SIGCONT).unwrap();
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     assert_nothing_left(v.pid as u32);

@@ -476,6 +476,17 @@ fn dump_process(
             .ok()
             .and_then(|s| s.trim().parse().ok()),
         child_subreaper: Some(asked.child_subreaper),
+        stop_signo: if threads.iter().any(|t| t.stop_requested()) {
+            Some(libc::SIGSTOP as u32)
+        } else if stopped {
+            // Stopped, but not seen in a group stop: SIGSTOP, as before.
+            Some(match threads[0].stop_signal {
+                0 => libc::SIGSTOP as u32,
+                sig => sig as u32,
+            })
+        } else {
+            None
+        },
         membarrier_registration_mask: asked.membarrier.filter(|&m| m != 0),
         ..Default::default()
     });

@@ -155,7 +155,7 @@ pub fn unmap_blob(
     trapped: bool,
     blob_at: u64,
     blob_len: u64,
-    stopped: bool,
+    stop: Option<i32>,
     mut pending: Vec<i32>,
 ) -> Result<(), RestoreError> {
     let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
@@ -190,10 +190,10 @@ pub fn unmap_blob(
             std::io::Error::from_raw_os_error(-ret as i32),
         ));
     }
-    // A task dumped stopped gets its SIGSTOP while still held, so that it
-    // stops before it runs any code of its own (as CRIU does).
-    if stopped {
-        sys::kill(pid, libc::SIGSTOP).map_err(|e| sysfail("kill(SIGSTOP)", e))?;
+    // A task dumped stopped gets its stop signal while still held, so
+    // that it stops before it runs any code of its own (as CRIU does).
+    if let Some(sig) = stop {
+        sys::kill(pid, sig).map_err(|e| sysfail(&format!("kill(signal {sig})"), e))?;
     }
     sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))?;
     redeliver(pid, pid, &pending)

@@ -517,9 +517,10 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
                 p.task.pstree.threads.iter().map(|&t| t as i32).collect()
             };
             finish::threads_out(t.host, &tids, blob)?;
-            let stopped = crate::pstree::dumped_stopped(&p.task);
+            let stop =
+                crate::pstree::dumped_stopped(&p.task).then(|| crate::pstree::stop_signal(&p.task));
             let len = p.stack_top - p.blob_at;
-            finish::unmap_blob(t.host, trapped, p.blob_at, len, stopped, t.pending.clone())?;
+            finish::unmap_blob(t.host, trapped, p.blob_at, len, stop, t.pending.clone())?;
         }
     }
     let _ = sys::deadline_alarm(0);
@@ -529,9 +530,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     for (p, t) in plans.iter().zip(&traced) {
         let stopped = crate::pstree::dumped_stopped(&p.task);
         if stopped && t.trap.is_none() {
-            let pid = t.host;
-            sys::kill(pid, libc::SIGSTOP)
-                .map_err(|e| RestoreError::sys(pid, "kill(SIGSTOP)", e))?;
+            let (pid, sig) = (t.host, crate::pstree::stop_signal(&p.task));
+            sys::kill(pid, sig)
+                .map_err(|e| RestoreError::sys(pid, format!("kill(signal {sig})"), e))?;
         }
     }
     let elapsed = clock.start.elapsed();
