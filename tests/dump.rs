@@ -807,7 +807,7 @@ fn stopped_task_is_restored_stopped() {
         st.rsplit(") ").next().and_then(|r| r.chars().next())
     };
     let stop_signo = |dir: &Dir| {
-        let core = crest::images::file::CORE.read_one(&dir.0, &v.pid.to_string());
+        let core = crest::images::file::CORE.read_one(&dir.0, v.pid.to_string());
         core.unwrap().tc.and_then(|tc| tc.stop_signo)
     };
     std::thread::sleep(Duration::from_millis(100));
