@@ -29,6 +29,16 @@ pub(crate) fn sigactions(list: &[SaEntry]) -> Vec<SigAction> {
         .collect()
 }
 
+/// The dumped action of `sig` as the kernel's struct sigaction (handler,
+/// flags, restorer, mask), unless it is the default one.
+pub(crate) fn action_of(task: &crate::restore::images::TaskImages, sig: i32) -> Option<[u64; 4]> {
+    let tc = task.core.tc.as_ref()?;
+    let (_, sa) = sigaction_numbers()
+        .zip(&tc.sigactions)
+        .find(|(n, _)| *n == sig as u32)?;
+    (sa.sigaction != 0).then_some([sa.sigaction, sa.flags, sa.restorer, sa.mask])
+}
+
 pub(crate) fn signals(q: Option<&SignalQueueEntry>, shared: bool) -> Vec<PendingSignal> {
     q.map(|q| q.signals.as_slice())
         .unwrap_or(&[])

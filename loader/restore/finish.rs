@@ -150,12 +150,16 @@ pub fn threads_out(pid: i32, tids: &[i32], blob: (u64, u64)) -> Result<(), Resto
 }
 
 /// Steps 2-4 above. `trapped`: the `int3` stop was already reaped.
+/// `sigtrap`: the dumped SIGTRAP action (handler, flags, restorer, mask)
+/// when it is not the default, put back before the unmap: the kernel
+/// resets it as the blob's `int3` traps with every signal blocked.
 pub fn unmap_blob(
     pid: i32,
     trapped: bool,
     blob_at: u64,
     blob_len: u64,
     stop: Option<i32>,
+    sigtrap: Option<[u64; 4]>,
     mut pending: Vec<i32>,
 ) -> Result<(), RestoreError> {
     let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
@@ -171,23 +175,43 @@ pub fn unmap_blob(
     step(pid, &mut pending, "rt_sigreturn entry")?;
     step(pid, &mut pending, "rt_sigreturn exit")?;
     let regs = sys::ptrace_getregs(pid).map_err(|e| sysfail("PTRACE_GETREGS", e))?;
-    let mut call = regs;
-    call.rip = blob_at + blob::SYSCALL_OFFSET as u64;
-    call.rax = libc::SYS_munmap as u64;
-    call.rdi = blob_at;
-    call.rsi = blob_len;
-    sys::ptrace_setregs(pid, &call).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
-    step(pid, &mut pending, "munmap entry")?;
-    step(pid, &mut pending, "munmap exit")?;
-    let ret = sys::ptrace_getregs(pid)
-        .map_err(|e| sysfail("PTRACE_GETREGS", e))?
-        .rax as i64;
+    // One system call through the blob's `syscall` instruction, from the
+    // dumped registers; its result.
+    let mut inject = |nr: i64, args: [u64; 4], what: &str| -> Result<i64, RestoreError> {
+        let mut call = regs;
+        call.rip = blob_at + blob::SYSCALL_OFFSET as u64;
+        call.rax = nr as u64;
+        (call.rdi, call.rsi, call.rdx, call.r10) = (args[0], args[1], args[2], args[3]);
+        sys::ptrace_setregs(pid, &call).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
+        step(pid, &mut pending, &format!("{what} entry"))?;
+        step(pid, &mut pending, &format!("{what} exit"))?;
+        Ok(sys::ptrace_getregs(pid)
+            .map_err(|e| sysfail("PTRACE_GETREGS", e))?
+            .rax as i64)
+    };
+    let failed = |what: String, ret: i64| {
+        RestoreError::sys(pid, what, std::io::Error::from_raw_os_error(-ret as i32))
+    };
+    if let Some(act) = sigtrap {
+        // The blob's memory is dead now: its last bytes hold the action.
+        let at = blob_at + blob_len - 64;
+        let bytes: Vec<u8> = act.iter().flat_map(|w| w.to_le_bytes()).collect();
+        sys::process_vm_writev(pid, &bytes, at)
+            .map_err(|e| sysfail("writing SIGTRAP's action", e))?;
+        let ret = inject(libc::SYS_rt_sigaction, [5, at, 0, 8], "rt_sigaction")?;
+        if ret != 0 {
+            return Err(failed(
+                "rt_sigaction(SIGTRAP) after the breakpoint".into(),
+                ret,
+            ));
+        }
+    }
+    let ret = inject(libc::SYS_munmap, [blob_at, blob_len, 0, 0], "munmap")?;
     sys::ptrace_setregs(pid, &regs).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
     if ret != 0 {
-        return Err(RestoreError::sys(
-            pid,
+        return Err(failed(
             format!("munmap of the restorer at {blob_at:#x}"),
-            std::io::Error::from_raw_os_error(-ret as i32),
+            ret,
         ));
     }
     // A task dumped stopped gets its stop signal while still held, so

@@ -520,7 +520,16 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             let stop =
                 crate::pstree::dumped_stopped(&p.task).then(|| crate::pstree::stop_signal(&p.task));
             let len = p.stack_top - p.blob_at;
-            finish::unmap_blob(t.host, trapped, p.blob_at, len, stop, t.pending.clone())?;
+            let sigtrap = crate::signals::action_of(&p.task, libc::SIGTRAP);
+            finish::unmap_blob(
+                t.host,
+                trapped,
+                p.blob_at,
+                len,
+                stop,
+                sigtrap,
+                t.pending.clone(),
+            )?;
         }
     }
     let _ = sys::deadline_alarm(0);

@@ -114,6 +114,22 @@ pub fn ptrace_rseq_config(pid: i32) -> io::Result<(u64, u32, u32)> {
     Ok((conf[0], conf[1] as u32, (conf[1] >> 32) as u32))
 }
 
+/// Writes `data` into the tracee's memory at `at`; the count written.
+pub fn process_vm_writev(pid: i32, data: &[u8], at: u64) -> io::Result<usize> {
+    let liov = libc::iovec {
+        iov_base: data.as_ptr() as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    let riov = libc::iovec {
+        iov_base: at as *mut libc::c_void,
+        iov_len: data.len(),
+    };
+    // SAFETY: liov covers `data`, only read; the remote range is the other
+    // process's, written by the kernel.
+    let r = unsafe { libc::process_vm_writev(pid, &liov, 1, &riov, 1, 0) };
+    check(r as libc::c_long).map(|n| n as usize)
+}
+
 /// Reads the tracee's memory: `local` buffers filled from `remote`
 /// (address, length) ranges, as far as they go.
 pub fn process_vm_readv(pid: i32, local: &mut [u8], remote: &[(u64, u64)]) -> io::Result<usize> {

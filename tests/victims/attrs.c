@@ -12,11 +12,13 @@
  * by P (F_SETOWN_EX F_OWNER_PID) with F_SETSIG SIGUSR2. Then fork() of the child C, which
  * sets PR_SET_PDEATHSIG SIGUSR2, SCHED_IDLE with nice 3, and makes the write end's owner
  * itself as a thread (F_OWNER_TID) with F_SETSIG SIGRTMIN+1, and writes a byte, which P
- * reads; P then ignores SIGUSR2, sets O_ASYNC on the read end and writes ready.
+ * reads; C also ignores SIGTRAP. P then ignores SIGUSR2, handles SIGTRAP, sets O_ASYNC on
+ * the read end and writes ready. (The restorer's last trap must not reset SIGTRAP.)
  *
  * On SIGTERM P checks each of its attributes and the read end's owner, signal and O_ASYNC; then
- * SIGUSR1 to C, which checks its policy, nice value, parent-death signal and the write end's
- * owner and signal, and reports. Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the
+ * SIGUSR1 to C, which checks its policy, nice value, parent-death signal, the write end's
+ * owner and signal and that SIGTRAP is still ignored, and reports. P raises SIGTRAP, which
+ * its handler must see once. Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the
  * failed checks.
  *
  * Build: gcc -O1 -static -Wall -Wextra -o attrs attrs.c
@@ -31,6 +33,27 @@
 
 #define MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED (1 << 4)
 #define MEMBARRIER_CMD_GET_REGISTRATIONS (1 << 9)
+
+static volatile sig_atomic_t traps;
+
+static void on_trap(int sig)
+{
+	(void)sig;
+	traps++;
+}
+
+/* SIGTRAP's disposition is `want`, and for a handler raise() reaches it */
+static void check_sigtrap(void (*want)(int), const char *who)
+{
+	struct sigaction sa;
+
+	if (sigaction(SIGTRAP, NULL, &sa) || sa.sa_handler != want) {
+		fail("%s: SIGTRAP's disposition lost", who);
+		return;
+	}
+	if (want == on_trap && (raise(SIGTRAP) || traps != 1))
+		fail("%s: SIGTRAP reached its handler %d times, want 1", who, (int)traps);
+}
 
 static int read_int(const char *path)
 {
@@ -98,7 +121,7 @@ static void child_main(void)
 	int sig = -1;
 
 	ex.pid = gettid();
-	if (prctl(PR_SET_PDEATHSIG, SIGUSR2))
+	if (prctl(PR_SET_PDEATHSIG, SIGUSR2) || signal(SIGTRAP, SIG_IGN) == SIG_ERR)
 		_exit(2);
 	set_sched(SCHED_IDLE, 3);
 	if (fcntl(11, F_SETOWN_EX, &ex) || fcntl(11, F_SETSIG, SIGRTMIN + 1))
@@ -112,6 +135,7 @@ static void child_main(void)
 	if (prctl(PR_GET_PDEATHSIG, &sig) || sig != SIGUSR2)
 		fail("child: parent-death signal %d, want %d", sig, SIGUSR2);
 	check_owner(11, F_OWNER_TID, gettid(), SIGRTMIN + 1, "child: write end");
+	check_sigtrap(SIG_IGN, "child");
 	child_report_exit();
 }
 
@@ -143,6 +167,7 @@ int main(int argc, char **argv)
 	if (read(10, &c, 1) != 1)
 		parent_setup_failed("child setup");
 	signal(SIGUSR2, SIG_IGN);
+	signal(SIGTRAP, on_trap);
 	if (fcntl(10, F_SETFL, O_ASYNC))
 		parent_setup_failed("O_ASYNC");
 	write_ready();
@@ -165,6 +190,7 @@ int main(int argc, char **argv)
 	check_owner(10, F_OWNER_PID, getpid(), SIGUSR2, "parent: read end");
 	if (!(fcntl(10, F_GETFL) & O_ASYNC))
 		fail("parent: read end lost O_ASYNC");
+	check_sigtrap(on_trap, "parent");
 	collect_child();
 	return finish_verdict();
 }
