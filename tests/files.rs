@@ -234,3 +234,13 @@ fn reservation_and_read_only_shared_mapping_round_trip() {
 fn shared_open_files_round_trip() {
     victim_round_trip("shared", 0);
 }
+
+/// Mappings keep their madvise advice (don't-fork, wipe-on-fork,
+/// don't-dump, sequential) and MAP_LOCKED, pages made PROT_NONE after
+/// they were written are dumped, and a read-only shared mapping of a
+/// file opened for writing can be made writable again (CRIU's maps02,
+/// maps04, maps_file_prot).
+#[test]
+fn mapping_flags_round_trip() {
+    victim_round_trip("maps", 0);
+}

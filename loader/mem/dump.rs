@@ -27,6 +27,8 @@ const PM_PRESENT: u64 = 1 << 63;
 const PM_SWAP: u64 = 1 << 62;
 const PM_FILE: u64 = 1 << 61;
 const PM_PFN: u64 = (1 << 55) - 1;
+/// A page of a MADV_GUARD_INSTALL guard region (Linux 6.15).
+const PM_GUARD_REGION: u64 = 1 << 58;
 /// Bytes read from the task per `process_vm_readv`: small enough to stay
 /// in cache (4 MiB batches took ~1.7x as long here: first-touch faults and
 /// cache misses on the bounce buffer).
@@ -47,6 +49,7 @@ pub fn vmas(
 ) -> Result<Vec<VmaEntry>, DumpError> {
     let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u32;
     let mut out: Vec<VmaEntry> = Vec::new();
+    let vm_flags = super::vmflags::read(pid)?;
     for m in maps {
         let what = || format!("vma {:#x}-{:#x} {}", m.start, m.end, m.path);
         let shared = m.perms[3] == b's';
@@ -129,11 +132,7 @@ pub fn vmas(
                     e.flags = libc::MAP_PRIVATE as u32;
                     e.status = VMA_AREA_REGULAR | VMA_FILE_PRIVATE;
                 }
-                e.fdflags = Some(if shared && m.perms[1] == b'w' {
-                    libc::O_RDWR as u32
-                } else {
-                    0
-                });
+                e.fdflags = Some(map_file_mode(pid, m, shared));
             }
             p if p.starts_with("socket:") => {
                 return Err(DumpError::refused(
@@ -151,9 +150,32 @@ pub fn vmas(
                 ));
             }
         }
+        let special = VMA_AREA_VDSO | VMA_AREA_VVAR | VMA_AREA_VSYSCALL;
+        if let (Some(flags), 0) = (vm_flags.get(&m.start), e.status & special) {
+            super::vmflags::apply(&mut e, flags, &what())
+                .map_err(|w| DumpError::refused(pid, w))?;
+        }
         out.push(e);
     }
     Ok(out)
+}
+
+/// The access mode the mapped file was opened with, as CRIU reads it:
+/// the mode of its /proc/PID/map_files link mirrors the open file's
+/// read and write bits. Without the link, a guess from the mapping.
+fn map_file_mode(pid: i32, m: &Mapping, shared: bool) -> u32 {
+    use std::os::unix::fs::MetadataExt;
+    let link = format!("/proc/{pid}/map_files/{:x}-{:x}", m.start, m.end);
+    let mode = match std::fs::symlink_metadata(link) {
+        Ok(meta) => meta.mode() & 0o600,
+        Err(_) if shared && m.perms[1] == b'w' => 0o600,
+        Err(_) => 0o400,
+    };
+    (match mode {
+        0o600 => libc::O_RDWR,
+        0o200 => libc::O_WRONLY,
+        _ => libc::O_RDONLY,
+    }) as u32
 }
 
 /// The PFN of the shared zero page, read from our own pagemap (needs
@@ -198,6 +220,17 @@ fn runs_of(
     let entries = pagemap_entries(pid, pagemap, v.start, v.end)?;
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for (i, &e) in entries.iter().enumerate() {
+        if e & PM_GUARD_REGION != 0 {
+            return Err(DumpError::refused(
+                pid,
+                format!(
+                    "vma {:#x}-{:#x}: guard pages (MADV_GUARD_INSTALL) at {:#x} are not dumped yet",
+                    v.start,
+                    v.end,
+                    v.start + i as u64 * PAGE
+                ),
+            ));
+        }
         let present = e & PM_PRESENT != 0;
         let keep = if dump_cow {
             (present && e & PM_FILE == 0) || e & PM_SWAP != 0
@@ -232,27 +265,59 @@ pub fn dump_pages(
     let mut buf = vec![0u8; BATCH];
     let mut total = 0u64;
     let (mut written, mut kicked) = (0u64, 0u64);
+    let mut mem: Option<File> = None;
     let mut flush = |pending: &mut Vec<(u64, u64)>, len: &mut usize| -> Result<(), DumpError> {
         if pending.is_empty() {
             return Ok(());
         }
-        let got = sys::process_vm_readv(pid, &mut buf[..*len], pending).map_err(|e| {
-            if e.raw_os_error() == Some(libc::ESRCH) {
-                return DumpError::Gone {
+        let got = match sys::process_vm_readv(pid, &mut buf[..*len], pending) {
+            Ok(n) => n,
+            // Not even the first page could be read: all through
+            // /proc/PID/mem, below.
+            Err(e) if e.raw_os_error() == Some(libc::EFAULT) => 0,
+            Err(e) if e.raw_os_error() == Some(libc::ESRCH) => {
+                return Err(DumpError::Gone {
                     pid,
                     what: "was killed during the dump".into(),
-                };
+                })
             }
-            DumpError::sys(pid, format!("process_vm_readv at {:#x}", pending[0].0), e)
-        })?;
+            Err(e) => {
+                return Err(DumpError::sys(
+                    pid,
+                    format!("process_vm_readv at {:#x}", pending[0].0),
+                    e,
+                ))
+            }
+        };
         if got != *len {
-            return Err(DumpError::Task {
-                pid,
-                what: format!(
-                    "short memory read at {:#x} ({got} of {len} bytes)",
-                    pending[0].0
-                ),
-            });
+            // process_vm_readv stops at the first page it may not read (a
+            // PROT_NONE range that has pages): /proc/PID/mem reads through
+            // the protection.
+            let file = match mem.take() {
+                Some(f) => f,
+                None => {
+                    let path = format!("/proc/{pid}/mem");
+                    File::open(&path).map_err(|e| DumpError::file(&path, e))?
+                }
+            };
+            let file = &*mem.insert(file);
+            let mut off = 0usize;
+            for &(addr, l) in pending.iter() {
+                let l = l as usize;
+                let done = got.saturating_sub(off).min(l);
+                if done < l {
+                    file.read_exact_at(&mut buf[off + done..off + l], addr + done as u64)
+                        .map_err(|e| DumpError::Task {
+                            pid,
+                            what: format!(
+                                "memory at {:#x} cannot be read ({e}; {got} of {len} bytes came \
+                                 from process_vm_readv)",
+                                addr + done as u64
+                            ),
+                        })?;
+                }
+                off += l;
+            }
         }
         pages
             .write_all(&buf[..*len])
@@ -268,7 +333,12 @@ pub fn dump_pages(
         *len = 0;
         Ok(())
     };
-    for v in vmas {
+    // Droppable pages may read back as zeros any time: not dumped, as
+    // CRIU does.
+    let kept = vmas
+        .iter()
+        .filter(|v| v.flags & super::vmflags::MAP_DROPPABLE == 0);
+    for v in kept {
         let runs = runs_of(pid, &pagemap, v, zero)?;
         for (addr, nr) in runs {
             entries.push(PagemapEntry {

@@ -136,7 +136,8 @@ pub fn plan(
             )));
         }
         let len = v.end - v.start;
-        let keep = v.flags as i32 & (libc::MAP_GROWSDOWN | libc::MAP_NORESERVE);
+        let keep = v.flags as i32 & (libc::MAP_GROWSDOWN | libc::MAP_NORESERVE | libc::MAP_LOCKED);
+        let droppable = v.flags & super::vmflags::MAP_DROPPABLE != 0;
         let sysv = v.status & VMA_AREA_SYSVIPC != 0;
         let mut shmid = (v.status & VMA_ANON_SHARED != 0 && !sysv).then_some(v.shmid);
         let (flags, file) = if sysv {
@@ -180,8 +181,14 @@ pub fn plan(
                 crate::files::check_size(&f.name, f.size, &format!("mapped file id {}", v.shmid))?;
                 checked.push(v.shmid);
             }
+            // Opened as the dumped task had it (an mprotect to writable
+            // needs a writable file), else as the mapping needs.
             let write = shared && v.prot as i32 & libc::PROT_WRITE != 0;
-            let oflags = if write { libc::O_RDWR } else { libc::O_RDONLY };
+            let oflags = match v.fdflags.map(|f| f as i32 & libc::O_ACCMODE) {
+                Some(mode @ (libc::O_RDWR | libc::O_RDONLY)) => mode,
+                _ if write => libc::O_RDWR,
+                _ => libc::O_RDONLY,
+            };
             let path = CString::new(f.name.as_bytes()).map_err(|_| {
                 RestoreError::Inconsistent(format!("{}: file name has a NUL byte", what()))
             })?;
@@ -191,6 +198,9 @@ pub fn plan(
                 libc::MAP_PRIVATE
             };
             (base | keep, Some((path, oflags | libc::O_CLOEXEC)))
+        } else if v.status & VMA_ANON_PRIVATE != 0 && droppable {
+            let flags = super::vmflags::MAP_DROPPABLE as i32;
+            (flags | libc::MAP_ANONYMOUS | keep, None)
         } else if v.status & VMA_ANON_PRIVATE != 0 {
             (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | keep, None)
         } else if v.status & VMA_ANON_SHARED != 0 {
