@@ -28,7 +28,9 @@ options (as CRIU's):
   --ext-unix-sk             allow (dump) and reconnect (restore) datagram unix peers outside the tree
   --skip-in-flight          dump: drop connections not yet accepted by a listener, from outside
   --tcp-close               dump established TCP connections closed; restore them closed
-  --tcp-established         accepted; crest refuses established TCP (no TCP_REPAIR yet)
+  --tcp-established         dump established TCP connections (TCP_REPAIR); restore them
+  --ghost-limit SIZE        dump: largest deleted file kept as a ghost (default 1M; K, M, G)
+  --[no-]ghost-fiemap       accepted; a ghost's data is found with SEEK_DATA/SEEK_HOLE
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
   -o, --log-file FILE       log to FILE instead of stderr
   -v[0-4], -v...            log level (default 2: errors and warnings)
@@ -57,6 +59,25 @@ pub struct Opts {
     pub skip_in_flight: bool,
     pub tcp_established: bool,
     pub tcp_close: bool,
+    pub ghost_limit: Option<u64>,
+}
+
+/// A size as CRIU takes it: a number of bytes, or with K, M or G.
+fn size(v: &str) -> Result<u64, String> {
+    let (digits, unit) = match v.char_indices().find(|(_, c)| !c.is_ascii_digit()) {
+        Some((at, _)) => v.split_at(at),
+        None => (v, ""),
+    };
+    let shift = match unit {
+        "" => 0,
+        "K" | "k" => 10,
+        "M" | "m" => 20,
+        "G" | "g" => 30,
+        _ => return Err(format!("bad size {v:?} (a number, with K, M or G)")),
+    };
+    let n: u64 = digits.parse().map_err(|_| format!("bad size {v:?}"))?;
+    n.checked_mul(1 << shift)
+        .ok_or(format!("size {v:?} too large"))
 }
 
 /// Parses `args` (without the program name).
@@ -95,6 +116,10 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "--skip-in-flight" => o.skip_in_flight = true,
             "--tcp-established" => o.tcp_established = true,
             "--tcp-close" => o.tcp_close = true,
+            "--ghost-limit" => o.ghost_limit = Some(size(&value("a size")?)?),
+            // crest finds a ghost's data with SEEK_DATA/SEEK_HOLE, which
+            // gives what FIEMAP would.
+            "--ghost-fiemap" | "--no-ghost-fiemap" => {}
             "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
@@ -178,6 +203,9 @@ pub fn main() -> i32 {
                 skip_in_flight: opts.skip_in_flight,
                 tcp_established: opts.tcp_established,
                 tcp_close: opts.tcp_close,
+                ghost_limit: opts
+                    .ghost_limit
+                    .unwrap_or(crate::files::ghost::DEFAULT_LIMIT),
             })
             .map(|()| 0)
             .map_err(|e| e.to_string()),

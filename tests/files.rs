@@ -7,7 +7,7 @@ mod common;
 use common::victim::*;
 use common::*;
 use std::fs;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 /// A FIFO opened by path twice (a non-blocking reader, a writer), with
 /// bytes buffered and a larger pipe size: both descriptors come back on
@@ -243,4 +243,65 @@ fn shared_open_files_round_trip() {
 #[test]
 fn mapping_flags_round_trip() {
     victim_round_trip("maps", 0);
+}
+
+/// Deleted files held open come back as they were, through ghost files
+/// (CRIU's format): a sparse file with its hole and offset, a mapped one
+/// still shared with its descriptor, an O_TMPFILE file, a FIFO with its
+/// bytes, a directory, and a deleted cwd; their old paths are named in
+/// /proc, and no ghost is left behind.
+#[test]
+fn deleted_files_round_trip() {
+    victim_round_trip("ghost", 0);
+}
+
+/// Bad ghost files are refused with the image named, and nothing is left
+/// behind: a chunk past the file's size, and an image cut short in its
+/// data. Ghosts made before the bad one are removed again.
+#[test]
+fn crafted_ghost_images_are_refused() {
+    use crest::images::magic::GHOST_FILE_MAGIC;
+    use crest::images::schema::{GhostChunkEntry, GhostFileEntry};
+    use crest::images::ImageWriter;
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("ghost", &[]);
+    let dir = Dir::new("ghost-crafted");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump ghost: {}", text(&out));
+    wait_gone(v.pid);
+    let ghosts: Vec<PathBuf> = fs::read_dir(&dir.0)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.to_string_lossy().contains("ghost-file-"))
+        .collect();
+    assert!(ghosts.len() >= 5, "ghost images: {ghosts:?}");
+    let last = ghosts.iter().max().unwrap();
+    let original = fs::read(last).unwrap();
+    let left_behind = || -> Vec<String> {
+        fs::read_dir(&v.out.0)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n != "ready")
+            .collect()
+    };
+    let mut past = ImageWriter::new(GHOST_FILE_MAGIC);
+    past.push(&GhostFileEntry {
+        mode: libc::S_IFREG | 0o600,
+        chunks: Some(true),
+        size: Some(10),
+        ..Default::default()
+    });
+    past.push_raw(&GhostChunkEntry { len: 4, off: 8 }, &[], b"abcd");
+    let cut = original[..original.len() - 1].to_vec();
+    for (bytes, says) in [(past.into_bytes(), "lies past"), (cut, "")] {
+        fs::write(last, &bytes).unwrap();
+        let out = crest_cmd(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+        let t = text(&out);
+        assert_eq!(out.status.code(), Some(1), "{t}");
+        let name = last.file_name().unwrap().to_string_lossy().into_owned();
+        assert!(t.contains(&name) && t.contains(says), "{t}");
+        assert_eq!(left_behind(), Vec::<String>::new(), "after: {t}");
+        reap_all();
+        assert_nothing_left(v.pid as u32);
+    }
 }

@@ -63,11 +63,13 @@ pub struct DumpOptions {
     pub ext_unix_sk: bool,
     /// `--skip-in-flight`: pending connections from outside are dropped.
     pub skip_in_flight: bool,
-    /// `--tcp-established`: established TCP is wanted (refused: no
-    /// TCP_REPAIR yet).
+    /// `--tcp-established`: established TCP connections are dumped
+    /// (TCP_REPAIR).
     pub tcp_established: bool,
     /// `--tcp-close`: established TCP is dumped to be restored closed.
     pub tcp_close: bool,
+    /// `--ghost-limit`: the largest deleted file kept as a ghost.
+    pub ghost_limit: u64,
 }
 
 /// Files written so far, removed unless the dump completes.
@@ -192,6 +194,7 @@ fn dump_tree(
     acc.files.sockets.skip_in_flight = o.skip_in_flight;
     acc.files.sockets.tcp_established = o.tcp_established;
     acc.files.sockets.tcp_close = o.tcp_close;
+    acc.files.ghosts.limit = o.ghost_limit;
     acc.files.sockets.note_tree(&pids);
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
@@ -337,24 +340,35 @@ fn dump_process(
         .ok_or_else(|| DumpError::refused(pid, "it has no vdso"))?;
 
     // Files: exe, cwd, root, mapped files, then descriptors.
-    let exe = proc::readlink(pid, "exe")?;
-    if exe.ends_with(" (deleted)") {
-        return Err(DumpError::refused(
-            pid,
-            format!("its executable {exe} was deleted"),
-        ));
-    }
-    let exe_id = files.path_id(&exe)?;
-    let cwd_id = files.path_id(&proc::readlink(pid, "cwd")?)?;
+    // A deleted exe, cwd or mapped file is kept as a ghost file.
+    let by_path = |files: &mut Files, link: &str, shown: &str| {
+        if shown.ends_with(" (deleted)") {
+            files.deleted_path_id(pid, link, shown)
+        } else {
+            files.path_id(shown)
+        }
+    };
+    let exe_id = by_path(files, "exe", &proc::readlink(pid, "exe")?)?;
+    let cwd_id = by_path(files, "cwd", &proc::readlink(pid, "cwd")?)?;
     // The root gets its own entry, even when it is also the cwd, as CRIU
     // writes it.
-    let root_id = files.reg(&proc::readlink(pid, "root")?, 0, 0)?;
+    let root = proc::readlink(pid, "root")?;
+    if root.ends_with(" (deleted)") {
+        return Err(DumpError::refused(
+            pid,
+            format!("its root directory {root} was deleted"),
+        ));
+    }
+    let root_id = files.reg(&root, 0, 0)?;
     let mut map_err = None;
-    let vmas = mem::vmas(pid, &maps, &mut |p| match files.path_id(p) {
-        Ok(id) => id,
-        Err(e) => {
-            map_err = Some(e);
-            0
+    let vmas = mem::vmas(pid, &maps, &mut |p, m| {
+        let link = format!("map_files/{:x}-{:x}", m.start, m.end);
+        match by_path(files, &link, p) {
+            Ok(id) => id,
+            Err(e) => {
+                map_err = Some(e);
+                0
+            }
         }
     })?;
     if let Some(e) = map_err {

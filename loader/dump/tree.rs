@@ -113,6 +113,18 @@ pub(super) fn write_tree(
             written,
         )?;
     }
+    for (name, bytes) in acc.files.ghosts.images()? {
+        write_bytes(dir, &name, bytes, written)?;
+    }
+    if !acc.files.ghosts.remaps.is_empty() {
+        write_image(
+            dir,
+            &file::REMAP_FPATH,
+            "",
+            &acc.files.ghosts.remaps,
+            written,
+        )?;
+    }
     if !acc.files.ttys.is_empty() {
         write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
     }

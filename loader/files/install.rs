@@ -81,6 +81,17 @@ pub(super) fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
     })
 }
 
+/// The open flags to open a dumped file again with: what only creating
+/// it meant goes (O_CREAT, O_EXCL, O_TRUNC, and O_TMPFILE, whose file is
+/// a ghost by now).
+pub(super) fn reopen_flags(flags: u32) -> i32 {
+    let mut drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
+    if flags as i32 & libc::O_TMPFILE & !libc::O_DIRECTORY != 0 {
+        drop |= libc::O_TMPFILE;
+    }
+    flags as i32 & !drop
+}
+
 /// The dumped size must still be the file's size (CRIU's default check):
 /// a changed binary or data file would restore into wrong contents.
 pub fn check_size(name: &str, size: Option<u64>, what: &str) -> Result<(), RestoreError> {
@@ -115,10 +126,9 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
         let source = match (kind, &file.reg) {
             (FdTypes::Reg, Some(reg)) => {
                 check_size(&reg.name, reg.size, &what)?;
-                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
                 Source::Path {
                     path: cpath(&reg.name, &what)?,
-                    flags: (reg.flags as i32 & !drop) | libc::O_NOCTTY,
+                    flags: reopen_flags(reg.flags) | libc::O_NOCTTY,
                     pos: reg.pos,
                 }
             }
@@ -143,10 +153,9 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                 let inode =
                     super::memfd::inode_of(&task.files, &task.memfds, u64::from(fi.id), &what)?;
                 memfds.push(inode.clone()); // one object per shmid: plan_shmem
-                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
                 Source::Memfd {
                     shmid: u64::from(inode.shmid),
-                    flags: m.flags as i32 & !drop,
+                    flags: reopen_flags(m.flags),
                     pos: m.pos,
                 }
             }
@@ -168,10 +177,9 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     .reg
                     .as_ref()
                     .map_or(libc::O_RDONLY, |r| r.flags as i32);
-                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
                 Source::Fifo {
                     path: cpath(name, &what)?,
-                    flags: (flags & !drop) | libc::O_NOCTTY,
+                    flags: reopen_flags(flags as u32) | libc::O_NOCTTY,
                     pipe_id: f.pipe_id,
                 }
             }

@@ -5,6 +5,7 @@
 //! descriptors, `pipe` handles pipes both ways.
 
 pub mod fown;
+pub mod ghost;
 pub mod install;
 pub mod memfd;
 pub mod pipe;
@@ -37,6 +38,11 @@ pub(crate) struct Files {
     pub(crate) ttys: Vec<TtyInfoEntry>,
     /// Sockets: what sock_diag said, queues, descriptors in flight.
     pub(crate) sockets: crate::sockets::Dumped,
+    /// Deleted files kept as ghosts, and the entries remapped to them.
+    pub(crate) ghosts: ghost::Ghosts,
+    /// Entries of deleted files met by path (mappings, cwd, exe), by
+    /// device and inode.
+    deleted_ids: HashMap<(u64, u64), u32>,
 }
 
 impl Files {
@@ -222,8 +228,12 @@ impl Files {
     ) -> Result<u32, DumpError> {
         use std::os::unix::fs::MetadataExt;
         let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
-        let ino = meta.ino() as u32;
         let regf = self.reg(name, flags, 0)?;
+        Ok(self.fifo_of(pid, fd, regf, meta.ino() as u32, flags))
+    }
+
+    /// The FIFO entry of descriptor `fd`, whose path is entry `regf`.
+    fn fifo_of(&mut self, pid: i32, fd: i32, regf: u32, ino: u32, flags: u32) -> u32 {
         let id = self.add(|id| FileEntry {
             r#type: FdTypes::Fifo as i32,
             id,
@@ -240,6 +250,85 @@ impl Files {
             ino,
             flags,
         });
+        id
+    }
+
+    /// A descriptor of a deleted file (`link`, as /proc shows it): a
+    /// regular entry for its old path remapped to a ghost, and for a FIFO
+    /// the FIFO entry on top.
+    fn deleted(
+        &mut self,
+        pid: i32,
+        fd: i32,
+        link: &str,
+        flags: u32,
+        pos: u64,
+    ) -> Result<u32, DumpError> {
+        use std::os::unix::fs::MetadataExt;
+        let name = link.strip_suffix(" (deleted)").unwrap_or(link);
+        let id = self.ghost_reg(pid, &format!("fd/{fd}"), name, flags, pos)?;
+        let fifo = self
+            .entries
+            .last()
+            .and_then(|e| e.reg.as_ref())
+            .and_then(|r| r.mode);
+        if fifo.is_some_and(|m| m & libc::S_IFMT == libc::S_IFIFO) {
+            let meta = fs::metadata(format!("/proc/{pid}/fd/{fd}"))
+                .map_err(|e| DumpError::file(format!("/proc/{pid}/fd/{fd}"), e))?;
+            return Ok(self.fifo_of(pid, fd, id, meta.ino() as u32, flags));
+        }
+        Ok(id)
+    }
+
+    /// A regular entry named `name` for the deleted file behind
+    /// /proc/PID/`link`, remapped to its ghost.
+    fn ghost_reg(
+        &mut self,
+        pid: i32,
+        link: &str,
+        name: &str,
+        flags: u32,
+        pos: u64,
+    ) -> Result<u32, DumpError> {
+        use std::os::unix::fs::MetadataExt;
+        let id = self.add(|id| FileEntry {
+            r#type: FdTypes::Reg as i32,
+            id,
+            reg: Some(RegFileEntry {
+                id,
+                flags,
+                pos,
+                fown: FownEntry::default(),
+                name: name.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        });
+        let meta = self.ghosts.add(pid, link, name, id)?;
+        if let Some(reg) = self.entries.last_mut().and_then(|e| e.reg.as_mut()) {
+            reg.size = meta.is_file().then_some(meta.len());
+            reg.mode = Some(meta.mode());
+        }
+        Ok(id)
+    }
+
+    /// One entry per deleted file met by path (a mapping, the cwd, the
+    /// exe): `shown` as /proc shows it, behind /proc/PID/`link`.
+    pub(crate) fn deleted_path_id(
+        &mut self,
+        pid: i32,
+        link: &str,
+        shown: &str,
+    ) -> Result<u32, DumpError> {
+        use std::os::unix::fs::MetadataExt;
+        let at = format!("/proc/{pid}/{link}");
+        let meta = fs::metadata(&at).map_err(|e| DumpError::file(&at, e))?;
+        if let Some(&id) = self.deleted_ids.get(&(meta.dev(), meta.ino())) {
+            return Ok(id);
+        }
+        let name = shown.strip_suffix(" (deleted)").unwrap_or(shown);
+        let id = self.ghost_reg(pid, link, name, 0, 0)?;
+        self.deleted_ids.insert((meta.dev(), meta.ino()), id);
         Ok(id)
     }
 
@@ -396,8 +485,8 @@ fn describe(
         None
     } else if link.starts_with("anon_inode:") {
         Some("an anonymous inode (epoll, io_uring, inotify, ...)")
-    } else if link.ends_with(" (deleted)") {
-        Some("a deleted file")
+    } else if link.starts_with("/memfd:") {
+        Some("a memfd")
     } else if tty {
         Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
     } else if !link.starts_with('/') {
@@ -432,6 +521,9 @@ fn describe(
             id
         }
         (None, None) if tty => files.tty(&link, status_flags)?,
+        (None, None) if link.ends_with(" (deleted)") => {
+            files.deleted(pid, fd, &link, status_flags, pos)?
+        }
         (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
         (None, None) if anon == Some(FdTypes::Eventpoll) => {
             files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)

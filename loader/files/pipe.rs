@@ -164,7 +164,7 @@ fn fill_data(
             )))
         }
     };
-    let img = Image::parse(&path, bytes, magic, |body, _| {
+    let img = Image::parse(&path, bytes, magic, |_, body, _| {
         PipeDataEntry::decode(body)
             .map(|e| u64::from(e.bytes))
             .map_err(|e| e.to_string())

@@ -164,11 +164,10 @@ pub fn create_shared<'a>(
         for f in &flying {
             if let Some(reg) = &f.reg {
                 let path = cpath(&reg.name, "a file in flight")?;
-                let drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
-                let owned = sys::open_owned(&path, (reg.flags as i32 & !drop) | libc::O_NOCTTY)
-                    .map_err(|e| {
-                        RestoreError::sys(0, format!("file {} in flight: {}", f.id, reg.name), e)
-                    })?;
+                let flags = super::install::reopen_flags(reg.flags) | libc::O_NOCTTY;
+                let owned = sys::open_owned(&path, flags).map_err(|e| {
+                    RestoreError::sys(0, format!("file {} in flight: {}", f.id, reg.name), e)
+                })?;
                 sys::lseek(std::os::fd::AsRawFd::as_raw_fd(&owned), reg.pos).map_err(|e| {
                     RestoreError::sys(0, format!("file {} in flight: seek", f.id), e)
                 })?;

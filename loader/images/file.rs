@@ -77,8 +77,8 @@ impl<M: CriuMessage> ImageFile<M> {
             kind: super::ImageErrorKind::Io(e),
         })?;
         let kind = self.kind();
-        let img = Image::parse(&path, data, self.magic, |body, rest| {
-            Ok(kind.map_or(0, |k| super::json::extra_length(k, body, rest)))
+        let img = Image::parse(&path, data, self.magic, |index, body, rest| {
+            Ok(kind.map_or(0, |k| super::json::extra_length(k, index, body, rest)))
         })?;
         (0..img.records.len())
             .map(|i| {
@@ -121,6 +121,7 @@ pub const MM: ImageFile<MmEntry> = ImageFile::new(magic::MM_MAGIC);
 pub const FS: ImageFile<FsEntry> = ImageFile::new(magic::FS_MAGIC);
 pub const FDINFO: ImageFile<FdinfoEntry> = ImageFile::new(magic::FDINFO_MAGIC);
 pub const FILES: ImageFile<FileEntry> = ImageFile::new(magic::FILES_MAGIC);
+pub const REMAP_FPATH: ImageFile<RemapFilePathEntry> = ImageFile::new(magic::REMAP_FPATH_MAGIC);
 pub const SECCOMP: ImageFile<SeccompEntry> = ImageFile::new(magic::SECCOMP_MAGIC);
 pub const TIMENS: ImageFile<TimensEntry> = ImageFile::new(magic::TIMENS_MAGIC);
 pub const TTY_INFO: ImageFile<TtyInfoEntry> = ImageFile::new(magic::TTY_INFO_MAGIC);

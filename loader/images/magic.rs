@@ -33,6 +33,8 @@ pub const STATS_MAGIC: u32 = 0x5709_3306;
 pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
 pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
 pub const FIFO_DATA_MAGIC: u32 = 0x5933_3054;
+pub const REMAP_FPATH_MAGIC: u32 = 0x5913_3954;
+pub const GHOST_FILE_MAGIC: u32 = 0x5258_3605;
 pub const TCP_STREAM_MAGIC: u32 = 0x5146_5506;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
@@ -105,6 +107,10 @@ pub enum Extra {
     /// `tcp_stream_entry`: `inq_len` bytes, then `outq_len` bytes (crit
     /// prints `{"inq": .., "outq": ..}`, both base64).
     TcpQueues,
+    /// A ghost file: after its `ghost_file_entry`, either chunk records
+    /// (`ghost_chunk_entry`, each followed by `len` bytes) or, without
+    /// `chunks`, the contents to the end of the image.
+    Ghost,
 }
 
 impl Extra {
@@ -268,6 +274,22 @@ pub static IMAGES: &[ImageKind] = &[
             TCP_STREAM_MAGIC,
             "tcp-stream-%x.img",
             &schema::TCP_STREAM_ENTRY,
+        )
+    },
+    kind(
+        "REMAP_FPATH",
+        REMAP_FPATH_MAGIC,
+        "remap-fpath.img",
+        &schema::REMAP_FILE_PATH_ENTRY,
+    ),
+    ImageKind {
+        first_entry: Some(&schema::GHOST_FILE_ENTRY),
+        extra: Extra::Ghost,
+        ..kind(
+            "GHOST_FILE",
+            GHOST_FILE_MAGIC,
+            "ghost-file-%x.img",
+            &schema::GHOST_CHUNK_ENTRY,
         )
     },
     kind("TTY_FILES", 0x5943_3025, "tty.img", &schema::TTY_FILE_ENTRY),

@@ -177,7 +177,7 @@ impl Image {
             path: path.into(),
             kind: ImageErrorKind::Io(e),
         })?;
-        Image::parse(path, data, magic, |_, _| Ok(0))
+        Image::parse(path, data, magic, |_, _, _| Ok(0))
     }
 
     /// Splits `data` into records. `extra_len`, given a record body and
@@ -187,7 +187,7 @@ impl Image {
         path: &Path,
         data: Vec<u8>,
         magic: u32,
-        extra_len: impl Fn(&[u8], &[u8]) -> Result<u64, String>,
+        extra_len: impl Fn(usize, &[u8], &[u8]) -> Result<u64, String>,
     ) -> Result<Image, ImageError> {
         let err = |kind| ImageError {
             path: path.into(),
@@ -232,7 +232,7 @@ impl Image {
                 }));
             }
             let body = pos + 4..pos + 4 + len;
-            let extra = extra_len(&data[body.clone()], &data[body.end..]).map_err(|e| {
+            let extra = extra_len(record, &data[body.clone()], &data[body.end..]).map_err(|e| {
                 err(ImageErrorKind::Decode {
                     record,
                     offset: pos,
@@ -467,7 +467,7 @@ mod tests {
             Path::new("x.img"),
             image_bytes(&[b"\x08\x01", b"\x08\x02"]),
             CORE,
-            |_, _| Ok(0),
+            |_, _, _| Ok(0),
         )
         .expect("test setup");
         assert_eq!(img.records.len(), 2);
@@ -481,7 +481,7 @@ mod tests {
             Path::new("core-1.img"),
             image_bytes(&[b"\x08\x01", b""]),
             CORE,
-            |_, _| Ok(0),
+            |_, _, _| Ok(0),
         )
         .unwrap_err();
         assert!(e.to_string().contains("an empty record"), "{e}");
@@ -489,9 +489,12 @@ mod tests {
 
     #[test]
     fn wrong_magic_is_named() {
-        let e = Image::parse(Path::new("core-1.img"), image_bytes(&[]), 0x1234, |_, _| {
-            Ok(0)
-        })
+        let e = Image::parse(
+            Path::new("core-1.img"),
+            image_bytes(&[]),
+            0x1234,
+            |_, _, _| Ok(0),
+        )
         .unwrap_err();
         assert!(e.to_string().contains("core-1.img: wrong magic"), "{e}");
     }
@@ -501,7 +504,7 @@ mod tests {
         let mut v = image_bytes(&[]);
         v.extend_from_slice(&u32::MAX.to_le_bytes());
         v.extend_from_slice(b"abc");
-        let e = Image::parse(Path::new("core-1.img"), v, CORE, |_, _| Ok(0)).unwrap_err();
+        let e = Image::parse(Path::new("core-1.img"), v, CORE, |_, _, _| Ok(0)).unwrap_err();
         assert_eq!(
             e.to_string(),
             "core-1.img: record 0 truncated at byte 8 (needs 4294967299 bytes, 7 left)"
@@ -514,7 +517,7 @@ mod tests {
         // arithmetic (a panic with overflow checks on).
         let v = image_bytes(&[b"\x08\x01"]);
         let e =
-            Image::parse(Path::new("pipes-data.img"), v, CORE, |_, _| Ok(u64::MAX)).unwrap_err();
+            Image::parse(Path::new("pipes-data.img"), v, CORE, |_, _, _| Ok(u64::MAX)).unwrap_err();
         assert_eq!(
             e.to_string(),
             format!(
@@ -528,7 +531,7 @@ mod tests {
     fn short_length_prefix() {
         let mut v = image_bytes(&[]);
         v.extend_from_slice(&[1, 0]);
-        let e = Image::parse(Path::new("p.img"), v, CORE, |_, _| Ok(0)).unwrap_err();
+        let e = Image::parse(Path::new("p.img"), v, CORE, |_, _, _| Ok(0)).unwrap_err();
         assert!(
             e.to_string().contains("record 0 truncated at byte 8"),
             "{e}"
@@ -553,7 +556,7 @@ mod tests {
             Path::new("pstree.img"),
             image_bytes(&[&body]),
             CORE,
-            |_, _| Ok(0),
+            |_, _, _| Ok(0),
         )
         .expect("test setup");
         let kept: Kept<schema::PstreeEntry> = img

@@ -859,6 +859,62 @@ message! {
     }
 }
 
+criu_enum! {
+    /// CRIU `remap_type` (images/remap-file-path.proto).
+    RemapType, REMAP_TYPE = "remap_type" {
+        Linked = 0 "LINKED",
+        Ghost = 1 "GHOST",
+        Procfs = 2 "PROCFS",
+    }
+}
+
+message! {
+    /// CRIU `remap_file_path_entry` (images/remap-file-path.proto): the
+    /// file `orig_id` is reopened through `remap_id` (a ghost file's id, a
+    /// linked file's files.img id, or a pid for /proc).
+    RemapFilePathEntry, REMAP_FILE_PATH_ENTRY = "remap_file_path_entry" {
+        1 orig_id: required uint32,
+        2 remap_id: required uint32,
+        3 remap_type: optional enumeration("RemapType", REMAP_TYPE),
+    }
+}
+
+message! {
+    /// CRIU `timeval` (images/time.proto).
+    Timeval, TIMEVAL = "timeval" {
+        1 tv_sec: required uint64,
+        2 tv_usec: required uint64,
+    }
+}
+
+message! {
+    /// CRIU `ghost_file_entry` (images/ghost-file.proto): a deleted file
+    /// kept in `ghost-file-<id>.img`, its contents after it (as chunks
+    /// when `chunks`, else to the end of the image).
+    GhostFileEntry, GHOST_FILE_ENTRY = "ghost_file_entry" {
+        1 uid: required uint32,
+        2 gid: required uint32,
+        3 mode: required uint32,
+        4 dev: optional uint32 fmt(Fmt::Dev),
+        5 ino: optional uint64,
+        6 rdev: optional uint32 fmt(Fmt::Odev),
+        7 atim: optional message(Timeval, TIMEVAL),
+        8 mtim: optional message(Timeval, TIMEVAL),
+        9 chunks: optional bool,
+        10 size: optional uint64,
+        11 symlnk_target: optional string,
+    }
+}
+
+message! {
+    /// CRIU `ghost_chunk_entry` (images/ghost-file.proto): `len` bytes at
+    /// offset `off` of a ghost file, which follow the record.
+    GhostChunkEntry, GHOST_CHUNK_ENTRY = "ghost_chunk_entry" {
+        1 len: required uint64,
+        2 off: required uint64,
+    }
+}
+
 message! {
     /// CRIU `ns_file_entry` (images/ns.proto).
     NsFileEntry, NS_FILE_ENTRY = "ns_file_entry" {

@@ -45,7 +45,7 @@ fn prot(perms: &[u8; 4]) -> u32 {
 pub fn vmas(
     pid: i32,
     maps: &[Mapping],
-    file_id: &mut dyn FnMut(&str) -> u32,
+    file_id: &mut dyn FnMut(&str, &Mapping) -> u32,
 ) -> Result<Vec<VmaEntry>, DumpError> {
     let anon = (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS) as u32;
     let mut out: Vec<VmaEntry> = Vec::new();
@@ -110,12 +110,13 @@ pub fn vmas(
                     ));
                 }
             }
-            p if p.ends_with(" (deleted)") => {
+            p if p.starts_with("/memfd:") => {
                 return Err(DumpError::refused(
                     pid,
-                    format!("{}: the mapped file was deleted", what()),
+                    format!("{}: a memfd mapping is not dumped yet", what()),
                 ));
             }
+            // A deleted file is kept as a ghost (file_id sees to it).
             p if p.starts_with('/') => {
                 if p.starts_with("/SYSV") || p.starts_with("/memfd:") || p.starts_with("/dev/") {
                     return Err(DumpError::refused(
@@ -124,7 +125,7 @@ pub fn vmas(
                     ));
                 }
                 e.pgoff = m.offset;
-                e.shmid = u64::from(file_id(p));
+                e.shmid = u64::from(file_id(p, m));
                 if shared {
                     e.flags = libc::MAP_SHARED as u32;
                     e.status = VMA_AREA_REGULAR | VMA_FILE_SHARED;

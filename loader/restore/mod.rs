@@ -266,9 +266,21 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         }
     }
     crate::pstree::check_tree(&dir, &tree, &zombies, opts.shell_job)?;
+    // Deleted files come back as ghosts next to their old paths, removed
+    // again when this ends (the tasks have opened them by then).
+    let ghosts = {
+        let files: std::collections::HashMap<u32, _> = crate::images::file::FILES
+            .read_all(&dir, "")?
+            .into_iter()
+            .map(|f| (f.id, f))
+            .collect();
+        crate::files::ghost::Restored::make(&dir, &files)?
+    };
+    at("ghosts")?;
     let mut plans = Vec::with_capacity(tree.len());
     for (entry, core) in live {
-        let task = images::read_task(&dir, &inventory, entry, core)?;
+        let mut task = images::read_task(&dir, &inventory, entry, core)?;
+        ghosts.apply(&mut task.files);
         let mut mem = mem::plan(
             &dir.join(format!("mm-{}.img", entry.pid)),
             &task.mm.vmas,
@@ -501,6 +513,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     clock.stage("restore");
     // Every task is restored and none runs its own code yet.
     script(Action::PostRestore, Some(guard.root))?;
+    // Every task has opened and mapped its files: the ghosts go.
+    drop(ghosts);
     // The connections are back: their packets may flow again.
     crate::sockets::netfilter::unlock_after_restore(&inventory);
     script(Action::PreResume, Some(guard.root))?;

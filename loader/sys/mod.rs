@@ -5,6 +5,7 @@
 //! `# Safety` says what its caller must prove.
 
 mod fd;
+mod fs;
 pub mod ipc;
 mod mm;
 mod net;
@@ -12,6 +13,7 @@ mod probe;
 mod ptrace;
 
 pub use fd::*;
+pub use fs::*;
 pub use mm::*;
 pub use net::*;
 pub use probe::*;

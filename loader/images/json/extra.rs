@@ -71,9 +71,11 @@ fn queued_msgs(qnum: u64, rest: &[u8]) -> Result<(Vec<QueuedMsg>, u64), u64> {
     Ok((out, pos))
 }
 
-/// How many bytes after the record `body` belong to it.
-pub(super) fn length(kind: &ImageKind, body: &[u8], rest: &[u8]) -> u64 {
-    let Some(desc) = kind.entry else { return 0 };
+/// How many bytes after the record `body` (number `index`) belong to it.
+pub(super) fn length(kind: &ImageKind, index: usize, body: &[u8], rest: &[u8]) -> u64 {
+    let Some(desc) = kind.entry_desc(index) else {
+        return 0;
+    };
     let get = |name| varint(desc, body, name);
     match kind.extra {
         Extra::None => 0,
@@ -86,6 +88,9 @@ pub(super) fn length(kind: &ImageKind, body: &[u8], rest: &[u8]) -> u64 {
             Err(end) => end,
         },
         Extra::TcpQueues => u64::from(get("inq_len") as u32) + u64::from(get("outq_len") as u32),
+        Extra::Ghost if index > 0 => get("len"),
+        Extra::Ghost if get("chunks") != 0 => 0,
+        Extra::Ghost => rest.len() as u64,
     }
 }
 
@@ -93,18 +98,22 @@ pub(super) fn length(kind: &ImageKind, body: &[u8], rest: &[u8]) -> u64 {
 /// file offset `base`); `None` where crit would print nothing.
 pub(super) fn value(
     kind: &ImageKind,
+    index: usize,
     body: &[u8],
     extra: &[u8],
     base: usize,
     style: Style,
 ) -> Result<Option<Value>, JsonError> {
-    let Some(desc) = kind.entry else {
+    let Some(desc) = kind.entry_desc(index) else {
         return Ok(None);
     };
     let get = |name| varint(desc, body, name);
     Ok(match kind.extra {
         Extra::None => None,
-        Extra::Bytes(_) => Some(Value::Str(base64_mime(extra))),
+        // A chunked ghost's first record has nothing after it; crit
+        // prints no "extra" for it.
+        Extra::Ghost if index == 0 && get("chunks") != 0 => None,
+        Extra::Bytes(_) | Extra::Ghost => Some(Value::Str(base64_mime(extra))),
         Extra::SemValues => {
             let n = (get("nsems") as u32 as usize).min(extra.len() / 2);
             let values = extra[..2 * n]

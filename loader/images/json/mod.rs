@@ -29,8 +29,8 @@ mod extra;
 
 /// How many bytes after the record `body` of an image of `kind` belong
 /// to it (System V objects' values, messages and data; 0 for most kinds).
-pub(crate) fn extra_length(kind: &magic::ImageKind, body: &[u8], rest: &[u8]) -> u64 {
-    extra::length(kind, body, rest)
+pub(crate) fn extra_length(kind: &magic::ImageKind, index: usize, body: &[u8], rest: &[u8]) -> u64 {
+    extra::length(kind, index, body, rest)
 }
 #[cfg(test)]
 mod tests;
@@ -145,7 +145,7 @@ pub fn image_to_json(data: &[u8], style: Style) -> Result<String, JsonError> {
         std::path::Path::new(kind.name),
         data.to_vec(),
         kind.magic,
-        |body, rest| Ok(extra::length(kind, body, rest)),
+        |index, body, rest| Ok(extra::length(kind, index, body, rest)),
     )
     .map_err(|e| framing_error(kind, data, e))?;
     image_records_to_json(kind, &image, style)
@@ -169,7 +169,7 @@ pub fn image_records_to_json(
         let body = &image.data[record.body.clone()];
         let mut value = decode_message(desc, body, record.body.start, 0, false, &path, style)?;
         let extra = &image.data[record.extra.clone()];
-        if let Some(v) = extra::value(kind, body, extra, record.extra.start, style)? {
+        if let Some(v) = extra::value(kind, index, body, extra, record.extra.start, style)? {
             if let Value::Obj(fields) = &mut value {
                 fields.push(("extra".to_string(), v));
             }

@@ -1,0 +1,458 @@
+//! Deleted files the tree still holds: CRIU's ghost files. Each one's
+//! metadata and contents go into `ghost-file-<id>.img` (a
+//! `ghost_file_entry`, then the data as `ghost_chunk_entry` records each
+//! followed by its bytes, holes left out), and `remap-fpath.img` maps the
+//! `files.img` entry that names the file (by its old path) to the ghost.
+//! Regular files, directories, FIFOs, symlinks and device nodes; a file
+//! unlinked here but still linked elsewhere is refused (CRIU's
+//! --link-remap, which crest does not do).
+//!
+//! At restore ([`Restored`]) each ghost is made again next to its old path
+//! before anything opens it, every entry remapped to it is pointed there,
+//! and once the tree holds what it needs the ghosts are removed again.
+
+use std::collections::HashMap;
+use std::ffi::CString;
+use std::fs;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::fs::MetadataExt;
+use std::path::{Path, PathBuf};
+
+use crate::dump::DumpError;
+use crate::images::magic::{self, GHOST_FILE_MAGIC};
+use crate::images::schema::{FileEntry, Timeval};
+use crate::images::schema::{GhostChunkEntry, GhostFileEntry, RemapFilePathEntry, RemapType};
+use crate::restore::RestoreError;
+use crate::sys;
+
+/// CRIU's default `--ghost-limit`: 1 MiB of a deleted file's blocks.
+pub const DEFAULT_LIMIT: u64 = 1 << 20;
+
+/// One deleted file, met through a descriptor, a mapping, the cwd or the
+/// exe of some task.
+pub(crate) struct Ghost {
+    pub(crate) id: u32,
+    dev: u64,
+    ino: u64,
+    entry: GhostFileEntry,
+    /// Read-only (regular files) or O_PATH copy to read it from.
+    file: OwnedFd,
+}
+
+/// The ghosts of a dump and the entries remapped to them.
+pub(crate) struct Ghosts {
+    pub(crate) list: Vec<Ghost>,
+    pub(crate) remaps: Vec<RemapFilePathEntry>,
+    /// `--ghost-limit`: the most bytes a deleted file may take on disk.
+    pub(crate) limit: u64,
+}
+
+impl Default for Ghosts {
+    fn default() -> Ghosts {
+        Ghosts {
+            list: Vec::new(),
+            remaps: Vec::new(),
+            limit: DEFAULT_LIMIT,
+        }
+    }
+}
+
+/// The kernel's device number encoding (20 minor bits), as CRIU's images
+/// keep `dev`.
+fn kernel_dev(dev: u64) -> u32 {
+    ((libc::major(dev) << 20) | libc::minor(dev)) as u32
+}
+
+fn timeval(sec: i64, nsec: i64) -> Timeval {
+    Timeval {
+        tv_sec: sec as u64,
+        tv_usec: (nsec / 1000) as u64,
+    }
+}
+
+impl Ghosts {
+    /// Makes (or finds) the ghost of the deleted file behind
+    /// `/proc/PID/<link>` (`fd/N`, `map_files/A-B`, `cwd`, `exe`), which
+    /// `name` names, and remaps files.img entry `id` to it. Returns the
+    /// file's metadata.
+    pub(crate) fn add(
+        &mut self,
+        pid: i32,
+        link: &str,
+        name: &str,
+        id: u32,
+    ) -> Result<fs::Metadata, DumpError> {
+        let at = format!("/proc/{pid}/{link}");
+        let path = CString::new(at.clone()).unwrap_or_default();
+        let opath = sys::open_owned(&path, libc::O_PATH | libc::O_CLOEXEC)
+            .map_err(|e| DumpError::file(&at, e))?;
+        let own = format!("/proc/self/fd/{}", opath.as_raw_fd());
+        let meta = fs::metadata(&own).map_err(|e| DumpError::file(&at, e))?;
+        let refuse =
+            |why: String| DumpError::refused(pid, format!("{link}: {name} (deleted) {why}"));
+        let kind = meta.mode() & libc::S_IFMT;
+        if meta.nlink() > 0 && kind != libc::S_IFDIR {
+            return Err(refuse(format!(
+                "still has {} links elsewhere; crest does not dump such files (CRIU's --link-remap)",
+                meta.nlink()
+            )));
+        }
+        let used = meta.blocks() * 512;
+        if kind == libc::S_IFREG && used > self.limit {
+            return Err(refuse(format!(
+                "takes {used} bytes, more than --ghost-limit ({} bytes)",
+                self.limit
+            )));
+        }
+        let found = self
+            .list
+            .iter()
+            .find(|g| g.dev == meta.dev() && g.ino == meta.ino())
+            .map(|g| g.id);
+        let ghost_id = match found {
+            Some(g) => g,
+            None => {
+                let file = match kind {
+                    // Reopened for reading: the task's own descriptor may
+                    // be write-only.
+                    libc::S_IFREG => sys::open_owned(
+                        &CString::new(own).unwrap_or_default(),
+                        libc::O_RDONLY | libc::O_CLOEXEC,
+                    )
+                    .map_err(|e| DumpError::file(&at, e))?,
+                    libc::S_IFDIR
+                    | libc::S_IFIFO
+                    | libc::S_IFLNK
+                    | libc::S_IFCHR
+                    | libc::S_IFBLK => opath,
+                    _ => return Err(refuse("is a kind of file crest does not dump".into())),
+                };
+                let symlnk_target = if kind == libc::S_IFLNK {
+                    Some(
+                        fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+                            .map_err(|e| DumpError::file(&at, e))?
+                            .to_string_lossy()
+                            .into_owned(),
+                    )
+                } else {
+                    None
+                };
+                let special = kind == libc::S_IFCHR || kind == libc::S_IFBLK;
+                let gid = self.list.len() as u32 + 1;
+                self.list.push(Ghost {
+                    id: gid,
+                    dev: meta.dev(),
+                    ino: meta.ino(),
+                    entry: GhostFileEntry {
+                        uid: meta.uid(),
+                        gid: meta.gid(),
+                        mode: meta.mode(),
+                        dev: Some(kernel_dev(meta.dev())),
+                        ino: Some(meta.ino()),
+                        rdev: special.then_some(meta.rdev() as u32),
+                        atim: Some(timeval(meta.atime(), meta.atime_nsec())),
+                        mtim: Some(timeval(meta.mtime(), meta.mtime_nsec())),
+                        chunks: (kind == libc::S_IFREG).then_some(true),
+                        size: (kind == libc::S_IFREG).then_some(meta.size()),
+                        symlnk_target,
+                    },
+                    file,
+                });
+                gid
+            }
+        };
+        self.remaps.push(RemapFilePathEntry {
+            orig_id: id,
+            remap_id: ghost_id,
+            remap_type: Some(RemapType::Ghost as i32),
+        });
+        Ok(meta)
+    }
+
+    /// `ghost-file-<id>.img` of each ghost: its entry, then the data of a
+    /// regular file as chunks (SEEK_DATA/SEEK_HOLE: holes stay holes).
+    pub(crate) fn images(&self) -> Result<Vec<(String, Vec<u8>)>, DumpError> {
+        let mut out = Vec::new();
+        for g in &self.list {
+            let name = format!("ghost-file-{:x}.img", g.id);
+            let mut w = crate::images::ImageWriter::new(GHOST_FILE_MAGIC);
+            w.push(&g.entry);
+            let size = g.entry.size.unwrap_or(0);
+            let fd = g.file.as_raw_fd();
+            let mut at = 0u64;
+            while g.entry.chunks == Some(true) && at < size {
+                let Some((data, end)) = sys::next_data(fd, at, size)
+                    .map_err(|e| DumpError::file(format!("ghost file {:x}", g.id), e))?
+                else {
+                    break;
+                };
+                let mut bytes = vec![0u8; (end - data) as usize];
+                sys::pread_exact(fd, &mut bytes, data)
+                    .map_err(|e| DumpError::file(format!("ghost file {:x}", g.id), e))?;
+                let chunk = GhostChunkEntry {
+                    len: end - data,
+                    off: data,
+                };
+                w.push_raw(&chunk, &[], &bytes);
+                at = end;
+            }
+            out.push((name, w.into_bytes()));
+        }
+        Ok(out)
+    }
+}
+
+/// The ghosts a restore made, removed (files, then the directories made
+/// for them) when this is dropped.
+#[derive(Default)]
+pub struct Restored {
+    /// files.img id -> the ghost's path.
+    by_file: HashMap<u32, String>,
+    made: Vec<(PathBuf, bool)>,
+}
+
+impl Drop for Restored {
+    fn drop(&mut self) {
+        for (path, dir) in self.made.iter().rev() {
+            let _ = if *dir {
+                fs::remove_dir(path)
+            } else {
+                fs::remove_file(path)
+            };
+        }
+    }
+}
+
+fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
+    RestoreError::Inconsistent(format!("{}: {what}", dir.join(name).display()))
+}
+
+impl Restored {
+    /// Reads `remap-fpath.img` (if any) and makes every ghost it names
+    /// next to the old path of the file remapped to it.
+    pub fn make(dir: &Path, files: &HashMap<u32, FileEntry>) -> Result<Restored, RestoreError> {
+        let mut out = Restored::default();
+        let remaps = crate::images::file::REMAP_FPATH;
+        if !remaps.path(dir, "").exists() {
+            return Ok(out);
+        }
+        let mut made: HashMap<u32, String> = HashMap::new();
+        for r in remaps.read_all(dir, "")? {
+            let what = format!("file {}", r.orig_id);
+            // Images of CRIU before remap_type marked ghosts in the id.
+            const OLD_GHOST_BIT: u32 = 1 << 31;
+            let (kind, remap) = match r.remap_type {
+                Some(t) => (t, r.remap_id),
+                None if r.remap_id & OLD_GHOST_BIT != 0 => {
+                    (RemapType::Ghost as i32, r.remap_id & !OLD_GHOST_BIT)
+                }
+                None => (RemapType::Linked as i32, r.remap_id),
+            };
+            let name = files
+                .get(&r.orig_id)
+                .and_then(|f| f.reg.as_ref())
+                .map(|reg| reg.name.clone())
+                .ok_or_else(|| {
+                    bad(
+                        dir,
+                        "remap-fpath.img",
+                        format!("{what} is not a regular file entry"),
+                    )
+                })?;
+            if kind != RemapType::Ghost as i32 {
+                return Err(RestoreError::Unsupported(format!(
+                    "{what} ({name}) is remapped by {}, which crest does not restore (only ghost files)",
+                    if kind == RemapType::Linked as i32 { "a link (--link-remap)" } else { "/proc" }
+                )));
+            }
+            let path = match made.get(&remap) {
+                Some(p) => p.clone(),
+                None => {
+                    let p = out.make_one(dir, remap, &name)?;
+                    made.insert(remap, p.clone());
+                    p
+                }
+            };
+            out.by_file.insert(r.orig_id, path);
+        }
+        Ok(out)
+    }
+
+    /// Points every remapped entry of `files` at its ghost.
+    pub fn apply(&self, files: &mut HashMap<u32, FileEntry>) {
+        for (id, path) in &self.by_file {
+            if let Some(reg) = files.get_mut(id).and_then(|f| f.reg.as_mut()) {
+                reg.name = path.clone();
+            }
+        }
+    }
+
+    /// Makes ghost `id` for the file once at `name`; returns its path.
+    fn make_one(&mut self, dir: &Path, id: u32, name: &str) -> Result<String, RestoreError> {
+        let image = format!("ghost-file-{id:x}.img");
+        let path = dir.join(&image);
+        let data = crate::images::read_regular(&path)
+            .map_err(|e| RestoreError::Inconsistent(format!("{}: {e}", path.display())))?;
+        let kind = magic::by_magic(GHOST_FILE_MAGIC)
+            .ok_or_else(|| RestoreError::System("no GHOST_FILE image kind".into()))?;
+        let img = crate::images::Image::parse(&path, data, GHOST_FILE_MAGIC, |i, body, rest| {
+            Ok(crate::images::json::extra_length(kind, i, body, rest))
+        })?;
+        if img.records.is_empty() {
+            return Err(bad(dir, &image, "no ghost_file_entry".into()));
+        }
+        let g: GhostFileEntry = img.decode(0)?;
+        // At its old path, so that /proc shows the same name (deleted)
+        // once it is removed; next to it if that path is taken by now.
+        let (ghost, cpath) = match self.make_at(dir, &image, &img, &g, name)? {
+            Some(c) => (name.to_string(), c),
+            None => {
+                let other = format!("{name}.crest-ghost-{id:x}");
+                let c = self
+                    .make_at(dir, &image, &img, &g, &other)?
+                    .ok_or_else(|| {
+                        RestoreError::Inconsistent(format!(
+                            "ghost file {id:x} ({name}): {other} exists already"
+                        ))
+                    })?;
+                (other, c)
+            }
+        };
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::sys(0, format!("ghost file {id:x} ({name}): {what} {ghost}"), e)
+        };
+        let mode = g.mode & 0o7777;
+        sys::restore_metadata(
+            &cpath,
+            g.uid,
+            g.gid,
+            mode,
+            g.mode & libc::S_IFMT == libc::S_IFLNK,
+        )
+        .map_err(|e| fail("owner and mode of", e))?;
+        if let (Some(a), Some(m)) = (&g.atim, &g.mtim) {
+            sys::set_times(&cpath, [(a.tv_sec, a.tv_usec), (m.tv_sec, m.tv_usec)])
+                .map_err(|e| fail("times of", e))?;
+        }
+        Ok(ghost)
+    }
+
+    /// Makes ghost `g` at `ghost`; None if something is there already.
+    fn make_at(
+        &mut self,
+        dir: &Path,
+        image: &str,
+        img: &crate::images::Image,
+        g: &GhostFileEntry,
+        ghost: &str,
+    ) -> Result<Option<CString>, RestoreError> {
+        let target = Path::new(ghost);
+        if let Some(parent) = target.parent() {
+            self.make_parents(parent)?;
+        }
+        let cpath = CString::new(ghost)
+            .map_err(|_| bad(dir, image, format!("{ghost:?} has a NUL byte")))?;
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::sys(0, format!("ghost file {image}: {what} {ghost}"), e)
+        };
+        let exists = |e: &std::io::Error| e.kind() == std::io::ErrorKind::AlreadyExists;
+        let mode = g.mode & 0o7777;
+        let made = match g.mode & libc::S_IFMT {
+            libc::S_IFREG => {
+                let fd = match sys::open_owned(
+                    &cpath,
+                    libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_CLOEXEC,
+                ) {
+                    Err(e) if exists(&e) => return Ok(None),
+                    r => r.map_err(|e| fail("creating", e))?,
+                };
+                self.made.push((target.into(), false));
+                write_contents(img, g, fd.as_raw_fd()).map_err(|e| match e {
+                    Contents::Io(e) => fail("writing", e),
+                    Contents::Bad(m) => bad(dir, image, m),
+                })?;
+                return Ok(Some(cpath));
+            }
+            libc::S_IFDIR => fs::create_dir(target),
+            libc::S_IFLNK => {
+                let to = g
+                    .symlnk_target
+                    .as_ref()
+                    .ok_or_else(|| bad(dir, image, "a symlink without its target".into()))?;
+                std::os::unix::fs::symlink(to, target)
+            }
+            kind @ (libc::S_IFIFO | libc::S_IFCHR | libc::S_IFBLK) => {
+                let rdev = g.rdev.map_or(0, |d| d as libc::dev_t);
+                sys::mknod(&cpath, kind | mode, rdev)
+            }
+            other => {
+                return Err(bad(
+                    dir,
+                    image,
+                    format!("file mode {other:#o} is not a file kind"),
+                ))
+            }
+        };
+        match made {
+            Err(e) if exists(&e) => Ok(None),
+            Err(e) => Err(fail("making", e)),
+            Ok(()) => {
+                self.made
+                    .push((target.into(), g.mode & libc::S_IFMT == libc::S_IFDIR));
+                Ok(Some(cpath))
+            }
+        }
+    }
+
+    /// Makes the missing directories down to `dir` (a deleted file's
+    /// directory may be gone too), to be removed with the ghosts.
+    fn make_parents(&mut self, dir: &Path) -> Result<(), RestoreError> {
+        let mut missing = Vec::new();
+        let mut at = Some(dir);
+        while let Some(d) = at {
+            if d.exists() {
+                break;
+            }
+            missing.push(d.to_path_buf());
+            at = d.parent();
+        }
+        for d in missing.into_iter().rev() {
+            fs::create_dir(&d)
+                .map_err(|e| RestoreError::sys(0, format!("making {}", d.display()), e))?;
+            self.made.push((d, true));
+        }
+        Ok(())
+    }
+}
+
+enum Contents {
+    Io(std::io::Error),
+    Bad(String),
+}
+
+/// A regular ghost's data into `fd`: its chunks, each within the dumped
+/// size, or (an image without chunks) every byte after the entry.
+fn write_contents(img: &crate::images::Image, g: &GhostFileEntry, fd: i32) -> Result<(), Contents> {
+    if g.chunks != Some(true) {
+        let data = &img.data[img.records[0].extra.clone()];
+        return sys::pwrite_all(fd, data, 0).map_err(Contents::Io);
+    }
+    let size = g
+        .size
+        .ok_or_else(|| Contents::Bad("a chunked ghost file without its size".into()))?;
+    sys::ftruncate(fd, size).map_err(Contents::Io)?;
+    for i in 1..img.records.len() {
+        let c: GhostChunkEntry = img
+            .decode(i)
+            .map_err(|e| Contents::Bad(format!("chunk {i}: {e}")))?;
+        let data = &img.data[img.records[i].extra.clone()];
+        if c.off.checked_add(c.len).is_none_or(|end| end > size) || data.len() as u64 != c.len {
+            return Err(Contents::Bad(format!(
+                "chunk {i} ({} bytes at {}) lies past the file's {size} bytes",
+                c.len, c.off
+            )));
+        }
+        sys::pwrite_all(fd, data, c.off).map_err(Contents::Io)?;
+    }
+    Ok(())
+}

@@ -1,0 +1,123 @@
+//! Files by path and by offset: holes and data, positioned reads and
+//! writes, nodes, owners, modes and times (ghost files).
+
+use std::ffi::CStr;
+use std::io;
+use std::os::fd::RawFd;
+
+use super::{check, check_int};
+
+/// The next data range of `fd` at or after `at`, below `size`: (start,
+/// end), or None when only a hole is left. A file system without
+/// SEEK_DATA counts as all data.
+pub fn next_data(fd: RawFd, at: u64, size: u64) -> io::Result<Option<(u64, u64)>> {
+    // SAFETY: lseek takes no memory.
+    let data = unsafe { libc::lseek(fd, at as libc::off_t, libc::SEEK_DATA) };
+    if data < 0 {
+        return match io::Error::last_os_error().raw_os_error() {
+            Some(libc::ENXIO) => Ok(None),
+            Some(libc::EINVAL) => Ok(Some((at, size))),
+            _ => Err(io::Error::last_os_error()),
+        };
+    }
+    // SAFETY: as above.
+    let hole = check(unsafe { libc::lseek(fd, data, libc::SEEK_HOLE) } as libc::c_long)?;
+    Ok(Some((data as u64, (hole as u64).min(size))))
+}
+
+/// Reads exactly `buf.len()` bytes of `fd` at `off`.
+pub fn pread_exact(fd: RawFd, buf: &mut [u8], off: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < buf.len() {
+        let rest = &mut buf[done..];
+        // SAFETY: rest is writable memory of the length given.
+        let n = unsafe {
+            libc::pread(
+                fd,
+                rest.as_mut_ptr().cast(),
+                rest.len(),
+                (off + done as u64) as libc::off_t,
+            )
+        };
+        match n {
+            0 => return Err(io::ErrorKind::UnexpectedEof.into()),
+            n if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            n if n < 0 => return Err(io::Error::last_os_error()),
+            n => done += n as usize,
+        }
+    }
+    Ok(())
+}
+
+/// Writes all of `data` to `fd` at `off`.
+pub fn pwrite_all(fd: RawFd, data: &[u8], off: u64) -> io::Result<()> {
+    let mut done = 0;
+    while done < data.len() {
+        let rest = &data[done..];
+        // SAFETY: rest is readable memory of the length given.
+        let n = unsafe {
+            libc::pwrite(
+                fd,
+                rest.as_ptr().cast(),
+                rest.len(),
+                (off + done as u64) as libc::off_t,
+            )
+        };
+        match n {
+            n if n < 0 && io::Error::last_os_error().kind() == io::ErrorKind::Interrupted => {}
+            n if n <= 0 => return Err(io::Error::last_os_error()),
+            n => done += n as usize,
+        }
+    }
+    Ok(())
+}
+
+pub fn ftruncate(fd: RawFd, size: u64) -> io::Result<()> {
+    // SAFETY: ftruncate takes no memory.
+    check_int(unsafe { libc::ftruncate(fd, size as libc::off_t) }).map(drop)
+}
+
+/// mknod: a FIFO or device node `mode` (kind and permissions).
+pub fn mknod(path: &CStr, mode: u32, rdev: libc::dev_t) -> io::Result<()> {
+    // SAFETY: path is NUL-terminated.
+    check_int(unsafe { libc::mknod(path.as_ptr(), mode, rdev) }).map(drop)
+}
+
+/// Owner and permissions of `path` (not followed: a symlink's own owner,
+/// and no mode, which symlinks do not have).
+pub fn restore_metadata(path: &CStr, uid: u32, gid: u32, mode: u32, link: bool) -> io::Result<()> {
+    // SAFETY: path is NUL-terminated.
+    check_int(unsafe {
+        libc::fchownat(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            uid,
+            gid,
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })?;
+    if link {
+        return Ok(());
+    }
+    // SAFETY: as above.
+    check_int(unsafe { libc::chmod(path.as_ptr(), mode) }).map(drop)
+}
+
+/// Access and modification times of `path` (not followed), as (seconds,
+/// microseconds).
+pub fn set_times(path: &CStr, times: [(u64, u64); 2]) -> io::Result<()> {
+    let ts = times.map(|(s, us)| libc::timespec {
+        tv_sec: s as libc::time_t,
+        tv_nsec: (us * 1000) as libc::c_long,
+    });
+    // SAFETY: path is NUL-terminated, ts two timespecs.
+    check_int(unsafe {
+        libc::utimensat(
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            ts.as_ptr(),
+            libc::AT_SYMLINK_NOFOLLOW,
+        )
+    })
+    .map(drop)
+}
