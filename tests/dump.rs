@@ -124,6 +124,14 @@ fn openfile_live() {
     live_round_trip("openfile");
 }
 
+/// The memfd fixture run live: a sealed memfd held at an offset and
+/// mapped shared by two processes, dumped by crest (memfd.img, MEMFD
+/// files and VMAs, the contents once) and restored.
+#[test]
+fn memfd_live() {
+    live_round_trip("memfd");
+}
+
 #[test]
 fn missing_pid_is_a_clear_error() {
     let Some(_g) = harness("counter") else { return };

@@ -305,3 +305,11 @@ fn crafted_ghost_images_are_refused() {
         assert_nothing_left(v.pid as u32);
     }
 }
+
+/// A sealed memfd held read-write at an offset and read-only, mapped
+/// shared and privately (a page copied), comes back with its contents,
+/// seals and offsets, and can still be executed (CRIU's memfd00-05).
+#[test]
+fn memfd_victim_round_trip() {
+    victim_round_trip("memfd", 0);
+}

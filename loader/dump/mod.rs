@@ -342,7 +342,9 @@ fn dump_process(
     // Files: exe, cwd, root, mapped files, then descriptors.
     // A deleted exe, cwd or mapped file is kept as a ghost file.
     let by_path = |files: &mut Files, link: &str, shown: &str| {
-        if shown.ends_with(" (deleted)") {
+        if shown.starts_with("/memfd:") {
+            files.memfd_map_id(pid, link, shown)
+        } else if shown.ends_with(" (deleted)") {
             files.deleted_path_id(pid, link, shown)
         } else {
             files.path_id(shown)

@@ -79,6 +79,43 @@ pub(super) fn write_tree(
             written,
         )?;
     }
+    // memfd objects: memfd.img, and each one's pages from crest's own
+    // descriptor of it, addressed by offset.
+    for (inode, fd) in &acc.files.memfds.inodes {
+        let runs = crate::files::memfd::contents(std::os::fd::AsRawFd::as_raw_fd(fd), inode.size)
+            .map_err(|e| DumpError::file(format!("memfd {}", inode.name), e))?;
+        if runs.is_empty() {
+            continue; // nothing in it: it comes back empty
+        }
+        pages_id += 1;
+        let (pages, pages_path) = create_pages(dir, pages_id, written)?;
+        let (mut entries, mut at) = (Vec::new(), 0u64);
+        for (off, data) in &runs {
+            pages
+                .write_all_at(data, at)
+                .map_err(|e| DumpError::file(&pages_path, e))?;
+            at += data.len() as u64;
+            entries.push(PagemapEntry {
+                vaddr: *off,
+                compat_nr_pages: 0,
+                in_parent: None,
+                flags: Some(crate::images::flags::PE_PRESENT),
+                nr_pages: Some(data.len() as u64 / crate::images::flags::PAGE),
+            });
+        }
+        let name = format!("pagemap-shmem-{}.img", inode.shmid);
+        write_pagemap(dir, &name, pages_id, &entries, written)?;
+    }
+    if !acc.files.memfds.inodes.is_empty() {
+        let inodes: Vec<MemfdInodeEntry> = acc
+            .files
+            .memfds
+            .inodes
+            .iter()
+            .map(|(e, _)| e.clone())
+            .collect();
+        write_image(dir, &file::MEMFD_INODE, "", &inodes, written)?;
+    }
     let pipes = pipes_data(&acc.files)?;
     if !pipes.is_empty() {
         write_raw(

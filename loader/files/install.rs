@@ -30,7 +30,15 @@ pub enum Source {
     Epoll(Box<crate::images::schema::EventpollFileEntry>),
     /// A memfd object the loader created (by its shmid), reopened as a file
     /// description of its own.
-    Memfd { shmid: u64, flags: i32, pos: u64 },
+    Memfd {
+        shmid: u64,
+        flags: i32,
+        pos: u64,
+        /// The open file memfd_create made, not a reopen: one read-write
+        /// description per object, the one that does not count as a writer
+        /// (a reopen for writing makes exec of the memfd fail, ETXTBSY).
+        original: bool,
+    },
     /// A socket the loader created before the first fork, by file id.
     Socket(u32),
     /// A FIFO reopened by path; the loader holds it open (refilled with
@@ -81,6 +89,12 @@ pub(super) fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
     })
 }
 
+/// The pid of a `/proc/PID/...` path.
+pub fn proc_pid_path(name: &str) -> Option<u32> {
+    let rest = name.strip_prefix("/proc/")?;
+    rest.split('/').next()?.parse().ok()
+}
+
 /// The open flags to open a dumped file again with: what only creating
 /// it meant goes (O_CREAT, O_EXCL, O_TRUNC, and O_TMPFILE, whose file is
 /// a ghost by now).
@@ -95,6 +109,11 @@ pub(super) fn reopen_flags(flags: u32) -> i32 {
 /// The dumped size must still be the file's size (CRIU's default check):
 /// a changed binary or data file would restore into wrong contents.
 pub fn check_size(name: &str, size: Option<u64>, what: &str) -> Result<(), RestoreError> {
+    // A file of a task of the tree under /proc exists once it is forked;
+    // such files have no size to compare.
+    if proc_pid_path(name).is_some() {
+        return Ok(());
+    }
     let meta = std::fs::metadata(name)
         .map_err(|e| RestoreError::Inconsistent(format!("{what}: {name}: {e}")))?;
     if let Some(size) = size {
@@ -153,10 +172,18 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                 let inode =
                     super::memfd::inode_of(&task.files, &task.memfds, u64::from(fi.id), &what)?;
                 memfds.push(inode.clone()); // one object per shmid: plan_shmem
+                                            // The lowest read-write entry of the inode gets the original.
+                let rdwr = |f: &FileEntry| {
+                    f.memfd.as_ref().is_some_and(|x| {
+                        x.inode_id == m.inode_id && x.flags as i32 & libc::O_ACCMODE == libc::O_RDWR
+                    })
+                };
+                let first = task.files.values().filter(|f| rdwr(f)).map(|f| f.id).min();
                 Source::Memfd {
                     shmid: u64::from(inode.shmid),
                     flags: reopen_flags(m.flags),
                     pos: m.pos,
+                    original: first == Some(fi.id),
                 }
             }
             (FdTypes::Fifo, _) => {
@@ -346,15 +373,28 @@ pub(super) fn open_description(
             }
             fd
         }
-        Source::Memfd { shmid, flags, pos } => {
-            let obj = shmem
+        Source::Memfd {
+            shmid,
+            flags,
+            pos,
+            original,
+        } => {
+            let obj = *shmem
                 .get(shmid)
                 .ok_or_else(|| format!("memfd {shmid:#x} was not created"))?;
-            // Through /proc/self/fd: a new file description of the same
-            // object, with the dumped access mode and flags.
-            let path = CString::new(format!("/proc/self/fd/{obj}")).unwrap_or_default();
-            let fd = sys::open(&path, flags | libc::O_CLOEXEC, 0)
-                .map_err(|e| format!("reopening memfd {shmid:#x}: {e}"))?;
+            let fd = if *original {
+                let fd = sys::dup_above(obj, 3).map_err(|e| format!("memfd {shmid:#x}: {e}"))?;
+                let settable = libc::O_APPEND | libc::O_NONBLOCK | libc::O_NOATIME;
+                sys::set_status_flags(fd, flags & settable)
+                    .map_err(|e| format!("memfd {shmid:#x}: flags: {e}"))?;
+                fd
+            } else {
+                // Through /proc/self/fd: a new file description of the
+                // same object, with the dumped access mode and flags.
+                let path = CString::new(format!("/proc/self/fd/{obj}")).unwrap_or_default();
+                sys::open(&path, flags | libc::O_CLOEXEC, 0)
+                    .map_err(|e| format!("reopening memfd {shmid:#x}: {e}"))?
+            };
             sys::lseek(fd, *pos).map_err(|e| format!("memfd {shmid:#x}: seek to {pos}: {e}"))?;
             fd
         }

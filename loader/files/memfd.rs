@@ -64,3 +64,101 @@ pub fn inode_of<'a>(
         ))
     })
 }
+
+/// The memfd objects a dump met, one per inode, each with crest's own
+/// descriptor of it to read its contents from.
+#[derive(Default)]
+pub(crate) struct Dumped {
+    pub(crate) inodes: Vec<(MemfdInodeEntry, std::os::fd::OwnedFd)>,
+    /// The files.img entry that mappings of each inode name.
+    map_ids: HashMap<u64, u32>,
+}
+
+/// hugetlbfs' f_type: a hugetlb memfd.
+const HUGETLBFS_MAGIC: i64 = 0x9584_58f6;
+
+impl Dumped {
+    /// The `inode_id` of the memfd behind /proc/PID/`link` (`fd/N`,
+    /// `map_files/A-B`), shown there as `shown` ("/memfd:NAME (deleted)"),
+    /// recorded the first time it is met.
+    pub(crate) fn inode(
+        &mut self,
+        pid: i32,
+        link: &str,
+        shown: &str,
+    ) -> Result<u64, crate::dump::DumpError> {
+        use crate::dump::DumpError;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
+        let at = format!("/proc/{pid}/{link}");
+        let path = std::ffi::CString::new(at.clone()).unwrap_or_default();
+        let fd = crate::sys::open_owned(&path, libc::O_RDONLY | libc::O_CLOEXEC)
+            .map_err(|e| DumpError::file(&at, e))?;
+        let meta = std::fs::metadata(format!("/proc/self/fd/{}", fd.as_raw_fd()))
+            .map_err(|e| DumpError::file(&at, e))?;
+        if let Some((e, _)) = self
+            .inodes
+            .iter()
+            .find(|(e, _)| e.shmid == meta.ino() as u32)
+        {
+            return Ok(e.inode_id);
+        }
+        if crate::sys::fs_type(fd.as_raw_fd()).ok() == Some(HUGETLBFS_MAGIC) {
+            return Err(DumpError::refused(
+                pid,
+                format!("{link}: {shown} is a hugetlb memfd, which crest does not dump"),
+            ));
+        }
+        let seals = crate::sys::seals(fd.as_raw_fd())
+            .map_err(|e| DumpError::sys(pid, format!("{link}: F_GET_SEALS"), e))?;
+        let name = shown.strip_prefix("/memfd:").unwrap_or(shown);
+        let name = name.strip_suffix(" (deleted)").unwrap_or(name);
+        let inode_id = self.inodes.len() as u64 + 1;
+        self.inodes.push((
+            MemfdInodeEntry {
+                name: name.to_string(),
+                uid: meta.uid(),
+                gid: meta.gid(),
+                size: meta.size(),
+                shmid: meta.ino() as u32,
+                seals,
+                inode_id,
+                hugetlb_flag: None,
+                mode: Some(meta.mode()),
+            },
+            fd,
+        ));
+        Ok(inode_id)
+    }
+
+    /// The files.img entry mappings of inode `inode_id` name, if made.
+    pub(crate) fn map_id(&self, inode_id: u64) -> Option<u32> {
+        self.map_ids.get(&inode_id).copied()
+    }
+
+    pub(crate) fn set_map_id(&mut self, inode_id: u64, id: u32) {
+        self.map_ids.insert(inode_id, id);
+    }
+}
+
+/// The contents of memfd `fd` (`size` bytes): the pages its data ranges
+/// cover, as (offset, bytes) runs.
+pub(crate) fn contents(fd: i32, size: u64) -> std::io::Result<Vec<(u64, Vec<u8>)>> {
+    const PAGE: u64 = crate::images::flags::PAGE;
+    let end = size.div_ceil(PAGE) * PAGE;
+    let mut out = Vec::new();
+    let mut at = 0;
+    while at < end {
+        let Some((data, stop)) = crate::sys::next_data(fd, at, end)? else {
+            break;
+        };
+        let (from, to) = (data / PAGE * PAGE, stop.div_ceil(PAGE) * PAGE);
+        let mut bytes = vec![0u8; (to - from) as usize];
+        // Past the size the page reads short: what is read is kept.
+        let valid = (size.min(to) - from.min(size)) as usize;
+        crate::sys::pread_exact(fd, &mut bytes[..valid], from)?;
+        out.push((from, bytes));
+        at = to;
+    }
+    Ok(out)
+}

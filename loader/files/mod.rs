@@ -40,6 +40,8 @@ pub(crate) struct Files {
     pub(crate) sockets: crate::sockets::Dumped,
     /// Deleted files kept as ghosts, and the entries remapped to them.
     pub(crate) ghosts: ghost::Ghosts,
+    /// memfd objects (memfd.img), with crest's descriptors of them.
+    pub(crate) memfds: memfd::Dumped,
     /// Entries of deleted files met by path (mappings, cwd, exe), by
     /// device and inode.
     deleted_ids: HashMap<(u64, u64), u32>,
@@ -312,6 +314,51 @@ impl Files {
         Ok(id)
     }
 
+    /// A MEMFD entry for descriptor `fd`, a memfd shown as `link`.
+    fn memfd_fd(
+        &mut self,
+        pid: i32,
+        fd: i32,
+        link: &str,
+        flags: u32,
+        pos: u64,
+    ) -> Result<u32, DumpError> {
+        let inode_id = self.memfds.inode(pid, &format!("fd/{fd}"), link)?;
+        Ok(self.memfd_entry(inode_id, flags, pos))
+    }
+
+    fn memfd_entry(&mut self, inode_id: u64, flags: u32, pos: u64) -> u32 {
+        self.add(|id| FileEntry {
+            r#type: FdTypes::Memfd as i32,
+            id,
+            memfd: Some(MemfdFileEntry {
+                id,
+                flags,
+                pos,
+                fown: FownEntry::default(),
+                inode_id: inode_id as u32,
+            }),
+            ..Default::default()
+        })
+    }
+
+    /// The MEMFD entry mappings of the memfd behind /proc/PID/`link`
+    /// name (one per object), as CRIU writes them.
+    pub(crate) fn memfd_map_id(
+        &mut self,
+        pid: i32,
+        link: &str,
+        shown: &str,
+    ) -> Result<u32, DumpError> {
+        let inode_id = self.memfds.inode(pid, link, shown)?;
+        if let Some(id) = self.memfds.map_id(inode_id) {
+            return Ok(id);
+        }
+        let id = self.memfd_entry(inode_id, 0, 0);
+        self.memfds.set_map_id(inode_id, id);
+        Ok(id)
+    }
+
     /// One entry per deleted file met by path (a mapping, the cwd, the
     /// exe): `shown` as /proc shows it, behind /proc/PID/`link`.
     pub(crate) fn deleted_path_id(
@@ -485,8 +532,6 @@ fn describe(
         None
     } else if link.starts_with("anon_inode:") {
         Some("an anonymous inode (epoll, io_uring, inotify, ...)")
-    } else if link.starts_with("/memfd:") {
-        Some("a memfd")
     } else if tty {
         Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
     } else if !link.starts_with('/') {
@@ -521,6 +566,9 @@ fn describe(
             id
         }
         (None, None) if tty => files.tty(&link, status_flags)?,
+        (None, None) if link.starts_with("/memfd:") => {
+            files.memfd_fd(pid, fd, &link, status_flags, pos)?
+        }
         (None, None) if link.ends_with(" (deleted)") => {
             files.deleted(pid, fd, &link, status_flags, pos)?
         }

@@ -13,9 +13,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::images::flags::{
-    PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_HEAP, VMA_AREA_REGULAR,
-    VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR, VMA_FILE_PRIVATE,
-    VMA_FILE_SHARED,
+    PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_HEAP, VMA_AREA_MEMFD,
+    VMA_AREA_REGULAR, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR,
+    VMA_FILE_PRIVATE, VMA_FILE_SHARED,
 };
 use crate::images::schema::{PagemapEntry, VmaEntry};
 use crate::sys;
@@ -110,11 +110,23 @@ pub fn vmas(
                     ));
                 }
             }
+            // A memfd: its object is dumped once (memfd.img), the VMA
+            // names a MEMFD file entry of it, as CRIU 4.2 writes it.
             p if p.starts_with("/memfd:") => {
-                return Err(DumpError::refused(
-                    pid,
-                    format!("{}: a memfd mapping is not dumped yet", what()),
-                ));
+                e.pgoff = m.offset;
+                e.shmid = u64::from(file_id(p, m));
+                let kind = if shared {
+                    VMA_FILE_SHARED
+                } else {
+                    VMA_FILE_PRIVATE
+                };
+                e.flags = if shared {
+                    libc::MAP_SHARED as u32
+                } else {
+                    libc::MAP_PRIVATE as u32
+                };
+                e.status = VMA_AREA_REGULAR | kind | VMA_AREA_MEMFD;
+                e.fdflags = Some(map_file_mode(pid, m, shared));
             }
             // A deleted file is kept as a ghost (file_id sees to it).
             p if p.starts_with('/') => {

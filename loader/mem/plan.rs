@@ -451,15 +451,17 @@ pub fn plan_shmem<'a>(
             continue; // never touched: all zero
         }
         let size = s.size;
-        // Every run must lie inside the object: the fill writes each one at
-        // its offset into a mapping of `size` bytes. Checked arithmetic, as
-        // offset and count are the image's.
+        // Every run must lie inside the object's pages (the last one may
+        // pass its size): the fill writes each one at its offset into a
+        // mapping of the object. Checked arithmetic, as offset and count
+        // are the image's.
+        let pages_end = size.div_ceil(PAGE).saturating_mul(PAGE);
         let inside = |r: &PageRun| {
             r.vaddr.is_multiple_of(PAGE)
                 && r.nr_pages
                     .checked_mul(PAGE)
                     .and_then(|len| r.vaddr.checked_add(len))
-                    .is_some_and(|end| end <= size)
+                    .is_some_and(|end| end <= pages_end)
         };
         let check = |runs: &[PageRun]| match runs.iter().position(|r| !inside(r)) {
             Some(i) => Err(RestoreError::Inconsistent(format!(

@@ -330,6 +330,26 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             .map(|p| (p.task.pstree.pid, &p.task.ids))
             .collect::<Vec<_>>(),
     )?;
+    // A task's /proc/PID files reopen through the loader's /proc, which
+    // numbers a new pid namespace's tasks otherwise.
+    if ns.new_pid {
+        for p in &plans {
+            let proc_file = p.fds.targets.iter().find_map(|t| match &t.source {
+                files::Source::Path { path, .. } => {
+                    let name = path.to_string_lossy();
+                    files::proc_pid_path(&name).map(|_| (t.fd, name.into_owned()))
+                }
+                _ => None,
+            });
+            if let Some((fd, name)) = proc_file {
+                return Err(RestoreError::Unsupported(format!(
+                    "pid {}: fd {fd}: {name} of a task in a pid namespace, which crest does not \
+                     reopen yet",
+                    p.task.pstree.pid
+                )));
+            }
+        }
+    }
     let mut sockets = crate::sockets::create::SocketImages::read(
         &dir,
         plans[0].task.files.clone(),

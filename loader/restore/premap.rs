@@ -165,6 +165,9 @@ fn fill_shmem(s: &Shmem, fd: i32) -> Result<(), RestoreError> {
     let Some((runs, path, file)) = &s.pages else {
         return Ok(());
     };
+    if runs.is_empty() {
+        return Ok(()); // an empty object: nothing to map
+    }
     let at = sys::mmap(
         0,
         s.size,
@@ -201,7 +204,11 @@ unsafe fn fill_runs(
         let len = r
             .nr_pages
             .checked_mul(crate::images::flags::PAGE)
-            .filter(|&l| r.vaddr.checked_add(l).is_some_and(|e| e <= size))
+            .filter(|&l| {
+                let pages_end =
+                    size.div_ceil(crate::images::flags::PAGE) * crate::images::flags::PAGE;
+                r.vaddr.checked_add(l).is_some_and(|e| e <= pages_end)
+            })
             .ok_or_else(|| {
                 format!(
                     "{}: pages at {:#x} lie outside the object",
@@ -209,8 +216,8 @@ unsafe fn fill_runs(
                     r.vaddr
                 )
             })?;
-        // SAFETY: [vaddr, vaddr + len) lies inside the object (checked
-        // just above), which the caller maps writable at `at`.
+        // SAFETY: [vaddr, vaddr + len) lies inside the object's pages
+        // (checked just above), which the caller maps writable at `at`.
         match unsafe { sys::preadv(file.as_raw_fd(), &[(at + r.vaddr, len)], off) } {
             Ok(n) if n as u64 == len => {}
             Ok(_) => return Err(format!("{}: ends early", path.display())),

@@ -121,3 +121,18 @@ pub fn set_times(path: &CStr, times: [(u64, u64); 2]) -> io::Result<()> {
     })
     .map(drop)
 }
+
+/// The file system type (`f_type` of fstatfs) of `fd`.
+pub fn fs_type(fd: RawFd) -> io::Result<i64> {
+    let mut st = std::mem::MaybeUninit::<libc::statfs>::zeroed();
+    // SAFETY: st is a statfs the kernel fills.
+    check_int(unsafe { libc::fstatfs(fd, st.as_mut_ptr()) })?;
+    // SAFETY: filled by the successful call above (and zeroed before).
+    Ok(unsafe { st.assume_init() }.f_type)
+}
+
+/// A memfd's seals (F_GET_SEALS).
+pub fn seals(fd: RawFd) -> io::Result<u32> {
+    // SAFETY: F_GET_SEALS takes no argument.
+    check_int(unsafe { libc::fcntl(fd, libc::F_GET_SEALS) }).map(|s| s as u32)
+}
