@@ -59,6 +59,9 @@ pub struct FdTarget {
     pub fown: Option<crate::images::schema::FownEntry>,
     /// O_ASYNC, which open(2) ignores: set once the owner is.
     pub async_io: bool,
+    /// The inode number its file had when dumped, where the image says
+    /// (pipes, FIFOs, sockets, memfds): what an epoll watch names it by.
+    pub dumped_ino: Option<u64>,
     pub source: Source,
     pub cloexec: bool,
 }
@@ -247,6 +250,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                 .filter(|f| f.pid != 0 || f.signum != 0)
                 .cloned(),
             async_io: super::fown::async_io(owner),
+            dumped_ino: dumped_ino(file, &task.memfds),
             source,
             cloexec: fi.flags & libc::FD_CLOEXEC as u32 != 0,
         });
@@ -331,9 +335,14 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
         let Source::Epoll(ep) = &t.source else {
             continue;
         };
-        let e = sys::epoll_create().map_err(|e| format!("fd {}: epoll_create1: {e}", t.fd))?;
+        let raw = sys::epoll_create().map_err(|e| format!("fd {}: epoll_create1: {e}", t.fd))?;
+        // Above every number a watch may borrow for a moment.
+        let top = ep.tfd.iter().map(|w| w.tfd as i32).max().unwrap_or(0);
+        let e = sys::dup_above(raw, floor.max(top + 1))
+            .map_err(|err| format!("fd {}: dup: {err}", t.fd))?;
+        sys::close(raw);
         for w in &ep.tfd {
-            sys::epoll_add(e, w.tfd as i32, w.events, w.data)
+            watch(plan, e, w, floor.max(top + 1))
                 .map_err(|err| format!("fd {}: watching fd {}: {err}", t.fd, w.tfd))?;
         }
         if e != t.fd {
@@ -355,6 +364,74 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
         }
     }
     Ok(())
+}
+
+/// The inode number of a dumped file, where its entry keeps it.
+fn dumped_ino(
+    f: &FileEntry,
+    memfds: &HashMap<u32, crate::images::schema::MemfdInodeEntry>,
+) -> Option<u64> {
+    None.or(f.pipe.as_ref().map(|p| u64::from(p.pipe_id)))
+        .or(f.fifo.as_ref().map(|p| u64::from(p.pipe_id)))
+        .or(f.usk.as_ref().map(|x| u64::from(x.ino)))
+        .or(f.isk.as_ref().map(|x| u64::from(x.ino)))
+        .or(f.nlsk.as_ref().map(|x| u64::from(x.ino)))
+        .or(f
+            .memfd
+            .as_ref()
+            .and_then(|m| memfds.get(&m.inode_id))
+            .map(|i| u64::from(i.shmid)))
+}
+
+/// Whether target `t` is the file an epoll watch names by inode (and,
+/// for a file that keeps its inode, device: the kernel's encoding). A
+/// file made anew at restore is known by its dumped inode.
+fn is_watched(t: &FdTarget, w: &crate::images::schema::EventpollTfdEntry) -> bool {
+    if let Some(ino) = t.dumped_ino {
+        return w.inode.is_none_or(|i| i == ino);
+    }
+    let Ok((dev, ino)) = sys::dev_ino(t.fd) else {
+        return false;
+    };
+    let kdev = ((libc::major(dev) as u64) << 20 | libc::minor(dev) as u64) as u32;
+    w.inode.is_none_or(|i| i == ino) && w.dev.is_none_or(|d| d == kdev)
+}
+
+/// Adds watch `w` to epoll `e`. A watch is keyed by file and number: its
+/// number may have been closed or reused since (the watch lives on while
+/// the file is open elsewhere), so the file is put at that number for the
+/// moment of the add, whatever is there moved aside above `spare`.
+fn watch(
+    plan: &FdPlan,
+    e: i32,
+    w: &crate::images::schema::EventpollTfdEntry,
+    spare: i32,
+) -> Result<(), String> {
+    let n = w.tfd as i32;
+    let at_n = plan.targets.iter().find(|t| t.fd == n);
+    if at_n.is_some_and(|t| is_watched(t, w)) {
+        return sys::epoll_add(e, n, w.events, w.data).map_err(|e| e.to_string());
+    }
+    let Some(file) = plan.targets.iter().find(|t| t.fd != n && is_watched(t, w)) else {
+        return Err(format!(
+            "the watched file (inode {:?}) is not held by the task",
+            w.inode
+        ));
+    };
+    let saved = match at_n {
+        Some(_) => Some(sys::dup_above(n, spare).map_err(|e| e.to_string())?),
+        None => None,
+    };
+    let added = sys::dup2(file.fd, n).and_then(|_| sys::epoll_add(e, n, w.events, w.data));
+    match (saved, at_n) {
+        (Some(s), Some(t)) => {
+            sys::dup2(s, n).map_err(|e| e.to_string())?;
+            sys::close(s);
+            sys::set_cloexec(n, t.cloexec).map_err(|e| e.to_string())?;
+        }
+        _ => sys::close(n),
+    }
+    added.map_err(|e| e.to_string())
 }
 
 /// A new open file description for a path, a memfd object or a FIFO,

@@ -473,6 +473,58 @@ impl Files {
     }
 }
 
+/// Points each watch of epoll `efd` at a descriptor of the task that is
+/// the watched file: a watch is keyed by file and number, and the number
+/// may have been closed or reused since the watch was added. As CRIU, a
+/// watch whose number no longer names its file gets the number of one
+/// that does (found with KCMP_EPOLL_TFD); one the task no longer holds at
+/// all is refused by name.
+fn epoll_targets(pid: i32, efd: i32, ep: &mut EventpollFileEntry) -> Result<(), DumpError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut by_ino: Option<HashMap<u64, Vec<i32>>> = None;
+    let mut seen: HashMap<u32, u32> = HashMap::new();
+    for w in &mut ep.tfd {
+        // The kernel counts watches of one number in the order fdinfo
+        // lists them.
+        let toff = seen.entry(w.tfd).or_default();
+        let nth = *toff;
+        *toff += 1;
+        if sys::same_epoll_target(pid, w.tfd as i32, efd, w.tfd, nth) {
+            continue;
+        }
+        let fds = by_ino.get_or_insert_with(|| {
+            let mut m: HashMap<u64, Vec<i32>> = HashMap::new();
+            for fd in proc::fds(pid).unwrap_or_default() {
+                if let Ok(meta) = fs::metadata(format!("/proc/{pid}/fd/{fd}")) {
+                    m.entry(meta.ino()).or_default().push(fd);
+                }
+            }
+            m
+        });
+        let candidates = w
+            .inode
+            .and_then(|i| fds.get(&i))
+            .cloned()
+            .unwrap_or_default();
+        match candidates
+            .into_iter()
+            .find(|&m| sys::same_epoll_target(pid, m, efd, w.tfd, nth))
+        {
+            Some(m) => w.tfd = m as u32,
+            None => {
+                return Err(DumpError::refused(
+                    pid,
+                    format!(
+                        "fd {efd}: an epoll watch (fd {}, inode {:?}) of a file the task no longer holds",
+                        w.tfd, w.inode
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
+
 pub(crate) struct OpenFile {
     pub(crate) pid: i32,
     pub(crate) fd: i32,
@@ -574,7 +626,11 @@ fn describe(
         }
         (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
         (None, None) if anon == Some(FdTypes::Eventpoll) => {
-            files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+            let id = files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags);
+            if let Some(ep) = files.entries.last_mut().and_then(|e| e.epfd.as_mut()) {
+                epoll_targets(pid, fd, ep)?;
+            }
+            id
         }
         (None, None) if anon.is_some() => {
             files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)

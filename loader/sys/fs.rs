@@ -136,3 +136,13 @@ pub fn seals(fd: RawFd) -> io::Result<u32> {
     // SAFETY: F_GET_SEALS takes no argument.
     check_int(unsafe { libc::fcntl(fd, libc::F_GET_SEALS) }).map(|s| s as u32)
 }
+
+/// Device and inode of the file `fd` is open on.
+pub fn dev_ino(fd: RawFd) -> io::Result<(u64, u64)> {
+    let mut st = std::mem::MaybeUninit::<libc::stat>::zeroed();
+    // SAFETY: st is a stat the kernel fills.
+    check_int(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
+    // SAFETY: filled by the successful call above (and zeroed before).
+    let st = unsafe { st.assume_init() };
+    Ok((st.st_dev, st.st_ino))
+}

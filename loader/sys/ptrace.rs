@@ -190,6 +190,15 @@ pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> bool {
     unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a, b) == 0 }
 }
 
+/// Whether descriptor `fd` of `pid` is the file that the `nth` watch with
+/// number `tfd` of epoll `efd` (of `pid` too) watches (KCMP_EPOLL_TFD).
+pub fn same_epoll_target(pid: i32, fd: i32, efd: i32, tfd: u32, nth: u32) -> bool {
+    const KCMP_EPOLL_TFD: i32 = 7;
+    let slot: [u32; 3] = [efd as u32, tfd, nth];
+    // SAFETY: slot is a struct kcmp_epoll_slot, only read by the kernel.
+    unsafe { libc::syscall(libc::SYS_kcmp, pid, pid, KCMP_EPOLL_TFD, fd, slot.as_ptr()) == 0 }
+}
+
 /// A copy of descriptor `fd` of process `pid` (pidfd_open + pidfd_getfd).
 pub fn steal_fd(pid: i32, fd: i32) -> io::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;

@@ -8,16 +8,19 @@
  *   - fd 42: an eventfd with counter 3, left unread;
  *   - fd 43: an epoll instance (EPOLL_CLOEXEC) watching fd 40 for EPOLLIN (level
  *     triggered, data 0x1111) and fd 42 for EPOLLIN|EPOLLET (data 0x2222);
- *   - fd 44: a second pipe read end that the epoll does NOT watch.
+ *   - fd 44: a second pipe read end that the epoll does NOT watch;
+ *   - the first pipe's write end, dup'ed to fd 900, watched there for EPOLLOUT (data
+ *     0x3333), and fd 900 closed: the watch lives on, keyed by a number no longer open.
  * Then loops in a 10 ms nanosleep and writes OUTDIR/ready.
  * On SIGTERM it checks:
  *   - fd 43 is an epoll with FD_CLOEXEC set;
- *   - epoll_wait(fd 43, timeout 0) reports exactly two events: data 0x1111 with EPOLLIN
- *     and data 0x2222 with EPOLLIN, i.e. the watch list, its data words and the
- *     readiness of both targets survived;
+ *   - epoll_wait(fd 43, timeout 0) reports exactly three events: data 0x1111 with EPOLLIN,
+ *     data 0x2222 with EPOLLIN and data 0x3333 with EPOLLOUT (on the write end, not the
+ *     read end of the same pipe), i.e. the watch list, its data words and the readiness
+ *     of the targets survived;
  *   - fd 40 still holds 'x' and fd 42 still counts 3;
- *   - a second epoll_wait reports 0x1111 again (level triggered) but not 0x2222
- *     (edge triggered, no new event);
+ *   - a second epoll_wait reports 0x1111 and 0x3333 again (level triggered) but not
+ *     0x2222 (edge triggered, no new event);
  *   - only fds 40-44 are open above 2, and the pid is unchanged.
  * Writes PASS or FAIL: ... to OUTDIR/verdict and exits 0 or 1.
  * Self-test: -DCREST_SELFTEST_BREAK=1 removes fd 42 from the epoll before the checks.
@@ -42,7 +45,7 @@ static void place(int fd, int want)
 static void wait_events(int want_level_only)
 {
 	struct epoll_event ev[8];
-	int n, i, seen1 = 0, seen2 = 0;
+	int n, i, seen1 = 0, seen2 = 0, seen3 = 0;
 
 	do
 		n = epoll_wait(43, ev, 8, 0);
@@ -56,6 +59,8 @@ static void wait_events(int want_level_only)
 			seen1++;
 		else if (ev[i].data.u64 == 0x2222 && (ev[i].events & EPOLLIN))
 			seen2++;
+		else if (ev[i].data.u64 == 0x3333 && (ev[i].events & EPOLLOUT))
+			seen3++;
 		else
 			fail("unexpected event data %llx events %x", (unsigned long long)ev[i].data.u64,
 			     ev[i].events);
@@ -63,6 +68,9 @@ static void wait_events(int want_level_only)
 	if (seen1 != 1)
 		fail("%s wait: pipe event seen %d times, want 1", want_level_only ? "second" : "first",
 		     seen1);
+	if (seen3 != 1)
+		fail("%s wait: closed-number write end event seen %d times, want 1",
+		     want_level_only ? "second" : "first", seen3);
 	if (seen2 != (want_level_only ? 0 : 1))
 		fail("%s wait: eventfd event seen %d times, want %d",
 		     want_level_only ? "second" : "first", seen2, want_level_only ? 0 : 1);
@@ -108,6 +116,10 @@ int main(int argc, char **argv)
 	ev.data.u64 = 0x2222;
 	if (epoll_ctl(43, EPOLL_CTL_ADD, 42, &ev))
 		setup_failed("epoll_ctl eventfd");
+	ev.events = EPOLLOUT;
+	ev.data.u64 = 0x3333;
+	if (dup2(41, 900) != 900 || epoll_ctl(43, EPOLL_CTL_ADD, 900, &ev) || close(900))
+		setup_failed("epoll_ctl dup'ed write end");
 
 	while (!got_term) {
 		if (++iter == 10)
