@@ -31,6 +31,8 @@ options (as CRIU's):
   --tcp-established         dump established TCP connections (TCP_REPAIR); restore them
   --ghost-limit SIZE        dump: largest deleted file kept as a ghost (default 1M; K, M, G)
   --[no-]ghost-fiemap       accepted; a ghost's data is found with SEEK_DATA/SEEK_HOLE
+  --file-locks              dump held file locks (flock, POSIX, OFD, leases); restore
+                            takes back whatever filelocks.img holds
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
   -o, --log-file FILE       log to FILE instead of stderr
   -v[0-4], -v...            log level (default 2: errors and warnings)
@@ -60,6 +62,7 @@ pub struct Opts {
     pub tcp_established: bool,
     pub tcp_close: bool,
     pub ghost_limit: Option<u64>,
+    pub file_locks: bool,
 }
 
 /// A size as CRIU takes it: a number of bytes, or with K, M or G.
@@ -120,6 +123,7 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             // crest finds a ghost's data with SEEK_DATA/SEEK_HOLE, which
             // gives what FIEMAP would.
             "--ghost-fiemap" | "--no-ghost-fiemap" => {}
+            "--file-locks" => o.file_locks = true,
             "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
@@ -206,6 +210,7 @@ pub fn main() -> i32 {
                 ghost_limit: opts
                     .ghost_limit
                     .unwrap_or(crate::files::ghost::DEFAULT_LIMIT),
+                file_locks: opts.file_locks,
             })
             .map(|()| 0)
             .map_err(|e| e.to_string()),

@@ -192,19 +192,22 @@ fn parse_maps_line(line: &str) -> Option<Mapping> {
     })
 }
 
-/// /proc/PID/fdinfo/FD: (pos, flags).
-pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32), ProcError> {
+/// /proc/PID/fdinfo/FD: (pos, flags, the file's `lock:` lines).
+pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32, Vec<String>), ProcError> {
     let s = read(pid, &format!("fdinfo/{fd}"))?;
     let mut pos = 0;
     let mut flags = 0;
+    let mut locks = Vec::new();
     for l in s.lines() {
         if let Some(v) = l.strip_prefix("pos:") {
             pos = v.trim().parse().unwrap_or(0);
         } else if let Some(v) = l.strip_prefix("flags:") {
             flags = u32::from_str_radix(v.trim(), 8).unwrap_or(0);
+        } else if let Some(v) = l.strip_prefix("lock:") {
+            locks.push(v.trim().to_string());
         }
     }
-    Ok((pos, flags))
+    Ok((pos, flags, locks))
 }
 
 /// Descriptor numbers of the task, sorted.

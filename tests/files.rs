@@ -313,3 +313,45 @@ fn crafted_ghost_images_are_refused() {
 fn memfd_victim_round_trip() {
     victim_round_trip("memfd", 0);
 }
+
+/// POSIX, OFD and flock locks and a lease: refused without --file-locks
+/// (the tree runs on), dumped with it (filelocks.img, CRIU's format) and
+/// held again after the restore, as a lock-free process sees them
+/// (CRIU's file_locks00-08, file_lease00-01).
+#[test]
+fn file_locks_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("locks", &[]);
+    let dir = Dir::new("locks");
+    let pid = v.pid.to_string();
+    let out = crest_cmd(&["dump", "-t", &pid, "-D", dir.s()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out));
+    assert!(text(&out).contains("--file-locks"), "{}", text(&out));
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "the refused dump ended the tree"
+    );
+    let out = crest_cmd(&["dump", "-t", &pid, "-D", dir.s(), "--file-locks"]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    // A lock on a descriptor the task does not hold: refused, named.
+    use crest::images::file::FILE_LOCKS;
+    let locks = dir.0.join("filelocks.img");
+    let original = fs::read(&locks).unwrap();
+    let mut bad = FILE_LOCKS.read_all(&dir.0, "").unwrap();
+    let mut stray = bad[0].clone();
+    stray.fd = 77;
+    bad.push(stray);
+    fs::write(&locks, FILE_LOCKS.encode(&bad)).unwrap();
+    let out = crest_cmd(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("filelocks.img") && t.contains("fd 77"), "{t}");
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+    fs::write(&locks, original).unwrap();
+    restore_dir(&dir, v.pid);
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}

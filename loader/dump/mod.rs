@@ -70,6 +70,8 @@ pub struct DumpOptions {
     pub tcp_close: bool,
     /// `--ghost-limit`: the largest deleted file kept as a ghost.
     pub ghost_limit: u64,
+    /// `--file-locks`: held file locks are dumped (else refused).
+    pub file_locks: bool,
 }
 
 /// Files written so far, removed unless the dump completes.
@@ -195,6 +197,7 @@ fn dump_tree(
     acc.files.sockets.tcp_established = o.tcp_established;
     acc.files.sockets.tcp_close = o.tcp_close;
     acc.files.ghosts.limit = o.ghost_limit;
+    acc.files.locks.allowed = o.file_locks;
     acc.files.sockets.note_tree(&pids);
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
@@ -376,7 +379,7 @@ fn dump_process(
     if let Some(e) = map_err {
         return Err(e);
     }
-    let fdinfo = descriptors(pid, files, acc.shell_job)?;
+    let fdinfo = descriptors(pid, vpid as i32, files, acc.shell_job)?;
     injected(acc.fault, "proc")?;
     clock.stage("proc");
 

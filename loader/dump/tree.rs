@@ -153,6 +153,15 @@ pub(super) fn write_tree(
     for (name, bytes) in acc.files.ghosts.images()? {
         write_bytes(dir, &name, bytes, written)?;
     }
+    if !acc.files.locks.entries.is_empty() {
+        write_image(
+            dir,
+            &file::FILE_LOCKS,
+            "",
+            &acc.files.locks.entries,
+            written,
+        )?;
+    }
     if !acc.files.ghosts.remaps.is_empty() {
         write_image(
             dir,

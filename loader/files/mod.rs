@@ -7,6 +7,7 @@
 pub mod fown;
 pub mod ghost;
 pub mod install;
+pub mod locks;
 pub mod memfd;
 pub mod pipe;
 pub mod shared;
@@ -42,6 +43,8 @@ pub(crate) struct Files {
     pub(crate) ghosts: ghost::Ghosts,
     /// memfd objects (memfd.img), with crest's descriptors of them.
     pub(crate) memfds: memfd::Dumped,
+    /// File locks (filelocks.img).
+    pub(crate) locks: locks::Locks,
     /// Entries of deleted files met by path (mappings, cwd, exe), by
     /// device and inode.
     deleted_ids: HashMap<(u64, u64), u32>,
@@ -453,7 +456,7 @@ impl Files {
     fn in_flight(&mut self, me: i32, n: i32, pid: i32, fd: i32) -> Result<u32, DumpError> {
         let link = proc::readlink(me, &format!("fd/{n}")).unwrap_or_default();
         describe(me, n, self, false)
-            .map(|(id, _, _)| id)
+            .map(|(id, _, _, _)| id)
             .map_err(|e| {
                 DumpError::refused(
                     pid,
@@ -540,12 +543,16 @@ fn is_fifo(path: &str) -> bool {
 /// else is refused, naming the descriptor.
 pub(crate) fn descriptors(
     pid: i32,
+    vpid: i32,
     files: &mut Files,
     shell_job: bool,
 ) -> Result<Vec<FdinfoEntry>, DumpError> {
     let mut out: Vec<FdinfoEntry> = Vec::new();
     for fd in proc::fds(pid)? {
-        let (id, r#type, cloexec) = describe(pid, fd, files, shell_job)?;
+        let (id, r#type, cloexec, locks) = describe(pid, fd, files, shell_job)?;
+        if !locks.is_empty() {
+            files.locks.note(pid, vpid, fd, id, &locks)?;
+        }
         out.push(FdinfoEntry {
             id,
             flags: if cloexec { libc::FD_CLOEXEC as u32 } else { 0 },
@@ -558,16 +565,16 @@ pub(crate) fn descriptors(
 }
 
 /// The files.img entry of descriptor `fd` of `pid` (made now unless the
-/// open file was met before): its id, its type, and whether the
-/// descriptor is close-on-exec.
+/// open file was met before): its id, its type, whether the descriptor
+/// is close-on-exec, and the locks held through it (fdinfo `lock:`).
 fn describe(
     pid: i32,
     fd: i32,
     files: &mut Files,
     shell_job: bool,
-) -> Result<(u32, i32, bool), DumpError> {
+) -> Result<(u32, i32, bool, Vec<String>), DumpError> {
     let link = proc::readlink(pid, &format!("fd/{fd}"))?;
-    let (pos, flags) = proc::fdinfo(pid, fd)?;
+    let (pos, flags, lock_lines) = proc::fdinfo(pid, fd)?;
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
     let pipe = proc::link_inode(&link, "pipe");
     let tty =
@@ -658,5 +665,5 @@ fn describe(
         .iter()
         .find(|e| e.id == id)
         .map_or(FdTypes::Reg as i32, |e| e.r#type);
-    Ok((id, r#type, cloexec))
+    Ok((id, r#type, cloexec, lock_lines))
 }

@@ -121,6 +121,7 @@ pub const MM: ImageFile<MmEntry> = ImageFile::new(magic::MM_MAGIC);
 pub const FS: ImageFile<FsEntry> = ImageFile::new(magic::FS_MAGIC);
 pub const FDINFO: ImageFile<FdinfoEntry> = ImageFile::new(magic::FDINFO_MAGIC);
 pub const FILES: ImageFile<FileEntry> = ImageFile::new(magic::FILES_MAGIC);
+pub const FILE_LOCKS: ImageFile<FileLockEntry> = ImageFile::new(magic::FILE_LOCKS_MAGIC);
 pub const REMAP_FPATH: ImageFile<RemapFilePathEntry> = ImageFile::new(magic::REMAP_FPATH_MAGIC);
 pub const SECCOMP: ImageFile<SeccompEntry> = ImageFile::new(magic::SECCOMP_MAGIC);
 pub const TIMENS: ImageFile<TimensEntry> = ImageFile::new(magic::TIMENS_MAGIC);

@@ -34,6 +34,7 @@ pub const PIPES_DATA_MAGIC: u32 = 0x5645_3709;
 pub const SK_QUEUES_MAGIC: u32 = 0x5626_4026;
 pub const FIFO_DATA_MAGIC: u32 = 0x5933_3054;
 pub const REMAP_FPATH_MAGIC: u32 = 0x5913_3954;
+pub const FILE_LOCKS_MAGIC: u32 = 0x5432_3616;
 pub const GHOST_FILE_MAGIC: u32 = 0x5258_3605;
 pub const TCP_STREAM_MAGIC: u32 = 0x5146_5506;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
@@ -276,6 +277,12 @@ pub static IMAGES: &[ImageKind] = &[
             &schema::TCP_STREAM_ENTRY,
         )
     },
+    kind(
+        "FILE_LOCKS",
+        FILE_LOCKS_MAGIC,
+        "filelocks.img",
+        &schema::FILE_LOCK_ENTRY,
+    ),
     kind(
         "REMAP_FPATH",
         REMAP_FPATH_MAGIC,

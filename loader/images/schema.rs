@@ -859,6 +859,21 @@ message! {
     }
 }
 
+message! {
+    /// CRIU `file_lock_entry` (images/file-lock.proto): a lock `pid`
+    /// holds through its descriptor `fd`. `flag` is the kind (FL_POSIX 1,
+    /// FL_FLOCK 2, FL_OFD 4, FL_LEASE 8), `type` F_RDLCK 0 or F_WRLCK 1;
+    /// `len` 0 reaches to the end of the file.
+    FileLockEntry, FILE_LOCK_ENTRY = "file_lock_entry" {
+        1 flag: required uint32,
+        2 r#type as "type": required uint32,
+        3 pid: required int32,
+        4 fd: required int32,
+        5 start: required int64,
+        6 len: required int64,
+    }
+}
+
 criu_enum! {
     /// CRIU `remap_type` (images/remap-file-path.proto).
     RemapType, REMAP_TYPE = "remap_type" {

@@ -38,6 +38,8 @@ pub struct TaskImages {
     pub ids: crate::images::schema::TaskKobjIdsEntry,
     /// memfd.img's inodes by id.
     pub memfds: HashMap<u32, crate::images::schema::MemfdInodeEntry>,
+    /// The file locks the task held (filelocks.img).
+    pub locks: Vec<crate::images::schema::FileLockEntry>,
 }
 
 fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
@@ -217,7 +219,28 @@ pub fn read_task(
     };
 
     let memfds = crate::files::memfd::read_inodes(dir)?;
+    let locks_file = crate::images::file::FILE_LOCKS;
+    let mut locks = Vec::new();
+    if locks_file.path(dir, "").exists() {
+        for l in locks_file.read_all(dir, "")? {
+            if l.pid != pid as i32 {
+                continue;
+            }
+            if !fdinfo.iter().any(|f| f.fd as i64 == i64::from(l.fd)) {
+                return Err(bad(
+                    dir,
+                    &locks_file.name(""),
+                    format!(
+                        "pid {pid}: a lock on fd {}, which the task does not hold",
+                        l.fd
+                    ),
+                ));
+            }
+            locks.push(l);
+        }
+    }
     Ok(TaskImages {
+        locks,
         ids,
         memfds,
         thread_cores,

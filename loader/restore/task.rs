@@ -156,6 +156,11 @@ impl TreeRun<'_> {
         files::install(&p.fds, self.shared, self.shmem)?;
         files::close_strays(&p.fds)?;
         self.injected("files")?;
+        // Locks once no descriptor is closed any more: closing any of the
+        // task's descriptors of a file drops its POSIX locks on it.
+        for l in &p.task.locks {
+            files::locks::take(l)?;
+        }
         super::attrs::apply(&p.task)?;
         // The part of the reservation this task does not use.
         premap::release_rest(self.reservation, p.stack_top)?;

@@ -146,3 +146,35 @@ pub fn dev_ino(fd: RawFd) -> io::Result<(u64, u64)> {
     let st = unsafe { st.assume_init() };
     Ok((st.st_dev, st.st_ino))
 }
+
+/// A POSIX (or, with `ofd`, open-file-description) record lock on `fd`,
+/// not waited for: F_SETLK / F_OFD_SETLK.
+pub fn record_lock(fd: RawFd, ofd: bool, write: bool, start: i64, len: i64) -> io::Result<()> {
+    // SAFETY: a zeroed struct flock is valid; its fields are set below.
+    let mut fl: libc::flock = unsafe { std::mem::zeroed() };
+    fl.l_type = if write { libc::F_WRLCK } else { libc::F_RDLCK } as libc::c_short;
+    fl.l_whence = libc::SEEK_SET as libc::c_short;
+    fl.l_start = start as libc::off_t;
+    fl.l_len = len as libc::off_t;
+    let cmd = if ofd {
+        libc::F_OFD_SETLK
+    } else {
+        libc::F_SETLK
+    };
+    // SAFETY: fl is a struct flock the kernel only reads.
+    check_int(unsafe { libc::fcntl(fd, cmd, &fl) }).map(drop)
+}
+
+/// flock(LOCK_SH or LOCK_EX | LOCK_NB).
+pub fn flock(fd: RawFd, write: bool) -> io::Result<()> {
+    let op = if write { libc::LOCK_EX } else { libc::LOCK_SH };
+    // SAFETY: flock takes no memory.
+    check_int(unsafe { libc::flock(fd, op | libc::LOCK_NB) }).map(drop)
+}
+
+/// F_SETLEASE: a read or write lease.
+pub fn set_lease(fd: RawFd, write: bool) -> io::Result<()> {
+    let t = if write { libc::F_WRLCK } else { libc::F_RDLCK };
+    // SAFETY: F_SETLEASE takes an integer.
+    check_int(unsafe { libc::fcntl(fd, libc::F_SETLEASE, t) }).map(drop)
+}
