@@ -63,8 +63,18 @@ pub(crate) fn async_io(e: &FileEntry) -> bool {
 pub(crate) fn dump(pid: i32, fd: i32, entry: &mut FileEntry) -> Result<(), DumpError> {
     let file = sys::steal_fd(pid, fd)
         .map_err(|e| DumpError::sys(pid, format!("fd {fd}: pidfd_getfd"), e))?;
-    let (kind, owner, [uid, euid], signum) = sys::owner(file.as_raw_fd())
-        .map_err(|e| DumpError::sys(pid, format!("fd {fd}: its owner (F_GETOWN_EX)"), e))?;
+    let (kind, owner, [uid, euid], signum) = match sys::owner(file.as_raw_fd()) {
+        Ok(o) => o,
+        // An O_PATH descriptor has no owner to ask about.
+        Err(e) if e.raw_os_error() == Some(libc::EBADF) => return Ok(()),
+        Err(e) => {
+            return Err(DumpError::sys(
+                pid,
+                format!("fd {fd}: its owner (F_GETOWN_EX)"),
+                e,
+            ))
+        }
+    };
     if owner == 0 && signum == 0 {
         return Ok(());
     }

@@ -129,7 +129,7 @@ impl Ghosts {
                 };
                 let symlnk_target = if kind == libc::S_IFLNK {
                     Some(
-                        fs::read_link(format!("/proc/self/fd/{}", file.as_raw_fd()))
+                        sys::readlink_fd(file.as_raw_fd())
                             .map_err(|e| DumpError::file(&at, e))?
                             .to_string_lossy()
                             .into_owned(),

@@ -117,7 +117,8 @@ pub fn check_size(name: &str, size: Option<u64>, what: &str) -> Result<(), Resto
     if proc_pid_path(name).is_some() {
         return Ok(());
     }
-    let meta = std::fs::metadata(name)
+    // Not followed: an O_PATH|O_NOFOLLOW descriptor names a symlink.
+    let meta = std::fs::symlink_metadata(name)
         .map_err(|e| RestoreError::Inconsistent(format!("{what}: {name}: {e}")))?;
     if let Some(size) = size {
         if meta.is_file() && meta.len() != size {

@@ -383,7 +383,8 @@ impl Files {
     }
 
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
-        let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
+        // Not followed: an O_PATH|O_NOFOLLOW descriptor names a symlink.
+        let meta = fs::symlink_metadata(name).map_err(|e| DumpError::file(name, e))?;
         use std::os::unix::fs::MetadataExt;
         Ok(self.add(|id| FileEntry {
             r#type: FdTypes::Reg as i32,

@@ -110,6 +110,15 @@ pub fn vmas(
                     ));
                 }
             }
+            p if p.starts_with("/[aio]") => {
+                return Err(DumpError::refused(
+                    pid,
+                    format!(
+                        "{}: an AIO ring (io_setup), which crest does not dump yet",
+                        what()
+                    ),
+                ));
+            }
             // A memfd: its object is dumped once (memfd.img), the VMA
             // names a MEMFD file entry of it, as CRIU 4.2 writes it.
             p if p.starts_with("/memfd:") => {

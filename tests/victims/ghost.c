@@ -9,13 +9,15 @@
  *   - fd 12: an O_TMPFILE file in OUTDIR holding "tmp";
  *   - fd 13: FIFO OUTDIR/fifo opened O_RDWR with "fifo" buffered in it;
  *   - fd 14: directory OUTDIR/dir (O_DIRECTORY);
- *   - the cwd: directory OUTDIR/cwd.
+ *   - the cwd: directory OUTDIR/cwd;
+ *   - fd 15: symlink OUTDIR/link -> "some/target" (dangling), opened O_PATH|O_NOFOLLOW;
+ *   - fd 16: symlink OUTDIR/live -> "x/y", opened O_PATH|O_NOFOLLOW and left in place.
  * Then OUTDIR/ready and a wait for SIGTERM.
  *
  * On SIGTERM it checks: fds 10-12 have no links left and the sizes they had; fd 10 is at
  * offset 2 and reads "head", zeros in the hole, "tail"; the mapping holds its pattern, and
  * a byte written through fd 11 shows in it (one file); fd 12 reads "tmp"; fd 13 reads
- * "fifo"; fd 14 is a directory with no links; /proc/self/fd/10, 11 and 14 and /proc/self/cwd
+ * "fifo"; fd 14 is a directory with no links; fds 15 and 16 still read their targets; /proc/self/fd/10, 11 and 14 and /proc/self/cwd
  * name their old paths, "(deleted)"; and none of the old paths (nor anything else but the
  * victim's own files) exists in OUTDIR: nothing of the restore is left behind.
  * Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the failed checks.
@@ -31,7 +33,7 @@
 #define TAIL_AT (512 * 1024)
 #define MAPPED 8192
 
-static char path[6][PATH_MAX + 16];
+static char path[8][PATH_MAX + 16];
 
 static unsigned char pattern(size_t i)
 {
@@ -70,7 +72,7 @@ static void check_read(int fd, off_t at, const char *want, const char *what)
 /* only the victim's own files are left in OUTDIR */
 static void check_outdir(void)
 {
-	static const char *const own[] = { ".", "..", "ready", "verdict.tmp" };
+	static const char *const own[] = { ".", "..", "ready", "verdict.tmp", "live" };
 	struct dirent *d;
 	DIR *dir = opendir(outdir);
 	size_t i;
@@ -91,7 +93,7 @@ static void check_outdir(void)
 
 int main(int argc, char **argv)
 {
-	static const char *const names[] = { "sparse", "mapped", "fifo", "dir", "cwd", "" };
+	static const char *const names[] = { "sparse", "mapped", "fifo", "dir", "cwd", "", "link", "live" };
 	unsigned char *map, buf[MAPPED], c;
 	char zeros[64] = { 0 }, hole[64];
 	int fd, i;
@@ -99,7 +101,7 @@ int main(int argc, char **argv)
 
 	victim_start(argc, argv);
 	install_term_handler();
-	for (i = 0; i < 6; i++)
+	for (i = 0; i < 8; i++)
 		snprintf(path[i], sizeof(path[i]), "%.4000s/%s", outdir, names[i]);
 
 	fd = open(path[0], O_RDWR | O_CREAT | O_EXCL, 0640);
@@ -127,9 +129,17 @@ int main(int argc, char **argv)
 	if (mkdir(path[3], 0700) || (fd = open(path[3], O_RDONLY | O_DIRECTORY)) < 0 || dup2(fd, 14) != 14)
 		setup_failed("directory");
 	close(fd);
+	if (symlink("some/target", path[6]) || (fd = open(path[6], O_PATH | O_NOFOLLOW)) < 0 ||
+	    dup2(fd, 15) != 15)
+		setup_failed("symlink");
+	close(fd);
+	if (symlink("x/y", path[7]) || (fd = open(path[7], O_PATH | O_NOFOLLOW)) < 0 || dup2(fd, 16) != 16)
+		setup_failed("live symlink");
+	close(fd);
 	if (mkdir(path[4], 0700) || chdir(path[4]))
 		setup_failed("cwd");
-	if (unlink(path[0]) || unlink(path[1]) || unlink(path[2]) || rmdir(path[3]) || rmdir(path[4]))
+	if (unlink(path[0]) || unlink(path[1]) || unlink(path[2]) || rmdir(path[3]) || rmdir(path[4]) ||
+	    unlink(path[6]))
 		setup_failed("unlink");
 	write_ready();
 	while (!got_term)
@@ -160,6 +170,14 @@ int main(int argc, char **argv)
 
 		if (read(13, f, 4) != 4 || memcmp(f, "fifo", 4))
 			fail("FIFO: read \"%s\", want \"fifo\"", f);
+	}
+	{
+		char t[64] = { 0 }, u[64] = { 0 };
+
+		if (readlinkat(15, "", t, sizeof(t) - 1) < 0 || strcmp(t, "some/target"))
+			fail("deleted symlink: reads \"%s\", want \"some/target\"", t);
+		if (readlinkat(16, "", u, sizeof(u) - 1) < 0 || strcmp(u, "x/y"))
+			fail("symlink: reads \"%s\", want \"x/y\"", u);
 	}
 	check_link("/proc/self/fd/10", path[0], "sparse");
 	check_link("/proc/self/fd/11", path[1], "mapped");
