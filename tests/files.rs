@@ -355,3 +355,11 @@ fn file_locks_round_trip() {
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     assert_nothing_left(v.pid as u32);
 }
+
+/// A task in a chroot, its cwd inside it: its root, cwd and files come
+/// back (files and cwd are opened through the loader's paths before the
+/// chroot; CRIU's chroot, chroot-file).
+#[test]
+fn chroot_round_trip() {
+    victim_round_trip("chroot", 0);
+}

@@ -137,10 +137,6 @@ impl TreeRun<'_> {
         // FORKING done: every task exists before any restores itself.
         self.status.arrive(restorer_blob::TREE_FORKING);
         sys::umask(t.fs.umask.unwrap_or(0o022));
-        let root = &p.fds.root;
-        if root.as_bytes() != b"/" {
-            sys::chroot(root).map_err(|e| format!("chroot {root:?}: {e}"))?;
-        }
         let cwd = sys::open(
             &p.fds.cwd,
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
@@ -162,6 +158,12 @@ impl TreeRun<'_> {
             files::locks::take(l)?;
         }
         super::attrs::apply(&p.task)?;
+        // The root last: every path above (files, the cwd, /proc/self) is
+        // the loader's, outside a chroot.
+        let root = &p.fds.root;
+        if root.as_bytes() != b"/" {
+            sys::chroot(root).map_err(|e| format!("chroot {root:?}: {e}"))?;
+        }
         // The part of the reservation this task does not use.
         premap::release_rest(self.reservation, p.stack_top)?;
         sys::rseq_unregister().map_err(|e| format!("rseq unregister: {e}"))?;
