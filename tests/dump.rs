@@ -866,3 +866,11 @@ fn stopped_task_is_restored_stopped() {
 fn process_attributes_round_trip() {
     victim_round_trip("attrs", 0);
 }
+
+/// A process group whose leader exited, holding a live orphan and a
+/// zombie one (both reparented to a subreaper): the group comes back with
+/// its number though no process has it (CRIU's zombie01).
+#[test]
+fn leaderless_group_round_trip() {
+    victim_round_trip("orphans", 0);
+}

@@ -103,12 +103,34 @@ impl TreeRun<'_> {
         // Children in pstree order (process groups are joined in the
         // order they were made); zombies exit at once and stay unreaped.
         let mut zombies = Vec::new();
+        // A group of our children whose leader is gone (it exited, they
+        // stayed): a helper with the group's number makes the group, they
+        // are put in it, then the helper goes, as in CRIU.
+        let mut helpers: Vec<(u32, i32)> = Vec::new();
+        for e in self.tree.iter().skip(1).filter(|e| e.ppid == ps.pid) {
+            let g = e.pgid;
+            let led = self.tree.iter().any(|x| x.pid == g);
+            if led || helpers.iter().any(|h| h.0 == g) {
+                continue;
+            }
+            match fork_with_pid(g, 0) {
+                Ok(Forked::Child) => group_helper(),
+                Ok(Forked::Parent(pid)) => helpers.push((g, pid)),
+                Err(e) => return Err(format!("group {g}'s helper: {e}")),
+            }
+        }
+        let into_helped = |pid: i32, pgid: u32| {
+            if helpers.iter().any(|h| h.0 == pgid) {
+                let _ = sys::setpgid(pid, pgid as i32);
+            }
+        };
         for e in self.tree.iter().skip(1).filter(|e| e.ppid == ps.pid) {
             if let Some(z) = self.zombies.iter().find(|z| z.pid == e.pid) {
                 match fork_with_pid(z.pid, 0) {
                     Ok(Forked::Child) => become_zombie(z),
                     Ok(Forked::Parent(pid)) => {
                         lead_group(pid, z.pgid, z.sid);
+                        into_helped(pid, z.pgid);
                         zombies.push(z)
                     }
                     Err(e) => return Err(e.to_string()),
@@ -120,13 +142,21 @@ impl TreeRun<'_> {
             };
             match fork_with_pid(e.pid, 0) {
                 Ok(Forked::Child) => self.task(c),
-                Ok(Forked::Parent(pid)) => lead_group(pid, e.pgid, e.sid),
+                Ok(Forked::Parent(pid)) => {
+                    lead_group(pid, e.pgid, e.sid);
+                    into_helped(pid, e.pgid);
+                }
                 Err(e) => return Err(e.to_string()),
             }
         }
         let made_zombies = !zombies.is_empty();
         for z in zombies {
             collect_zombie(z)?;
+        }
+        for (g, pid) in helpers {
+            let _ = sys::kill(pid, libc::SIGKILL);
+            sys::waitpid(pid, libc::__WALL).map_err(|e| format!("group {g}'s helper: {e}"))?;
+            sys::take_pending(libc::SIGCHLD);
         }
         if made_zombies {
             self.injected("zombies")?;
@@ -238,6 +268,17 @@ pub(crate) fn read_dumped(
     Ok(buf)
 }
 
+/// A group helper: leads a group of its own until its parent, which
+/// puts its children in the group, kills it.
+fn group_helper() -> ! {
+    if sys::setpgid(0, 0).is_err() {
+        sys::exit_now(1);
+    }
+    loop {
+        std::thread::sleep(std::time::Duration::from_secs(1));
+    }
+}
+
 /// In a forked zombie: joins its group or session, takes its name, and
 /// ends as it ended (exit code, or death by signal without a core dump).
 fn become_zombie(z: &images::Zombie) -> ! {
@@ -245,8 +286,9 @@ fn become_zombie(z: &images::Zombie) -> ! {
         let _ = sys::setsid();
     } else if z.pgid == z.pid {
         let _ = sys::setpgid(0, 0);
-    } else {
-        let _ = sys::setpgid(0, z.pgid as i32);
+    } else if join_group(z.pgid).is_err() {
+        // Its parent sees it in the wrong group and fails the restore.
+        sys::exit_now(1);
     }
     let _ = sys::set_comm(&z.comm);
     let sig = (z.exit_code & 0x7f) as i32;
