@@ -751,6 +751,14 @@ fn timers_victim_round_trip() {
     victim_round_trip("timers", 0);
 }
 
+/// A POSIX timer that signals one given thread (SIGEV_THREAD_ID) comes
+/// back aimed at that thread (CRIU's pthread_timers): it is created once
+/// the thread exists again.
+#[test]
+fn thread_timer_round_trip() {
+    victim_round_trip("thread_timer", 0);
+}
+
 /// Two stacked seccomp filters and no_new_privs survive dump + restore.
 #[test]
 fn seccomp_victim_round_trip() {

@@ -177,7 +177,6 @@ fn restore(args: &Args) -> Result<u64, Failure> {
         // SAFETY: the four u64 after `which` are a struct itimerval.
         unsafe { sys::setitimer(it.which, &it.interval_sec) }.map_err(Failure::at(STAGE_ITIMER))?;
     }
-    posix_timers(args)?;
     fault(t, STAGE_RLIMIT)?;
     let rlimits: &[Rlimit] = args.array(t.rlimits)?;
     for r in rlimits {
@@ -229,6 +228,9 @@ fn restore(args: &Args) -> Result<u64, Failure> {
             });
         }
     }
+    //    POSIX timers once every thread exists: one may signal a given
+    //    thread (SIGEV_THREAD_ID), which timer_create wants alive.
+    posix_timers(args)?;
     // 9. The tree's stages: every task is restored but for SIGCHLD and
     //    credentials; then SIGCHLD's action; then every thread's
     //    credentials (the threads wait for this stage themselves).
