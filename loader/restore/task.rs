@@ -109,7 +109,8 @@ impl TreeRun<'_> {
         let mut helpers: Vec<(u32, i32)> = Vec::new();
         for e in self.tree.iter().skip(1).filter(|e| e.ppid == ps.pid) {
             let g = e.pgid;
-            let led = self.tree.iter().any(|x| x.pid == g);
+            // The root's own group may be the caller's (a shell job's).
+            let led = self.tree.iter().any(|x| x.pid == g) || g == self.tree[0].pgid;
             if led || helpers.iter().any(|h| h.0 == g) {
                 continue;
             }
