@@ -281,7 +281,7 @@ fn crafted_ghost_images_are_refused() {
         fs::read_dir(&v.out.0)
             .unwrap()
             .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|n| n != "ready")
+            .filter(|n| n != "ready" && n != "live")
             .collect()
     };
     let mut past = ImageWriter::new(GHOST_FILE_MAGIC);
