@@ -363,3 +363,12 @@ fn file_locks_round_trip() {
 fn chroot_round_trip() {
     victim_round_trip("chroot", 0);
 }
+
+/// pidfds of the task itself, of a live child and of an ended process
+/// (three descriptors, two open files) come back naming the same
+/// processes (CRIU's pidfd_self, pidfd_child, pidfd_dead,
+/// pidfd_diffdead).
+#[test]
+fn pidfd_round_trip() {
+    victim_round_trip("pidfd", 0);
+}

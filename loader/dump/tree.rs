@@ -26,6 +26,21 @@ pub(super) fn write_tree(
     acc: &TreeDump,
     written: &mut Written,
 ) -> Result<(), DumpError> {
+    // A pidfd must name a process of the tree (or one that has ended):
+    // nothing else will be there at restore.
+    for e in acc.files.entries.iter().filter_map(|e| e.pidfd.as_ref()) {
+        let known =
+            |p: &PstreeEntry| p.pid as i32 == e.nspid || p.threads.contains(&(e.nspid as u32));
+        if e.nspid != -1 && !acc.pstree.iter().any(known) {
+            return Err(DumpError::refused(
+                root,
+                format!(
+                    "a pidfd (file {}) of pid {}, which is not in the tree",
+                    e.id, e.nspid
+                ),
+            ));
+        }
+    }
     write_image(dir, &file::FILES, "", &acc.files.entries, written)?;
     // Pages files are numbered after the processes' ones: the tree's IPC
     // namespace's segments, then shmem objects.

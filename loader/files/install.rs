@@ -41,6 +41,10 @@ pub enum Source {
     },
     /// A socket the loader created before the first fork, by file id.
     Socket(u32),
+    /// A pidfd of a task of the tree (`nspid`, opened by the task once
+    /// every task exists), or of an ended process (-1: the loader makes
+    /// one, with every pidfd of the same `ino`, from a helper it kills).
+    Pidfd { nspid: i32, flags: i32, ino: u32 },
     /// A FIFO reopened by path; the loader holds it open (refilled with
     /// its data) until every task has opened its own.
     Fifo {
@@ -214,6 +218,17 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     pipe_id: f.pipe_id,
                 }
             }
+            (FdTypes::Pidfd, _) => {
+                let p = file
+                    .pidfd
+                    .as_ref()
+                    .ok_or_else(|| without_data(&what, "pidfd", fi.id))?;
+                Source::Pidfd {
+                    nspid: p.nspid,
+                    flags: p.flags as i32 & libc::O_NONBLOCK,
+                    ino: p.ino,
+                }
+            }
             (FdTypes::Unixsk | FdTypes::Inetsk | FdTypes::Netlinksk | FdTypes::Packetsk, _) => {
                 Source::Socket(fi.id)
             }
@@ -307,7 +322,10 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
                 let high = sys::dup_above(fd, floor);
                 if matches!(
                     t.source,
-                    Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. }
+                    Source::Path { .. }
+                        | Source::Memfd { .. }
+                        | Source::Fifo { .. }
+                        | Source::Pidfd { .. }
                 ) {
                     sys::close(fd);
                 }
@@ -480,6 +498,9 @@ pub(super) fn open_description(
         // both: this open does not block.
         Source::Fifo { path, flags, .. } => sys::open(path, flags | libc::O_CLOEXEC, 0)
             .map_err(|e| format!("FIFO {path:?}: {e}"))?,
+        Source::Pidfd { nspid, flags, .. } if *nspid > 0 => {
+            sys::pidfd_open(*nspid, *flags).map_err(|e| format!("pidfd_open({nspid}): {e}"))?
+        }
         _ => return Ok(None),
     }))
 }
@@ -520,6 +541,15 @@ fn inherited(t: &FdTarget, shared: &Shared) -> Result<i32, String> {
         Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
         Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. } => {
             return Err(format!("fd {}: opened by the task, not inherited", t.fd))
+        }
+        Source::Pidfd { nspid, .. } if *nspid > 0 => {
+            return Err(format!("fd {}: opened by the task, not inherited", t.fd))
+        }
+        Source::Pidfd { ino, .. } => {
+            return Err(format!(
+                "fd {}: the pidfd of ended process (inode {ino}) was not made",
+                t.fd
+            ))
         }
     })
 }

@@ -317,6 +317,57 @@ impl Files {
         Ok(id)
     }
 
+    /// A pidfd: the pid it names in its process's own pid namespace
+    /// (checked against the tree once every process is dumped), or -1
+    /// for a process that has ended; its inode tells pidfds of one dead
+    /// process apart from another's.
+    fn pidfd(&mut self, pid: i32, fd: i32, flags: u32) -> Result<u32, DumpError> {
+        use std::os::unix::fs::MetadataExt;
+        const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
+        if flags & PIDFD_THREAD != 0 {
+            return Err(DumpError::refused(
+                pid,
+                format!("fd {fd}: a pidfd of a thread (PIDFD_THREAD), which crest does not dump"),
+            ));
+        }
+        let info = proc::read(pid, &format!("fdinfo/{fd}"))?;
+        let field = |key: &str| {
+            info.lines()
+                .find_map(|l| l.strip_prefix(key))
+                .map(str::trim)
+        };
+        let target: i32 = field("Pid:").and_then(|v| v.parse().ok()).unwrap_or(-1);
+        let nspid = match target {
+            -1 => -1,
+            // Another pid namespace's process it cannot see: refused.
+            0 => {
+                return Err(DumpError::refused(
+                    pid,
+                    format!("fd {fd}: a pidfd of a process outside the tree's pid namespace"),
+                ))
+            }
+            _ => field("NSpid:")
+                .and_then(|v| v.split_whitespace().last()?.parse().ok())
+                .unwrap_or(target),
+        };
+        let at = format!("/proc/{pid}/fd/{fd}");
+        let ino = fs::metadata(&at)
+            .map_err(|e| DumpError::file(&at, e))?
+            .ino();
+        Ok(self.add(|id| FileEntry {
+            r#type: FdTypes::Pidfd as i32,
+            id,
+            pidfd: Some(PidfdEntry {
+                id,
+                ino: ino as u32,
+                flags: flags & !(libc::O_RDWR as u32),
+                nspid,
+                fown: FownEntry::default(),
+            }),
+            ..Default::default()
+        }))
+    }
+
     /// A MEMFD entry for descriptor `fd`, a memfd shown as `link`.
     fn memfd_fd(
         &mut self,
@@ -585,6 +636,7 @@ fn describe(
         "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
         "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
         "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
+        "anon_inode:[pidfd]" => Some(FdTypes::Pidfd),
         _ => None,
     };
     let socket = proc::link_inode(&link, "socket");
@@ -633,6 +685,7 @@ fn describe(
             files.deleted(pid, fd, &link, status_flags, pos)?
         }
         (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
+        (None, None) if anon == Some(FdTypes::Pidfd) => files.pidfd(pid, fd, status_flags)?,
         (None, None) if anon == Some(FdTypes::Eventpoll) => {
             let id = files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags);
             if let Some(ep) = files.entries.last_mut().and_then(|e| e.epfd.as_mut()) {

@@ -27,6 +27,56 @@ pub struct Shared {
     pub files: HashMap<u32, i32>,
 }
 
+/// The pidfds of processes that had ended when dumped: per dumped inode
+/// (one ended process), a helper child is forked, each such pidfd opened
+/// on it, and the helper killed and reaped, so that the pidfds name one
+/// process that has ended, as they did.
+fn dead_pidfds<'a>(
+    plans: impl Iterator<Item = &'a FdPlan>,
+    shared: &mut Shared,
+) -> Result<(), RestoreError> {
+    let mut by_ino: HashMap<u32, Vec<(u32, i32)>> = HashMap::new();
+    for t in plans.flat_map(|p| p.targets.iter()) {
+        if let Source::Pidfd {
+            nspid: -1,
+            flags,
+            ino,
+        } = t.source
+        {
+            let ids = by_ino.entry(ino).or_default();
+            if !ids.iter().any(|(id, _)| *id == t.id) {
+                ids.push((t.id, flags));
+            }
+        }
+    }
+    for (ino, ids) in by_ino {
+        let fail = |what: &str, e: std::io::Error| {
+            RestoreError::sys(
+                0,
+                format!("pidfd of an ended process (inode {ino}): {what}"),
+                e,
+            )
+        };
+        let helper = sys::spawn_sleeper().map_err(|e| fail("fork", e))?;
+        let mut opened = Ok(());
+        for (id, flags) in ids {
+            match sys::pidfd_open(helper, flags) {
+                Ok(fd) => {
+                    shared.files.insert(id, fd);
+                }
+                Err(e) => {
+                    opened = Err(fail("pidfd_open", e));
+                    break;
+                }
+            }
+        }
+        let _ = sys::kill(helper, libc::SIGKILL);
+        let _ = sys::waitpid(helper, libc::__WALL);
+        opened?;
+    }
+    Ok(())
+}
+
 /// Opens, before the first fork, what must be one open file description
 /// in several tasks: a regular file, memfd or FIFO held by more than one
 /// task, and each further description of a pipe end (reopened through
@@ -45,6 +95,7 @@ pub fn open_shared<'a>(
             *holders.entry(id).or_default() += 1;
         }
     }
+    dead_pidfds(plans.clone(), shared)?;
     // The first description met of each (pipe, direction) is the pipe's.
     let mut first_of_end: HashMap<(u32, bool), u32> = HashMap::new();
     for t in plans.flat_map(|p| p.targets.iter()) {

@@ -277,3 +277,9 @@ pub fn setresuid_thread(r: u32, e: u32, s: u32) -> io::Result<()> {
     // SAFETY: setresuid takes no memory.
     check(unsafe { libc::syscall(libc::SYS_setresuid, r, e, s) }).map(drop)
 }
+
+/// pidfd_open(pid, flags): a pidfd of `pid` in our pid namespace.
+pub fn pidfd_open(pid: i32, flags: i32) -> io::Result<RawFd> {
+    // SAFETY: pidfd_open takes no memory.
+    check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) }).map(|fd| fd as RawFd)
+}

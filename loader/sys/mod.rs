@@ -167,6 +167,18 @@ pub unsafe fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
     })
 }
 
+/// Forks a child that does nothing but wait to be killed; its pid.
+pub fn spawn_sleeper() -> io::Result<libc::pid_t> {
+    // SAFETY: the child makes nothing but pause(2) calls until killed.
+    match unsafe { clone3(0, &[]) }? {
+        Forked::Child => loop {
+            // SAFETY: pause takes no memory.
+            unsafe { libc::pause() };
+        },
+        Forked::Parent(pid) => Ok(pid),
+    }
+}
+
 pub fn prctl(option: i32, a2: u64, a3: u64, a4: u64, a5: u64) -> io::Result<i32> {
     // SAFETY: only integer-argument prctl options are passed here.
     check_int(unsafe { libc::prctl(option, a2, a3, a4, a5) })
