@@ -236,7 +236,8 @@ impl Tracee {
         })
     }
 
-    /// Finds a `syscall` instruction (0f 05) in the task's vdso.
+    /// Finds a `syscall` instruction (0f 05) in the task's vdso (or the
+    /// code mapping given instead).
     fn gadget(&mut self, vdso: (u64, u64)) -> Result<u64, DumpError> {
         if let Some(g) = self.gadget {
             return Ok(g);
@@ -250,7 +251,7 @@ impl Tracee {
             .ok_or_else(|| {
                 DumpError::refused(
                     self.pid,
-                    "its vdso has no syscall instruction to inject through",
+                    "its vdso (or code) has no syscall instruction to inject through",
                 )
             })?;
         let g = vdso.0 + at as u64;

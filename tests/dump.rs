@@ -882,3 +882,10 @@ fn process_attributes_round_trip() {
 fn leaderless_group_round_trip() {
     victim_round_trip("orphans", 0);
 }
+
+/// A task that unmapped its vdso and vvar is dumped through a syscall
+/// instruction of its own code and restored without them (CRIU's vdso02).
+#[test]
+fn task_without_vdso_round_trip() {
+    victim_round_trip("novdso", 0);
+}

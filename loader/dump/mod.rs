@@ -306,6 +306,27 @@ fn write_bytes(
 
 use std::os::unix::fs::FileExt;
 
+/// The two bytes of a `syscall` instruction in one of the task's readable
+/// code mappings (each read up to 4 MiB), for a task without a vdso.
+fn syscall_in_code(pid: i32, maps: &[proc::Mapping]) -> Option<(u64, u64)> {
+    let code = maps
+        .iter()
+        .filter(|m| m.perms[0] == b'r' && m.perms[2] == b'x' && !m.path.starts_with('['));
+    for m in code {
+        let len = (m.end - m.start).min(4 << 20);
+        let mut buf = vec![0u8; len as usize];
+        match sys::process_vm_readv(pid, &mut buf, &[(m.start, len)]) {
+            Ok(n) if n == len as usize => {}
+            _ => continue,
+        }
+        if let Some(at) = buf.windows(2).position(|w| w == [0x0f, 0x05]) {
+            let g = m.start + at as u64;
+            return Some((g, g + 2));
+        }
+    }
+    None
+}
+
 /// Dumps process number `index` of the tree (its threads stopped) into
 /// its own images, adding what the tree shares to `acc`.
 fn dump_process(
@@ -336,11 +357,17 @@ fn dump_process(
     let status = proc::Status::read(pid)?;
     let seccomp = seccomp_filters(pid, status.get("Seccomp"))?;
     let maps = proc::maps(pid)?;
-    let vdso = maps
-        .iter()
-        .find(|m| m.path == "[vdso]")
-        .map(|m| (m.start, m.end))
-        .ok_or_else(|| DumpError::refused(pid, "it has no vdso"))?;
+    // System calls are injected through a `syscall` instruction of the
+    // vdso; a task that unmapped it lends one of its own code mappings.
+    let vdso = match maps.iter().find(|m| m.path == "[vdso]") {
+        Some(m) => (m.start, m.end),
+        None => syscall_in_code(pid, &maps).ok_or_else(|| {
+            DumpError::refused(
+                pid,
+                "it has no vdso, and no syscall instruction in its code",
+            )
+        })?,
+    };
 
     // Files: exe, cwd, root, mapped files, then descriptors.
     // A deleted exe, cwd or mapped file is kept as a ghost file.
