@@ -178,3 +178,24 @@ pub(crate) fn auxv(pid: i32) -> Result<Vec<u64>, DumpError> {
     }
     Ok(v)
 }
+
+/// The two bytes of a `syscall` instruction in one of the task's readable
+/// code mappings (each read up to 4 MiB), for a task without a vdso.
+pub(crate) fn syscall_in_code(pid: i32, maps: &[proc::Mapping]) -> Option<(u64, u64)> {
+    let code = maps
+        .iter()
+        .filter(|m| m.perms[0] == b'r' && m.perms[2] == b'x' && !m.path.starts_with('['));
+    for m in code {
+        let len = (m.end - m.start).min(4 << 20);
+        let mut buf = vec![0u8; len as usize];
+        match sys::process_vm_readv(pid, &mut buf, &[(m.start, len)]) {
+            Ok(n) if n == len as usize => {}
+            _ => continue,
+        }
+        if let Some(at) = buf.windows(2).position(|w| w == [0x0f, 0x05]) {
+            let g = m.start + at as u64;
+            return Some((g, g + 2));
+        }
+    }
+    None
+}

@@ -22,6 +22,7 @@ mod core;
 mod error;
 mod inject;
 mod tree;
+mod write;
 mod zombie;
 use crate::mem::dump as mem;
 pub use error::DumpError;
@@ -31,15 +32,15 @@ use crate::ns::namespace_ids;
 use crate::pstree::{seize_tree, Process};
 use crate::seccomp::seccomp_filters;
 use crate::signals::queued;
-use core::{auxv, thread_core};
+use core::{auxv, syscall_in_code, thread_core};
 use inject::{ask_process, ask_uts};
+use write::{create_pages, write_bytes, write_image, write_pagemap, Written};
 
-use std::fs::{self, File};
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use crate::files::{descriptors, Files};
-use crate::images::desc::CriuMessage;
-use crate::images::file::{self, ImageFile};
+use crate::images::file;
 use crate::images::schema::*;
 use crate::log::{DEBUG, INFO};
 use crate::proc;
@@ -72,22 +73,6 @@ pub struct DumpOptions {
     pub ghost_limit: u64,
     /// `--file-locks`: held file locks are dumped (else refused).
     pub file_locks: bool,
-}
-
-/// Files written so far, removed unless the dump completes.
-struct Written {
-    paths: Vec<PathBuf>,
-    done: bool,
-}
-
-impl Drop for Written {
-    fn drop(&mut self) {
-        if !self.done {
-            for p in &self.paths {
-                let _ = fs::remove_file(p);
-            }
-        }
-    }
 }
 
 /// Dumps the tree below `pid` into `dir`. `shell_job`: terminals are the
@@ -249,82 +234,6 @@ struct TreeDump {
     ipc: Option<(i32, u32)>,
     /// The dump stage CREST_FAULT names.
     fault: Option<&'static str>,
-}
-
-/// Writes `records` into `file`'s image for object `id`.
-fn write_image<'a, M: CriuMessage + 'a>(
-    dir: &Path,
-    file: &ImageFile<M>,
-    id: impl std::fmt::Display,
-    records: impl IntoIterator<Item = &'a M>,
-    written: &mut Written,
-) -> Result<(), DumpError> {
-    write_bytes(dir, &file.name(id), file.encode(records), written)
-}
-
-/// Creates pages-ID.img, to be removed unless the dump completes.
-fn create_pages(
-    dir: &Path,
-    pages_id: u32,
-    written: &mut Written,
-) -> Result<(File, PathBuf), DumpError> {
-    let path = dir.join(format!("pages-{pages_id}.img"));
-    written.paths.push(path.clone());
-    let f = File::create(&path).map_err(|e| DumpError::file(&path, e))?;
-    Ok((f, path))
-}
-
-/// A pagemap image: its head naming pages-ID.img, then the entries.
-fn write_pagemap(
-    dir: &Path,
-    name: &str,
-    pages_id: u32,
-    entries: &[PagemapEntry],
-    written: &mut Written,
-) -> Result<(), DumpError> {
-    write_bytes(
-        dir,
-        name,
-        crate::images::pagemap::encode(pages_id, entries),
-        written,
-    )
-}
-
-/// Writes one image file of the set (synced with the others at the end).
-fn write_bytes(
-    dir: &Path,
-    name: &str,
-    bytes: Vec<u8>,
-    written: &mut Written,
-) -> Result<(), DumpError> {
-    let path = dir.join(name);
-    written.paths.push(path.clone());
-    let f = File::create(&path).map_err(|e| DumpError::file(&path, e))?;
-    f.write_all_at(&bytes, 0)
-        .map_err(|e| DumpError::file(&path, e))
-}
-
-use std::os::unix::fs::FileExt;
-
-/// The two bytes of a `syscall` instruction in one of the task's readable
-/// code mappings (each read up to 4 MiB), for a task without a vdso.
-fn syscall_in_code(pid: i32, maps: &[proc::Mapping]) -> Option<(u64, u64)> {
-    let code = maps
-        .iter()
-        .filter(|m| m.perms[0] == b'r' && m.perms[2] == b'x' && !m.path.starts_with('['));
-    for m in code {
-        let len = (m.end - m.start).min(4 << 20);
-        let mut buf = vec![0u8; len as usize];
-        match sys::process_vm_readv(pid, &mut buf, &[(m.start, len)]) {
-            Ok(n) if n == len as usize => {}
-            _ => continue,
-        }
-        if let Some(at) = buf.windows(2).position(|w| w == [0x0f, 0x05]) {
-            let g = m.start + at as u64;
-            return Some((g, g + 2));
-        }
-    }
-    None
 }
 
 /// Dumps process number `index` of the tree (its threads stopped) into

@@ -52,28 +52,8 @@ pub(super) fn write_tree(
         }
         for s in &ipc.segments {
             pages_id += 1;
-            let (pages, pages_path) = create_pages(dir, pages_id, written)?;
-            let (mut entries, mut at) = (Vec::new(), 0u64);
-            for (off, data) in &s.pages {
-                pages
-                    .write_all_at(data, at)
-                    .map_err(|e| DumpError::file(&pages_path, e))?;
-                at += data.len() as u64;
-                entries.push(PagemapEntry {
-                    vaddr: *off,
-                    compat_nr_pages: 0,
-                    in_parent: None,
-                    flags: Some(crate::images::flags::PE_PRESENT),
-                    nr_pages: Some(data.len() as u64 / crate::images::flags::PAGE),
-                });
-            }
-            write_pagemap(
-                dir,
-                &format!("pagemap-shmem-{}.img", s.entry.desc.id),
-                pages_id,
-                &entries,
-                written,
-            )?;
+            let name = format!("pagemap-shmem-{}.img", s.entry.desc.id);
+            write_object_pages(dir, &name, pages_id, &s.pages, written)?;
         }
     }
     // Each shmem object once, in pagemap-shmem-SHMID.img and its own
@@ -103,23 +83,8 @@ pub(super) fn write_tree(
             continue; // nothing in it: it comes back empty
         }
         pages_id += 1;
-        let (pages, pages_path) = create_pages(dir, pages_id, written)?;
-        let (mut entries, mut at) = (Vec::new(), 0u64);
-        for (off, data) in &runs {
-            pages
-                .write_all_at(data, at)
-                .map_err(|e| DumpError::file(&pages_path, e))?;
-            at += data.len() as u64;
-            entries.push(PagemapEntry {
-                vaddr: *off,
-                compat_nr_pages: 0,
-                in_parent: None,
-                flags: Some(crate::images::flags::PE_PRESENT),
-                nr_pages: Some(data.len() as u64 / crate::images::flags::PAGE),
-            });
-        }
         let name = format!("pagemap-shmem-{}.img", inode.shmid);
-        write_pagemap(dir, &name, pages_id, &entries, written)?;
+        write_object_pages(dir, &name, pages_id, &runs, written)?;
     }
     if !acc.files.memfds.inodes.is_empty() {
         let inodes: Vec<MemfdInodeEntry> = acc
@@ -217,6 +182,34 @@ pub(super) fn write_tree(
         ..Default::default()
     };
     write_image(dir, &file::INVENTORY, "", &[inventory], written)
+}
+
+/// An object's pages (System V segment, memfd): the (offset, bytes) runs
+/// into `pages-<pages_id>.img`, and their pagemap, addressed by offset in
+/// the object as CRIU addresses them, as `name`.
+fn write_object_pages(
+    dir: &Path,
+    name: &str,
+    pages_id: u32,
+    runs: &[(u64, Vec<u8>)],
+    written: &mut Written,
+) -> Result<(), DumpError> {
+    let (pages, pages_path) = create_pages(dir, pages_id, written)?;
+    let (mut entries, mut at) = (Vec::new(), 0u64);
+    for (off, data) in runs {
+        pages
+            .write_all_at(data, at)
+            .map_err(|e| DumpError::file(&pages_path, e))?;
+        at += data.len() as u64;
+        entries.push(PagemapEntry {
+            vaddr: *off,
+            compat_nr_pages: 0,
+            in_parent: None,
+            flags: Some(crate::images::flags::PE_PRESENT),
+            nr_pages: Some(data.len() as u64 / crate::images::flags::PAGE),
+        });
+    }
+    write_pagemap(dir, name, pages_id, &entries, written)
 }
 
 /// Writes `name`: each record followed by its raw bytes (pipe and FIFO

@@ -4,6 +4,7 @@
 //! pointing into it. Dump fills the table here; `install` restores the
 //! descriptors, `pipe` handles pipes both ways.
 
+pub mod describe;
 pub mod fown;
 pub mod ghost;
 pub mod install;
@@ -20,6 +21,7 @@ use crate::images::schema::*;
 use crate::proc;
 use crate::sys;
 
+pub(crate) use describe::descriptors;
 pub use install::*;
 use pipe::PipeEnd;
 pub use shared::*;
@@ -295,24 +297,10 @@ impl Files {
         flags: u32,
         pos: u64,
     ) -> Result<u32, DumpError> {
-        use std::os::unix::fs::MetadataExt;
-        let id = self.add(|id| FileEntry {
-            r#type: FdTypes::Reg as i32,
-            id,
-            reg: Some(RegFileEntry {
-                id,
-                flags,
-                pos,
-                fown: FownEntry::default(),
-                name: name.to_string(),
-                ..Default::default()
-            }),
-            ..Default::default()
-        });
+        let id = self.add(|id| reg_entry(id, name, flags, pos, None));
         let meta = self.ghosts.add(pid, link, name, id)?;
-        if let Some(reg) = self.entries.last_mut().and_then(|e| e.reg.as_mut()) {
-            reg.size = meta.is_file().then_some(meta.len());
-            reg.mode = Some(meta.mode());
+        if let Some(e) = self.entries.last_mut() {
+            *e = reg_entry(id, name, flags, pos, Some(&meta));
         }
         Ok(id)
     }
@@ -436,22 +424,7 @@ impl Files {
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
         // Not followed: an O_PATH|O_NOFOLLOW descriptor names a symlink.
         let meta = fs::symlink_metadata(name).map_err(|e| DumpError::file(name, e))?;
-        use std::os::unix::fs::MetadataExt;
-        Ok(self.add(|id| FileEntry {
-            r#type: FdTypes::Reg as i32,
-            id,
-            reg: Some(RegFileEntry {
-                id,
-                flags,
-                pos,
-                fown: FownEntry::default(),
-                name: name.to_string(),
-                size: meta.is_file().then_some(meta.len()),
-                mode: Some(meta.mode()),
-                ..Default::default()
-            }),
-            ..Default::default()
-        }))
+        Ok(self.add(|id| reg_entry(id, name, flags, pos, Some(&meta))))
     }
 
     /// The receive queue of unix socket `id` (descriptor `fd` of `pid`)
@@ -507,7 +480,7 @@ impl Files {
     /// an entry of its own (no fdinfo refers to it; the queue does).
     fn in_flight(&mut self, me: i32, n: i32, pid: i32, fd: i32) -> Result<u32, DumpError> {
         let link = proc::readlink(me, &format!("fd/{n}")).unwrap_or_default();
-        describe(me, n, self, false)
+        describe::describe(me, n, self, false)
             .map(|(id, _, _, _)| id)
             .map_err(|e| {
                 DumpError::refused(
@@ -528,196 +501,28 @@ impl Files {
     }
 }
 
-/// Points each watch of epoll `efd` at a descriptor of the task that is
-/// the watched file: a watch is keyed by file and number, and the number
-/// may have been closed or reused since the watch was added. As CRIU, a
-/// watch whose number no longer names its file gets the number of one
-/// that does (found with KCMP_EPOLL_TFD); one the task no longer holds at
-/// all is refused by name.
-fn epoll_targets(pid: i32, efd: i32, ep: &mut EventpollFileEntry) -> Result<(), DumpError> {
+/// A regular file entry, with the size and mode of `meta` when given.
+fn reg_entry(id: u32, name: &str, flags: u32, pos: u64, meta: Option<&fs::Metadata>) -> FileEntry {
     use std::os::unix::fs::MetadataExt;
-    let mut by_ino: Option<HashMap<u64, Vec<i32>>> = None;
-    let mut seen: HashMap<u32, u32> = HashMap::new();
-    for w in &mut ep.tfd {
-        // The kernel counts watches of one number in the order fdinfo
-        // lists them.
-        let toff = seen.entry(w.tfd).or_default();
-        let nth = *toff;
-        *toff += 1;
-        if sys::same_epoll_target(pid, w.tfd as i32, efd, w.tfd, nth) {
-            continue;
-        }
-        let fds = by_ino.get_or_insert_with(|| {
-            let mut m: HashMap<u64, Vec<i32>> = HashMap::new();
-            for fd in proc::fds(pid).unwrap_or_default() {
-                if let Ok(meta) = fs::metadata(format!("/proc/{pid}/fd/{fd}")) {
-                    m.entry(meta.ino()).or_default().push(fd);
-                }
-            }
-            m
-        });
-        let candidates = w
-            .inode
-            .and_then(|i| fds.get(&i))
-            .cloned()
-            .unwrap_or_default();
-        match candidates
-            .into_iter()
-            .find(|&m| sys::same_epoll_target(pid, m, efd, w.tfd, nth))
-        {
-            Some(m) => w.tfd = m as u32,
-            None => {
-                return Err(DumpError::refused(
-                    pid,
-                    format!(
-                        "fd {efd}: an epoll watch (fd {}, inode {:?}) of a file the task no longer holds",
-                        w.tfd, w.inode
-                    ),
-                ))
-            }
-        }
+    FileEntry {
+        r#type: FdTypes::Reg as i32,
+        id,
+        reg: Some(RegFileEntry {
+            id,
+            flags,
+            pos,
+            fown: FownEntry::default(),
+            name: name.to_string(),
+            size: meta.and_then(|m| m.is_file().then_some(m.len())),
+            mode: meta.map(|m| m.mode()),
+            ..Default::default()
+        }),
+        ..Default::default()
     }
-    Ok(())
 }
 
 pub(crate) struct OpenFile {
     pub(crate) pid: i32,
     pub(crate) fd: i32,
     pub(crate) id: u32,
-}
-
-fn is_fifo(path: &str) -> bool {
-    use std::os::unix::fs::FileTypeExt;
-    path.starts_with('/') && fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
-}
-
-/// Descriptors: regular files and devices reopenable by path; anything
-/// else is refused, naming the descriptor.
-pub(crate) fn descriptors(
-    pid: i32,
-    vpid: i32,
-    files: &mut Files,
-    shell_job: bool,
-) -> Result<Vec<FdinfoEntry>, DumpError> {
-    let mut out: Vec<FdinfoEntry> = Vec::new();
-    for fd in proc::fds(pid)? {
-        let (id, r#type, cloexec, locks) = describe(pid, fd, files, shell_job)?;
-        if !locks.is_empty() {
-            files.locks.note(pid, vpid, fd, id, &locks)?;
-        }
-        out.push(FdinfoEntry {
-            id,
-            flags: if cloexec { libc::FD_CLOEXEC as u32 } else { 0 },
-            r#type,
-            fd: fd as u32,
-            ..Default::default()
-        });
-    }
-    Ok(out)
-}
-
-/// The files.img entry of descriptor `fd` of `pid` (made now unless the
-/// open file was met before): its id, its type, whether the descriptor
-/// is close-on-exec, and the locks held through it (fdinfo `lock:`).
-fn describe(
-    pid: i32,
-    fd: i32,
-    files: &mut Files,
-    shell_job: bool,
-) -> Result<(u32, i32, bool, Vec<String>), DumpError> {
-    let link = proc::readlink(pid, &format!("fd/{fd}"))?;
-    let (pos, flags, lock_lines) = proc::fdinfo(pid, fd)?;
-    let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
-    let pipe = proc::link_inode(&link, "pipe");
-    let tty =
-        link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
-    let anon = match link.as_str() {
-        "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
-        "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
-        "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
-        "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
-        "anon_inode:[pidfd]" => Some(FdTypes::Pidfd),
-        _ => None,
-    };
-    let socket = proc::link_inode(&link, "socket");
-    let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || (tty && shell_job) {
-        None
-    } else if link.starts_with("anon_inode:") {
-        Some("an anonymous inode (epoll, io_uring, inotify, ...)")
-    } else if tty {
-        Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
-    } else if !link.starts_with('/') {
-        Some("not a file")
-    } else {
-        None
-    };
-    if let Some(kind) = kind {
-        return Err(DumpError::refused(
-            pid,
-            format!("fd {fd} is {kind} ({link}), which crest does not dump yet"),
-        ));
-    }
-    // Descriptors sharing one open file (dup'ed, or inherited across
-    // fork in the tree) share one files.img entry.
-    let shared = files
-        .open
-        .iter()
-        .find(|o| sys::same_file(o.pid, o.fd, pid, fd))
-        .map(|o| o.id);
-    let status_flags = flags & !(libc::O_CLOEXEC as u32);
-    let id = match (shared, pipe) {
-        (Some(id), _) => id,
-        (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
-        (None, None) if socket.is_some() => {
-            let ino = socket.unwrap_or(0);
-            let id = files.entries.len() as u32 + 1;
-            let e = crate::sockets::dump_fd(&mut files.sockets, pid, fd, ino, id, status_flags)?;
-            files.entries.push(e);
-            files.open.push(OpenFile { pid, fd, id });
-            files.socket_queue(pid, fd, id)?;
-            id
-        }
-        (None, None) if tty => files.tty(&link, status_flags)?,
-        (None, None) if link.starts_with("/memfd:") => {
-            files.memfd_fd(pid, fd, &link, status_flags, pos)?
-        }
-        (None, None) if link.ends_with(" (deleted)") => {
-            files.deleted(pid, fd, &link, status_flags, pos)?
-        }
-        (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
-        (None, None) if anon == Some(FdTypes::Pidfd) => files.pidfd(pid, fd, status_flags)?,
-        (None, None) if anon == Some(FdTypes::Eventpoll) => {
-            let id = files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags);
-            if let Some(ep) = files.entries.last_mut().and_then(|e| e.epfd.as_mut()) {
-                epoll_targets(pid, fd, ep)?;
-            }
-            id
-        }
-        (None, None) if anon.is_some() => {
-            files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
-        }
-        (None, None) => files.reg(&link, status_flags, pos)?,
-    };
-    if shared.is_none() && socket.is_none() {
-        files.open.push(OpenFile { pid, fd, id });
-    }
-    if shared.is_none() {
-        // A FIFO's owner is kept in the regular entry of its path.
-        let own = files.entries.iter().find(|e| e.id == id);
-        let at = own
-            .and_then(|e| e.fifo.as_ref())
-            .and_then(|f| f.regf_id)
-            .unwrap_or(id);
-        if let Some(e) = files.entries.iter_mut().find(|e| e.id == at) {
-            fown::dump(pid, fd, e)?;
-        }
-    }
-    // CRIU finds a descriptor's file by (type, id): the type must be
-    // the files.img entry's.
-    let r#type = files
-        .entries
-        .iter()
-        .find(|e| e.id == id)
-        .map_or(FdTypes::Reg as i32, |e| e.r#type);
-    Ok((id, r#type, cloexec, lock_lines))
 }

@@ -1,0 +1,201 @@
+//! Each descriptor of a task described: which files.img entry it is (a
+//! new one unless its open file was met before), of which type, and the
+//! locks held through it; epoll watches pointed at the descriptors that
+//! are the files they watch.
+
+use std::collections::HashMap;
+use std::fs;
+
+use super::{Files, OpenFile};
+use crate::dump::DumpError;
+use crate::images::schema::*;
+use crate::proc;
+use crate::sys;
+
+fn is_fifo(path: &str) -> bool {
+    use std::os::unix::fs::FileTypeExt;
+    path.starts_with('/') && fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo())
+}
+
+/// Descriptors: regular files and devices reopenable by path; anything
+/// else is refused, naming the descriptor.
+pub(crate) fn descriptors(
+    pid: i32,
+    vpid: i32,
+    files: &mut Files,
+    shell_job: bool,
+) -> Result<Vec<FdinfoEntry>, DumpError> {
+    let mut out: Vec<FdinfoEntry> = Vec::new();
+    for fd in proc::fds(pid)? {
+        let (id, r#type, cloexec, locks) = describe(pid, fd, files, shell_job)?;
+        if !locks.is_empty() {
+            files.locks.note(pid, vpid, fd, id, &locks)?;
+        }
+        out.push(FdinfoEntry {
+            id,
+            flags: if cloexec { libc::FD_CLOEXEC as u32 } else { 0 },
+            r#type,
+            fd: fd as u32,
+            ..Default::default()
+        });
+    }
+    Ok(out)
+}
+
+/// The files.img entry of descriptor `fd` of `pid` (made now unless the
+/// open file was met before): its id, its type, whether the descriptor
+/// is close-on-exec, and the locks held through it (fdinfo `lock:`).
+pub(super) fn describe(
+    pid: i32,
+    fd: i32,
+    files: &mut Files,
+    shell_job: bool,
+) -> Result<(u32, i32, bool, Vec<String>), DumpError> {
+    let link = proc::readlink(pid, &format!("fd/{fd}"))?;
+    let (pos, flags, lock_lines) = proc::fdinfo(pid, fd)?;
+    let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
+    let pipe = proc::link_inode(&link, "pipe");
+    let tty =
+        link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
+    let anon = match link.as_str() {
+        "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
+        "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
+        "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
+        "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
+        "anon_inode:[pidfd]" => Some(FdTypes::Pidfd),
+        _ => None,
+    };
+    let socket = proc::link_inode(&link, "socket");
+    let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || (tty && shell_job) {
+        None
+    } else if link.starts_with("anon_inode:") {
+        Some("an anonymous inode (epoll, io_uring, inotify, ...)")
+    } else if tty {
+        Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
+    } else if !link.starts_with('/') {
+        Some("not a file")
+    } else {
+        None
+    };
+    if let Some(kind) = kind {
+        return Err(DumpError::refused(
+            pid,
+            format!("fd {fd} is {kind} ({link}), which crest does not dump yet"),
+        ));
+    }
+    // Descriptors sharing one open file (dup'ed, or inherited across
+    // fork in the tree) share one files.img entry.
+    let shared = files
+        .open
+        .iter()
+        .find(|o| sys::same_file(o.pid, o.fd, pid, fd))
+        .map(|o| o.id);
+    let status_flags = flags & !(libc::O_CLOEXEC as u32);
+    let id = match (shared, pipe) {
+        (Some(id), _) => id,
+        (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
+        (None, None) if socket.is_some() => {
+            let ino = socket.unwrap_or(0);
+            let id = files.entries.len() as u32 + 1;
+            let e = crate::sockets::dump_fd(&mut files.sockets, pid, fd, ino, id, status_flags)?;
+            files.entries.push(e);
+            files.open.push(OpenFile { pid, fd, id });
+            files.socket_queue(pid, fd, id)?;
+            id
+        }
+        (None, None) if tty => files.tty(&link, status_flags)?,
+        (None, None) if link.starts_with("/memfd:") => {
+            files.memfd_fd(pid, fd, &link, status_flags, pos)?
+        }
+        (None, None) if link.ends_with(" (deleted)") => {
+            files.deleted(pid, fd, &link, status_flags, pos)?
+        }
+        (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
+        (None, None) if anon == Some(FdTypes::Pidfd) => files.pidfd(pid, fd, status_flags)?,
+        (None, None) if anon == Some(FdTypes::Eventpoll) => {
+            let id = files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags);
+            if let Some(ep) = files.entries.last_mut().and_then(|e| e.epfd.as_mut()) {
+                epoll_targets(pid, fd, ep)?;
+            }
+            id
+        }
+        (None, None) if anon.is_some() => {
+            files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
+        }
+        (None, None) => files.reg(&link, status_flags, pos)?,
+    };
+    if shared.is_none() && socket.is_none() {
+        files.open.push(OpenFile { pid, fd, id });
+    }
+    if shared.is_none() {
+        // A FIFO's owner is kept in the regular entry of its path.
+        let own = files.entries.iter().find(|e| e.id == id);
+        let at = own
+            .and_then(|e| e.fifo.as_ref())
+            .and_then(|f| f.regf_id)
+            .unwrap_or(id);
+        if let Some(e) = files.entries.iter_mut().find(|e| e.id == at) {
+            super::fown::dump(pid, fd, e)?;
+        }
+    }
+    // CRIU finds a descriptor's file by (type, id): the type must be
+    // the files.img entry's.
+    let r#type = files
+        .entries
+        .iter()
+        .find(|e| e.id == id)
+        .map_or(FdTypes::Reg as i32, |e| e.r#type);
+    Ok((id, r#type, cloexec, lock_lines))
+}
+
+/// Points each watch of epoll `efd` at a descriptor of the task that is
+/// the watched file: a watch is keyed by file and number, and the number
+/// may have been closed or reused since the watch was added. As CRIU, a
+/// watch whose number no longer names its file gets the number of one
+/// that does (found with KCMP_EPOLL_TFD); one the task no longer holds at
+/// all is refused by name.
+fn epoll_targets(pid: i32, efd: i32, ep: &mut EventpollFileEntry) -> Result<(), DumpError> {
+    use std::os::unix::fs::MetadataExt;
+    let mut by_ino: Option<HashMap<u64, Vec<i32>>> = None;
+    let mut seen: HashMap<u32, u32> = HashMap::new();
+    for w in &mut ep.tfd {
+        // The kernel counts watches of one number in the order fdinfo
+        // lists them.
+        let toff = seen.entry(w.tfd).or_default();
+        let nth = *toff;
+        *toff += 1;
+        if sys::same_epoll_target(pid, w.tfd as i32, efd, w.tfd, nth) {
+            continue;
+        }
+        let fds = by_ino.get_or_insert_with(|| {
+            let mut m: HashMap<u64, Vec<i32>> = HashMap::new();
+            for fd in proc::fds(pid).unwrap_or_default() {
+                if let Ok(meta) = fs::metadata(format!("/proc/{pid}/fd/{fd}")) {
+                    m.entry(meta.ino()).or_default().push(fd);
+                }
+            }
+            m
+        });
+        let candidates = w
+            .inode
+            .and_then(|i| fds.get(&i))
+            .cloned()
+            .unwrap_or_default();
+        match candidates
+            .into_iter()
+            .find(|&m| sys::same_epoll_target(pid, m, efd, w.tfd, nth))
+        {
+            Some(m) => w.tfd = m as u32,
+            None => {
+                return Err(DumpError::refused(
+                    pid,
+                    format!(
+                        "fd {efd}: an epoll watch (fd {}, inode {:?}) of a file the task no longer holds",
+                        w.tfd, w.inode
+                    ),
+                ))
+            }
+        }
+    }
+    Ok(())
+}
