@@ -759,6 +759,13 @@ fn thread_timer_round_trip() {
     victim_round_trip("thread_timer", 0);
 }
 
+/// A thread running under credentials of its own (uid and gid 1000, the
+/// main thread root) keeps them (CRIU's different_creds).
+#[test]
+fn thread_credentials_round_trip() {
+    victim_round_trip("threadcreds", 0);
+}
+
 /// Two stacked seccomp filters and no_new_privs survive dump + restore.
 #[test]
 fn seccomp_victim_round_trip() {

@@ -217,17 +217,14 @@ pub fn build(
     a.seccomp = b.array(&filters);
 
     // Every thread: its frame, signals, name, rseq; the others a stack.
-    let mut threads = vec![thread(
-        k,
-        &mut b,
-        layout,
-        t.pstree.pid,
-        &t.core,
-        &tc.comm,
-        tc.blk_sigset,
-    )?];
+    let task = Inherited {
+        comm: &tc.comm,
+        blocked: tc.blk_sigset,
+        creds: a.creds,
+    };
+    let mut threads = vec![thread(k, &mut b, layout, t.pstree.pid, &t.core, &task)?];
     for (tid, core) in &t.thread_cores {
-        let mut th = thread(k, &mut b, layout, *tid, core, &tc.comm, tc.blk_sigset)?;
+        let mut th = thread(k, &mut b, layout, *tid, core, &task)?;
         b.align(16);
         b.buf.resize(b.buf.len() + THREAD_STACK_SIZE as usize, 0);
         th.stack_top = b.buf.len() as u64;
@@ -240,19 +237,34 @@ pub fn build(
     Ok(b.buf)
 }
 
-/// One thread's `ThreadArgs`, with its signal frame and pending signals
-/// appended to the block. `comm` and `blocked` are the task's, for a core
-/// that lacks its own.
+/// What a thread whose core lacks its own takes from its task: name,
+/// blocked mask, credentials.
+struct Inherited<'a> {
+    comm: &'a str,
+    blocked: u64,
+    creds: restorer_blob::Creds,
+}
+
+/// One thread's `ThreadArgs`, with its signal frame, pending signals and
+/// groups appended to the block.
 fn thread(
     k: &Kerndat,
     b: &mut Block,
     layout: &Layout,
     tid: u32,
     core: &crate::images::schema::CoreEntry,
-    comm: &str,
-    blocked: u64,
+    task: &Inherited,
 ) -> Result<ThreadArgs, RestoreError> {
+    let (comm, blocked) = (task.comm, task.blocked);
     let th = core.thread_core.as_ref();
+    // Threads of one task may run under credentials of their own.
+    let creds = match th.and_then(|th| th.creds.as_ref()) {
+        Some(c) => {
+            let groups = b.array(&c.groups);
+            crate::creds::to_blob(c, groups, k.cap_last_cap)
+        }
+        None => task.creds,
+    };
     let ti = core
         .thread_info
         .as_ref()
@@ -302,5 +314,6 @@ fn thread(
         sched_prio: th.and_then(|th| th.sched_prio).unwrap_or(0),
         sched_nice: th.and_then(|th| th.sched_nice).unwrap_or(0),
         pdeath_sig: th.and_then(|th| th.pdeath_sig).unwrap_or(0),
+        creds,
     })
 }

@@ -275,12 +275,6 @@ fn check_thread(
         return Err(bad(dir, name, "fpregs of the wrong size".into()));
     }
     let (a, b) = (c.thread_core.as_ref(), main.thread_core.as_ref());
-    if a.and_then(|t| t.creds.as_ref()) != b.and_then(|t| t.creds.as_ref()) {
-        return Err(RestoreError::Unsupported(format!(
-            "{}: the thread's credentials differ from the main thread's",
-            dir.join(name).display()
-        )));
-    }
     let sc = |t: Option<&crate::images::schema::ThreadCoreEntry>| {
         t.map(|t| (t.seccomp_mode.unwrap_or(0), t.seccomp_filter))
     };

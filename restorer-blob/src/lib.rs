@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 8;
+pub const ABI_VERSION: u32 = 9;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -245,6 +245,8 @@ pub struct ThreadArgs {
     /// `PR_SET_PDEATHSIG` once the credentials are in place (their
     /// change clears it); 0 for none.
     pub pdeath_sig: u32,
+    /// This thread's credentials: threads of one task may differ.
+    pub creds: Creds,
 }
 
 /// The shared status word the loader waits on (a futex).
@@ -467,7 +469,7 @@ const _: () = assert!(size_of::<PrctlMmMap>() == 104);
 const _: () = assert!(size_of::<Creds>() == 112);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
-const _: () = assert!(size_of::<ThreadArgs>() == 128);
+const _: () = assert!(size_of::<ThreadArgs>() == 240);
 const _: () = assert!(size_of::<Status>() == 32);
 const _: () = assert!(size_of::<TaskArgs>() == 448);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -299,7 +299,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
     // normal class.
     sys::set_nice(me.sched_nice).map_err(Failure::at(STAGE_SCHED))?;
     fault(t, STAGE_CREDS)?;
-    creds::restore(args, &t.creds)?;
+    creds::restore(args, &me.creds)?;
     // A change of credentials clears the parent-death signal: it goes on
     // after them.
     fault(t, STAGE_PDEATHSIG)?;
