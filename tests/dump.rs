@@ -766,6 +766,22 @@ fn thread_credentials_round_trip() {
     victim_round_trip("threadcreds", 0);
 }
 
+/// A child sharing its parent's descriptor table (CLONE_FILES) would come
+/// back with a table of its own: the dump is refused by name, and the
+/// tree runs on as it was.
+#[test]
+fn shared_descriptor_table_is_refused() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("clonefiles", &[]);
+    let dir = Dir::new("clonefiles");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    assert!(t.contains("CLONE_FILES"), "{t}");
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
 /// Two stacked seccomp filters and no_new_privs survive dump + restore.
 #[test]
 fn seccomp_victim_round_trip() {

@@ -165,6 +165,7 @@ fn dump_tree(
     injected(fault, "seize")?;
     let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
     crate::ns::check_not_shared(pid, &pids)?;
+    check_not_shared_with_parent(&tree)?;
     let frozen = std::time::Instant::now();
     let freezing_time = clock.start.elapsed().as_micros() as u32;
     clock.stage("seize");
@@ -206,6 +207,37 @@ fn dump_tree(
     };
     let repaired = std::mem::take(&mut acc.files.sockets.repaired);
     Ok((tree, written, stats, repaired))
+}
+
+/// Processes of the tree that share their memory, descriptor table,
+/// file-system information or signal handlers with their parent (clone
+/// with CLONE_VM, CLONE_FILES, CLONE_FS or CLONE_SIGHAND but not
+/// CLONE_THREAD) are refused by name: crest restores each process with
+/// its own, which would not be what was dumped.
+fn check_not_shared_with_parent(tree: &[Process]) -> Result<(), DumpError> {
+    let kinds = [
+        (sys::KCMP_VM, "memory (CLONE_VM)"),
+        (sys::KCMP_FILES, "descriptor table (CLONE_FILES)"),
+        (sys::KCMP_FS, "cwd, root and umask (CLONE_FS)"),
+        (sys::KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)"),
+    ];
+    for p in tree {
+        if !tree.iter().any(|q| q.pid as u32 == p.ppid) {
+            continue;
+        }
+        for (kind, what) in kinds {
+            if sys::kcmp_same(p.pid, p.ppid as i32, kind) {
+                return Err(DumpError::refused(
+                    p.pid,
+                    format!(
+                        "it shares its {what} with its parent {}, which crest does not restore yet",
+                        p.ppid
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A tree dumped: its tasks, the images written, the statistics, and

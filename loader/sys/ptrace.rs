@@ -190,6 +190,18 @@ pub fn same_file(pid_a: i32, a: i32, pid_b: i32, b: i32) -> bool {
     unsafe { libc::syscall(libc::SYS_kcmp, pid_a, pid_b, KCMP_FILE, a, b) == 0 }
 }
 
+pub const KCMP_VM: i32 = 1;
+pub const KCMP_FILES: i32 = 2;
+pub const KCMP_FS: i32 = 3;
+pub const KCMP_SIGHAND: i32 = 4;
+
+/// Whether processes `a` and `b` share the kernel object of kind `kind`
+/// (KCMP_VM, KCMP_FILES, KCMP_FS, KCMP_SIGHAND).
+pub fn kcmp_same(a: i32, b: i32, kind: i32) -> bool {
+    // SAFETY: kcmp takes no memory for these kinds.
+    unsafe { libc::syscall(libc::SYS_kcmp, a, b, kind, 0, 0) == 0 }
+}
+
 /// Whether descriptor `fd` of `pid` is the file that the `nth` watch with
 /// number `tfd` of epoll `efd` (of `pid` too) watches (KCMP_EPOLL_TFD).
 pub fn same_epoll_target(pid: i32, fd: i32, efd: i32, tfd: u32, nth: u32) -> bool {
