@@ -192,13 +192,21 @@ fn parse_maps_line(line: &str) -> Option<Mapping> {
     })
 }
 
-/// /proc/PID/fdinfo/FD: (pos, flags, the file's `lock:` lines).
-pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32, Vec<String>), ProcError> {
-    let s = read(pid, &format!("fdinfo/{fd}"))?;
+/// /proc/PID/fdinfo/FD, read once: its position, status flags and
+/// `lock:` lines, and the whole text for the kind-specific fields.
+pub struct Fdinfo {
+    pub pos: u64,
+    pub flags: u32,
+    pub locks: Vec<String>,
+    pub text: String,
+}
+
+pub fn fdinfo(pid: i32, fd: i32) -> Result<Fdinfo, ProcError> {
+    let text = read(pid, &format!("fdinfo/{fd}"))?;
     let mut pos = 0;
     let mut flags = 0;
     let mut locks = Vec::new();
-    for l in s.lines() {
+    for l in text.lines() {
         if let Some(v) = l.strip_prefix("pos:") {
             pos = v.trim().parse().unwrap_or(0);
         } else if let Some(v) = l.strip_prefix("flags:") {
@@ -207,7 +215,12 @@ pub fn fdinfo(pid: i32, fd: i32) -> Result<(u64, u32, Vec<String>), ProcError> {
             locks.push(v.trim().to_string());
         }
     }
-    Ok((pos, flags, locks))
+    Ok(Fdinfo {
+        pos,
+        flags,
+        locks,
+        text,
+    })
 }
 
 /// Descriptor numbers of the task, sorted.

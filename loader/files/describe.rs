@@ -52,7 +52,8 @@ pub(super) fn describe(
     shell_job: bool,
 ) -> Result<(u32, i32, bool, Vec<String>), DumpError> {
     let link = proc::readlink(pid, &format!("fd/{fd}"))?;
-    let (pos, flags, lock_lines) = proc::fdinfo(pid, fd)?;
+    let info = proc::fdinfo(pid, fd)?;
+    let (pos, flags) = (info.pos, info.flags);
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
     let pipe = proc::link_inode(&link, "pipe");
     let tty =
@@ -111,17 +112,17 @@ pub(super) fn describe(
             files.deleted(pid, fd, &link, status_flags, pos)?
         }
         (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
-        (None, None) if anon == Some(FdTypes::Pidfd) => files.pidfd(pid, fd, status_flags)?,
+        (None, None) if anon == Some(FdTypes::Pidfd) => {
+            files.pidfd(pid, fd, &info.text, status_flags)?
+        }
         (None, None) if anon == Some(FdTypes::Eventpoll) => {
-            let id = files.epoll(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags);
+            let id = files.epoll(&info.text, status_flags);
             if let Some(ep) = files.entries.last_mut().and_then(|e| e.epfd.as_mut()) {
                 epoll_targets(pid, fd, ep)?;
             }
             id
         }
-        (None, None) if anon.is_some() => {
-            files.anon(&proc::read(pid, &format!("fdinfo/{fd}"))?, status_flags)
-        }
+        (None, None) if anon.is_some() => files.anon(&info.text, status_flags),
         (None, None) => files.reg(&link, status_flags, pos)?,
     };
     if shared.is_none() && socket.is_none() {
@@ -145,7 +146,7 @@ pub(super) fn describe(
         .iter()
         .find(|e| e.id == id)
         .map_or(FdTypes::Reg as i32, |e| e.r#type);
-    Ok((id, r#type, cloexec, lock_lines))
+    Ok((id, r#type, cloexec, info.locks))
 }
 
 /// Points each watch of epoll `efd` at a descriptor of the task that is

@@ -305,11 +305,11 @@ impl Files {
         Ok(id)
     }
 
-    /// A pidfd: the pid it names in its process's own pid namespace
+    /// A pidfd (`info`: its fdinfo): the pid it names in its process's own pid namespace
     /// (checked against the tree once every process is dumped), or -1
     /// for a process that has ended; its inode tells pidfds of one dead
     /// process apart from another's.
-    fn pidfd(&mut self, pid: i32, fd: i32, flags: u32) -> Result<u32, DumpError> {
+    fn pidfd(&mut self, pid: i32, fd: i32, info: &str, flags: u32) -> Result<u32, DumpError> {
         use std::os::unix::fs::MetadataExt;
         const PIDFD_THREAD: u32 = libc::O_EXCL as u32;
         if flags & PIDFD_THREAD != 0 {
@@ -318,7 +318,6 @@ impl Files {
                 format!("fd {fd}: a pidfd of a thread (PIDFD_THREAD), which crest does not dump"),
             ));
         }
-        let info = proc::read(pid, &format!("fdinfo/{fd}"))?;
         let field = |key: &str| {
             info.lines()
                 .find_map(|l| l.strip_prefix(key))

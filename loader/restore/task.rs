@@ -275,9 +275,7 @@ fn group_helper() -> ! {
     if sys::setpgid(0, 0).is_err() {
         sys::exit_now(1);
     }
-    loop {
-        std::thread::sleep(std::time::Duration::from_secs(1));
-    }
+    sys::sleep_until_killed()
 }
 
 /// In a forked zombie: joins its group or session, takes its name, and

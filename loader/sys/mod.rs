@@ -167,14 +167,19 @@ pub unsafe fn clone3(flags: u64, pids: &[libc::pid_t]) -> io::Result<Forked> {
     })
 }
 
+/// Waits to be killed, making nothing but pause(2) calls.
+pub fn sleep_until_killed() -> ! {
+    loop {
+        // SAFETY: pause takes no memory.
+        unsafe { libc::pause() };
+    }
+}
+
 /// Forks a child that does nothing but wait to be killed; its pid.
 pub fn spawn_sleeper() -> io::Result<libc::pid_t> {
     // SAFETY: the child makes nothing but pause(2) calls until killed.
     match unsafe { clone3(0, &[]) }? {
-        Forked::Child => loop {
-            // SAFETY: pause takes no memory.
-            unsafe { libc::pause() };
-        },
+        Forked::Child => sleep_until_killed(),
         Forked::Parent(pid) => Ok(pid),
     }
 }
