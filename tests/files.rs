@@ -204,6 +204,14 @@ fn shell_job_terminal() {
     assert_nothing_left(pid as u32);
 }
 
+/// Pseudoterminal pairs come back with their indices, settings, lock,
+/// packet and exclusive modes and queued data, and a child session gets
+/// its controlling terminal and foreground group back (pty.c).
+#[test]
+fn pty_pairs_and_controlling_terminal() {
+    victim_round_trip("pty", 0);
+}
+
 /// An eventfd shared by a parent and child (with its counter), a signalfd
 /// with a pending signal, and two timerfds (one periodic with expirations
 /// to read, one far away) survive dump + restore.

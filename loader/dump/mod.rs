@@ -120,7 +120,7 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     let mask = sys::block_sigchld().map_err(|e| DumpError::sys(pid, "sigprocmask", e))?;
     let result = dump_tree(o, &mut clock, fault);
     sys::restore_sigmask(mask);
-    let (tree, mut written, stats, repaired) = result?;
+    let (tree, mut written, stats, repaired, drained) = result?;
     // Still frozen: a failing post-dump script leaves the tree running
     // and no images.
     o.scripts
@@ -131,8 +131,9 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     crate::stats::write_dump(dir, stats);
     let elapsed = clock.start.elapsed();
     if o.leave_running {
-        // The connections go on.
+        // The connections go on, and the terminals get their data back.
         drop(repaired);
+        drop(drained);
         for p in tree {
             for t in p.threads {
                 t.detach()?;
@@ -141,6 +142,7 @@ pub fn dump(o: &DumpOptions) -> Result<(), DumpError> {
     } else {
         // Closed in repair mode, the connections send no FIN or RST.
         repaired.keep();
+        drained.keep();
         // Zombies are dead already: their parents' end takes them.
         crate::ptrace::kill_all(
             tree.into_iter()
@@ -174,7 +176,6 @@ fn dump_tree(
         done: false,
     };
     let mut acc = TreeDump {
-        shell_job,
         fault,
         ..Default::default()
     };
@@ -188,6 +189,16 @@ fn dump_tree(
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;
     }
+    let members: Vec<_> = tree
+        .iter()
+        .map(|p| crate::files::tty::Member {
+            pid: p.pid,
+            vpid: p.vpid,
+            vpgid: p.vpgid,
+            vsid: p.vsid,
+        })
+        .collect();
+    crate::files::tty::finish(&mut acc.files, &members, shell_job)?;
     crate::sockets::unix::check_peers(&mut acc.files.sockets, &mut acc.files.entries)?;
     tree::write_tree(pid, dir, &acc, &mut written)?;
     injected(fault, "images")?;
@@ -206,7 +217,8 @@ fn dump_tree(
         ..acc.stats.clone()
     };
     let repaired = std::mem::take(&mut acc.files.sockets.repaired);
-    Ok((tree, written, stats, repaired))
+    let drained = std::mem::take(&mut acc.files.tty.drained);
+    Ok((tree, written, stats, repaired, drained))
 }
 
 /// Processes of the tree that share their memory, descriptor table,
@@ -240,13 +252,15 @@ fn check_not_shared_with_parent(tree: &[Process]) -> Result<(), DumpError> {
     Ok(())
 }
 
-/// A tree dumped: its tasks, the images written, the statistics, and
-/// the connections held in TCP repair mode.
+/// A tree dumped: its tasks, the images written, the statistics, the
+/// connections held in TCP repair mode, and the data taken out of its
+/// terminals.
 type Dumped = (
     Vec<Process>,
     Written,
     DumpStatsEntry,
     crate::sockets::tcp::Repaired,
+    crate::files::tty::Drained,
 );
 
 /// What the processes of a tree share in the image set.
@@ -258,8 +272,6 @@ struct TreeDump {
     root_ids: Option<TaskKobjIdsEntry>,
     /// Mappings of shared anonymous memory, by process.
     shmem: Vec<mem::ShmemUse>,
-    /// Terminals may be dumped (as the caller's, --shell-job).
-    shell_job: bool,
     /// What goes to stats-dump.
     stats: DumpStatsEntry,
     /// The tree's own IPC namespace: (our pid of the root, its id).
@@ -347,7 +359,7 @@ fn dump_process(
     if let Some(e) = map_err {
         return Err(e);
     }
-    let fdinfo = descriptors(pid, vpid as i32, files, acc.shell_job)?;
+    let fdinfo = descriptors(pid, vpid as i32, files)?;
     injected(acc.fault, "proc")?;
     clock.stage("proc");
 

@@ -151,8 +151,11 @@ pub(super) fn write_tree(
             written,
         )?;
     }
-    if !acc.files.ttys.is_empty() {
-        write_image(dir, &file::TTY_INFO, "", &acc.files.ttys, written)?;
+    if !acc.files.tty.infos.is_empty() {
+        write_image(dir, &file::TTY_INFO, "", &acc.files.tty.infos, written)?;
+    }
+    if !acc.files.tty.data.is_empty() {
+        write_image(dir, &file::TTY_DATA, "", &acc.files.tty.data, written)?;
     }
     write_image(dir, &file::PSTREE, "", &acc.pstree, written)?;
     write_image(dir, &file::TIMENS, 0, &[timens(root)?], written)?;

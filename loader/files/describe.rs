@@ -23,11 +23,10 @@ pub(crate) fn descriptors(
     pid: i32,
     vpid: i32,
     files: &mut Files,
-    shell_job: bool,
 ) -> Result<Vec<FdinfoEntry>, DumpError> {
     let mut out: Vec<FdinfoEntry> = Vec::new();
     for fd in proc::fds(pid)? {
-        let (id, r#type, cloexec, locks) = describe(pid, fd, files, shell_job)?;
+        let (id, r#type, cloexec, locks) = describe(pid, fd, files)?;
         if !locks.is_empty() {
             files.locks.note(pid, vpid, fd, id, &locks)?;
         }
@@ -49,15 +48,16 @@ pub(super) fn describe(
     pid: i32,
     fd: i32,
     files: &mut Files,
-    shell_job: bool,
 ) -> Result<(u32, i32, bool, Vec<String>), DumpError> {
     let link = proc::readlink(pid, &format!("fd/{fd}"))?;
     let info = proc::fdinfo(pid, fd)?;
     let (pos, flags) = (info.pos, info.flags);
     let cloexec = flags & libc::O_CLOEXEC as u32 != 0;
     let pipe = proc::link_inode(&link, "pipe");
-    let tty =
-        link.starts_with("/dev/pts/") || link.starts_with("/dev/tty") || link == "/dev/console";
+    let tty = link.starts_with("/dev/pts/")
+        || link.starts_with("/dev/tty")
+        || link == "/dev/console"
+        || link == "/dev/ptmx";
     let anon = match link.as_str() {
         "anon_inode:[eventfd]" => Some(FdTypes::Eventfd),
         "anon_inode:[signalfd]" => Some(FdTypes::Signalfd),
@@ -67,12 +67,10 @@ pub(super) fn describe(
         _ => None,
     };
     let socket = proc::link_inode(&link, "socket");
-    let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || (tty && shell_job) {
+    let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || tty {
         None
     } else if link.starts_with("anon_inode:") {
         Some("an anonymous inode (epoll, io_uring, inotify, ...)")
-    } else if tty {
-        Some("a terminal (dump with --shell-job to hand it over to the restoring shell)")
     } else if !link.starts_with('/') {
         Some("not a file")
     } else {
@@ -104,7 +102,7 @@ pub(super) fn describe(
             files.socket_queue(pid, fd, id)?;
             id
         }
-        (None, None) if tty => files.tty(&link, status_flags)?,
+        (None, None) if tty => files.tty(pid, fd, &link, status_flags)?,
         (None, None) if link.starts_with("/memfd:") => {
             files.memfd_fd(pid, fd, &link, status_flags, pos)?
         }

@@ -45,6 +45,17 @@ pub enum Source {
     /// every task exists), or of an ended process (-1: the loader makes
     /// one, with every pidfd of the same `ino`, from a helper it kills).
     Pidfd { nspid: i32, flags: i32, ino: u32 },
+    /// An end of a pty pair, opened by the loader before the first fork
+    /// (`tty::open_all`), by file id.
+    Tty {
+        index: u32,
+        master: bool,
+        path: CString,
+        flags: i32,
+    },
+    /// `/dev/tty`, reopened by the task once its controlling terminal is
+    /// in place.
+    Ctty { flags: i32 },
     /// A FIFO reopened by path; the loader holds it open (refilled with
     /// its data) until every task has opened its own.
     Fifo {
@@ -90,7 +101,7 @@ fn without_data(what: &str, kind: &str, id: u32) -> RestoreError {
     ))
 }
 
-pub(super) fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
+pub(crate) fn cpath(name: &str, what: &str) -> Result<CString, RestoreError> {
     CString::new(name).map_err(|_| {
         RestoreError::Inconsistent(format!("{what}: file name {name:?} has a NUL byte"))
     })
@@ -105,7 +116,7 @@ pub fn proc_pid_path(name: &str) -> Option<u32> {
 /// The open flags to open a dumped file again with: what only creating
 /// it meant goes (O_CREAT, O_EXCL, O_TRUNC, and O_TMPFILE, whose file is
 /// a ghost by now).
-pub(super) fn reopen_flags(flags: u32) -> i32 {
+pub(crate) fn reopen_flags(flags: u32) -> i32 {
     let mut drop = libc::O_CREAT | libc::O_EXCL | libc::O_TRUNC;
     if flags as i32 & libc::O_TMPFILE & !libc::O_DIRECTORY != 0 {
         drop |= libc::O_TMPFILE;
@@ -139,7 +150,11 @@ fn reg_name(files: &std::collections::HashMap<u32, FileEntry>, id: u32) -> Optio
     files.get(&id)?.reg.as_ref().map(|r| r.name.as_str())
 }
 
-pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> {
+pub fn plan(
+    task: &TaskImages,
+    ttys: &super::tty::Images,
+    shell_job: bool,
+) -> Result<FdPlan, RestoreError> {
     let fdinfo_name = "fdinfo";
     let mut targets = Vec::new();
     let mut memfds = Vec::new();
@@ -239,14 +254,7 @@ pub fn plan(task: &TaskImages, shell_job: bool) -> Result<FdPlan, RestoreError> 
                     .ok_or_else(|| without_data(&what, "eventpoll", fi.id))?;
                 Source::Epoll(Box::new(ep))
             }
-            (FdTypes::Tty, _) if shell_job => {
-                let own = (0..3).find(|&f| sys::isatty(f)).ok_or_else(|| {
-                    RestoreError::Unsupported(format!(
-                        "{what}: a terminal, but crest runs without one to give it (--shell-job)"
-                    ))
-                })?;
-                Source::Inherit(own)
-            }
+            (FdTypes::Tty, _) => super::tty::source(file, &task.files, ttys, shell_job, &what)?,
             _ => {
                 return Err(RestoreError::Unsupported(format!(
                     "{what}: {kind:?} files (files.img id {}) are not restored yet",
@@ -326,6 +334,7 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
                         | Source::Memfd { .. }
                         | Source::Fifo { .. }
                         | Source::Pidfd { .. }
+                        | Source::Ctty { .. }
                 ) {
                     sys::close(fd);
                 }
@@ -498,6 +507,11 @@ pub(super) fn open_description(
         // both: this open does not block.
         Source::Fifo { path, flags, .. } => sys::open(path, flags | libc::O_CLOEXEC, 0)
             .map_err(|e| format!("FIFO {path:?}: {e}"))?,
+        Source::Ctty { flags } => {
+            let tty = CString::new("/dev/tty").unwrap_or_default();
+            sys::open(&tty, reopen_flags(*flags as u32) | libc::O_CLOEXEC, 0)
+                .map_err(|e| format!("/dev/tty: {e}"))?
+        }
         Source::Pidfd { nspid, flags, .. } if *nspid > 0 => {
             sys::pidfd_open(*nspid, *flags).map_err(|e| format!("pidfd_open({nspid}): {e}"))?
         }
@@ -539,8 +553,11 @@ fn inherited(t: &FdTarget, shared: &Shared) -> Result<i32, String> {
             .ok_or_else(|| format!("fd {}: socket {id} was not created", t.fd))?,
         // Partitioned out: epolls are installed last.
         Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
-        Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. } => {
+        Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. } | Source::Ctty { .. } => {
             return Err(format!("fd {}: opened by the task, not inherited", t.fd))
+        }
+        Source::Tty { index, .. } => {
+            return Err(format!("fd {}: pty {index} was not opened", t.fd))
         }
         Source::Pidfd { nspid, .. } if *nspid > 0 => {
             return Err(format!("fd {}: opened by the task, not inherited", t.fd))

@@ -12,6 +12,7 @@ pub mod locks;
 pub mod memfd;
 pub mod pipe;
 pub mod shared;
+pub mod tty;
 
 use std::collections::HashMap;
 use std::fs;
@@ -37,8 +38,8 @@ pub(crate) struct Files {
     pub(crate) pipes: Vec<PipeEnd>,
     /// Every FIFO descriptor met (its inode is the FIFO's pipe_id).
     pub(crate) fifos: Vec<PipeEnd>,
-    /// tty-info.img records, one per terminal device.
-    pub(crate) ttys: Vec<TtyInfoEntry>,
+    /// Terminals: tty-info.img and tty-data.img records.
+    pub(crate) tty: tty::Dumped,
     /// Sockets: what sock_diag said, queues, descriptors in flight.
     pub(crate) sockets: crate::sockets::Dumped,
     /// Deleted files kept as ghosts, and the entries remapped to them.
@@ -58,45 +59,6 @@ impl Files {
         let id = self.entries.len() as u32 + 1;
         self.entries.push(make(id));
         id
-    }
-
-    /// A terminal of the caller's (shell job): a TTY entry naming its
-    /// device in tty-info.img.
-    pub(crate) fn tty(&mut self, name: &str, flags: u32) -> Result<u32, DumpError> {
-        use std::os::unix::fs::MetadataExt;
-        let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
-        let rdev = meta.rdev() as u32;
-        let info_id = match self.ttys.iter().find(|t| t.rdev == rdev) {
-            Some(t) => t.id,
-            None => {
-                let index = name.strip_prefix("/dev/pts/").and_then(|n| n.parse().ok());
-                let id = self.ttys.len() as u32 + 1;
-                self.ttys.push(TtyInfoEntry {
-                    id,
-                    r#type: if index.is_some() {
-                        TtyType::Pty
-                    } else {
-                        TtyType::Vt
-                    } as i32,
-                    rdev,
-                    pty: index.map(|index| TtyPtyEntry { index }),
-                    ..Default::default()
-                });
-                id
-            }
-        };
-        Ok(self.add(|id| FileEntry {
-            r#type: FdTypes::Tty as i32,
-            id,
-            tty: Some(TtyFileEntry {
-                id,
-                tty_info_id: info_id,
-                flags,
-                fown: FownEntry::default(),
-                regf_id: None,
-            }),
-            ..Default::default()
-        }))
     }
 
     /// An epoll instance and the descriptors it watches, from its fdinfo:
@@ -479,7 +441,7 @@ impl Files {
     /// an entry of its own (no fdinfo refers to it; the queue does).
     fn in_flight(&mut self, me: i32, n: i32, pid: i32, fd: i32) -> Result<u32, DumpError> {
         let link = proc::readlink(me, &format!("fd/{n}")).unwrap_or_default();
-        describe::describe(me, n, self, false)
+        describe::describe(me, n, self)
             .map(|(id, _, _, _)| id)
             .map_err(|e| {
                 DumpError::refused(
@@ -501,7 +463,13 @@ impl Files {
 }
 
 /// A regular file entry, with the size and mode of `meta` when given.
-fn reg_entry(id: u32, name: &str, flags: u32, pos: u64, meta: Option<&fs::Metadata>) -> FileEntry {
+pub(crate) fn reg_entry(
+    id: u32,
+    name: &str,
+    flags: u32,
+    pos: u64,
+    meta: Option<&fs::Metadata>,
+) -> FileEntry {
     use std::os::unix::fs::MetadataExt;
     FileEntry {
         r#type: FdTypes::Reg as i32,

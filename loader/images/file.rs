@@ -126,6 +126,7 @@ pub const REMAP_FPATH: ImageFile<RemapFilePathEntry> = ImageFile::new(magic::REM
 pub const SECCOMP: ImageFile<SeccompEntry> = ImageFile::new(magic::SECCOMP_MAGIC);
 pub const TIMENS: ImageFile<TimensEntry> = ImageFile::new(magic::TIMENS_MAGIC);
 pub const TTY_INFO: ImageFile<TtyInfoEntry> = ImageFile::new(magic::TTY_INFO_MAGIC);
+pub const TTY_DATA: ImageFile<TtyDataEntry> = ImageFile::new(magic::TTY_DATA_MAGIC);
 pub const STATS: ImageFile<StatsEntry> = ImageFile::new(magic::STATS_MAGIC);
 pub const MEMFD_INODE: ImageFile<MemfdInodeEntry> = ImageFile::new(magic::MEMFD_INODE_MAGIC);
 pub const UTSNS: ImageFile<UtsnsEntry> = ImageFile::new(magic::UTSNS_MAGIC);
@@ -159,6 +160,7 @@ mod tests {
             same(&SECCOMP),
             same(&TIMENS),
             same(&TTY_INFO),
+            same(&TTY_DATA),
             same(&STATS),
             same(&MEMFD_INODE),
             same(&UTSNS),

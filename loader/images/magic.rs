@@ -38,6 +38,7 @@ pub const FILE_LOCKS_MAGIC: u32 = 0x5432_3616;
 pub const GHOST_FILE_MAGIC: u32 = 0x5258_3605;
 pub const TCP_STREAM_MAGIC: u32 = 0x5146_5506;
 pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
+pub const TTY_DATA_MAGIC: u32 = 0x5941_3026;
 pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
 pub const UTSNS_MAGIC: u32 = 0x5447_3203;
 pub const IPC_VAR_MAGIC: u32 = 0x5311_5007;
@@ -308,7 +309,7 @@ pub static IMAGES: &[ImageKind] = &[
     ),
     kind(
         "TTY_DATA",
-        0x5941_3026,
+        TTY_DATA_MAGIC,
         "tty-data.img",
         &schema::TTY_DATA_ENTRY,
     ),

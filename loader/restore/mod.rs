@@ -141,6 +141,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         crate::files::ghost::Restored::make(&dir, &files)?
     };
     at("ghosts")?;
+    let ttys = files::tty::Images::read(&dir)?;
     let mut plans = Vec::with_capacity(tree.len());
     for (entry, core) in live {
         let mut task = images::read_task(&dir, &inventory, entry, core)?;
@@ -173,7 +174,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
                 mem.proxify(redirects, c);
             }
         }
-        let fds = files::plan(&task, opts.shell_job)?;
+        let fds = files::plan(&task, &ttys, opts.shell_job)?;
         let rlimits = args::rlimits(&k, &task);
         plans.push(TaskPlan {
             task,
@@ -320,6 +321,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let mut shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
     files::open_shared(plans.iter().map(|p| &p.fds), &mut shared, &shmem_fds)?;
+    let sessions: Vec<(u32, u32)> = plans
+        .iter()
+        .map(|p| (p.task.pstree.pid, p.task.pstree.sid))
+        .collect();
+    files::tty::check_sessions(&ttys, &sessions)?;
+    let cttys = files::tty::open_all(plans.iter().map(|p| &p.fds), &ttys, &mut shared)?;
     at("pipes")?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
@@ -332,6 +339,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         status: &status,
         area,
         shared: &shared,
+        cttys: &cttys,
         shmem: &shmem_fds,
         fault: fault.loader,
         // Without scripts nothing happens between the root's namespaces

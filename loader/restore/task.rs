@@ -39,6 +39,8 @@ pub(crate) struct TreeRun<'a> {
     /// Start of the premap area.
     pub(crate) area: u64,
     pub(crate) shared: &'a files::Shared,
+    /// Each session's controlling terminal, by session id.
+    pub(crate) cttys: &'a std::collections::HashMap<u32, files::tty::Ctty>,
     /// shmid -> memfd of each shmem object.
     pub(crate) shmem: &'a std::collections::HashMap<u64, i32>,
     /// The loader stage CREST_FAULT names, failed on purpose here.
@@ -93,8 +95,14 @@ impl TreeRun<'_> {
                 let _ = sys::prctl(libc::PR_SET_PDEATHSIG, 0, 0, 0, 0);
             }
         }
+        let ctty = self.cttys.get(&ps.sid).filter(|_| ps.sid == ps.pid);
         if ps.sid == ps.pid {
             sys::setsid().map_err(|e| format!("setsid: {e}"))?;
+            // Before any child: they inherit it.
+            if let Some(c) = ctty {
+                sys::tty_call(c.fd, libc::TIOCSCTTY, 0)
+                    .map_err(|e| format!("taking the controlling terminal: {e}"))?;
+            }
         } else if ps.pgid == ps.pid {
             sys::setpgid(0, 0).map_err(|e| format!("setpgid: {e}"))?;
         } else if i > 0 {
@@ -167,6 +175,12 @@ impl TreeRun<'_> {
         }
         // FORKING done: every task exists before any restores itself.
         self.status.arrive(restorer_blob::TREE_FORKING);
+        // Every group exists now. The leader's group is the foreground
+        // one since TIOCSCTTY, so this raises no SIGTTOU.
+        if let Some(c) = ctty.filter(|c| c.pgrp != 0 && c.pgrp != ps.sid) {
+            sys::tty_set(c.fd, libc::TIOCSPGRP, c.pgrp as i32)
+                .map_err(|e| format!("foreground group {}: {e}", c.pgrp))?;
+        }
         sys::umask(t.fs.umask.unwrap_or(0o022));
         let cwd = sys::open(
             &p.fds.cwd,

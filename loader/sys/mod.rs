@@ -1,6 +1,6 @@
 //! The loader's system calls: one typed wrapper each, returning
 //! `io::Result`, grouped by what they touch (`mm`, `fd`, `ptrace`,
-//! `probe`, `ipc`, `net`; processes, credentials and signals here). A wrapper that can
+//! `probe`, `ipc`, `net`, `tty`; processes, credentials and signals here). A wrapper that can
 //! replace, unmap or write memory, or fork, is an `unsafe fn` whose
 //! `# Safety` says what its caller must prove.
 
@@ -11,6 +11,7 @@ mod mm;
 mod net;
 mod probe;
 mod ptrace;
+mod tty;
 
 pub use fd::*;
 pub use fs::*;
@@ -18,6 +19,7 @@ pub use mm::*;
 pub use net::*;
 pub use probe::*;
 pub use ptrace::*;
+pub use tty::*;
 
 use std::ffi::CStr;
 use std::io;
