@@ -33,6 +33,11 @@ options (as CRIU's):
   --[no-]ghost-fiemap       accepted; a ghost's data is found with SEEK_DATA/SEEK_HOLE
   --file-locks              dump held file locks (flock, POSIX, OFD, leases); restore
                             takes back whatever filelocks.img holds
+  --force-irmap             accepted; crest always records the path of a watched inode
+  --irmap-scan-path DIR     accepted; paths come from file handles, nothing is scanned
+  --link-remap              accepted; a deleted file still linked elsewhere is refused
+  --evasive-devices         dump: a device opened by a path that now names another
+                            node of the same device number is kept by that path
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
   -o, --log-file FILE       log to FILE instead of stderr
   -v[0-4], -v...            log level (default 2: errors and warnings)
@@ -63,6 +68,8 @@ pub struct Opts {
     pub tcp_close: bool,
     pub ghost_limit: Option<u64>,
     pub file_locks: bool,
+    pub evasive_devices: bool,
+    pub link_remap: bool,
 }
 
 /// A size as CRIU takes it: a number of bytes, or with K, M or G.
@@ -124,6 +131,14 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             // gives what FIEMAP would.
             "--ghost-fiemap" | "--no-ghost-fiemap" => {}
             "--file-locks" => o.file_locks = true,
+            "--evasive-devices" => o.evasive_devices = true,
+            "--link-remap" => o.link_remap = true,
+            // Paths of watched inodes are resolved through their file
+            // handles at dump, always: there is no cache to build.
+            "--force-irmap" => {}
+            "--irmap-scan-path" => {
+                value("a directory")?;
+            }
             "--action-script" => o.scripts.push(value("a script")?),
             "--pretty" => o.pretty = true,
             "-i" | "--in" => o.files.push(value("a file")?.into()),
@@ -211,6 +226,8 @@ pub fn main() -> i32 {
                     .ghost_limit
                     .unwrap_or(crate::files::ghost::DEFAULT_LIMIT),
                 file_locks: opts.file_locks,
+                evasive_devices: opts.evasive_devices,
+                link_remap: opts.link_remap,
             })
             .map(|()| 0)
             .map_err(|e| e.to_string()),

@@ -212,6 +212,13 @@ fn pty_pairs_and_controlling_terminal() {
     victim_round_trip("pty", 0);
 }
 
+/// inotify watches keep their numbers (a gap included) and masks, a
+/// fanotify mark its mask and the instance its flags (notify.c).
+#[test]
+fn inotify_fanotify_round_trip() {
+    victim_round_trip("notify", 0);
+}
+
 /// An eventfd shared by a parent and child (with its counter), a signalfd
 /// with a pending signal, and two timerfds (one periodic with expirations
 /// to read, one far away) survive dump + restore.

@@ -73,6 +73,12 @@ pub struct DumpOptions {
     pub ghost_limit: u64,
     /// `--file-locks`: held file locks are dumped (else refused).
     pub file_locks: bool,
+    /// `--evasive-devices`: a device whose path now names another node
+    /// of the same device number is dumped by that path.
+    pub evasive_devices: bool,
+    /// `--link-remap`: a deleted file linked elsewhere is kept through a
+    /// hard link made next to it (else refused).
+    pub link_remap: bool,
 }
 
 /// Dumps the tree below `pid` into `dir`. `shell_job`: terminals are the
@@ -185,6 +191,8 @@ fn dump_tree(
     acc.files.sockets.tcp_close = o.tcp_close;
     acc.files.ghosts.limit = o.ghost_limit;
     acc.files.locks.allowed = o.file_locks;
+    acc.files.evasive_devices = o.evasive_devices;
+    acc.files.ghosts.link_remap = o.link_remap;
     acc.files.sockets.note_tree(&pids);
     for (i, p) in tree.iter_mut().enumerate() {
         dump_process(p, i, dir, &mut acc, &mut written, clock)?;

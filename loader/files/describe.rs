@@ -64,6 +64,8 @@ pub(super) fn describe(
         "anon_inode:[timerfd]" => Some(FdTypes::Timerfd),
         "anon_inode:[eventpoll]" => Some(FdTypes::Eventpoll),
         "anon_inode:[pidfd]" => Some(FdTypes::Pidfd),
+        "anon_inode:inotify" => Some(FdTypes::Inotify),
+        "anon_inode:[fanotify]" => Some(FdTypes::Fanotify),
         _ => None,
     };
     let socket = proc::link_inode(&link, "socket");
@@ -119,6 +121,12 @@ pub(super) fn describe(
                 epoll_targets(pid, fd, ep)?;
             }
             id
+        }
+        (None, None) if anon == Some(FdTypes::Inotify) => {
+            files.inotify(pid, fd, &info.text, status_flags)?
+        }
+        (None, None) if anon == Some(FdTypes::Fanotify) => {
+            files.fanotify(pid, fd, &info.text, status_flags)?
         }
         (None, None) if anon.is_some() => files.anon(&info.text, status_flags),
         (None, None) => files.reg(&link, status_flags, pos)?,

@@ -26,7 +26,7 @@ macro_rules! first_fown {
     }};
     ($e:expr, $conv:ident, $amp:tt) => {{
         first_fown!(@ $e, $conv, $amp,
-            reg, pipe, efd, sgfd, tfd, epfd, usk, isk, nlsk, psk, tty, memfd, ext)
+            reg, pipe, efd, sgfd, tfd, epfd, usk, isk, nlsk, psk, tty, memfd, ify, ffy, ext)
     }};
 }
 
@@ -54,6 +54,8 @@ pub(crate) fn async_io(e: &FileEntry) -> bool {
         .or(e.efd.as_ref().map(|x| x.flags))
         .or(e.sgfd.as_ref().map(|x| x.flags))
         .or(e.tfd.as_ref().map(|x| x.flags))
+        .or(e.ify.as_ref().map(|x| x.flags))
+        .or(e.ffy.as_ref().map(|x| x.flags))
         .unwrap_or(0);
     flags & libc::O_ASYNC as u32 != 0
 }

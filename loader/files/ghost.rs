@@ -45,6 +45,8 @@ pub(crate) struct Ghosts {
     pub(crate) remaps: Vec<RemapFilePathEntry>,
     /// `--ghost-limit`: the most bytes a deleted file may take on disk.
     pub(crate) limit: u64,
+    /// `--link-remap`: a deleted file linked elsewhere gets a hard link.
+    pub(crate) link_remap: bool,
 }
 
 impl Default for Ghosts {
@@ -53,6 +55,7 @@ impl Default for Ghosts {
             list: Vec::new(),
             remaps: Vec::new(),
             limit: DEFAULT_LIMIT,
+            link_remap: false,
         }
     }
 }

@@ -184,9 +184,14 @@ pub fn plan(
                     flags: pipe.flags as i32,
                 }
             }
-            (FdTypes::Eventfd | FdTypes::Signalfd | FdTypes::Timerfd, _) => {
-                Source::Anon(Box::new(file.clone()))
-            }
+            (
+                FdTypes::Eventfd
+                | FdTypes::Signalfd
+                | FdTypes::Timerfd
+                | FdTypes::Inotify
+                | FdTypes::Fanotify,
+                _,
+            ) => Source::Anon(Box::new(file.clone())),
             (FdTypes::Memfd, _) => {
                 let m = file
                     .memfd

@@ -10,6 +10,7 @@ pub mod ghost;
 pub mod install;
 pub mod locks;
 pub mod memfd;
+pub mod notify;
 pub mod pipe;
 pub mod shared;
 pub mod tty;
@@ -48,6 +49,8 @@ pub(crate) struct Files {
     pub(crate) memfds: memfd::Dumped,
     /// File locks (filelocks.img).
     pub(crate) locks: locks::Locks,
+    /// `--evasive-devices`.
+    pub(crate) evasive_devices: bool,
     /// Entries of deleted files met by path (mappings, cwd, exe), by
     /// device and inode.
     deleted_ids: HashMap<(u64, u64), u32>,

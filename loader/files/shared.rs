@@ -275,9 +275,13 @@ pub fn close_shared(shared: &Shared) {
     }
 }
 
-/// An eventfd with its counter, a signalfd with its mask, or a timerfd
-/// armed with its remaining time and interval and its pending ticks.
+/// An eventfd with its counter, a signalfd with its mask, a timerfd
+/// armed with its remaining time and interval and its pending ticks, or
+/// an inotify or fanotify instance with its watches or marks.
 fn create_anon(file: &FileEntry) -> Result<i32, RestoreError> {
+    if let Some(fd) = super::notify::create(file)? {
+        return Ok(fd);
+    }
     let nonblock = |flags: u32| flags as i32 & libc::O_NONBLOCK;
     let fail = |what: &str, e: std::io::Error| {
         RestoreError::sys(0, format!("file id {}: {what}", file.id), e)

@@ -813,9 +813,8 @@ message! {
 message! {
     /// CRIU `file_entry` (images/fdinfo.proto).
     ///
-    /// Only the kinds mirrored in this module are present; the tun,
-    /// inotify/fanotify and bpfmap payloads (tags 11, 13, 14, 21) are
-    /// skipped when decoding.
+    /// Only the kinds mirrored in this module are present; the tun and
+    /// bpfmap payloads (tags 11, 21) are skipped when decoding.
     FileEntry, FILE_ENTRY = "file_entry" {
         1 r#type as "type": required enumeration("FdTypes", FD_TYPES),
         2 id: required uint32,
@@ -828,6 +827,8 @@ message! {
         9 epfd: optional message(EventpollFileEntry, EVENTPOLL_FILE_ENTRY),
         10 sgfd: optional message(SignalfdEntry, SIGNALFD_ENTRY),
         12 tfd: optional message(TimerfdEntry, TIMERFD_ENTRY),
+        13 ify: optional message(InotifyFileEntry, INOTIFY_FILE_ENTRY),
+        14 ffy: optional message(FanotifyFileEntry, FANOTIFY_FILE_ENTRY),
         15 ext: optional message(ExtFileEntry, EXT_FILE_ENTRY),
         16 usk: optional message(UnixSkEntry, UNIX_SK_ENTRY),
         17 fifo: optional message(FifoEntry, FIFO_ENTRY),
@@ -937,6 +938,93 @@ message! {
         2 ns_id: required uint32,
         3 ns_cflag: required uint32,
         4 flags: required uint32,
+    }
+}
+
+criu_enum! {
+    /// CRIU `mark_type` (images/fsnotify.proto).
+    MarkType, MARK_TYPE = "mark_type" {
+        Unset = 0 "UNSET",
+        Inode = 1 "INODE",
+        Mount = 2 "MOUNT",
+    }
+}
+
+message! {
+    /// CRIU `fh_entry` (images/fh.proto): a file handle
+    /// (name_to_handle_at), its bytes packed into little-endian u64s, at
+    /// least 16 of them; `path` where the inode was resolved to one.
+    FhEntry, FH_ENTRY = "fh_entry" {
+        1 bytes: required uint32,
+        2 r#type as "type": required uint32,
+        3 handle: repeated uint64,
+        4 path: optional string,
+        5 mnt_id: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `inotify_wd_entry` (images/fsnotify.proto): one watch.
+    InotifyWdEntry, INOTIFY_WD_ENTRY = "inotify_wd_entry" {
+        1 id: required uint32,
+        2 i_ino: required uint64,
+        3 mask: required uint32 fmt(Fmt::Hex),
+        4 ignored_mask: required uint32 fmt(Fmt::Hex),
+        5 s_dev: required uint32 fmt(Fmt::Dev),
+        6 wd: required uint32,
+        7 f_handle: required message(FhEntry, FH_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `inotify_file_entry` (images/fsnotify.proto).
+    InotifyFileEntry, INOTIFY_FILE_ENTRY = "inotify_file_entry" {
+        1 id: required uint32,
+        2 flags: required uint32 fmt(Fmt::Hex),
+        4 fown: required message(FownEntry, FOWN_ENTRY),
+        5 wd: repeated message(InotifyWdEntry, INOTIFY_WD_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `fanotify_inode_mark_entry` (images/fsnotify.proto).
+    FanotifyInodeMarkEntry, FANOTIFY_INODE_MARK_ENTRY = "fanotify_inode_mark_entry" {
+        1 i_ino: required uint64,
+        2 f_handle: required message(FhEntry, FH_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `fanotify_mount_mark_entry` (images/fsnotify.proto).
+    FanotifyMountMarkEntry, FANOTIFY_MOUNT_MARK_ENTRY = "fanotify_mount_mark_entry" {
+        1 mnt_id: required uint32,
+        2 path: optional string,
+    }
+}
+
+message! {
+    /// CRIU `fanotify_mark_entry` (images/fsnotify.proto).
+    FanotifyMarkEntry, FANOTIFY_MARK_ENTRY = "fanotify_mark_entry" {
+        1 id: required uint32,
+        2 r#type as "type": required enumeration("MarkType", MARK_TYPE),
+        3 mflags: required uint32 fmt(Fmt::Hex),
+        4 mask: required uint32 fmt(Fmt::Hex),
+        5 ignored_mask: required uint32 fmt(Fmt::Hex),
+        6 s_dev: required uint32 fmt(Fmt::Dev),
+        7 ie: optional message(FanotifyInodeMarkEntry, FANOTIFY_INODE_MARK_ENTRY),
+        8 me: optional message(FanotifyMountMarkEntry, FANOTIFY_MOUNT_MARK_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `fanotify_file_entry` (images/fsnotify.proto).
+    FanotifyFileEntry, FANOTIFY_FILE_ENTRY = "fanotify_file_entry" {
+        1 id: required uint32,
+        2 flags: required uint32 fmt(Fmt::Hex),
+        3 fown: required message(FownEntry, FOWN_ENTRY),
+        4 faflags: required uint32 fmt(Fmt::Hex),
+        5 evflags: required uint32 fmt(Fmt::Hex),
+        6 mark: repeated message(FanotifyMarkEntry, FANOTIFY_MARK_ENTRY),
     }
 }
 
@@ -1520,6 +1608,13 @@ pub static ALL_MESSAGES: &[&MsgDesc] = &[
     &REG_FILE_ENTRY,
     &NS_FILE_ENTRY,
     &EVENTFD_FILE_ENTRY,
+    &FH_ENTRY,
+    &INOTIFY_WD_ENTRY,
+    &INOTIFY_FILE_ENTRY,
+    &FANOTIFY_INODE_MARK_ENTRY,
+    &FANOTIFY_MOUNT_MARK_ENTRY,
+    &FANOTIFY_MARK_ENTRY,
+    &FANOTIFY_FILE_ENTRY,
     &SIGNALFD_ENTRY,
     &TIMERFD_ENTRY,
     &EXT_FILE_ENTRY,

@@ -1,5 +1,6 @@
 //! Files by path and by offset: holes and data, positioned reads and
-//! writes, nodes, owners, modes and times (ghost files).
+//! writes, nodes, owners, modes and times (ghost files), file handles,
+//! inotify and fanotify.
 
 use std::ffi::CStr;
 use std::io;
@@ -189,4 +190,55 @@ pub fn readlink_fd(fd: RawFd) -> io::Result<std::path::PathBuf> {
     let n = unsafe { libc::readlinkat(fd, c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
     let n = check(n as libc::c_long)? as usize;
     Ok(std::ffi::OsStr::from_bytes(&buf[..n]).into())
+}
+
+/// `open_by_handle_at(mount_fd, handle, flags)`: the file that handle
+/// `bytes` of type `kind` names on the filesystem `mount_fd` is on.
+pub fn open_by_handle(mount_fd: RawFd, kind: i32, bytes: &[u8], flags: i32) -> io::Result<RawFd> {
+    // struct file_handle: u32 handle_bytes, i32 handle_type, then the bytes.
+    let mut buf = vec![0u8; 8 + bytes.len()];
+    buf[..4].copy_from_slice(&(bytes.len() as u32).to_ne_bytes());
+    buf[4..8].copy_from_slice(&kind.to_ne_bytes());
+    buf[8..].copy_from_slice(bytes);
+    // SAFETY: buf is a struct file_handle with handle_bytes bytes after
+    // its header; the kernel only reads it.
+    let r = unsafe {
+        libc::syscall(
+            libc::SYS_open_by_handle_at,
+            mount_fd,
+            buf.as_mut_ptr(),
+            flags,
+        )
+    };
+    check(r).map(|fd| fd as RawFd)
+}
+
+pub fn inotify_init(flags: i32) -> io::Result<RawFd> {
+    // SAFETY: inotify_init1 takes no memory.
+    check_int(unsafe { libc::inotify_init1(flags) })
+}
+
+pub fn inotify_add_watch(fd: RawFd, path: &CStr, mask: u32) -> io::Result<i32> {
+    // SAFETY: path is NUL-terminated; the kernel only reads it.
+    check_int(unsafe { libc::inotify_add_watch(fd, path.as_ptr(), mask) })
+}
+
+/// INOTIFY_IOC_SETNEXTWD: the next watch added gets number `wd`.
+pub fn inotify_set_next_wd(fd: RawFd, wd: i32) -> io::Result<()> {
+    const INOTIFY_IOC_SETNEXTWD: u64 = 0x4004_4900;
+    // SAFETY: the request takes its argument by value.
+    check_int(unsafe { libc::ioctl(fd, INOTIFY_IOC_SETNEXTWD as _, wd as libc::c_long) })
+        .map(|_| ())
+}
+
+pub fn fanotify_init(flags: u32, event_flags: u32) -> io::Result<RawFd> {
+    // SAFETY: fanotify_init takes no memory.
+    check_int(unsafe { libc::fanotify_init(flags, event_flags) })
+}
+
+/// `fanotify_mark(fd, flags, mask, AT_FDCWD, path)`.
+pub fn fanotify_mark(fd: RawFd, flags: u32, mask: u64, path: &CStr) -> io::Result<()> {
+    // SAFETY: path is NUL-terminated; the kernel only reads it.
+    check_int(unsafe { libc::fanotify_mark(fd, flags, mask, libc::AT_FDCWD, path.as_ptr()) })
+        .map(|_| ())
 }
