@@ -35,7 +35,7 @@ options (as CRIU's):
                             takes back whatever filelocks.img holds
   --force-irmap             accepted; crest always records the path of a watched inode
   --irmap-scan-path DIR     accepted; paths come from file handles, nothing is scanned
-  --link-remap              accepted; a deleted file still linked elsewhere is refused
+  --link-remap              dump a deleted file still linked elsewhere through a hard link
   --evasive-devices         dump: a device opened by a path that now names another
                             node of the same device number is kept by that path
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)

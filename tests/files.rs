@@ -270,6 +270,118 @@ fn deleted_files_round_trip() {
     victim_round_trip("ghost", 0);
 }
 
+/// A device opened by a path that now names another node (a bind mount
+/// over its directory): refused, and with --evasive-devices dumped and
+/// restored by that path, a node of the same device number.
+#[test]
+// The victim is reaped by reap_all(), as in start_victim().
+#[allow(clippy::zombie_processes)]
+fn evasive_devices() {
+    use std::os::unix::fs::FileTypeExt;
+    use std::os::unix::fs::MetadataExt;
+    let Some(_g) = harness("counter") else { return };
+    let top = Dir::new("evasive-nodes");
+    let (a, b) = (top.0.join("a"), top.0.join("b"));
+    for d in [&a, &b] {
+        fs::create_dir_all(d).unwrap();
+        let node = std::ffi::CString::new(d.join("zero").to_str().unwrap()).unwrap();
+        crest::sys::mknod(&node, libc::S_IFCHR | 0o666, libc::makedev(1, 5)).unwrap();
+    }
+    let out_dir = Dir::new("evasive-victim");
+    Command::new(victim("plain"))
+        .arg(out_dir.s())
+        .env_clear()
+        .stdin(fs::File::open(a.join("zero")).unwrap())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid: i32 = wait_for(&out_dir.0.join("ready"), 10)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let v = Victim { pid, out: out_dir };
+    let mount = |args: &[&str]| Command::new("mount").args(args).status().unwrap();
+    assert!(mount(&["--bind", b.to_str().unwrap(), a.to_str().unwrap()]).success());
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _mounted = Unmount(a.clone());
+    let dir = Dir::new("evasive");
+    let refused = crest_cmd(&["dump", "-t", &pid.to_string(), "-D", dir.s()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--evasive-devices"),
+        "{}",
+        text(&refused)
+    );
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let out = crest_cmd(&[
+        "dump",
+        "-t",
+        &pid.to_string(),
+        "-D",
+        dir.s(),
+        "--evasive-devices",
+    ]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(pid);
+    restore_dir(&dir, pid);
+    let fd0 = fs::metadata(format!("/proc/{pid}/fd/0")).unwrap();
+    assert!(fd0.file_type().is_char_device());
+    assert_eq!(fd0.rdev(), libc::makedev(1, 5));
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(pid as u32);
+}
+
+/// A deleted file still linked elsewhere: refused without --link-remap
+/// (the task runs on, no link is left); with it, kept through a link
+/// made next to it, which the restore removes again. The task gets the
+/// very inode back, at its offset, still watched (linkremap.c).
+#[test]
+fn link_remap_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("linkremap", &[]);
+    let sub = v.out.0.join("d");
+    let listing = || -> Vec<String> {
+        let mut names: Vec<String> = fs::read_dir(&sub)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let dir = Dir::new("linkremap");
+    let refused = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--link-remap"),
+        "{}",
+        text(&refused)
+    );
+    assert!(Path::new(&format!("/proc/{}", v.pid)).exists());
+    assert!(listing().is_empty(), "left: {:?}", listing());
+    let out = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        dir.s(),
+        "--link-remap",
+    ]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    assert_eq!(listing(), ["link_remap.1"]);
+    crit_decodes(&dir.0);
+    restore_dir(&dir, v.pid);
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert!(listing().is_empty(), "left: {:?}", listing());
+    assert_nothing_left(v.pid as u32);
+}
+
 /// Bad ghost files are refused with the image named, and nothing is left
 /// behind: a chunk past the file's size, and an image cut short in its
 /// data. Ghosts made before the bad one are removed again.

@@ -208,6 +208,8 @@ fn dump_tree(
         .collect();
     crate::files::tty::finish(&mut acc.files, &members, shell_job)?;
     crate::sockets::unix::check_peers(&mut acc.files.sockets, &mut acc.files.entries)?;
+    acc.files.ghosts.check_watched()?;
+    written.paths.extend(acc.files.ghosts.keep_links());
     tree::write_tree(pid, dir, &acc, &mut written)?;
     injected(fault, "images")?;
     clock.stage("images");

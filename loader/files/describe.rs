@@ -129,7 +129,10 @@ pub(super) fn describe(
             files.fanotify(pid, fd, &info.text, status_flags)?
         }
         (None, None) if anon.is_some() => files.anon(&info.text, status_flags),
-        (None, None) => files.reg(&link, status_flags, pos)?,
+        (None, None) => {
+            same_file(pid, fd, &link, files.evasive_devices)?;
+            files.reg(&link, status_flags, pos)?
+        }
     };
     if shared.is_none() && socket.is_none() {
         files.open.push(OpenFile { pid, fd, id });
@@ -153,6 +156,45 @@ pub(super) fn describe(
         .find(|e| e.id == id)
         .map_or(FdTypes::Reg as i32, |e| e.r#type);
     Ok((id, r#type, cloexec, info.locks))
+}
+
+/// The path a descriptor shows must name the file it has open, else the
+/// restore would open another (CRIU checks the same); with
+/// --evasive-devices a device node of the same device number will do.
+/// /proc files are left out: their inodes come and go.
+fn same_file(pid: i32, fd: i32, link: &str, evasive: bool) -> Result<(), DumpError> {
+    use std::os::unix::fs::MetadataExt;
+    if link.starts_with("/proc/") {
+        return Ok(());
+    }
+    let open = fs::metadata(format!("/proc/{pid}/fd/{fd}"));
+    let (Ok(open), Ok(named)) = (open, fs::symlink_metadata(link)) else {
+        return Ok(()); // reg() names a missing path
+    };
+    if open.is_symlink() || named.is_symlink() {
+        return Ok(()); // an O_PATH descriptor of a symlink
+    }
+    if (open.dev(), open.ino()) == (named.dev(), named.ino()) {
+        return Ok(());
+    }
+    let device = |m: &fs::Metadata| {
+        let k = m.mode() & libc::S_IFMT;
+        k == libc::S_IFCHR || k == libc::S_IFBLK
+    };
+    if evasive && device(&open) && device(&named) && open.rdev() == named.rdev() {
+        return Ok(());
+    }
+    Err(DumpError::refused(
+        pid,
+        format!(
+            "fd {fd}: {link} now names another file than the one open{}",
+            if device(&open) {
+                " (--evasive-devices takes any node of the same device)"
+            } else {
+                ""
+            }
+        ),
+    ))
 }
 
 /// Points each watch of epoll `efd` at a descriptor of the task that is

@@ -3,9 +3,10 @@
 //! `ghost_file_entry`, then the data as `ghost_chunk_entry` records each
 //! followed by its bytes, holes left out), and `remap-fpath.img` maps the
 //! `files.img` entry that names the file (by its old path) to the ghost.
-//! Regular files, directories, FIFOs, symlinks and device nodes; a file
-//! unlinked here but still linked elsewhere is refused (CRIU's
-//! --link-remap, which crest does not do).
+//! Regular files, directories, FIFOs, symlinks and device nodes. A file
+//! unlinked here but still linked elsewhere is, with --link-remap, kept
+//! through a hard link made next to its old path (`link_remap.<n>`, a
+//! LINKED remap, as CRIU makes it); without it, refused.
 //!
 //! At restore ([`Restored`]) each ghost is made again next to its old path
 //! before anything opens it, every entry remapped to it is pointed there,
@@ -47,6 +48,20 @@ pub(crate) struct Ghosts {
     pub(crate) limit: u64,
     /// `--link-remap`: a deleted file linked elsewhere gets a hard link.
     pub(crate) link_remap: bool,
+    /// Deleted files watched through inotify or fanotify, by (device,
+    /// inode): (pid, fd, name). Each must be a ghost by the end.
+    pub(crate) watched: Vec<((u64, u64), i32, i32, String)>,
+    /// The hard links made (device, inode, path): removed again unless
+    /// the dump keeps them (`keep_links`).
+    links: Vec<(u64, u64, String)>,
+}
+
+impl Drop for Ghosts {
+    fn drop(&mut self) {
+        for (_, _, p) in &self.links {
+            let _ = fs::remove_file(p);
+        }
+    }
 }
 
 impl Default for Ghosts {
@@ -56,6 +71,8 @@ impl Default for Ghosts {
             remaps: Vec::new(),
             limit: DEFAULT_LIMIT,
             link_remap: false,
+            watched: Vec::new(),
+            links: Vec::new(),
         }
     }
 }
@@ -84,7 +101,7 @@ impl Ghosts {
         link: &str,
         name: &str,
         id: u32,
-    ) -> Result<fs::Metadata, DumpError> {
+    ) -> Result<(fs::Metadata, Option<String>), DumpError> {
         let at = format!("/proc/{pid}/{link}");
         let path = CString::new(at.clone()).unwrap_or_default();
         let opath = sys::open_owned(&path, libc::O_PATH | libc::O_CLOEXEC)
@@ -95,10 +112,17 @@ impl Ghosts {
             |why: String| DumpError::refused(pid, format!("{link}: {name} (deleted) {why}"));
         let kind = meta.mode() & libc::S_IFMT;
         if meta.nlink() > 0 && kind != libc::S_IFDIR {
-            return Err(refuse(format!(
-                "still has {} links elsewhere; crest does not dump such files (CRIU's --link-remap)",
-                meta.nlink()
-            )));
+            if !self.link_remap {
+                return Err(refuse(format!(
+                    "still has {} links elsewhere (dump with --link-remap to keep it through a \
+                     link of its own)",
+                    meta.nlink()
+                )));
+            }
+            let path = self.link(&opath, &meta, name).map_err(|e| {
+                DumpError::sys(pid, format!("{link}: a link to {name} (deleted)"), e)
+            })?;
+            return Ok((meta, Some(path)));
         }
         let used = meta.blocks() * 512;
         if kind == libc::S_IFREG && used > self.limit {
@@ -169,7 +193,64 @@ impl Ghosts {
             remap_id: ghost_id,
             remap_type: Some(RemapType::Ghost as i32),
         });
-        Ok(meta)
+        Ok((meta, None))
+    }
+
+    /// The hard link to deleted file `file` (once at `name`) that keeps it:
+    /// `link_remap.<n>` in the directory it was in, made once per inode.
+    pub(crate) fn link(
+        &mut self,
+        file: &OwnedFd,
+        meta: &fs::Metadata,
+        name: &str,
+    ) -> std::io::Result<String> {
+        if let Some((_, _, p)) = self
+            .links
+            .iter()
+            .find(|l| l.0 == meta.dev() && l.1 == meta.ino())
+        {
+            return Ok(p.clone());
+        }
+        let dir = Path::new(name).parent().unwrap_or(Path::new("/"));
+        let from = CString::new(format!("/proc/self/fd/{}", file.as_raw_fd())).unwrap_or_default();
+        for n in self.links.len() as u32 + 1.. {
+            let path = dir.join(format!("link_remap.{n}"));
+            let to =
+                CString::new(path.as_os_str().as_encoded_bytes()).map_err(std::io::Error::other)?;
+            match sys::link_followed(&from, &to) {
+                Ok(()) => {
+                    let p = path.to_string_lossy().into_owned();
+                    self.links.push((meta.dev(), meta.ino(), p.clone()));
+                    return Ok(p);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Err(std::io::Error::other("no free link_remap name"))
+    }
+
+    /// Every watched deleted file is a ghost (the tree holds it open), to
+    /// be watched where the ghost is made at restore, its old path.
+    pub(crate) fn check_watched(&self) -> Result<(), DumpError> {
+        for ((dev, ino), pid, fd, name) in &self.watched {
+            if !self.list.iter().any(|g| g.dev == *dev && g.ino == *ino) {
+                return Err(DumpError::refused(
+                    *pid,
+                    format!(
+                        "fd {fd}: a watch on the deleted file {name}, which nothing of the tree \
+                         holds open (crest restores watches on deleted files it keeps as ghosts)"
+                    ),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The links made, now kept with the images: the caller removes them
+    /// should the dump fail after all.
+    pub(crate) fn keep_links(&mut self) -> Vec<PathBuf> {
+        self.links.drain(..).map(|l| PathBuf::from(l.2)).collect()
     }
 
     /// `ghost-file-<id>.img` of each ghost: its entry, then the data of a
@@ -212,6 +293,12 @@ pub struct Restored {
     /// files.img id -> the ghost's path.
     by_file: HashMap<u32, String>,
     made: Vec<(PathBuf, bool)>,
+    /// The link_remap files of the images, removed once the tree is
+    /// restored (`finish`), as CRIU removes them.
+    links: Vec<PathBuf>,
+    /// Each ghost's path by the (device, inode) it was dumped from, for
+    /// the watches on it.
+    by_inode: HashMap<(u32, u64), String>,
 }
 
 impl Drop for Restored {
@@ -262,14 +349,30 @@ impl Restored {
                         format!("{what} is not a regular file entry"),
                     )
                 })?;
-            if kind != RemapType::Ghost as i32 {
+            if kind == RemapType::Procfs as i32 {
                 return Err(RestoreError::Unsupported(format!(
-                    "{what} ({name}) is remapped by {}, which crest does not restore (only ghost files)",
-                    if kind == RemapType::Linked as i32 { "a link (--link-remap)" } else { "/proc" }
+                    "{what} ({name}) is remapped through /proc, which crest does not restore"
                 )));
             }
+            let linked = kind == RemapType::Linked as i32;
             let path = match made.get(&remap) {
                 Some(p) => p.clone(),
+                None if linked => {
+                    let from = files
+                        .get(&remap)
+                        .and_then(|f| f.reg.as_ref())
+                        .map(|reg| reg.name.clone())
+                        .ok_or_else(|| {
+                            bad(
+                                dir,
+                                "remap-fpath.img",
+                                format!("{what}: link {remap} is not a regular file entry"),
+                            )
+                        })?;
+                    let p = out.link_back(&from, &name, remap)?;
+                    made.insert(remap, p.clone());
+                    p
+                }
                 None => {
                     let p = out.make_one(dir, remap, &name)?;
                     made.insert(remap, p.clone());
@@ -281,11 +384,63 @@ impl Restored {
         Ok(out)
     }
 
-    /// Points every remapped entry of `files` at its ghost.
+    /// The tree is restored: the link_remap files go too (the old paths
+    /// linked back to them go with the ghosts, on drop).
+    pub fn finish(self) {
+        for l in &self.links {
+            let _ = fs::remove_file(l);
+        }
+    }
+
+    /// Links the file kept at `from` (a link_remap) back at its old path
+    /// `name`, or next to it when that is taken; returns the path.
+    fn link_back(&mut self, from: &str, name: &str, id: u32) -> Result<String, RestoreError> {
+        let cfrom = CString::new(from).unwrap_or_default();
+        for to in [name.to_string(), format!("{name}.crest-link-{id:x}")] {
+            let cto = CString::new(to.as_str()).unwrap_or_default();
+            match sys::link_at(&cfrom, &cto) {
+                Ok(()) => {
+                    self.made.push((PathBuf::from(&to), false));
+                    self.links.push(PathBuf::from(from));
+                    return Ok(to);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => {
+                    return Err(RestoreError::sys(
+                        0,
+                        format!("linking {from} back to {to}"),
+                        e,
+                    ))
+                }
+            }
+        }
+        Err(RestoreError::Inconsistent(format!(
+            "{name} and {name}.crest-link-{id:x} exist already"
+        )))
+    }
+
+    /// Points every remapped entry of `files` at its ghost, and every
+    /// inotify watch or fanotify mark on a ghosted inode at the ghost.
     pub fn apply(&self, files: &mut HashMap<u32, FileEntry>) {
         for (id, path) in &self.by_file {
             if let Some(reg) = files.get_mut(id).and_then(|f| f.reg.as_mut()) {
                 reg.name = path.clone();
+            }
+        }
+        let ghost = |dev: u32, ino: u64| self.by_inode.get(&(dev, ino)).cloned();
+        for f in files.values_mut() {
+            for w in f.ify.iter_mut().flat_map(|i| i.wd.iter_mut()) {
+                if let Some(p) = ghost(w.s_dev, w.i_ino) {
+                    w.f_handle.path = Some(p);
+                }
+            }
+            for m in f.ffy.iter_mut().flat_map(|x| x.mark.iter_mut()) {
+                let dev = m.s_dev;
+                if let Some(ie) = m.ie.as_mut() {
+                    if let Some(p) = ghost(dev, ie.i_ino) {
+                        ie.f_handle.path = Some(p);
+                    }
+                }
             }
         }
     }
@@ -324,6 +479,9 @@ impl Restored {
         let fail = |what: &str, e: std::io::Error| {
             RestoreError::sys(0, format!("ghost file {id:x} ({name}): {what} {ghost}"), e)
         };
+        if let (Some(dev), Some(ino)) = (g.dev, g.ino) {
+            self.by_inode.insert((dev, ino), ghost.clone());
+        }
         let mode = g.mode & 0o7777;
         sys::restore_metadata(
             &cpath,

@@ -263,9 +263,28 @@ impl Files {
         pos: u64,
     ) -> Result<u32, DumpError> {
         let id = self.add(|id| reg_entry(id, name, flags, pos, None));
-        let meta = self.ghosts.add(pid, link, name, id)?;
-        if let Some(e) = self.entries.last_mut() {
+        let (meta, linked) = self.ghosts.add(pid, link, name, id)?;
+        if let Some(e) = self.entries.iter_mut().find(|e| e.id == id) {
             *e = reg_entry(id, name, flags, pos, Some(&meta));
+        }
+        // Still linked elsewhere: remapped to the link made for it, which
+        // has a regular entry of its own (one per link).
+        if let Some(path) = linked {
+            let known = self.ghosts.remaps.iter().find_map(|r| {
+                let e = self.entries.iter().find(|e| e.id == r.remap_id)?;
+                (r.remap_type == Some(RemapType::Linked as i32)
+                    && e.reg.as_ref().is_some_and(|x| x.name == path))
+                .then_some(r.remap_id)
+            });
+            let remap_id = match known {
+                Some(r) => r,
+                None => self.add(|r| reg_entry(r, &path, 0, 0, Some(&meta))),
+            };
+            self.ghosts.remaps.push(RemapFilePathEntry {
+                orig_id: id,
+                remap_id,
+                remap_type: Some(RemapType::Linked as i32),
+            });
         }
         Ok(id)
     }

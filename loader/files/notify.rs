@@ -35,7 +35,13 @@ fn kdev(d: u64) -> (u64, u64) {
 
 /// The file handle of a mark line: its bytes as CRIU packs them, and
 /// the path it opens here (refused when the inode was deleted).
-fn handle(pid: i32, fd: i32, f: &HashMap<&str, &str>, sdev: u64) -> Result<FhEntry, DumpError> {
+fn handle(
+    pid: i32,
+    fd: i32,
+    f: &HashMap<&str, &str>,
+    sdev: u64,
+    ghosts: &mut super::ghost::Ghosts,
+) -> Result<FhEntry, DumpError> {
     let bad = || DumpError::refused(pid, format!("fd {fd}: a watch without its file handle"));
     let bytes = hex(f, "fhandle-bytes").ok_or_else(bad)? as usize;
     let kind = hex(f, "fhandle-type").ok_or_else(bad)? as u32;
@@ -50,27 +56,41 @@ fn handle(pid: i32, fd: i32, f: &HashMap<&str, &str>, sdev: u64) -> Result<FhEnt
     for (i, b) in raw.iter().enumerate() {
         words[i / 8] |= u64::from(*b) << (8 * (i % 8));
     }
-    let path = open_handle(sdev, kind as i32, &raw)
-        .and_then(|fd| {
-            let p = std::fs::read_link(format!("/proc/self/fd/{fd}"));
-            sys::close(fd);
-            p
-        })
-        .map_err(|e| {
-            DumpError::sys(
-                pid,
-                format!("fd {fd}: the file a watch is on (device {sdev:#x})"),
-                e,
-            )
-        })?;
-    let path = path.to_string_lossy().into_owned();
-    if path.ends_with(" (deleted)") {
-        return Err(DumpError::refused(
+    let fail = |e| {
+        DumpError::sys(
             pid,
-            format!(
-                "fd {fd}: a watch on the deleted file {path}, which crest does not restore yet"
-            ),
-        ));
+            format!("fd {fd}: the file a watch is on (device {sdev:#x})"),
+            e,
+        )
+    };
+    let file = open_handle(sdev, kind as i32, &raw).map_err(fail)?;
+    let own = format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&file));
+    let mut path = std::fs::read_link(&own)
+        .map_err(fail)?
+        .to_string_lossy()
+        .into_owned();
+    // A deleted file is watched where its ghost is made, or through the
+    // link that --link-remap makes for one still linked elsewhere.
+    if let Some(name) = path.strip_suffix(" (deleted)").map(str::to_string) {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(&own).map_err(fail)?;
+        if meta.nlink() == 0 {
+            // A ghost, if the tree holds it (checked once all is met).
+            ghosts
+                .watched
+                .push(((meta.dev(), meta.ino()), pid, fd, name.clone()));
+            path = name;
+        } else if ghosts.link_remap {
+            path = ghosts.link(&file, &meta, &name).map_err(fail)?;
+        } else {
+            return Err(DumpError::refused(
+                pid,
+                format!(
+                    "fd {fd}: a watch on the deleted file {path}, still linked elsewhere (dump \
+                     with --link-remap to keep it through a link of its own)"
+                ),
+            ));
+        }
     }
     Ok(FhEntry {
         bytes: bytes as u32,
@@ -83,7 +103,7 @@ fn handle(pid: i32, fd: i32, f: &HashMap<&str, &str>, sdev: u64) -> Result<FhEnt
 
 /// Opens (O_PATH) the file handle `raw` names on the filesystem of
 /// device `sdev`, through a mount point of it.
-fn open_handle(sdev: u64, kind: i32, raw: &[u8]) -> std::io::Result<i32> {
+fn open_handle(sdev: u64, kind: i32, raw: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
     let (major, minor) = kdev(sdev);
     let want = format!("{major}:{minor}");
     let info = std::fs::read_to_string("/proc/self/mountinfo")?;
@@ -135,7 +155,7 @@ impl Files {
                 ignored_mask: hex(&f, "ignored_mask").unwrap_or(0) as u32,
                 s_dev: sdev as u32,
                 wd: n as u32,
-                f_handle: handle(pid, fd, &f, sdev)?,
+                f_handle: handle(pid, fd, &f, sdev, &mut self.ghosts)?,
             });
         }
         Ok(self.add(|id| FileEntry {
@@ -189,7 +209,7 @@ impl Files {
                 m.s_dev = sdev as u32;
                 m.ie = Some(FanotifyInodeMarkEntry {
                     i_ino: ino,
-                    f_handle: handle(pid, fd, &f, sdev)?,
+                    f_handle: handle(pid, fd, &f, sdev, &mut self.ghosts)?,
                 });
             } else if let Some(mnt) = hex(&f, "mnt_id") {
                 m.r#type = MarkType::Mount as i32;
@@ -253,9 +273,9 @@ fn mark_path(fh: &FhEntry, sdev: u32, what: &str) -> Result<CString, RestoreErro
             }
             let fd = open_handle(u64::from(sdev), fh.r#type as i32, &raw)
                 .map_err(|e| RestoreError::sys(0, format!("{what}: opening its file handle"), e))?;
-            let p = std::fs::read_link(format!("/proc/self/fd/{fd}"));
-            sys::close(fd);
-            p.map_err(|e| RestoreError::sys(0, what.to_string(), e))?
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&fd);
+            std::fs::read_link(format!("/proc/self/fd/{fd}"))
+                .map_err(|e| RestoreError::sys(0, what.to_string(), e))?
                 .to_string_lossy()
                 .into_owned()
         }

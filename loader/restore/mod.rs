@@ -406,7 +406,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // Every task is restored and none runs its own code yet.
     script(Action::PostRestore, Some(guard.root))?;
     // Every task has opened and mapped its files: the ghosts go.
-    drop(ghosts);
+    ghosts.finish();
     // The connections are back: their packets may flow again.
     crate::sockets::netfilter::unlock_after_restore(&inventory);
     script(Action::PreResume, Some(guard.root))?;

@@ -194,7 +194,12 @@ pub fn readlink_fd(fd: RawFd) -> io::Result<std::path::PathBuf> {
 
 /// `open_by_handle_at(mount_fd, handle, flags)`: the file that handle
 /// `bytes` of type `kind` names on the filesystem `mount_fd` is on.
-pub fn open_by_handle(mount_fd: RawFd, kind: i32, bytes: &[u8], flags: i32) -> io::Result<RawFd> {
+pub fn open_by_handle(
+    mount_fd: RawFd,
+    kind: i32,
+    bytes: &[u8],
+    flags: i32,
+) -> io::Result<std::os::fd::OwnedFd> {
     // struct file_handle: u32 handle_bytes, i32 handle_type, then the bytes.
     let mut buf = vec![0u8; 8 + bytes.len()];
     buf[..4].copy_from_slice(&(bytes.len() as u32).to_ne_bytes());
@@ -210,7 +215,9 @@ pub fn open_by_handle(mount_fd: RawFd, kind: i32, bytes: &[u8], flags: i32) -> i
             flags,
         )
     };
-    check(r).map(|fd| fd as RawFd)
+    let fd = check(r)? as RawFd;
+    // SAFETY: the kernel just gave us this descriptor, owned from here.
+    Ok(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) })
 }
 
 pub fn inotify_init(flags: i32) -> io::Result<RawFd> {
@@ -241,4 +248,26 @@ pub fn fanotify_mark(fd: RawFd, flags: u32, mask: u64, path: &CStr) -> io::Resul
     // SAFETY: path is NUL-terminated; the kernel only reads it.
     check_int(unsafe { libc::fanotify_mark(fd, flags, mask, libc::AT_FDCWD, path.as_ptr()) })
         .map(|_| ())
+}
+
+/// `linkat(AT_FDCWD, from, AT_FDCWD, to, AT_SYMLINK_FOLLOW)`: through a
+/// /proc/self/fd link, a new name for an open (even deleted) file.
+pub fn link_followed(from: &CStr, to: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated; the kernel only reads them.
+    check_int(unsafe {
+        libc::linkat(
+            libc::AT_FDCWD,
+            from.as_ptr(),
+            libc::AT_FDCWD,
+            to.as_ptr(),
+            libc::AT_SYMLINK_FOLLOW,
+        )
+    })
+    .map(|_| ())
+}
+
+/// `link(from, to)`: a second name for a file.
+pub fn link_at(from: &CStr, to: &CStr) -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated; the kernel only reads them.
+    check_int(unsafe { libc::link(from.as_ptr(), to.as_ptr()) }).map(|_| ())
 }
