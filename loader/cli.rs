@@ -38,6 +38,11 @@ options (as CRIU's):
   --link-remap              dump a deleted file still linked elsewhere through a hard link
   --evasive-devices         dump: a device opened by a path that now names another
                             node of the same device number is kept by that path
+  --external NAME           dump: record file[MNT_ID:INODE] or tty[RDEV:DEV] (hex) by that
+                            name instead of dumping it (repeatable)
+  --inherit-fd fd[N]:NAME   restore: our descriptor N stands for the file NAME names: an
+                            --external one, pipe:[ID], socket:[INODE], tty[RDEV:DEV] or a
+                            path (repeatable)
   --action-script SCRIPT    run SCRIPT (sh -c) at each dump/restore action (repeatable)
   -o, --log-file FILE       log to FILE instead of stderr
   -v[0-4], -v...            log level (default 2: errors and warnings)
@@ -70,6 +75,8 @@ pub struct Opts {
     pub file_locks: bool,
     pub evasive_devices: bool,
     pub link_remap: bool,
+    pub external: Vec<String>,
+    pub inherit_fd: Vec<crate::files::external::Inherit>,
 }
 
 /// A size as CRIU takes it: a number of bytes, or with K, M or G.
@@ -133,6 +140,12 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "--file-locks" => o.file_locks = true,
             "--evasive-devices" => o.evasive_devices = true,
             "--link-remap" => o.link_remap = true,
+            "--external" => o.external.push(value("a name")?),
+            "--inherit-fd" => o
+                .inherit_fd
+                .push(crate::files::external::parse_inherit(&value(
+                    "fd[N]:NAME",
+                )?)?),
             // Paths of watched inodes are resolved through their file
             // handles at dump, always: there is no cache to build.
             "--force-irmap" => {}
@@ -199,6 +212,7 @@ pub fn main() -> i32 {
             detach: opts.detach,
             pidfile: opts.pidfile.clone(),
             shell_job: opts.shell_job,
+            inherit_fd: opts.inherit_fd.clone(),
             scripts: crate::scripts::Scripts(opts.scripts.clone()),
             sibling: opts.sibling,
             check_only: opts.check_only,
@@ -227,6 +241,7 @@ pub fn main() -> i32 {
                     .unwrap_or(crate::files::ghost::DEFAULT_LIMIT),
                 file_locks: opts.file_locks,
                 evasive_devices: opts.evasive_devices,
+                external: opts.external.clone(),
                 link_remap: opts.link_remap,
             })
             .map(|()| 0)

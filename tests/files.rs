@@ -270,6 +270,177 @@ fn deleted_files_round_trip() {
     victim_round_trip("ghost", 0);
 }
 
+/// Starts the plain victim with `stdin` and `stdout` as given.
+// The victim is reaped by reap_all(), as in start_victim().
+#[allow(clippy::zombie_processes)]
+fn plain_with(name: &str, stdin: std::process::Stdio, stdout: std::process::Stdio) -> Victim {
+    let out_dir = Dir::new(name);
+    Command::new(victim("plain"))
+        .arg(out_dir.s())
+        .env_clear()
+        .stdin(stdin)
+        .stdout(stdout)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let pid: i32 = wait_for(&out_dir.0.join("ready"), 10)
+        .unwrap()
+        .parse()
+        .unwrap();
+    Victim { pid, out: out_dir }
+}
+
+/// --inherit-fd: a pipe of the images (pipe:[ID]) comes back as one of
+/// the restoring crest's descriptors. --external file[MNT_ID:INODE]: a
+/// file recorded by that name, not dumped; the restore refuses it until
+/// --inherit-fd names a descriptor for it, which the task then gets.
+#[test]
+fn external_files_and_inherit_fd() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_g) = harness("counter") else { return };
+    let (reader, writer) = std::io::pipe().unwrap();
+    let v = plain_with(
+        "inherit-victim",
+        std::process::Stdio::null(),
+        writer.try_clone().unwrap().into(),
+    );
+    let pipe = fs::read_link(format!("/proc/{}/fd/1", v.pid)).unwrap();
+    let dir = Dir::new("inherit");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    let name = pipe.to_str().unwrap().to_string(); // pipe:[INODE]
+    let pidfile = dir.0.join("restored.pid");
+    let out = Command::new(crest())
+        .args(["restore", "-D", dir.s(), "-d", "--shell-job", "--pidfile"])
+        .arg(&pidfile)
+        .arg("--inherit-fd")
+        .arg(format!("fd[0]:{name}"))
+        .stdin(writer.try_clone().unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/fd/1", v.pid)).unwrap(),
+        pipe
+    );
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+    drop(reader);
+
+    let held = Dir::new("inherit-files");
+    let (a, b) = (held.0.join("a"), held.0.join("b"));
+    fs::write(&a, "a").unwrap();
+    fs::write(&b, "b").unwrap();
+    let v = plain_with(
+        "external-victim",
+        fs::File::open(&a).unwrap().into(),
+        std::process::Stdio::null(),
+    );
+    let fdinfo = fs::read_to_string(format!("/proc/{}/fdinfo/0", v.pid)).unwrap();
+    let mnt_id: u64 = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    let ext = format!("file[{mnt_id:x}:{:x}]", fs::metadata(&a).unwrap().ino());
+    let dir = Dir::new("external");
+    let out = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        dir.s(),
+        "--external",
+        &ext,
+    ]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    let refused = crest_cmd(&["restore", "-D", dir.s(), "-d", "--shell-job"]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains(&format!("--inherit-fd fd[N]:{ext}")),
+        "{}",
+        text(&refused)
+    );
+    assert!(!Path::new(&format!("/proc/{}", v.pid)).exists());
+    let out = Command::new(crest())
+        .args([
+            "restore",
+            "-D",
+            dir.s(),
+            "-d",
+            "--shell-job",
+            "--inherit-fd",
+        ])
+        .arg(format!("fd[0]:{ext}"))
+        .stdin(fs::File::open(&b).unwrap())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    assert_eq!(fs::read_link(format!("/proc/{}/fd/0", v.pid)).unwrap(), b);
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// --external tty[RDEV:DEV]: a terminal recorded by name (an EXT_TTY
+/// record), handed back at restore through --inherit-fd.
+#[test]
+fn external_terminal() {
+    use std::os::unix::fs::MetadataExt;
+    let Some(_g) = harness("counter") else { return };
+    let (_master, slave) = crest::sys::open_pty().unwrap();
+    let tty = || {
+        fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(&slave)
+            .unwrap()
+    };
+    let v = plain_with("ext-tty-victim", tty().into(), std::process::Stdio::null());
+    let meta = fs::metadata(&slave).unwrap();
+    let ext = format!("tty[{:x}:{:x}]", meta.rdev(), meta.dev());
+    let dir = Dir::new("ext-tty");
+    let out = crest_cmd(&[
+        "dump",
+        "-t",
+        &v.pid.to_string(),
+        "-D",
+        dir.s(),
+        "--external",
+        &ext,
+    ]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    let out = Command::new(crest())
+        .args([
+            "restore",
+            "-D",
+            dir.s(),
+            "-d",
+            "--shell-job",
+            "--inherit-fd",
+        ])
+        .arg(format!("fd[0]:{ext}"))
+        .stdin(tty())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    assert_eq!(
+        fs::read_link(format!("/proc/{}/fd/0", v.pid)).unwrap(),
+        slave
+    );
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
 /// A device opened by a path that now names another node (a bind mount
 /// over its directory): refused, and with --evasive-devices dumped and
 /// restored by that path, a node of the same device number.

@@ -79,6 +79,8 @@ pub struct DumpOptions {
     /// `--link-remap`: a deleted file linked elsewhere is kept through a
     /// hard link made next to it (else refused).
     pub link_remap: bool,
+    /// `--external`: files and terminals recorded by name, not dumped.
+    pub external: Vec<String>,
 }
 
 /// Dumps the tree below `pid` into `dir`. `shell_job`: terminals are the
@@ -192,6 +194,7 @@ fn dump_tree(
     acc.files.ghosts.limit = o.ghost_limit;
     acc.files.locks.allowed = o.file_locks;
     acc.files.evasive_devices = o.evasive_devices;
+    acc.files.external = o.external.clone();
     acc.files.ghosts.link_remap = o.link_remap;
     acc.files.sockets.note_tree(&pids);
     for (i, p) in tree.iter_mut().enumerate() {

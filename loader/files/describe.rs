@@ -129,10 +129,19 @@ pub(super) fn describe(
             files.fanotify(pid, fd, &info.text, status_flags)?
         }
         (None, None) if anon.is_some() => files.anon(&info.text, status_flags),
-        (None, None) => {
-            same_file(pid, fd, &link, files.evasive_devices)?;
-            files.reg(&link, status_flags, pos)?
-        }
+        (None, None) => match external(pid, fd, &info.text, &files.external) {
+            Some(name) => files.add(|id| {
+                let mut e = super::reg_entry(id, &name, status_flags, pos, None);
+                if let Some(r) = e.reg.as_mut() {
+                    r.ext = Some(true);
+                }
+                e
+            }),
+            None => {
+                same_file(pid, fd, &link, files.evasive_devices)?;
+                files.reg(&link, status_flags, pos)?
+            }
+        },
     };
     if shared.is_none() && socket.is_none() {
         files.open.push(OpenFile { pid, fd, id });
@@ -156,6 +165,24 @@ pub(super) fn describe(
         .find(|e| e.id == id)
         .map_or(FdTypes::Reg as i32, |e| e.r#type);
     Ok((id, r#type, cloexec, info.locks))
+}
+
+/// The `--external` name descriptor `fd` of `pid` matches, if any
+/// (`file[MNT_ID:INODE]`, from its fdinfo and inode).
+fn external(pid: i32, fd: i32, fdinfo: &str, external: &[String]) -> Option<String> {
+    use std::os::unix::fs::MetadataExt;
+    if external.is_empty() {
+        return None;
+    }
+    let mnt_id: u64 = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))?
+        .trim()
+        .parse()
+        .ok()?;
+    let ino = fs::metadata(format!("/proc/{pid}/fd/{fd}")).ok()?.ino();
+    let name = super::external::file_name(mnt_id, ino);
+    external.contains(&name).then_some(name)
 }
 
 /// The path a descriptor shows must name the file it has open, else the

@@ -150,11 +150,17 @@ fn reg_name(files: &std::collections::HashMap<u32, FileEntry>, id: u32) -> Optio
     files.get(&id)?.reg.as_ref().map(|r| r.name.as_str())
 }
 
-pub fn plan(
-    task: &TaskImages,
-    ttys: &super::tty::Images,
-    shell_job: bool,
-) -> Result<FdPlan, RestoreError> {
+/// What planning a task's descriptors takes besides its images.
+pub struct PlanContext<'a> {
+    pub ttys: &'a super::tty::Images,
+    /// `--shell-job`.
+    pub shell_job: bool,
+    /// `--inherit-fd`.
+    pub inherit: &'a [super::external::Inherit],
+}
+
+pub fn plan(task: &TaskImages, ctx: &PlanContext) -> Result<FdPlan, RestoreError> {
+    let (ttys, shell_job) = (ctx.ttys, ctx.shell_job);
     let fdinfo_name = "fdinfo";
     let mut targets = Vec::new();
     let mut memfds = Vec::new();
@@ -165,7 +171,9 @@ pub fn plan(
         let fd = i32::try_from(fi.fd).map_err(|_| {
             RestoreError::Inconsistent(format!("{fdinfo_name}: fd {} out of range", fi.fd))
         })?;
+        let inherited = super::external::inherited(file, ttys, ctx.inherit, &what)?;
         let source = match (kind, &file.reg) {
+            _ if inherited.is_some() => Source::Inherit(inherited.unwrap_or(-1)),
             (FdTypes::Reg, Some(reg)) => {
                 check_size(&reg.name, reg.size, &what)?;
                 Source::Path {

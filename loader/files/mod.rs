@@ -5,6 +5,7 @@
 //! descriptors, `pipe` handles pipes both ways.
 
 pub mod describe;
+pub mod external;
 pub mod fown;
 pub mod ghost;
 pub mod install;
@@ -51,6 +52,8 @@ pub(crate) struct Files {
     pub(crate) locks: locks::Locks,
     /// `--evasive-devices`.
     pub(crate) evasive_devices: bool,
+    /// `--external` names: files and terminals recorded, not dumped.
+    pub(crate) external: Vec<String>,
     /// Entries of deleted files met by path (mappings, cwd, exe), by
     /// device and inode.
     deleted_ids: HashMap<(u64, u64), u32>,

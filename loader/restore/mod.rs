@@ -64,6 +64,8 @@ pub struct RestoreOptions {
     pub pidfile: Option<PathBuf>,
     /// The tree was a shell job: it joins the caller's session and terminal.
     pub shell_job: bool,
+    /// `--inherit-fd`: crest's descriptors standing for files of the images.
+    pub inherit_fd: Vec<files::external::Inherit>,
     /// `--action-script`s, run at each restore action.
     pub scripts: crate::scripts::Scripts,
     /// `--restore-sibling`: the root becomes our sibling (CLONE_PARENT),
@@ -142,6 +144,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     };
     at("ghosts")?;
     let ttys = files::tty::Images::read(&dir)?;
+    files::external::check_inherited(&opts.inherit_fd)?;
     let mut plans = Vec::with_capacity(tree.len());
     for (entry, core) in live {
         let mut task = images::read_task(&dir, &inventory, entry, core)?;
@@ -174,7 +177,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
                 mem.proxify(redirects, c);
             }
         }
-        let fds = files::plan(&task, &ttys, opts.shell_job)?;
+        let ctx = files::PlanContext {
+            ttys: &ttys,
+            shell_job: opts.shell_job,
+            inherit: &opts.inherit_fd,
+        };
+        let fds = files::plan(&task, &ctx)?;
         let rlimits = args::rlimits(&k, &task);
         plans.push(TaskPlan {
             task,

@@ -283,3 +283,9 @@ pub fn pidfd_open(pid: i32, flags: i32) -> io::Result<RawFd> {
     // SAFETY: pidfd_open takes no memory.
     check(unsafe { libc::syscall(libc::SYS_pidfd_open, pid, flags) }).map(|fd| fd as RawFd)
 }
+
+/// Whether descriptor `fd` is open (F_GETFD).
+pub fn fd_is_open(fd: RawFd) -> bool {
+    // SAFETY: F_GETFD takes no memory.
+    unsafe { libc::fcntl(fd, libc::F_GETFD) >= 0 }
+}

@@ -79,6 +79,10 @@ impl Files {
         let meta = fs::metadata(format!("/proc/self/fd/{c}"))
             .map_err(|e| DumpError::sys(pid, format!("fd {fd}: fstat"), e))?;
         let rdev = meta.rdev();
+        let ext = crate::files::external::tty_name(rdev, meta.dev());
+        if self.external.contains(&ext) {
+            return Ok(self.external_tty(&meta, flags));
+        }
         let driver = Driver::of(rdev).ok_or_else(|| {
             DumpError::refused(
                 pid,
@@ -129,6 +133,51 @@ impl Files {
             }),
             ..Default::default()
         }))
+    }
+}
+
+impl Files {
+    /// A terminal named by `--external tty[RDEV:DEV]`: an EXT_TTY record
+    /// with only its identity (one per device, numbered as CRIU numbers
+    /// them), and no path; the restore takes it from --inherit-fd.
+    fn external_tty(&mut self, meta: &fs::Metadata, flags: u32) -> u32 {
+        let (rdev, dev) = (meta.rdev() as u32, meta.dev() as u32);
+        let known =
+            self.tty.infos.iter().find(|i| {
+                i.r#type == TtyType::ExtTty as i32 && i.rdev == rdev && i.dev == Some(dev)
+            });
+        let info_id = match known {
+            Some(i) => i.id,
+            None => {
+                let n = self
+                    .tty
+                    .infos
+                    .iter()
+                    .filter(|i| i.r#type == TtyType::ExtTty as i32)
+                    .count() as u32;
+                let id = (1012 + n + 1) << 1;
+                self.tty.infos.push(TtyInfoEntry {
+                    id,
+                    r#type: TtyType::ExtTty as i32,
+                    rdev,
+                    dev: Some(dev),
+                    ..Default::default()
+                });
+                id
+            }
+        };
+        self.add(|id| FileEntry {
+            r#type: FdTypes::Tty as i32,
+            id,
+            tty: Some(TtyFileEntry {
+                id,
+                tty_info_id: info_id,
+                flags,
+                fown: FownEntry::default(),
+                regf_id: None,
+            }),
+            ..Default::default()
+        })
     }
 }
 
