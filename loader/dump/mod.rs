@@ -516,7 +516,11 @@ fn dump_process(
         mm_env_end: stat.field(51),
         exe_file_id: exe_id,
         mm_saved_auxv: auxv(pid)?,
-        vmas: vmas.clone(),
+        vmas: vmas
+            .iter()
+            .cloned()
+            .chain(mem::guard_regions(pid)?)
+            .collect(),
         dumpable: None,
         aios: Vec::new(),
         thp_disabled: Some(asked.thp_disabled),

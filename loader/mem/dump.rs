@@ -226,6 +226,31 @@ fn pagemap_entries(pid: i32, pagemap: &File, start: u64, end: u64) -> Result<Vec
         .collect())
 }
 
+/// The MADV_GUARD_INSTALL regions of the task, as CRIU 4.2 lists them
+/// after its VMAs: entries with only VMA_AREA_GUARD set. Found with
+/// PAGEMAP_SCAN over the whole address space (a kernel without it has no
+/// guard regions either).
+pub fn guard_regions(pid: i32) -> Result<Vec<VmaEntry>, DumpError> {
+    use std::os::fd::AsRawFd;
+    let pagemap = File::open(format!("/proc/{pid}/pagemap"))
+        .map_err(|e| DumpError::file(format!("/proc/{pid}/pagemap"), e))?;
+    let found = match sys::pagemap_scan_guards(pagemap.as_raw_fd(), crate::arch::TASK_SIZE) {
+        Ok(r) => r,
+        Err(e) if matches!(e.raw_os_error(), Some(libc::EINVAL | libc::ENOTTY)) => Vec::new(),
+        Err(e) => return Err(DumpError::sys(pid, "PAGEMAP_SCAN for guard regions", e)),
+    };
+    Ok(found
+        .into_iter()
+        .map(|(start, end)| VmaEntry {
+            start,
+            end,
+            status: crate::images::flags::VMA_AREA_GUARD,
+            fd: -1,
+            ..Default::default()
+        })
+        .collect())
+}
+
 /// Pages of one VMA worth dumping, as runs of (vaddr, pages).
 fn runs_of(
     pid: i32,
@@ -242,16 +267,9 @@ fn runs_of(
     let entries = pagemap_entries(pid, pagemap, v.start, v.end)?;
     let mut runs: Vec<(u64, u64)> = Vec::new();
     for (i, &e) in entries.iter().enumerate() {
+        // Guard pages hold nothing; guard_regions lists them.
         if e & PM_GUARD_REGION != 0 {
-            return Err(DumpError::refused(
-                pid,
-                format!(
-                    "vma {:#x}-{:#x}: guard pages (MADV_GUARD_INSTALL) at {:#x} are not dumped yet",
-                    v.start,
-                    v.end,
-                    v.start + i as u64 * PAGE
-                ),
-            ));
+            continue;
         }
         let present = e & PM_PRESENT != 0;
         let keep = if dump_cow {

@@ -149,19 +149,28 @@ pub fn threads_out(pid: i32, tids: &[i32], blob: (u64, u64)) -> Result<(), Resto
     Ok(())
 }
 
+/// What the finish puts back in a task besides unmapping the blob.
+pub struct Last<'a> {
+    /// The signal a task dumped stopped is stopped with again.
+    pub stop: Option<i32>,
+    /// The dumped SIGTRAP action (handler, flags, restorer, mask) when it
+    /// is not the default: the kernel resets it as the blob's `int3`
+    /// traps with every signal blocked.
+    pub sigtrap: Option<[u64; 4]>,
+    /// MADV_GUARD_INSTALL regions, installed once no blob code runs.
+    pub guards: &'a [(u64, u64)],
+}
+
 /// Steps 2-4 above. `trapped`: the `int3` stop was already reaped.
-/// `sigtrap`: the dumped SIGTRAP action (handler, flags, restorer, mask)
-/// when it is not the default, put back before the unmap: the kernel
-/// resets it as the blob's `int3` traps with every signal blocked.
 pub fn unmap_blob(
     pid: i32,
     trapped: bool,
     blob_at: u64,
     blob_len: u64,
-    stop: Option<i32>,
-    sigtrap: Option<[u64; 4]>,
+    last: &Last,
     mut pending: Vec<i32>,
 ) -> Result<(), RestoreError> {
+    let (stop, sigtrap) = (last.stop, last.sigtrap);
     let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
     if !trapped {
         wait_stop(
@@ -202,6 +211,20 @@ pub fn unmap_blob(
         if ret != 0 {
             return Err(failed(
                 "rt_sigaction(SIGTRAP) after the breakpoint".into(),
+                ret,
+            ));
+        }
+    }
+    const MADV_GUARD_INSTALL: u64 = 102;
+    for &(start, end) in last.guards {
+        let ret = inject(
+            libc::SYS_madvise,
+            [start, end - start, MADV_GUARD_INSTALL, 0],
+            "madvise",
+        )?;
+        if ret != 0 {
+            return Err(failed(
+                format!("guard region {start:#x}-{end:#x} (MADV_GUARD_INSTALL)"),
                 ret,
             ));
         }

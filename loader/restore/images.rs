@@ -40,6 +40,9 @@ pub struct TaskImages {
     pub memfds: HashMap<u32, crate::images::schema::MemfdInodeEntry>,
     /// The file locks the task held (filelocks.img).
     pub locks: Vec<crate::images::schema::FileLockEntry>,
+    /// MADV_GUARD_INSTALL regions, which CRIU lists after the VMAs as
+    /// entries with only VMA_AREA_GUARD set (taken out of `mm.vmas`).
+    pub guards: Vec<(u64, u64)>,
 }
 
 fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
@@ -132,7 +135,8 @@ pub fn read_task(
     }
 
     let mm_name = MM.name(pid);
-    let mm = MM.read_one(dir, pid)?;
+    let mut mm = MM.read_one(dir, pid)?;
+    let guards = guard_regions(dir, &mm_name, &mut mm)?;
     check_vmas(dir, &mm_name, &mm)?;
 
     let pm_name = format!("pagemap-{pid}.img");
@@ -240,6 +244,7 @@ pub fn read_task(
         }
     }
     Ok(TaskImages {
+        guards,
         locks,
         ids,
         memfds,
@@ -347,6 +352,43 @@ fn check_core(dir: &Path, name: &str, core: &CoreEntry) -> Result<(), RestoreErr
         ));
     }
     Ok(())
+}
+
+/// Takes the guard regions out of `mm.vmas`; each must be page aligned
+/// and inside VMAs.
+fn guard_regions(
+    dir: &Path,
+    name: &str,
+    mm: &mut MmEntry,
+) -> Result<Vec<(u64, u64)>, RestoreError> {
+    type Vmas = Vec<crate::images::schema::VmaEntry>;
+    let (guards, vmas): (Vmas, Vmas) = std::mem::take(&mut mm.vmas)
+        .into_iter()
+        .partition(|v| v.status == VMA_AREA_GUARD);
+    mm.vmas = vmas;
+    let mut out = Vec::with_capacity(guards.len());
+    for g in guards {
+        // A region may span adjacent VMAs, but no page outside them.
+        let mut at = g.start;
+        for v in &mm.vmas {
+            if v.start <= at && at < v.end {
+                at = v.end.min(g.end);
+            }
+        }
+        let inside = at >= g.end;
+        if g.start % PAGE != 0 || g.end % PAGE != 0 || g.start >= g.end || !inside {
+            return Err(bad(
+                dir,
+                name,
+                format!(
+                    "guard region {:#x}-{:#x}: not a page-aligned range inside the vmas",
+                    g.start, g.end
+                ),
+            ));
+        }
+        out.push((g.start, g.end));
+    }
+    Ok(out)
 }
 
 /// VMAs must be page aligned, non-empty, sorted, disjoint and in user space.

@@ -435,15 +435,17 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
                 crate::pstree::dumped_stopped(&p.task).then(|| crate::pstree::stop_signal(&p.task));
             let len = p.stack_top - p.blob_at;
             let sigtrap = crate::signals::action_of(&p.task, libc::SIGTRAP);
-            finish::unmap_blob(
-                t.host,
-                trapped,
-                p.blob_at,
-                len,
+            let last = finish::Last {
                 stop,
                 sigtrap,
-                t.pending.clone(),
-            )?;
+                guards: &p.task.guards,
+            };
+            finish::unmap_blob(t.host, trapped, p.blob_at, len, &last, t.pending.clone())?;
+        } else if !p.task.guards.is_empty() {
+            return Err(RestoreError::Unsupported(format!(
+                "pid {}: guard regions are installed through ptrace, which the kernel refused",
+                p.task.pstree.pid
+            )));
         }
     }
     let _ = sys::deadline_alarm(0);

@@ -245,3 +245,43 @@ pub fn set_owner_mode(fd: RawFd, uid: u32, gid: u32, mode: u32) -> io::Result<()
     // SAFETY: as above.
     check_int(unsafe { libc::fchmod(fd, (mode & 0o7777) as libc::mode_t) }).map(drop)
 }
+
+/// The MADV_GUARD_INSTALL regions below `end` of the task whose
+/// /proc/PID/pagemap is `pagemap` (PAGEMAP_SCAN, PAGE_IS_GUARD), as
+/// [start, end) ranges.
+pub fn pagemap_scan_guards(pagemap: RawFd, end: u64) -> io::Result<Vec<(u64, u64)>> {
+    const PAGEMAP_SCAN: u64 = 0xc060_6610;
+    const PAGE_IS_GUARD: u64 = 1 << 8;
+    let mut regions = vec![[0u64; 3]; 256];
+    let mut out = Vec::new();
+    let mut start = 0u64;
+    while start < end {
+        // struct pm_scan_arg: size, flags, start, end, walk_end, vec,
+        // vec_len, max_pages, category_inverted, category_mask,
+        // category_anyof_mask, return_mask.
+        let mut arg: [u64; 12] = [
+            96,
+            0,
+            start,
+            end,
+            0,
+            regions.as_mut_ptr() as u64,
+            regions.len() as u64,
+            0,
+            0,
+            PAGE_IS_GUARD,
+            0,
+            PAGE_IS_GUARD,
+        ];
+        // SAFETY: arg is a struct pm_scan_arg; the kernel writes at most
+        // vec_len page_region records (three u64 each) into regions, and
+        // walk_end into arg.
+        let n = check_int(unsafe { libc::ioctl(pagemap, PAGEMAP_SCAN as _, arg.as_mut_ptr()) })?;
+        out.extend(regions[..n as usize].iter().map(|r| (r[0], r[1])));
+        if arg[4] <= start {
+            break;
+        }
+        start = arg[4];
+    }
+    Ok(out)
+}

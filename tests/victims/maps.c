@@ -10,13 +10,15 @@
  *   - E: written, then mprotect PROT_NONE (its pages are there, but process_vm_readv cannot
  *     read them);
  *   - F: OUTDIR/data (4 pages, pattern) opened O_RDWR, mapped MAP_SHARED with PROT_READ
- *     only, and the descriptor closed.
+ *     only, and the descriptor closed;
+ *   - G: a guard region (MADV_GUARD_INSTALL) on its page 1.
  * Then OUTDIR/ready and a wait for SIGTERM.
  *
  * On SIGTERM it checks: the VmFlags of /proc/self/smaps still show dc on A, wf on B, dd and
  * sr on C, lo on D; A-D and E (after mprotect PROT_READ) hold their patterns; F can be made
  * writable (mprotect PROT_READ|PROT_WRITE, which needs the file opened for writing), holds
- * the file's bytes, and a byte written through it reaches the file.
+ * the file's bytes, and a byte written through it reaches the file; G's page 1 is still a
+ * guard page (/proc/self/pagemap bit 58) and its other pages hold their pattern.
  * Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the failed checks.
  *
  * Build: gcc -O1 -static -Wall -Wextra -o maps maps.c
@@ -25,6 +27,10 @@
 #include "victim.h"
 
 #include <sys/mman.h>
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
 
 #define PAGES 4
 #define LEN (PAGES * 4096)
@@ -91,9 +97,22 @@ static void check_vmflags(const void *p, const char *want, const char *what)
 		fail("%s: no VMA at %p in smaps", what, p);
 }
 
+/* whether the page at p is a guard page: bit 58 of its /proc/self/pagemap entry */
+static int is_guard(const void *p)
+{
+	uint64_t e = 0;
+	int fd = open("/proc/self/pagemap", O_RDONLY);
+	off_t at = (off_t)((uintptr_t)p / 4096) * 8;
+	int ok = fd >= 0 && pread(fd, &e, sizeof(e), at) == sizeof(e);
+
+	if (fd >= 0)
+		close(fd);
+	return ok && (e >> 58 & 1);
+}
+
 int main(int argc, char **argv)
 {
-	unsigned char *a, *b, *c, *d, *e, *f;
+	unsigned char *a, *b, *c, *d, *e, *f, *g;
 	char path[PATH_MAX + 8];
 	unsigned char file[LEN], back = 0;
 	size_t i;
@@ -118,6 +137,9 @@ int main(int argc, char **argv)
 	if (f == MAP_FAILED)
 		setup_failed("mmap the data file");
 	close(fd);
+	g = region(6, 0, -1, -1);
+	if (madvise(g + 4096, 4096, MADV_GUARD_INSTALL) || !is_guard(g + 4096))
+		setup_failed("MADV_GUARD_INSTALL");
 	write_ready();
 	while (!got_term)
 		nap();
@@ -147,5 +169,12 @@ int main(int argc, char **argv)
 		if (fd >= 0)
 			close(fd);
 	}
+	if (!is_guard(g + 4096))
+		fail("G: page 1 is no longer a guard page");
+	for (i = 0; i < LEN; i++)
+		if ((i < 4096 || i >= 2 * 4096) && g[i] != pattern(6, i)) {
+			fail("G: byte %zu is %#x, want %#x", i, g[i], pattern(6, i));
+			break;
+		}
 	return finish_verdict();
 }
