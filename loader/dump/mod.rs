@@ -522,7 +522,7 @@ fn dump_process(
             .chain(mem::guard_regions(pid)?)
             .collect(),
         dumpable: None,
-        aios: Vec::new(),
+        aios: mem::aio_rings(&vmas),
         thp_disabled: Some(asked.thp_disabled),
     };
 

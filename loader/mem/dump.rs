@@ -13,9 +13,9 @@ use std::os::unix::fs::FileExt;
 use std::path::Path;
 
 use crate::images::flags::{
-    PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_HEAP, VMA_AREA_MEMFD,
-    VMA_AREA_REGULAR, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL, VMA_AREA_VVAR,
-    VMA_FILE_PRIVATE, VMA_FILE_SHARED,
+    PAGE, PE_PRESENT, VMA_ANON_PRIVATE, VMA_ANON_SHARED, VMA_AREA_AIORING, VMA_AREA_HEAP,
+    VMA_AREA_MEMFD, VMA_AREA_REGULAR, VMA_AREA_SYSVIPC, VMA_AREA_VDSO, VMA_AREA_VSYSCALL,
+    VMA_AREA_VVAR, VMA_FILE_PRIVATE, VMA_FILE_SHARED,
 };
 use crate::images::schema::{PagemapEntry, VmaEntry};
 use crate::sys;
@@ -110,14 +110,11 @@ pub fn vmas(
                     ));
                 }
             }
+            // An AIO ring (io_setup): its pages are dumped as memory, and
+            // the restore makes a ring again and moves it here (aio_rings).
             p if p.starts_with("/[aio]") => {
-                return Err(DumpError::refused(
-                    pid,
-                    format!(
-                        "{}: an AIO ring (io_setup), which crest does not dump yet",
-                        what()
-                    ),
-                ));
+                e.flags = libc::MAP_SHARED as u32;
+                e.status = VMA_AREA_AIORING;
             }
             // A memfd: its object is dumped once (memfd.img), the VMA
             // names a MEMFD file entry of it, as CRIU 4.2 writes it.
@@ -226,6 +223,29 @@ fn pagemap_entries(pid: i32, pagemap: &File, start: u64, end: u64) -> Result<Vec
         .collect())
 }
 
+/// The AIO rings among `vmas`, as CRIU records them: the ring's address,
+/// its length, and the request count io_setup was given, worked back
+/// from the ring's size as the kernel sizes it (nr * 2 + 2 events after
+/// a 32-byte header, rounded up to pages).
+pub fn aio_rings(vmas: &[VmaEntry]) -> Vec<crate::images::schema::AioRingEntry> {
+    vmas.iter()
+        .filter(|v| v.status & VMA_AREA_AIORING != 0)
+        .map(|v| {
+            let len = v.end - v.start;
+            let events = (len - AIO_RING_HEADER) / AIO_EVENT;
+            crate::images::schema::AioRingEntry {
+                id: v.start,
+                nr_req: (events.saturating_sub(2) / 2) as u32,
+                ring_len: len as u32,
+            }
+        })
+        .collect()
+}
+
+/// `struct aio_ring`'s header and one `struct io_event`.
+pub const AIO_RING_HEADER: u64 = 32;
+pub const AIO_EVENT: u64 = 32;
+
 /// The MADV_GUARD_INSTALL regions of the task, as CRIU 4.2 lists them
 /// after its VMAs: entries with only VMA_AREA_GUARD set. Found with
 /// PAGEMAP_SCAN over the whole address space (a kernel without it has no
@@ -258,11 +278,16 @@ fn runs_of(
     v: &VmaEntry,
     zero: Option<u64>,
 ) -> Result<Vec<(u64, u64)>, DumpError> {
-    let dump_anon =
-        v.status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO) != 0 && v.status & VMA_AREA_VVAR == 0;
+    let dump_anon = v.status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO | VMA_AREA_AIORING) != 0
+        && v.status & VMA_AREA_VVAR == 0;
     let dump_cow = v.status & VMA_FILE_PRIVATE != 0;
     if v.status & VMA_AREA_VSYSCALL != 0 || !(dump_anon || dump_cow) {
         return Ok(Vec::new());
+    }
+    // The kernel writes an AIO ring through its own mapping: the task's
+    // page tables may not show its pages. All of it, as CRIU dumps it.
+    if v.status & VMA_AREA_AIORING != 0 {
+        return Ok(vec![(v.start, (v.end - v.start) / PAGE)]);
     }
     let entries = pagemap_entries(pid, pagemap, v.start, v.end)?;
     let mut runs: Vec<(u64, u64)> = Vec::new();

@@ -82,7 +82,6 @@ pub struct MemPlan {
 
 const UNSUPPORTED: &[(u32, &str)] = &[
     (VMA_AREA_SOCKET, "a packet socket ring"),
-    (VMA_AREA_AIORING, "an AIO ring"),
     (VMA_AREA_SHSTK, "a shadow stack"),
     (VMA_AREA_GUARD, "guard regions"),
     (VMA_AREA_UPROBES, "a uprobes area"),
@@ -127,6 +126,26 @@ pub fn plan(
                 "{}: {name} is not restored yet",
                 what()
             )));
+        }
+        // An AIO ring: its dumped pages as plain memory, until the finish
+        // moves a new ring over them (restore::aio).
+        if v.status & VMA_AREA_AIORING != 0 {
+            let len = v.end - v.start;
+            premaps.push(Premap {
+                start: v.start,
+                len,
+                slot,
+                prot: libc::PROT_READ | libc::PROT_WRITE,
+                flags: libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                file: None,
+                shmid: None,
+                sysv: None,
+                pgoff: 0,
+                advice: Vec::new(),
+                filled: false,
+            });
+            slot += len;
+            continue;
         }
         if v.status & VMA_AREA_REGULAR == 0 {
             return Err(RestoreError::Unsupported(format!(

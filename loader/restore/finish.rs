@@ -159,6 +159,8 @@ pub struct Last<'a> {
     pub sigtrap: Option<[u64; 4]>,
     /// MADV_GUARD_INSTALL regions, installed once no blob code runs.
     pub guards: &'a [(u64, u64)],
+    /// AIO rings, made again and moved over their dumped copies.
+    pub aios: &'a [crate::images::schema::AioRingEntry],
 }
 
 /// Steps 2-4 above. `trapped`: the `int3` stop was already reaped.
@@ -186,11 +188,12 @@ pub fn unmap_blob(
     let regs = sys::ptrace_getregs(pid).map_err(|e| sysfail("PTRACE_GETREGS", e))?;
     // One system call through the blob's `syscall` instruction, from the
     // dumped registers; its result.
-    let mut inject = |nr: i64, args: [u64; 4], what: &str| -> Result<i64, RestoreError> {
+    let mut inject = |nr: i64, args: [u64; 6], what: &str| -> Result<i64, RestoreError> {
         let mut call = regs;
         call.rip = blob_at + blob::SYSCALL_OFFSET as u64;
         call.rax = nr as u64;
-        (call.rdi, call.rsi, call.rdx, call.r10) = (args[0], args[1], args[2], args[3]);
+        (call.rdi, call.rsi, call.rdx) = (args[0], args[1], args[2]);
+        (call.r10, call.r8, call.r9) = (args[3], args[4], args[5]);
         sys::ptrace_setregs(pid, &call).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
         step(pid, &mut pending, &format!("{what} entry"))?;
         step(pid, &mut pending, &format!("{what} exit"))?;
@@ -207,7 +210,7 @@ pub fn unmap_blob(
         let bytes: Vec<u8> = act.iter().flat_map(|w| w.to_le_bytes()).collect();
         sys::process_vm_writev(pid, &bytes, at)
             .map_err(|e| sysfail("writing SIGTRAP's action", e))?;
-        let ret = inject(libc::SYS_rt_sigaction, [5, at, 0, 8], "rt_sigaction")?;
+        let ret = inject(libc::SYS_rt_sigaction, [5, at, 0, 8, 0, 0], "rt_sigaction")?;
         if ret != 0 {
             return Err(failed(
                 "rt_sigaction(SIGTRAP) after the breakpoint".into(),
@@ -219,7 +222,7 @@ pub fn unmap_blob(
     for &(start, end) in last.guards {
         let ret = inject(
             libc::SYS_madvise,
-            [start, end - start, MADV_GUARD_INSTALL, 0],
+            [start, end - start, MADV_GUARD_INSTALL, 0, 0, 0],
             "madvise",
         )?;
         if ret != 0 {
@@ -229,7 +232,12 @@ pub fn unmap_blob(
             ));
         }
     }
-    let ret = inject(libc::SYS_munmap, [blob_at, blob_len, 0, 0], "munmap")?;
+    // The blob's stack is dead too: two pages of it are the rings' scratch.
+    let scratch = blob_at + blob_len - 2 * crate::images::flags::PAGE;
+    for r in last.aios {
+        super::aio::restore(pid, r, scratch, &mut inject)?;
+    }
+    let ret = inject(libc::SYS_munmap, [blob_at, blob_len, 0, 0, 0, 0], "munmap")?;
     sys::ptrace_setregs(pid, &regs).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
     if ret != 0 {
         return Err(failed(

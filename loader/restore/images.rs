@@ -138,6 +138,11 @@ pub fn read_task(
     let mut mm = MM.read_one(dir, pid)?;
     let guards = guard_regions(dir, &mm_name, &mut mm)?;
     check_vmas(dir, &mm_name, &mm)?;
+    super::aio::check(
+        &mm.aios,
+        &mm.vmas,
+        &dir.join(&mm_name).display().to_string(),
+    )?;
 
     let pm_name = format!("pagemap-{pid}.img");
     let (runs, pages_path, pages) =
@@ -462,8 +467,12 @@ fn check_runs(dir: &Path, name: &str, mm: &MmEntry, runs: &[PageRun]) -> Result<
         // into the mapping they would change that file (CRIU never dumps
         // them into a task's pagemap).
         if r.file_off.is_some() {
+            // (An AIO ring's pages are dumped: they become a new ring.)
             let shared = mm.vmas.iter().find(|v| {
-                v.flags as i32 & libc::MAP_SHARED != 0 && v.start < end && r.vaddr < v.end
+                v.flags as i32 & libc::MAP_SHARED != 0
+                    && v.status & VMA_AREA_AIORING == 0
+                    && v.start < end
+                    && r.vaddr < v.end
             });
             if let Some(v) = shared {
                 return Err(bad(

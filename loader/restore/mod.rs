@@ -19,6 +19,7 @@
 //!    tree, so nothing half-restored survives; at the end it has each task
 //!    unmap its blob (`finish`).
 
+mod aio;
 mod args;
 mod attrs;
 mod error;
@@ -439,11 +440,13 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
                 stop,
                 sigtrap,
                 guards: &p.task.guards,
+                aios: &p.task.mm.aios,
             };
             finish::unmap_blob(t.host, trapped, p.blob_at, len, &last, t.pending.clone())?;
-        } else if !p.task.guards.is_empty() {
+        } else if !p.task.guards.is_empty() || !p.task.mm.aios.is_empty() {
             return Err(RestoreError::Unsupported(format!(
-                "pid {}: guard regions are installed through ptrace, which the kernel refused",
+                "pid {}: guard regions and AIO rings are restored through ptrace, which the \
+                 kernel refused",
                 p.task.pstree.pid
             )));
         }
