@@ -100,19 +100,25 @@ impl Tracee {
     /// Seizes and stops `pid`. Signals that arrive while stopping it are
     /// passed on (they would have been delivered anyway).
     pub fn seize(pid: i32) -> Result<Tracee, DumpError> {
-        sys::ptrace_seize(pid, libc::PTRACE_O_TRACESYSGOOD as u64).map_err(|e| {
-            match e.raw_os_error() {
-                Some(libc::ESRCH) => DumpError::Gone {
-                    pid,
-                    what: "no such process".into(),
-                },
-                Some(libc::EPERM) => DumpError::sys(
-                    pid,
-                    "PTRACE_SEIZE: it may not be traced (already traced, or not permitted)",
-                    e,
-                ),
-                _ => perr(pid, "PTRACE_SEIZE", e),
-            }
+        // Seccomp suspended, as CRIU does: the injected calls (a scratch
+        // page, uname, ...) would meet the task's filters or strict mode.
+        let opts = libc::PTRACE_O_TRACESYSGOOD as u64;
+        let suspend = libc::PTRACE_O_SUSPEND_SECCOMP as u64;
+        let seized = sys::ptrace_seize(pid, opts | suspend).or_else(|e| match e.raw_os_error() {
+            Some(libc::EINVAL | libc::EPERM) => sys::ptrace_seize(pid, opts),
+            _ => Err(e),
+        });
+        seized.map_err(|e| match e.raw_os_error() {
+            Some(libc::ESRCH) => DumpError::Gone {
+                pid,
+                what: "no such process".into(),
+            },
+            Some(libc::EPERM) => DumpError::sys(
+                pid,
+                "PTRACE_SEIZE: it may not be traced (already traced, or not permitted)",
+                e,
+            ),
+            _ => perr(pid, "PTRACE_SEIZE", e),
         })?;
         let mut t = Tracee {
             pid,

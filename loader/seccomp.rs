@@ -10,7 +10,8 @@ use crate::sys;
 /// newer one pointing at the one before it with `prev`.
 pub(crate) fn seccomp_filters(pid: i32, mode: &str) -> Result<SeccompEntry, DumpError> {
     match mode {
-        "" | "0" => return Ok(SeccompEntry::default()),
+        // Strict mode has no filters (dump_process records the mode).
+        "" | "0" | "1" => return Ok(SeccompEntry::default()),
         "2" => {}
         m => {
             return Err(DumpError::refused(

@@ -782,6 +782,14 @@ fn shared_descriptor_table_is_refused() {
     assert_nothing_left(v.pid as u32);
 }
 
+/// A filter all threads share (TSYNC) in a process that dropped its
+/// privileges without no_new_privs: restored shared, so that a later
+/// TSYNC of the process's own still works (seccomp_tsync.c).
+#[test]
+fn seccomp_tsync_round_trip() {
+    victim_round_trip("seccomp_tsync", 0);
+}
+
 /// Two stacked seccomp filters and no_new_privs survive dump + restore.
 #[test]
 fn seccomp_victim_round_trip() {

@@ -234,6 +234,45 @@ fn dump_tree(
     Ok((tree, written, stats, repaired, drained))
 }
 
+/// Seccomp beyond one thread's filters, as CRIU writes it. Filters every
+/// thread shares (thread_core checked they are the same) are the main
+/// thread's with SECCOMP_FILTER_FLAG_TSYNC, the others' none, so that a
+/// restore installs them once for all threads, shared again (a later
+/// TSYNC of the task's own needs that). Strict mode is recorded for a
+/// single-threaded process; with threads it is refused by name.
+fn seccomp_modes(
+    pid: i32,
+    status: &proc::Status,
+    cores: &mut [CoreEntry],
+    all: &mut SeccompEntry,
+    base: usize,
+) -> Result<(), DumpError> {
+    const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
+    if status.get("Seccomp") == "1" {
+        if cores.len() > 1 {
+            return Err(DumpError::refused(
+                pid,
+                "it runs in seccomp strict mode with threads, which crest does not restore",
+            ));
+        }
+        if let Some(tc) = cores[0].thread_core.as_mut() {
+            tc.seccomp_mode = Some(SeccompMode::Strict as i32);
+        }
+    }
+    if cores.len() > 1 && all.seccomp_filters.len() > base {
+        for f in &mut all.seccomp_filters[base..] {
+            f.flags = Some(f.flags.unwrap_or(0) | SECCOMP_FILTER_FLAG_TSYNC);
+        }
+        for c in &mut cores[1..] {
+            if let Some(tc) = c.thread_core.as_mut() {
+                tc.seccomp_mode = None;
+                tc.seccomp_filter = None;
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Processes of the tree that share their memory, descriptor table,
 /// file-system information or signal handlers with their parent (clone
 /// with CLONE_VM, CLONE_FILES, CLONE_FS or CLONE_SIGHAND but not
@@ -426,6 +465,7 @@ fn dump_process(
             tc.seccomp_filter = tc.seccomp_filter.map(|i| i + base);
         }
     }
+    seccomp_modes(pid, &status, &mut cores, &mut acc.seccomp, base as usize)?;
     injected(acc.fault, "inject")?;
     clock.stage("injected syscalls");
 

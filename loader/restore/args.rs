@@ -231,6 +231,9 @@ pub fn build(
         threads.push(th);
     }
     a.threads_left = (threads.len() - 1) as u32;
+    a.creds_left = a.threads_left;
+    a.seccomp_tsync = t.seccomp_tsync.into();
+    a.seccomp_strict = t.seccomp_strict.into();
     a.threads = b.array(&threads);
     a.total_size = b.buf.len() as u32;
     b.buf[..std::mem::size_of::<TaskArgs>()].copy_from_slice(abi_bytes(&[a]));

@@ -20,8 +20,15 @@ use super::RestoreError;
 /// Starts tracing the new task; false if the kernel refuses (the blob then
 /// stays mapped in the task, which still works).
 pub fn seize(pid: i32) -> bool {
+    // Seccomp suspended: the blob installs the filters before the rest of
+    // the restore, and the loader's injected calls must pass them too.
     let opts = (libc::PTRACE_O_TRACESYSGOOD | libc::PTRACE_O_EXITKILL) as u64;
-    match sys::ptrace_seize(pid, opts) {
+    let suspend = libc::PTRACE_O_SUSPEND_SECCOMP as u64;
+    let seized = sys::ptrace_seize(pid, opts | suspend).or_else(|e| match e.raw_os_error() {
+        Some(libc::EPERM | libc::EINVAL) => sys::ptrace_seize(pid, opts),
+        _ => Err(e),
+    });
+    match seized {
         Ok(()) => true,
         Err(e) => {
             crate::log!(

@@ -43,6 +43,11 @@ pub struct TaskImages {
     /// MADV_GUARD_INSTALL regions, which CRIU lists after the VMAs as
     /// entries with only VMA_AREA_GUARD set (taken out of `mm.vmas`).
     pub guards: Vec<(u64, u64)>,
+    /// The main thread runs in seccomp strict mode (no threads besides).
+    pub seccomp_strict: bool,
+    /// The filters reach every thread through SECCOMP_FILTER_FLAG_TSYNC,
+    /// installed by the main thread alone.
+    pub seccomp_tsync: bool,
 }
 
 fn bad(dir: &Path, name: &str, what: String) -> RestoreError {
@@ -130,7 +135,7 @@ pub fn read_task(
     for &tid in entry.threads.iter().filter(|&&t| t != pid) {
         let name = CORE.name(tid);
         let c = CORE.read_one(dir, tid)?;
-        check_thread(dir, &name, &c, &core)?;
+        check_thread(dir, &name, &c)?;
         thread_cores.push((tid, c));
     }
 
@@ -207,9 +212,17 @@ pub fn read_task(
         }
         Err(e) => return Err(RestoreError::Image(e)),
     };
-    // The filters the task runs under, oldest first.
-    let seccomp = match core.thread_core.as_ref().and_then(|t| t.seccomp_mode) {
-        None | Some(0) => Vec::new(),
+    // The filters the task runs under, oldest first, or strict mode.
+    let mode = core.thread_core.as_ref().and_then(|t| t.seccomp_mode);
+    let seccomp_strict = mode == Some(1);
+    if seccomp_strict && !thread_cores.is_empty() {
+        return Err(RestoreError::Unsupported(format!(
+            "{}: seccomp strict mode in a process with threads, which crest does not restore",
+            dir.join(&core_name).display()
+        )));
+    }
+    let seccomp = match mode {
+        None | Some(0) | Some(1) => Vec::new(),
         Some(2) => {
             let top = core
                 .thread_core
@@ -248,7 +261,15 @@ pub fn read_task(
             locks.push(l);
         }
     }
+    // As CRIU writes it: the main thread's filters with TSYNC, the other
+    // threads' none, for filters all threads shared.
+    const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
+    let seccomp_tsync =
+        !thread_cores.is_empty() && seccomp.iter().any(|f| f.1 & SECCOMP_FILTER_FLAG_TSYNC != 0);
+    check_thread_seccomp(dir, &core, &thread_cores, seccomp_tsync)?;
     Ok(TaskImages {
+        seccomp_strict,
+        seccomp_tsync,
         guards,
         locks,
         ids,
@@ -269,14 +290,8 @@ pub fn read_task(
     })
 }
 
-/// A thread's core: x86_64 registers, and what crest restores per process
-/// (credentials, seccomp) equal to the main thread's.
-fn check_thread(
-    dir: &Path,
-    name: &str,
-    c: &CoreEntry,
-    main: &CoreEntry,
-) -> Result<(), RestoreError> {
+/// A thread's core: x86_64 registers of the right sizes.
+fn check_thread(dir: &Path, name: &str, c: &CoreEntry) -> Result<(), RestoreError> {
     let ti = c
         .thread_info
         .as_ref()
@@ -284,15 +299,34 @@ fn check_thread(
     if ti.fpregs.st_space.len() != 32 || ti.fpregs.xmm_space.len() != 64 {
         return Err(bad(dir, name, "fpregs of the wrong size".into()));
     }
-    let (a, b) = (c.thread_core.as_ref(), main.thread_core.as_ref());
-    let sc = |t: Option<&crate::images::schema::ThreadCoreEntry>| {
-        t.map(|t| (t.seccomp_mode.unwrap_or(0), t.seccomp_filter))
-    };
-    if sc(a) != sc(b) {
-        return Err(RestoreError::Unsupported(format!(
-            "{}: the thread's seccomp filters differ from the main thread's",
-            dir.join(name).display()
-        )));
+    Ok(())
+}
+
+/// A thread's seccomp (mode, top filter).
+fn seccomp_of(c: &CoreEntry) -> (i32, Option<u32>) {
+    c.thread_core.as_ref().map_or((0, None), |t| {
+        (t.seccomp_mode.unwrap_or(0), t.seccomp_filter)
+    })
+}
+
+/// Every thread runs under the main thread's filters: the same ones, or
+/// (`tsync`, as CRIU writes filters all threads shared) none of its own.
+fn check_thread_seccomp(
+    dir: &Path,
+    main: &CoreEntry,
+    threads: &[(u32, CoreEntry)],
+    tsync: bool,
+) -> Result<(), RestoreError> {
+    let own = seccomp_of(main);
+    for (tid, c) in threads {
+        let sc = seccomp_of(c);
+        if sc != own && !(tsync && sc.0 == 0) {
+            return Err(RestoreError::Unsupported(format!(
+                "{}: thread {tid} runs under other seccomp filters than the main thread, which \
+                 crest does not restore",
+                dir.display()
+            )));
+        }
     }
     Ok(())
 }

@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 9;
+pub const ABI_VERSION: u32 = 10;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -427,11 +427,16 @@ pub struct TaskArgs {
     /// Threads still restoring themselves: a futex the first thread waits
     /// on before it finishes (set by the loader to `threads.count - 1`).
     pub threads_left: u32,
-    pub _pad: u32,
+    /// Threads other than the first whose credentials are not restored
+    /// yet (set by the loader to `threads.count - 1`): the first waits
+    /// for 0 before it installs filters that reach every thread (TSYNC).
+    pub creds_left: u32,
     /// Process-wide pending signals (`PendingSignal`).
     pub shared_signals: Array,
     pub creds: Creds,
-    /// `SeccompFilter`s, installed last, oldest first.
+    /// `SeccompFilter`s, oldest first: by the first thread before its
+    /// credentials (the loader traces it with seccomp suspended), by the
+    /// others after theirs.
     pub seccomp: Array,
     /// Length of the status area to unmap right before `rt_sigreturn` (it
     /// is shared with the loader and must not outlive the restore).
@@ -442,6 +447,12 @@ pub struct TaskArgs {
     pub close_fd: u32,
     /// Address of the tree's [`TreeStage`] in the shared status area.
     pub tree: u64,
+    /// Non-zero: the filters were shared by every thread through
+    /// SECCOMP_FILTER_FLAG_TSYNC; only the first thread installs them,
+    /// with that flag, once the others have their credentials.
+    pub seccomp_tsync: u32,
+    /// Non-zero: the (only) thread runs in seccomp strict mode.
+    pub seccomp_strict: u32,
 }
 
 /// Arguments of the self-test entry (`__export_selftest`), which proves the
@@ -471,5 +482,5 @@ const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 240);
 const _: () = assert!(size_of::<Status>() == 32);
-const _: () = assert!(size_of::<TaskArgs>() == 448);
+const _: () = assert!(size_of::<TaskArgs>() == 456);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

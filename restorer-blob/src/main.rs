@@ -247,7 +247,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     arrive(t, TREE_RESTORE_SIGCHLD);
 
     // 10. This thread's own state, as every other thread does.
-    restore_thread(args, me)
+    restore_thread(args, me, true)
 }
 
 const SIGCHLD: u32 = 17;
@@ -257,12 +257,11 @@ const SIGCHLD: u32 = 17;
 ///    clear_child_tid (a forked loader's still point into its TLS);
 /// 2. its name and its pending signals, while all signals are blocked;
 /// 3. credentials, which are per thread, after everything that needs
-///    CAP_SYS_ADMIN; then no_new_privs and seccomp filters (oldest first),
-///    which could forbid what came before;
+///    CAP_SYS_ADMIN, with no_new_privs; seccomp around them (`seccomp`);
 /// 4. rseq, which the kernel starts writing on the next return to user.
 ///
 /// Returns the address of the thread's signal frame.
-fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
+fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Failure> {
     let t = args.task;
     fault(t, STAGE_THREAD)?;
     // SAFETY: the bases are the dumped ones; nothing in the blob uses TLS.
@@ -298,6 +297,26 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
     // Real-time threads keep a nice value too, for a later return to a
     // normal class.
     sys::set_nice(me.sched_nice).map_err(Failure::at(STAGE_SCHED))?;
+    let has_seccomp = t.seccomp.count != 0 || t.seccomp_strict != 0;
+    if first && has_seccomp {
+        // Only once the loader traces us (seccomp suspended), or knows it
+        // cannot: then the filters bind the rest of the restore.
+        // SAFETY: t.status is this task's slot in the shared page.
+        let status = unsafe { &*(t.status as *const Status) };
+        if tracer_word(status) != TRACER_ATTACHED {
+            return Err(Failure {
+                stage: STAGE_SECCOMP,
+                errno: sys::EPERM,
+                detail: 0,
+            });
+        }
+        // Filters for every thread (TSYNC) once the others have their
+        // credentials: they are not traced, the filters would bind them.
+        if t.seccomp_tsync != 0 {
+            wait_zero(&t.creds_left);
+        }
+        seccomp(args, t)?;
+    }
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &me.creds)?;
     // A change of credentials clears the parent-death signal: it goes on
@@ -306,6 +325,30 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
     if me.pdeath_sig != 0 {
         sys::set_pdeath_signal(me.pdeath_sig).map_err(Failure::at(STAGE_PDEATHSIG))?;
     }
+    if !first {
+        count_down(&t.creds_left);
+        if t.seccomp_tsync == 0 {
+            seccomp(args, t)?;
+        }
+    }
+
+    fault(t, STAGE_RSEQ)?;
+    if me.rseq.len != 0 {
+        // SAFETY: the dumped rseq area lives in the restored memory.
+        unsafe { sys::rseq_register(me.rseq.ptr, me.rseq.len, me.rseq.sig) }
+            .map_err(Failure::at(STAGE_RSEQ))?;
+    }
+    fault(t, STAGE_SIGRETURN)?;
+    Ok(args.addr(me.sigframe))
+}
+
+/// Seccomp as the task had it, oldest filter first. The first thread
+/// does this before its credentials: the loader traces it with
+/// PTRACE_O_SUSPEND_SECCOMP, so neither the filters nor strict mode bind
+/// what it does next, and it may still install them without
+/// no_new_privs (CAP_SYS_ADMIN). The others do it after theirs, with
+/// no_new_privs or the credentials they were dumped with.
+fn seccomp(args: &Args, t: &TaskArgs) -> Result<(), Failure> {
     fault(t, STAGE_SECCOMP)?;
     let filters: &[SeccompFilter] = args.array(t.seccomp)?;
     for f in filters {
@@ -319,15 +362,47 @@ fn restore_thread(args: &Args, me: &ThreadArgs) -> Result<u64, Failure> {
         unsafe { sys::seccomp_set_filter(f.flags, prog.as_ptr()) }
             .map_err(Failure::at(STAGE_SECCOMP))?;
     }
-
-    fault(t, STAGE_RSEQ)?;
-    if me.rseq.len != 0 {
-        // SAFETY: the dumped rseq area lives in the restored memory.
-        unsafe { sys::rseq_register(me.rseq.ptr, me.rseq.len, me.rseq.sig) }
-            .map_err(Failure::at(STAGE_RSEQ))?;
+    if t.seccomp_strict != 0 {
+        sys::seccomp_set_strict().map_err(Failure::at(STAGE_SECCOMP))?;
     }
-    fault(t, STAGE_SIGRETURN)?;
-    Ok(args.addr(me.sigframe))
+    Ok(())
+}
+
+/// Whether the loader traces this task, once it has said so.
+fn tracer_word(status: &Status) -> u32 {
+    loop {
+        // SAFETY: tracer is an aligned u32 in the shared page.
+        let v = unsafe { core::ptr::read_volatile(&status.tracer) };
+        if v != TRACER_UNKNOWN {
+            return v;
+        }
+        // SAFETY: as above; a spurious or failed wait just loops.
+        unsafe { sys::futex_wait(&status.tracer, TRACER_UNKNOWN) };
+    }
+}
+
+/// Takes one off the counter `word` of the block and wakes its waiter.
+fn count_down(word: &u32) {
+    let at = word as *const u32 as *mut u32;
+    // SAFETY: the counter is an aligned u32 of the writable block, which
+    // every thread changes only through this atomic.
+    let n = unsafe { core::sync::atomic::AtomicU32::from_ptr(at) };
+    n.fetch_sub(1, core::sync::atomic::Ordering::SeqCst);
+    // SAFETY: as above.
+    unsafe { sys::futex_wake(word) };
+}
+
+/// Waits until the counter `word` of the block is 0.
+fn wait_zero(word: &u32) {
+    loop {
+        // SAFETY: an aligned u32 of the block, changed atomically.
+        let left = unsafe { core::ptr::read_volatile(word) };
+        if left == 0 {
+            return;
+        }
+        // SAFETY: as above; a spurious wake just loops.
+        unsafe { sys::futex_wait(word, left) };
+    }
 }
 
 /// clone3 flags of a thread: one address space, descriptors, fs info,
@@ -353,7 +428,7 @@ extern "C" fn thread_main(base: u64, index: u64) -> ! {
                 detail: index,
             })
         })
-        .and_then(|me| restore_thread(&args, me));
+        .and_then(|me| restore_thread(&args, me, false));
     match result {
         Ok(frame) => {
             // Nobody runs its own code before the whole tree is complete.
@@ -475,15 +550,7 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
             }
             // The loader says whether it traces us right after the fork;
             // by now it almost always has.
-            let tracer = loop {
-                // SAFETY: tracer is an aligned u32 in the shared page.
-                let v = unsafe { core::ptr::read_volatile(&status.tracer) };
-                if v != TRACER_UNKNOWN {
-                    break v;
-                }
-                // SAFETY: as above; a spurious or failed wait just loops.
-                unsafe { sys::futex_wait(&status.tracer, TRACER_UNKNOWN) };
-            };
+            let tracer = tracer_word(status);
             // SAFETY: state is an aligned u32 in the shared page.
             unsafe { core::ptr::write_volatile(&mut status.state, STATE_DONE) };
             // SAFETY: as above.

@@ -27,6 +27,7 @@ pub const PR_SET_NO_NEW_PRIVS: usize = 38;
 pub const PR_SET_PDEATHSIG: usize = 1;
 /// Errnos the blob reports itself (positive, as in `Status.errno`).
 pub const EINVAL: u32 = 22;
+pub const EPERM: u32 = 1;
 pub const EEXIST: u32 = 17;
 
 pub const FUTEX_WAIT: usize = 0;
@@ -369,6 +370,14 @@ pub unsafe fn timer_settime(id: u32, spec: *const u64) -> Result<()> {
         )
     }
     .map(drop)
+}
+
+/// `PR_SET_SECCOMP` with `SECCOMP_MODE_STRICT`: from now on only read,
+/// write, exit and sigreturn.
+pub fn seccomp_set_strict() -> Result<()> {
+    const PR_SET_SECCOMP: usize = 22;
+    const SECCOMP_MODE_STRICT: usize = 1;
+    prctl_int(PR_SET_SECCOMP, SECCOMP_MODE_STRICT, 0).map(drop)
 }
 
 /// # Safety
