@@ -212,6 +212,13 @@ fn pty_pairs_and_controlling_terminal() {
     victim_round_trip("pty", 0);
 }
 
+/// Descriptors of the task's own namespace files (net, uts, ipc) come
+/// back as files of its namespaces, flags kept (nsfile.c).
+#[test]
+fn namespace_files_round_trip() {
+    victim_round_trip("nsfile", 0);
+}
+
 /// An AIO ring with completed events not yet reaped comes back at its
 /// address with those events, and the kernel's head and tail agree with
 /// it: a new request completes after them (aio.c).

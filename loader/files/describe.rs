@@ -69,7 +69,8 @@ pub(super) fn describe(
         _ => None,
     };
     let socket = proc::link_inode(&link, "socket");
-    let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || tty {
+    let ns = super::nsfile::kind_of(&link);
+    let kind = if pipe.is_some() || anon.is_some() || socket.is_some() || tty || ns.is_some() {
         None
     } else if link.starts_with("anon_inode:") {
         Some("an anonymous inode (epoll, io_uring, inotify, ...)")
@@ -105,6 +106,9 @@ pub(super) fn describe(
             id
         }
         (None, None) if tty => files.tty(pid, fd, &link, status_flags)?,
+        (None, None) if ns.is_some() => {
+            files.ns_file(pid, fd, &link, ns.unwrap_or_default(), status_flags)?
+        }
         (None, None) if link.starts_with("/memfd:") => {
             files.memfd_fd(pid, fd, &link, status_flags, pos)?
         }

@@ -56,6 +56,9 @@ pub enum Source {
     /// `/dev/tty`, reopened by the task once its controlling terminal is
     /// in place.
     Ctty { flags: i32 },
+    /// A file of one of the task's own namespaces, reopened by the task
+    /// through /proc/self/ns.
+    NsFile { kind: &'static str, flags: i32 },
     /// A FIFO reopened by path; the loader holds it open (refilled with
     /// its data) until every task has opened its own.
     Fifo {
@@ -268,6 +271,16 @@ pub fn plan(task: &TaskImages, ctx: &PlanContext) -> Result<FdPlan, RestoreError
                 Source::Epoll(Box::new(ep))
             }
             (FdTypes::Tty, _) => super::tty::source(file, &task.files, ttys, shell_job, &what)?,
+            (FdTypes::Ns, _) => {
+                let e = file
+                    .nsf
+                    .as_ref()
+                    .ok_or_else(|| without_data(&what, "namespace file", fi.id))?;
+                Source::NsFile {
+                    kind: super::nsfile::reopen(e, &task.ids, &what)?,
+                    flags: e.flags as i32,
+                }
+            }
             _ => {
                 return Err(RestoreError::Unsupported(format!(
                     "{what}: {kind:?} files (files.img id {}) are not restored yet",
@@ -348,6 +361,7 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
                         | Source::Fifo { .. }
                         | Source::Pidfd { .. }
                         | Source::Ctty { .. }
+                        | Source::NsFile { .. }
                 ) {
                     sys::close(fd);
                 }
@@ -525,6 +539,12 @@ pub(super) fn open_description(
             sys::open(&tty, reopen_flags(*flags as u32) | libc::O_CLOEXEC, 0)
                 .map_err(|e| format!("/dev/tty: {e}"))?
         }
+        Source::NsFile { kind, flags } => {
+            let path = CString::new(format!("/proc/self/ns/{kind}")).unwrap_or_default();
+            let keep = flags & (libc::O_ACCMODE | libc::O_NONBLOCK);
+            sys::open(&path, keep | libc::O_CLOEXEC, 0)
+                .map_err(|e| format!("/proc/self/ns/{kind}: {e}"))?
+        }
         Source::Pidfd { nspid, flags, .. } if *nspid > 0 => {
             sys::pidfd_open(*nspid, *flags).map_err(|e| format!("pidfd_open({nspid}): {e}"))?
         }
@@ -566,7 +586,11 @@ fn inherited(t: &FdTarget, shared: &Shared) -> Result<i32, String> {
             .ok_or_else(|| format!("fd {}: socket {id} was not created", t.fd))?,
         // Partitioned out: epolls are installed last.
         Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
-        Source::Path { .. } | Source::Memfd { .. } | Source::Fifo { .. } | Source::Ctty { .. } => {
+        Source::Path { .. }
+        | Source::Memfd { .. }
+        | Source::Fifo { .. }
+        | Source::Ctty { .. }
+        | Source::NsFile { .. } => {
             return Err(format!("fd {}: opened by the task, not inherited", t.fd))
         }
         Source::Tty { index, .. } => {

@@ -12,6 +12,7 @@ pub mod install;
 pub mod locks;
 pub mod memfd;
 pub mod notify;
+pub mod nsfile;
 pub mod pipe;
 pub mod shared;
 pub mod tty;
