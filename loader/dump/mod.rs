@@ -607,6 +607,9 @@ fn dump_process(
         vmas.iter()
             .filter(|v| v.status & crate::images::flags::VMA_ANON_SHARED != 0)
             .filter(|v| v.status & crate::images::flags::VMA_AREA_SYSVIPC == 0)
+            // A private mapping of the object: its own pages are not the
+            // object's.
+            .filter(|v| v.flags as i32 & libc::MAP_PRIVATE == 0)
             .map(|v| mem::ShmemUse {
                 shmid: v.shmid,
                 pid,

@@ -82,8 +82,16 @@ pub fn vmas(
             "[stack]" => e.flags |= libc::MAP_GROWSDOWN as u32,
             // MAP_SHARED | MAP_ANONYMOUS: a shmem object, named by inode;
             // its pages are dumped once for the tree (dump_shmem).
-            "/dev/zero (deleted)" if shared && m.inode != 0 => {
-                e.flags = (libc::MAP_SHARED | libc::MAP_ANONYMOUS) as u32;
+            // A private mapping of one (through /proc/PID/map_files) is the
+            // object's too: its pages not yet written are the object's,
+            // its written ones its own (dumped as a file's would be).
+            "/dev/zero (deleted)" if m.inode != 0 => {
+                let kind = if shared {
+                    libc::MAP_SHARED
+                } else {
+                    libc::MAP_PRIVATE
+                };
+                e.flags = (kind | libc::MAP_ANONYMOUS) as u32;
                 e.status = VMA_AREA_REGULAR | VMA_ANON_SHARED;
                 e.shmid = m.inode;
                 e.pgoff = m.offset;
@@ -280,7 +288,8 @@ fn runs_of(
 ) -> Result<Vec<(u64, u64)>, DumpError> {
     let dump_anon = v.status & (VMA_ANON_PRIVATE | VMA_AREA_VDSO | VMA_AREA_AIORING) != 0
         && v.status & VMA_AREA_VVAR == 0;
-    let dump_cow = v.status & VMA_FILE_PRIVATE != 0;
+    let dump_cow = v.status & VMA_FILE_PRIVATE != 0
+        || (v.status & VMA_ANON_SHARED != 0 && v.flags as i32 & libc::MAP_PRIVATE != 0);
     if v.status & VMA_AREA_VSYSCALL != 0 || !(dump_anon || dump_cow) {
         return Ok(Vec::new());
     }

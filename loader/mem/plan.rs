@@ -223,7 +223,10 @@ pub fn plan(
         } else if v.status & VMA_ANON_PRIVATE != 0 {
             (libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | keep, None)
         } else if v.status & VMA_ANON_SHARED != 0 {
-            (libc::MAP_SHARED | keep, None)
+            // (MAP_PRIVATE: a private mapping of the object.)
+            let kind = v.flags as i32 & (libc::MAP_SHARED | libc::MAP_PRIVATE);
+            let kind = if kind == 0 { libc::MAP_SHARED } else { kind };
+            (kind | keep, None)
         } else {
             return Err(RestoreError::Unsupported(format!(
                 "{}: status {:#x} is neither anonymous nor file memory",
