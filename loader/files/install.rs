@@ -351,7 +351,7 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
                     .map_err(|e| format!("fd {}: {e}", t.fd))?
                 {
                     Some(fd) => fd,
-                    None => inherited(t, shared)?,
+                    None => super::shared::inherited(t, shared)?,
                 };
                 let high = sys::dup_above(fd, floor);
                 if matches!(
@@ -550,62 +550,6 @@ pub(super) fn open_description(
         }
         _ => return Ok(None),
     }))
-}
-
-/// The loader's object a descriptor stands for: a pipe end (given its
-/// dumped status flags), an eventfd/signalfd/timerfd, a socket, or one of
-/// crest's own descriptors.
-fn inherited(t: &FdTarget, shared: &Shared) -> Result<i32, String> {
-    Ok(match &t.source {
-        Source::Inherit(own) => *own,
-        Source::Pipe { pipe_id, flags } => {
-            let &(r, w) = shared
-                .pipes
-                .get(pipe_id)
-                .ok_or_else(|| format!("fd {}: pipe {pipe_id} was not created", t.fd))?;
-            let end = if flags & libc::O_ACCMODE == libc::O_WRONLY {
-                w
-            } else {
-                r
-            };
-            // Status flags belong to the open file, shared by every
-            // task holding this end, as they were when dumped.
-            let kept = libc::O_NONBLOCK | libc::O_DIRECT | libc::O_ASYNC;
-            sys::set_status_flags(end, flags & kept)
-                .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
-            end
-        }
-        Source::Anon(file) => *shared
-            .anon
-            .get(&file.id)
-            .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
-        Source::Socket(id) => shared
-            .sockets
-            .get(id)
-            .copied()
-            .ok_or_else(|| format!("fd {}: socket {id} was not created", t.fd))?,
-        // Partitioned out: epolls are installed last.
-        Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
-        Source::Path { .. }
-        | Source::Memfd { .. }
-        | Source::Fifo { .. }
-        | Source::Ctty { .. }
-        | Source::NsFile { .. } => {
-            return Err(format!("fd {}: opened by the task, not inherited", t.fd))
-        }
-        Source::Tty { index, .. } => {
-            return Err(format!("fd {}: pty {index} was not opened", t.fd))
-        }
-        Source::Pidfd { nspid, .. } if *nspid > 0 => {
-            return Err(format!("fd {}: opened by the task, not inherited", t.fd))
-        }
-        Source::Pidfd { ino, .. } => {
-            return Err(format!(
-                "fd {}: the pidfd of ended process (inode {ino}) was not made",
-                t.fd
-            ))
-        }
-    })
 }
 
 /// Closes every descriptor the task must not have: all but the targets

@@ -9,6 +9,7 @@ pub mod external;
 pub mod fown;
 pub mod ghost;
 pub mod install;
+mod linkremap;
 pub mod locks;
 pub mod memfd;
 pub mod notify;

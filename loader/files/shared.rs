@@ -9,7 +9,7 @@ use crate::images::schema::{FdTypes, FileEntry};
 use crate::restore::RestoreError;
 use crate::sys;
 
-use super::install::{cpath, FdPlan, Source};
+use super::install::{cpath, FdPlan, FdTarget, Source};
 use super::pipe::PipePlan;
 
 /// What the loader created for the tasks to share: pipes by pipe_id (read
@@ -314,4 +314,60 @@ fn create_anon(file: &FileEntry) -> Result<i32, RestoreError> {
         "files.img: file {} has no eventfd/signalfd/timerfd data",
         file.id
     )))
+}
+
+/// The loader's object a descriptor stands for: a pipe end (given its
+/// dumped status flags), an eventfd/signalfd/timerfd, a socket, or one of
+/// crest's own descriptors.
+pub(super) fn inherited(t: &FdTarget, shared: &Shared) -> Result<i32, String> {
+    Ok(match &t.source {
+        Source::Inherit(own) => *own,
+        Source::Pipe { pipe_id, flags } => {
+            let &(r, w) = shared
+                .pipes
+                .get(pipe_id)
+                .ok_or_else(|| format!("fd {}: pipe {pipe_id} was not created", t.fd))?;
+            let end = if flags & libc::O_ACCMODE == libc::O_WRONLY {
+                w
+            } else {
+                r
+            };
+            // Status flags belong to the open file, shared by every
+            // task holding this end, as they were when dumped.
+            let kept = libc::O_NONBLOCK | libc::O_DIRECT | libc::O_ASYNC;
+            sys::set_status_flags(end, flags & kept)
+                .map_err(|e| format!("fd {}: pipe flags: {e}", t.fd))?;
+            end
+        }
+        Source::Anon(file) => *shared
+            .anon
+            .get(&file.id)
+            .ok_or_else(|| format!("fd {}: file {} was not created", t.fd, file.id))?,
+        Source::Socket(id) => shared
+            .sockets
+            .get(id)
+            .copied()
+            .ok_or_else(|| format!("fd {}: socket {id} was not created", t.fd))?,
+        // Partitioned out: epolls are installed last.
+        Source::Epoll(_) => return Err(format!("fd {}: epoll staged too early", t.fd)),
+        Source::Path { .. }
+        | Source::Memfd { .. }
+        | Source::Fifo { .. }
+        | Source::Ctty { .. }
+        | Source::NsFile { .. } => {
+            return Err(format!("fd {}: opened by the task, not inherited", t.fd))
+        }
+        Source::Tty { index, .. } => {
+            return Err(format!("fd {}: pty {index} was not opened", t.fd))
+        }
+        Source::Pidfd { nspid, .. } if *nspid > 0 => {
+            return Err(format!("fd {}: opened by the task, not inherited", t.fd))
+        }
+        Source::Pidfd { ino, .. } => {
+            return Err(format!(
+                "fd {}: the pidfd of ended process (inode {ino}) was not made",
+                t.fd
+            ))
+        }
+    })
 }
