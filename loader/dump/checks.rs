@@ -44,33 +44,71 @@ pub(super) fn seccomp_modes(
     Ok(())
 }
 
-/// Processes of the tree that share their memory, descriptor table,
-/// file-system information or signal handlers with their parent (clone
-/// with CLONE_VM, CLONE_FILES, CLONE_FS or CLONE_SIGHAND but not
-/// CLONE_THREAD) are refused by name: crest restores each process with
-/// its own, which would not be what was dumped.
+/// Processes of the tree that share their memory, file-system
+/// information or signal handlers with their parent (clone with CLONE_VM,
+/// CLONE_FS or CLONE_SIGHAND but not CLONE_THREAD) are refused by name:
+/// crest restores each process with its own, which would not be what was
+/// dumped. (A shared descriptor table is restored: `shared_tables`.)
 pub(super) fn check_not_shared_with_parent(tree: &[Process]) -> Result<(), DumpError> {
     let kinds = [
         (sys::KCMP_VM, "memory (CLONE_VM)"),
-        (sys::KCMP_FILES, "descriptor table (CLONE_FILES)"),
         (sys::KCMP_FS, "cwd, root and umask (CLONE_FS)"),
         (sys::KCMP_SIGHAND, "signal handlers (CLONE_SIGHAND)"),
     ];
     for p in tree {
-        if !tree.iter().any(|q| q.pid as u32 == p.ppid) {
+        let Some(parent) = parent_of(tree, p) else {
             continue;
-        }
+        };
         for (kind, what) in kinds {
-            if sys::kcmp_same(p.pid, p.ppid as i32, kind) {
+            if sys::kcmp_same(p.pid, parent.pid, kind) {
                 return Err(DumpError::refused(
                     p.pid,
                     format!(
                         "it shares its {what} with its parent {}, which crest does not restore yet",
-                        p.ppid
+                        parent.pid
                     ),
                 ));
             }
         }
     }
     Ok(())
+}
+
+fn parent_of<'a>(tree: &'a [Process], p: &Process) -> Option<&'a Process> {
+    if p.ppid == 0 {
+        return None;
+    }
+    tree.iter().find(|q| q.vpid == p.ppid && q.zombie.is_none())
+}
+
+/// For each process of the tree, the earlier one whose descriptor table
+/// it shares (CLONE_FILES), as CRIU records it: one fdinfo image, under
+/// the first one's files id. A table can only be handed down at fork, so
+/// the sharer's parent must share it too; a table shared with another
+/// task only (the parent in between gone or detached) is refused by name.
+pub(super) fn shared_tables(tree: &[Process]) -> Result<Vec<Option<usize>>, DumpError> {
+    let mut out = Vec::with_capacity(tree.len());
+    for (i, p) in tree.iter().enumerate() {
+        let first = tree[..i]
+            .iter()
+            .position(|q| q.zombie.is_none() && sys::kcmp_same(p.pid, q.pid, sys::KCMP_FILES));
+        if let (Some(j), None) = (first, p.zombie) {
+            let by_parent =
+                parent_of(tree, p).is_some_and(|q| sys::kcmp_same(p.pid, q.pid, sys::KCMP_FILES));
+            if !by_parent {
+                return Err(DumpError::refused(
+                    p.pid,
+                    format!(
+                        "it shares its descriptor table (CLONE_FILES) with {}, which is not its \
+                         parent: crest restores a shared table only from parent to child",
+                        tree[j].pid
+                    ),
+                ));
+            }
+            out.push(Some(j));
+        } else {
+            out.push(None);
+        }
+    }
+    Ok(out)
 }

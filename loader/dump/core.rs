@@ -199,3 +199,31 @@ pub(crate) fn syscall_in_code(pid: i32, maps: &[proc::Mapping]) -> Option<(u64, 
     }
     None
 }
+
+/// The process's resource limits. prlimit of another user's task needs
+/// CAP_SYS_RESOURCE, which we may lack: then /proc/PID/limits, which says
+/// the same.
+pub(super) fn rlimits(pid: i32) -> Result<Vec<RlimitEntry>, DumpError> {
+    let mut rlimits = Vec::new();
+    let mut listed: Option<Vec<(u64, u64)>> = None;
+    for res in 0..16 {
+        let (cur, max) = match sys::prlimit_of(pid, res) {
+            Ok(l) => l,
+            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+                if listed.is_none() {
+                    listed = Some(proc::limits(pid)?);
+                }
+                *listed
+                    .as_ref()
+                    .and_then(|l| l.get(res as usize))
+                    .ok_or_else(|| DumpError::Task {
+                        pid,
+                        what: format!("/proc/{pid}/limits has no resource {res}"),
+                    })?
+            }
+            Err(e) => return Err(DumpError::sys(pid, format!("prlimit of resource {res}"), e)),
+        };
+        rlimits.push(RlimitEntry { cur, max });
+    }
+    Ok(rlimits)
+}

@@ -177,6 +177,7 @@ fn dump_tree(
     let pids: Vec<i32> = tree.iter().map(|p| p.pid).collect();
     crate::ns::check_not_shared(pid, &pids)?;
     checks::check_not_shared_with_parent(&tree)?;
+    let tables = checks::shared_tables(&tree)?;
     let frozen = std::time::Instant::now();
     let freezing_time = clock.start.elapsed().as_micros() as u32;
     clock.stage("seize");
@@ -199,7 +200,9 @@ fn dump_tree(
     acc.files.ghosts.link_remap = o.link_remap;
     acc.files.sockets.note_tree(&pids);
     for (i, p) in tree.iter_mut().enumerate() {
-        dump_process(p, i, dir, &mut acc, &mut written, clock)?;
+        // The files id of the process whose table this one shares.
+        let table = tables[i].map(own_id);
+        dump_process(p, i, table, dir, &mut acc, &mut written, clock)?;
     }
     let members: Vec<_> = tree
         .iter()
@@ -263,11 +266,21 @@ struct TreeDump {
     fault: Option<&'static str>,
 }
 
+/// The id of process number `index` of the tree among its kind of
+/// object (memory, descriptor table, fs information, signal handlers),
+/// unless it shares one.
+fn own_id(index: usize) -> u32 {
+    index as u32 + 2
+}
+
 /// Dumps process number `index` of the tree (its threads stopped) into
-/// its own images, adding what the tree shares to `acc`.
+/// its own images, adding what the tree shares to `acc`. A process that
+/// shares the descriptor table of files id `table`, dumped already,
+/// takes that id.
 fn dump_process(
     process: &mut Process,
     index: usize,
+    table: Option<u32>,
     dir: &Path,
     acc: &mut TreeDump,
     written: &mut Written,
@@ -342,7 +355,10 @@ fn dump_process(
     if let Some(e) = map_err {
         return Err(e);
     }
-    let fdinfo = descriptors(pid, vpid as i32, files)?;
+    let fdinfo = match table {
+        Some(_) => Vec::new(),
+        None => descriptors(pid, vpid as i32, files)?,
+    };
     injected(acc.fault, "proc")?;
     clock.stage("proc");
 
@@ -401,29 +417,7 @@ fn dump_process(
     clock.stage("injected syscalls");
 
     let shared = queued(pid, true)?;
-    // prlimit of another user's task needs CAP_SYS_RESOURCE, which we may
-    // lack: then /proc/PID/limits, which says the same.
-    let mut rlimits = Vec::new();
-    let mut listed: Option<Vec<(u64, u64)>> = None;
-    for res in 0..16 {
-        let (cur, max) = match sys::prlimit_of(pid, res) {
-            Ok(l) => l,
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
-                if listed.is_none() {
-                    listed = Some(proc::limits(pid)?);
-                }
-                *listed
-                    .as_ref()
-                    .and_then(|l| l.get(res as usize))
-                    .ok_or_else(|| DumpError::Task {
-                        pid,
-                        what: format!("/proc/{pid}/limits has no resource {res}"),
-                    })?
-            }
-            Err(e) => return Err(DumpError::sys(pid, format!("prlimit of resource {res}"), e)),
-        };
-        rlimits.push(RlimitEntry { cur, max });
-    }
+    let rlimits = core::rlimits(pid)?;
     let comm = proc::read(pid, "comm")?.trim_end().to_string();
     let personality = u32::from_str_radix(proc::read(pid, "personality")?.trim(), 16).unwrap_or(0);
     // The process-wide part lives in the main thread's core.
@@ -549,7 +543,10 @@ fn dump_process(
                 pgoff: v.pgoff,
             }),
     );
-    let (root_ids, task_ids) = namespace_ids(pid, index as u32 + 2);
+    let (root_ids, mut task_ids) = namespace_ids(pid, own_id(index));
+    if let Some(id) = table {
+        task_ids.files_id = id;
+    }
     acc.root_ids = Some(root_ids);
     if let (Some(u), Some(id)) = (uts, task_ids.uts_ns_id) {
         write_image(dir, &file::UTSNS, id, &[u], written)?;
@@ -573,7 +570,9 @@ fn dump_process(
     }
     let files_id = task_ids.files_id;
     write_image(dir, &file::IDS, vpid, &[task_ids], written)?;
-    write_image(dir, &file::FDINFO, files_id, &fdinfo, written)?;
+    if table.is_none() {
+        write_image(dir, &file::FDINFO, files_id, &fdinfo, written)?;
+    }
     acc.pstree.push(PstreeEntry {
         pid: vpid,
         ppid,

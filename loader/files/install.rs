@@ -91,6 +91,9 @@ pub struct FdPlan {
     /// Number the exe link's descriptor gets (above every target), which
     /// the blob passes to PR_SET_MM_MAP and then closes.
     pub exe_fd: i32,
+    /// The exe descriptors of the tasks sharing this task's table
+    /// (`restore::fdt`), which this task opens for them: path, number.
+    pub more_exes: Vec<(CString, i32)>,
     pub cwd: CString,
     pub root: CString,
     /// The memfd objects the descriptors refer to.
@@ -326,6 +329,7 @@ pub fn plan(task: &TaskImages, ctx: &PlanContext) -> Result<FdPlan, RestoreError
         targets,
         exe,
         exe_fd,
+        more_exes: Vec::new(),
         cwd: name(task.fs.cwd_id, "cwd")?,
         root: name(task.fs.root_id, "root")?,
         memfds,
@@ -335,7 +339,14 @@ pub fn plan(task: &TaskImages, ctx: &PlanContext) -> Result<FdPlan, RestoreError
 /// In the child: opens every target above all target numbers, then moves
 /// each onto its number, so no open can land on a number still needed.
 pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Result<(), String> {
-    let floor = plan.exe_fd + 1;
+    // Above the exe descriptors too, which are put at their numbers
+    // while the others are staged.
+    let floor = plan
+        .more_exes
+        .iter()
+        .map(|e| e.1)
+        .fold(plan.exe_fd, i32::max)
+        + 1;
     let mut staged = Vec::with_capacity(plan.targets.len());
     let (epolls, targets): (Vec<&FdTarget>, Vec<&FdTarget>) = plan
         .targets
@@ -372,11 +383,12 @@ pub fn install(plan: &FdPlan, shared: &Shared, shmem: &HashMap<u64, i32>) -> Res
         opened.entry(t.id).or_insert(high);
         staged.push(high);
     }
-    if let Some(exe) = &plan.exe {
+    let exes = plan.exe.iter().map(|e| (e, plan.exe_fd));
+    for (exe, at) in exes.chain(plan.more_exes.iter().map(|(e, at)| (e, *at))) {
         let fd = sys::open(exe, libc::O_RDONLY | libc::O_CLOEXEC, 0)
             .map_err(|e| format!("exe {exe:?}: {e}"))?;
-        sys::dup2(fd, plan.exe_fd).map_err(|e| format!("exe fd: {e}"))?;
-        if fd != plan.exe_fd {
+        sys::dup2(fd, at).map_err(|e| format!("exe fd: {e}"))?;
+        if fd != at {
             sys::close(fd);
         }
     }
@@ -553,12 +565,13 @@ pub(super) fn open_description(
 }
 
 /// Closes every descriptor the task must not have: all but the targets
-/// and the exe descriptor (which the blob closes itself).
+/// and the exe descriptors (which the blobs close themselves).
 pub fn close_strays(plan: &FdPlan) -> Result<(), String> {
     let mut keep: Vec<u32> = plan.targets.iter().map(|t| t.fd as u32).collect();
     if plan.exe.is_some() {
         keep.push(plan.exe_fd as u32);
     }
+    keep.extend(plan.more_exes.iter().map(|e| e.1 as u32));
     keep.sort_unstable();
     let mut from = 0u32;
     for k in keep {

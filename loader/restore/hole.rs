@@ -9,8 +9,9 @@
 //! The status area is shared (`MAP_SHARED`): slot `i` (`SLOT` bytes)
 //! holds task `i`'s `restorer_blob::Status`, which its blob or the loader
 //! code in the child writes and the loader waits on as a futex; after the
-//! slots, the tree's `TreeStage` (the lock-step stages), then `MSG_LEN`
-//! bytes take a loader-side error message from a child.
+//! slots, the tree's `TreeStage` (the lock-step stages) and two counters
+//! of tasks sharing descriptor tables (`TableWord`), then `MSG_LEN` bytes
+//! take a loader-side error message from a child.
 //! This module is one of the few allowed `unsafe`: every access to the
 //! area goes through [`StatusArea`], whose mapping lives as long as the
 //! [`Reservation`] it borrows.
@@ -32,8 +33,21 @@ const TREE_LEN: u64 = 64;
 pub const MSG_LEN: u64 = 2048;
 
 const _: () = assert!(size_of::<Status>() as u64 <= SLOT);
-const _: () = assert!(size_of::<TreeStage>() as u64 <= TREE_LEN);
+const _: () = assert!(size_of::<TreeStage>() as u64 + TABLE_WORDS_LEN <= TREE_LEN);
+/// The table counters, after the `TreeStage`.
+const TABLE_WORDS_LEN: u64 = 8;
 const _: () = assert!(offset_of!(Status, detail) % 8 == 0);
+
+/// The two counters of tasks whose descriptor table is shared
+/// (`super::fdt`).
+#[derive(Clone, Copy)]
+pub enum TableWord {
+    /// Tasks sharing their parent's table, yet to be done with their
+    /// own descriptors (memory premapped).
+    Sharers = 0,
+    /// Tasks whose table others share, yet to install its descriptors.
+    Owners = 1,
+}
 
 /// The address-space reservation for the restore (`PROT_NONE`), released
 /// on drop.
@@ -246,6 +260,45 @@ impl StatusArea<'_> {
         let (s, _) = self.tree_words();
         s.store(TREE_FAIL, Ordering::Release);
         sys::futex_wake_all(s);
+        sys::futex_wake_all(self.table_word(TableWord::Sharers));
+        sys::futex_wake_all(self.table_word(TableWord::Owners));
+    }
+
+    fn table_word(&self, which: TableWord) -> &AtomicU32 {
+        let at = self.tree_at() + size_of::<TreeStage>() as u64 + which as u64 * 4;
+        // SAFETY: the two counters lie right after the TreeStage, inside
+        // TREE_LEN (asserted above), aligned; processes change them only
+        // atomically.
+        unsafe { &*(at as *const AtomicU32) }
+    }
+
+    /// In the loader, before the first fork: `count` tasks will count
+    /// themselves out of `which`.
+    pub fn start_tables(&self, which: TableWord, count: u32) {
+        self.table_word(which).store(count, Ordering::Release);
+    }
+
+    /// In a task: it counts itself out of `which`, waking its waiters.
+    pub fn table_done(&self, which: TableWord) {
+        let w = self.table_word(which);
+        w.fetch_sub(1, Ordering::AcqRel);
+        sys::futex_wake_all(w);
+    }
+
+    /// In a task: waits until every task of `which` counted itself out.
+    /// A failed restore ends it here.
+    pub fn table_wait(&self, which: TableWord) {
+        let w = self.table_word(which);
+        loop {
+            let left = w.load(Ordering::Acquire);
+            if left == 0 {
+                return;
+            }
+            if self.tree_stage().0 == TREE_FAIL {
+                sys::exit_now(1);
+            }
+            sys::futex_wait(w, left, 100_000_000);
+        }
     }
 
     /// Tells task `i`'s blob whether the loader traces it.

@@ -24,6 +24,7 @@ mod args;
 mod attrs;
 mod error;
 mod fault;
+mod fdt;
 mod finish;
 #[allow(unsafe_code)]
 mod hole;
@@ -248,6 +249,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     //    last four per task at the same addresses (each task is its own
     //    address space). The argument block's size does not depend on
     //    where it goes.
+    let tables = fdt::Tables::plan(&mut plans)?;
     let status_len = StatusArea::len(plans.len());
     let mut total = 0;
     for p in &mut plans {
@@ -315,6 +317,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     let reservation = Reservation::new(hole, total)?;
     let status = reservation.status_area(plans.len())?;
+    tables.start(&status);
     at("layout")?;
     clock.stage("layout");
 
@@ -348,6 +351,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         status: &status,
         area,
         shared: &shared,
+        tables: &tables,
         cttys: &cttys,
         shmem: &shmem_fds,
         fault: fault.loader,

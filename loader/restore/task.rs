@@ -6,7 +6,7 @@
 use crate::files;
 use crate::sys::{self, Forked};
 
-use super::hole::{Reservation, StatusArea};
+use super::hole::{Reservation, StatusArea, TableWord};
 use super::tree::fork_with_pid;
 use super::{images, premap, RestoreError};
 use crate::mem::plan as mem;
@@ -39,6 +39,8 @@ pub(crate) struct TreeRun<'a> {
     /// Start of the premap area.
     pub(crate) area: u64,
     pub(crate) shared: &'a files::Shared,
+    /// Which tasks share a descriptor table.
+    pub(crate) tables: &'a super::fdt::Tables,
     /// Each session's controlling terminal, by session id.
     pub(crate) cttys: &'a std::collections::HashMap<u32, files::tty::Ctty>,
     /// shmid -> memfd of each shmem object.
@@ -149,7 +151,12 @@ impl TreeRun<'_> {
             let Some(c) = self.plans.iter().position(|p| p.task.pstree.pid == e.pid) else {
                 continue;
             };
-            match fork_with_pid(e.pid, 0) {
+            let table = if self.tables.shares[c] {
+                libc::CLONE_FILES as u64
+            } else {
+                0
+            };
+            match fork_with_pid(e.pid, table) {
                 Ok(Forked::Child) => self.task(c),
                 Ok(Forked::Parent(pid)) => {
                     lead_group(pid, e.pgid, e.sid);
@@ -194,8 +201,21 @@ impl TreeRun<'_> {
         // descriptors, whose number a target descriptor may need.
         premap::premap(p, self.reservation, self.area, self.shmem)?;
         self.injected("premap")?;
-        files::install(&p.fds, self.shared, self.shmem)?;
-        files::close_strays(&p.fds)?;
+        if self.tables.shares[i] {
+            // The owner installs the table's descriptors, once every
+            // sharer is done with its own.
+            self.status.table_done(TableWord::Sharers);
+            self.status.table_wait(TableWord::Owners);
+        } else {
+            if self.tables.owns[i] {
+                self.status.table_wait(TableWord::Sharers);
+            }
+            files::install(&p.fds, self.shared, self.shmem)?;
+            files::close_strays(&p.fds)?;
+            if self.tables.owns[i] {
+                self.status.table_done(TableWord::Owners);
+            }
+        }
         self.injected("files")?;
         // Locks once no descriptor is closed any more: closing any of the
         // task's descriptors of a file drops its POSIX locks on it.

@@ -16,13 +16,15 @@ mod arch {
 }
 mod creds;
 mod mem;
+mod seccomp;
 mod stage;
+mod sync;
 mod sys;
 
 use core::mem::{align_of, size_of};
-use core::sync::atomic::AtomicU32;
 use restorer_blob::*;
 use stage::{arrive, tree, wait_stage};
+use sync::{count_down, tracer_word, wait_zero};
 
 /// Why the restore stopped: the stage and the positive errno.
 #[derive(Clone, Copy)]
@@ -315,7 +317,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Fail
         if t.seccomp_tsync != 0 {
             wait_zero(&t.creds_left);
         }
-        seccomp(args, t)?;
+        seccomp::restore(args, t)?;
     }
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &me.creds)?;
@@ -328,7 +330,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Fail
     if !first {
         count_down(&t.creds_left);
         if t.seccomp_tsync == 0 {
-            seccomp(args, t)?;
+            seccomp::restore(args, t)?;
         }
     }
 
@@ -340,69 +342,6 @@ fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Fail
     }
     fault(t, STAGE_SIGRETURN)?;
     Ok(args.addr(me.sigframe))
-}
-
-/// Seccomp as the task had it, oldest filter first. The first thread
-/// does this before its credentials: the loader traces it with
-/// PTRACE_O_SUSPEND_SECCOMP, so neither the filters nor strict mode bind
-/// what it does next, and it may still install them without
-/// no_new_privs (CAP_SYS_ADMIN). The others do it after theirs, with
-/// no_new_privs or the credentials they were dumped with.
-fn seccomp(args: &Args, t: &TaskArgs) -> Result<(), Failure> {
-    fault(t, STAGE_SECCOMP)?;
-    let filters: &[SeccompFilter] = args.array(t.seccomp)?;
-    for f in filters {
-        let insns: &[u64] = args.array(Array {
-            off: f.off,
-            count: u64::from(f.len),
-        })?;
-        // struct sock_fprog: an unsigned short length, then the pointer.
-        let prog = [u64::from(f.len), insns.as_ptr() as u64];
-        // SAFETY: prog is a sock_fprog whose filter lies in the block.
-        unsafe { sys::seccomp_set_filter(f.flags, prog.as_ptr()) }
-            .map_err(Failure::at(STAGE_SECCOMP))?;
-    }
-    if t.seccomp_strict != 0 {
-        sys::seccomp_set_strict().map_err(Failure::at(STAGE_SECCOMP))?;
-    }
-    Ok(())
-}
-
-/// Whether the loader traces this task, once it has said so.
-fn tracer_word(status: &Status) -> u32 {
-    loop {
-        // SAFETY: tracer is an aligned u32 in the shared page.
-        let v = unsafe { core::ptr::read_volatile(&status.tracer) };
-        if v != TRACER_UNKNOWN {
-            return v;
-        }
-        // SAFETY: as above; a spurious or failed wait just loops.
-        unsafe { sys::futex_wait(&status.tracer, TRACER_UNKNOWN) };
-    }
-}
-
-/// Takes one off the counter `word` of the block and wakes its waiter.
-fn count_down(word: &u32) {
-    let at = word as *const u32 as *mut u32;
-    // SAFETY: the counter is an aligned u32 of the writable block, which
-    // every thread changes only through this atomic.
-    let n = unsafe { core::sync::atomic::AtomicU32::from_ptr(at) };
-    n.fetch_sub(1, core::sync::atomic::Ordering::SeqCst);
-    // SAFETY: as above.
-    unsafe { sys::futex_wake(word) };
-}
-
-/// Waits until the counter `word` of the block is 0.
-fn wait_zero(word: &u32) {
-    loop {
-        // SAFETY: an aligned u32 of the block, changed atomically.
-        let left = unsafe { core::ptr::read_volatile(word) };
-        if left == 0 {
-            return;
-        }
-        // SAFETY: as above; a spurious wake just loops.
-        unsafe { sys::futex_wait(word, left) };
-    }
 }
 
 /// clone3 flags of a thread: one address space, descriptors, fs info,
@@ -433,13 +372,7 @@ extern "C" fn thread_main(base: u64, index: u64) -> ! {
         Ok(frame) => {
             // Nobody runs its own code before the whole tree is complete.
             wait_stage(t, TREE_COMPLETE);
-            let word = core::ptr::addr_of!(t.threads_left) as *mut u32;
-            // SAFETY: threads_left is an aligned u32 of the writable block;
-            // every thread changes it only through this atomic.
-            let left = unsafe { core::sync::atomic::AtomicU32::from_ptr(word) };
-            left.fetch_sub(1, core::sync::atomic::Ordering::SeqCst);
-            // SAFETY: as above.
-            unsafe { sys::futex_wake(&t.threads_left) };
+            count_down(&t.threads_left);
             // SAFETY: the loader built this thread's frame in the block.
             unsafe { arch::x86_64::rt_sigreturn(frame) }
         }
