@@ -774,6 +774,15 @@ fn shared_descriptor_table_round_trip() {
     victim_round_trip("clonefiles", 0);
 }
 
+/// Private pages a parent and its child share copy-on-write stay one
+/// page after a restore, anonymous and file-backed; pages either wrote
+/// since the fork, or the parent alone touched, come back as each had
+/// them (cow.c, as CRIU's cow00 and cow01).
+#[test]
+fn copy_on_write_memory_round_trip() {
+    victim_round_trip("cow", 0);
+}
+
 /// A filter all threads share (TSYNC) in a process that dropped its
 /// privileges without no_new_privs: restored shared, so that a later
 /// TSYNC of the process's own still works (seccomp_tsync.c).

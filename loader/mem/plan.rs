@@ -43,9 +43,35 @@ pub struct Premap {
     /// so a huge PROT_NONE reservation costs nothing and a read-only
     /// shared file mapping needs no write access.
     pub filled: bool,
+    /// Private memory a child may share copy-on-write with its parent
+    /// (`restore::cow`): what the parent's VMA must match.
+    pub cow: Option<CowKey>,
+    /// Taken over from the parent's premap (set by `restore::cow`).
+    pub inherit: Option<Inherit>,
+    /// A child takes this slot over: it is premapped before the children
+    /// are forked.
+    pub passed_on: bool,
 }
 
-/// Where the dumped vvar/vdso were.
+/// What makes two private VMAs of a parent and its child, at the same
+/// addresses, possibly the same copy-on-write memory (as CRIU decides).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CowKey {
+    /// The mapped file's id (None: anonymous).
+    pub file: Option<u64>,
+    pub growsdown: bool,
+}
+
+/// A slot taken over from the parent's premap: its pages are the
+/// parent's, shared until written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Inherit {
+    /// The parent's slot, as an offset in the parent's premap range.
+    pub parent_slot: u64,
+    /// Ranges (offsets in the VMA) of pages the parent's image has and
+    /// this task's does not: dropped back to the file or to zeroes.
+    pub drops: Vec<(u64, u64)>,
+}
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct DumpedVdso {
     pub vvar_start: u64,
@@ -143,6 +169,9 @@ pub fn plan(
                 pgoff: 0,
                 advice: Vec::new(),
                 filled: false,
+                cow: None,
+                inherit: None,
+                passed_on: false,
             });
             slot += len;
             continue;
@@ -246,6 +275,9 @@ pub fn plan(
             pgoff: v.pgoff,
             advice: advice(v.madv),
             filled: false,
+            cow: cow_key(v, flags, sysv || shmid.is_some() || droppable),
+            inherit: None,
+            passed_on: false,
         });
         slot += len;
     }
@@ -275,6 +307,19 @@ pub fn plan(
         proxy: None,
         dumped,
         memfds: used_memfds,
+    })
+}
+
+/// The CowKey of a private, regular, non-hugetlb VMA mapped with `flags`
+/// (None for the rest, and for shared or droppable memory: `other`).
+fn cow_key(v: &VmaEntry, flags: i32, other: bool) -> Option<CowKey> {
+    let private = flags & libc::MAP_PRIVATE != 0 && !other;
+    let hugetlb = v.flags as i32 & libc::MAP_HUGETLB != 0;
+    let file = v.status & VMA_FILE_PRIVATE != 0;
+    let anon = v.status & VMA_ANON_PRIVATE != 0;
+    (private && !hugetlb && (file || anon) && v.status & VMA_AREA_MEMFD == 0).then_some(CowKey {
+        file: file.then_some(v.shmid),
+        growsdown: v.flags as i32 & libc::MAP_GROWSDOWN != 0,
     })
 }
 
@@ -335,6 +380,9 @@ impl MemPlan {
             pgoff: 0,
             advice: Vec::new(),
             filled: true,
+            cow: None,
+            inherit: None,
+            passed_on: false,
         };
         let at = self.premaps.partition_point(|p| p.start < d.vdso_start);
         self.premaps.insert(at, premap);

@@ -21,16 +21,19 @@ pub const STACK_SIZE: u64 = 64 * 1024;
 /// Addresses of the restore area (all 0 while sizing the block).
 #[derive(Debug, Default, Clone, Copy)]
 pub struct Layout {
-    pub area: u64,
+    /// This task's premap range.
+    pub premap_at: u64,
+    pub premap_len: u64,
     /// This task's status slot, and the shared status area holding it.
     pub status_at: u64,
     pub status_area: u64,
     pub status_len: u64,
     /// The tree's `TreeStage` in the status area.
     pub tree_at: u64,
+    pub blob_at: u64,
     pub args_at: u64,
-    /// End of this task's part of the restore area: the sweep keeps
-    /// `[status_area, keep_end)`.
+    /// End of this task's restorer (blob, arguments, stack): the sweep
+    /// keeps the status area, the premap range and `[blob_at, keep_end)`.
     pub keep_end: u64,
 }
 
@@ -131,9 +134,19 @@ pub fn build(
         },
         ..Default::default()
     };
+    // Not the other tasks' premap ranges, nor what this one inherited
+    // of its parent's.
     a.keep = b.array(&[
         Range {
             start: layout.status_area,
+            end: layout.status_area + layout.status_len,
+        },
+        Range {
+            start: layout.premap_at,
+            end: layout.premap_at + layout.premap_len,
+        },
+        Range {
+            start: layout.blob_at,
             end: layout.keep_end,
         },
         Range {
@@ -145,7 +158,7 @@ pub fn build(
         .premaps
         .iter()
         .map(|p| VmaMove {
-            src: layout.area + p.slot,
+            src: layout.premap_at + p.slot,
             dst: p.start,
             len: p.len,
         })

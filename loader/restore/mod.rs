@@ -22,6 +22,7 @@
 mod aio;
 mod args;
 mod attrs;
+mod cow;
 mod error;
 mod fault;
 mod fdt;
@@ -192,6 +193,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             fds,
             rlimits,
             args: Vec::new(),
+            premap_at: 0,
             blob_at: 0,
             args_at: 0,
             stack_top: 0,
@@ -257,8 +259,13 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         let sizing = args::Layout::default();
         p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &sizing, fault.blob)?;
         let args_len = blob::page_up(p.args.len() as u64);
-        total = total.max(p.mem.premap_len + blob::code_size() + args_len + args::STACK_SIZE);
+        total = total.max(blob::code_size() + args_len + args::STACK_SIZE);
     }
+    // Each task's premap range of its own: a child takes over slots of
+    // its parent's, which it inherits filled (copy-on-write memory).
+    cow::plan(&mut plans);
+    let premaps_len: u64 = plans.iter().map(|p| p.mem.premap_len).sum();
+    let total = total + premaps_len;
     // A proxied vdso's replacement goes last, past a guard page: outside
     // every task's kept range, so the blob's sweep leaves it free for
     // ARCH_MAP_VDSO_64.
@@ -287,18 +294,23 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     })?;
     let area = hole + status_len;
     let plans_len = plans.len();
+    let mut premap_at = area;
     for (i, p) in plans.iter_mut().enumerate() {
         if let Some(x) = &mut p.mem.proxy {
             x.rt_at = hole + total - x.rt_len;
         }
-        p.blob_at = area + p.mem.premap_len;
+        p.premap_at = premap_at;
+        premap_at += p.mem.premap_len;
+        p.blob_at = area + premaps_len;
         p.args_at = p.blob_at + blob::code_size();
         let mut layout = args::Layout {
-            area,
+            premap_at: p.premap_at,
+            premap_len: p.mem.premap_len,
             status_at: hole + SLOT * i as u64,
             status_area: hole,
             status_len,
             tree_at: hole + StatusArea::tree_offset(plans_len),
+            blob_at: p.blob_at,
             args_at: p.args_at,
             keep_end: 0,
         };
@@ -349,7 +361,6 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         ns: &ns,
         reservation: &reservation,
         status: &status,
-        area,
         shared: &shared,
         tables: &tables,
         cttys: &cttys,

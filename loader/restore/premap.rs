@@ -42,18 +42,36 @@ pub(crate) fn redirect_vdso(
     Ok(())
 }
 
-/// Reads every present page run into its premapped slot, with as few
-/// `preadv` calls as the layout allows.
+/// Which of a task's premaps one `premap` call maps: those shared with
+/// its parent or its children (copy-on-write, `super::cow`), before its
+/// children are forked, or the rest after.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Pass {
+    BeforeFork,
+    AfterFork,
+}
+
+impl Pass {
+    fn has(self, p: &mem::Premap) -> bool {
+        (p.passed_on || p.inherit.is_some()) == (self == Pass::BeforeFork)
+    }
+}
+
+/// Reads every present page run of the premaps of `pass` into its slot,
+/// with as few `preadv` calls as the layout allows; in a slot taken over
+/// from the parent, only the pages that differ are written.
 pub(crate) fn fill_pages(
     task: &images::TaskImages,
     mem: &mem::MemPlan,
     area: u64,
+    pass: Pass,
 ) -> Result<(), String> {
     use std::os::fd::AsRawFd;
     const IOV_MAX: usize = 1024;
     // (destination, length, file offset) segments, merged where both the
-    // memory and the file are contiguous.
+    // memory and the file are contiguous; those of inherited slots apart.
     let mut segs: Vec<(u64, u64, u64)> = Vec::new();
+    let mut inherited: Vec<(u64, u64, u64)> = Vec::new();
     for r in &task.runs {
         let Some(mut off) = r.file_off else { continue };
         let end = r.vaddr + r.nr_pages * crate::images::flags::PAGE;
@@ -69,6 +87,17 @@ pub(crate) fn fill_pages(
             };
             let len = (p.start + p.len).min(end) - at;
             let dst = area + p.slot + (at - p.start);
+            if !pass.has(p) {
+                at += len;
+                off += len;
+                continue;
+            }
+            if p.inherit.is_some() {
+                inherited.push((dst, len, off));
+                at += len;
+                off += len;
+                continue;
+            }
             match segs.last_mut() {
                 Some(last) if last.0 + last.1 == dst && last.2 + last.1 == off => last.1 += len,
                 _ => segs.push((dst, len, off)),
@@ -78,6 +107,9 @@ pub(crate) fn fill_pages(
         }
     }
     let fd = task.pages.as_raw_fd();
+    if !inherited.is_empty() {
+        write_changed(task, &inherited)?;
+    }
     let mut i = 0;
     while i < segs.len() {
         // One preadv for a run of segments that are contiguous in the file.
@@ -125,6 +157,44 @@ pub(crate) fn fill_pages(
         segs[i].0 += left;
         segs[i].1 -= left;
         segs[i].2 += left;
+    }
+    Ok(())
+}
+
+/// Writes the pages of segments `segs` (destination, length, file
+/// offset) of slots taken over from the parent where they differ from
+/// what is there: an unchanged page stays shared with the parent.
+fn write_changed(task: &images::TaskImages, segs: &[(u64, u64, u64)]) -> Result<(), String> {
+    use std::os::fd::AsRawFd;
+    const PAGE: usize = crate::images::flags::PAGE as usize;
+    const CHUNK: usize = 64 * PAGE;
+    let mut buf = vec![0u8; CHUNK];
+    for &(dst, len, off) in segs {
+        let mut done = 0u64;
+        while done < len {
+            let n = ((len - done) as usize).min(CHUNK);
+            sys::pread_exact(task.pages.as_raw_fd(), &mut buf[..n], off + done).map_err(|e| {
+                let path = task.pages_path.display();
+                match e.kind() {
+                    std::io::ErrorKind::UnexpectedEof => {
+                        format!("{path}: ends before byte {} (pages missing)", off + len)
+                    }
+                    _ => format!("{path}: reading at {}: {e}", off + done),
+                }
+            })?;
+            for (i, page) in buf[..n].chunks(PAGE).enumerate() {
+                let at = dst + done + (i * PAGE) as u64;
+                // SAFETY: `at` is a page of an inherited slot this task
+                // premapped readable and writable (it is filled: `premap`),
+                // inside the premap range; page lies in buf.
+                unsafe {
+                    if !sys::same_mem(at, page) {
+                        sys::write_mem(at, page);
+                    }
+                }
+            }
+            done += n as u64;
+        }
     }
     Ok(())
 }
@@ -318,37 +388,74 @@ fn attach_sysv(p: &mem::Premap, id: i32, slot: u64) -> Result<(), String> {
     Ok(())
 }
 
-/// Maps every premapped VMA of `plan` into its slot of the premap area at
-/// `area`, fills the dumped pages, applies the dumped protection, then
+/// Maps the premapped VMAs of `pass` of `plan` into their slots of its
+/// premap range, taking over those it inherits from its parent's range
+/// (`parent`: start, length), and fills them with the dumped pages.
+/// After the fork it gives every slot its protection and advice and
 /// installs the blob and its arguments. Runs in the forked task.
 pub(crate) fn premap(
     plan: &TaskPlan,
     res: &Reservation,
-    area: u64,
     shmem: &HashMap<u64, i32>,
+    parent: Option<(u64, u64)>,
+    pass: Pass,
 ) -> Result<(), String> {
-    // Everything below is written inside these two ranges of our own
+    let area = plan.premap_at;
+    // Everything below is written inside these ranges of our own
     // reservation.
     if !res.holds(area, plan.mem.premap_len)
         || !res.holds(plan.blob_at, plan.stack_top - plan.blob_at)
+        || parent.is_some_and(|(at, len)| !res.holds(at, len))
     {
         return Err(format!(
-            "premap area {area:#x}+{:#x} or restorer {:#x}-{:#x} outside the reservation",
+            "premap area {area:#x}+{:#x}, the parent's or restorer {:#x}-{:#x} outside the \
+             reservation",
             plan.mem.premap_len, plan.blob_at, plan.stack_top
         ));
     }
-    for p in &plan.mem.premaps {
+    let prot_of = |p: &mem::Premap| {
+        if p.filled {
+            p.prot | libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            p.prot
+        }
+    };
+    let mine = |p: &&mem::Premap| pass.has(p);
+    for p in plan.mem.premaps.iter().filter(mine) {
         if p.slot
             .checked_add(p.len)
             .is_none_or(|e| e > plan.mem.premap_len)
         {
             return Err(format!("vma {:#x}: slot outside the premap area", p.start));
         }
+    }
+    // First what we take over of the parent's, then its range reserved
+    // again right away (the moves left holes in it) and emptied, before
+    // anything of ours could be mapped there.
+    for p in plan.mem.premaps.iter().filter(mine) {
+        if let Some(inh) = &p.inherit {
+            take_over(p, inh, area + p.slot, prot_of(p), parent)?;
+        }
+    }
+    if let (Pass::BeforeFork, Some((at, len))) = (pass, parent) {
+        if len > 0 {
+            // SAFETY: the parent's range lies in our reservation (checked
+            // above); what it holds now is our copy of the parent's slots,
+            // which nothing of ours uses once ours are taken over.
+            unsafe { sys::mmap_fixed(at, len, libc::PROT_NONE, RESERVE, -1, 0) }
+                .map_err(|e| format!("reserving the parent's premap range again: {e}"))?;
+        }
+    }
+    for p in plan.mem.premaps.iter().filter(mine) {
         let at = area + p.slot;
+        if p.inherit.is_some() {
+            continue;
+        }
         if let Some(id) = p.sysv {
             attach_sysv(p, id, at)?;
             continue;
         }
+        let prot = prot_of(p);
         let (fd, what) = match (&p.file, p.shmid) {
             (Some((path, flags)), _) => (
                 sys::open(path, *flags, 0)
@@ -365,11 +472,6 @@ pub(crate) fn premap(
             }
             (None, None) => (-1, "anonymous".to_string()),
         };
-        let prot = if p.filled {
-            p.prot | libc::PROT_READ | libc::PROT_WRITE
-        } else {
-            p.prot
-        };
         // SAFETY: the slot lies in the premap area (checked above), which
         // is part of our reservation: nothing of the loader lives there.
         let r = unsafe { sys::mmap_fixed(at, p.len, prot, p.flags, fd, p.pgoff) };
@@ -384,7 +486,19 @@ pub(crate) fn premap(
             )
         })?;
     }
-    fill_pages(&plan.task, &plan.mem, area)?;
+    fill_pages(&plan.task, &plan.mem, area, pass)?;
+    for p in plan.mem.premaps.iter().filter(|p| pass.has(p)) {
+        for &(s, e) in p.inherit.iter().flat_map(|i| &i.drops) {
+            // SAFETY: a range inside the slot just taken over (the drops
+            // are offsets within the VMA); its pages become the file's or
+            // zeroes, as they were for this task.
+            unsafe { sys::madvise(area + p.slot + s, e - s, libc::MADV_DONTNEED) }
+                .map_err(|err| format!("vma {:#x}: dropping the parent's pages: {err}", p.start))?;
+        }
+    }
+    if pass == Pass::BeforeFork {
+        return Ok(());
+    }
     if let Some(x) = &plan.mem.proxy {
         redirect_vdso(&plan.mem, x, area)?;
     }
@@ -427,6 +541,37 @@ pub(crate) fn premap(
         blob::seal(plan.blob_at)
     }
     .map_err(|e| format!("sealing the restorer: {e}"))
+}
+
+/// Flags of the reservation's PROT_NONE mappings.
+const RESERVE: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+
+/// Moves slot `p`, inherited, from the parent's premap range (inherited
+/// with the fork) to `at` in ours, with protection `prot`.
+fn take_over(
+    p: &mem::Premap,
+    inh: &mem::Inherit,
+    at: u64,
+    prot: i32,
+    parent: Option<(u64, u64)>,
+) -> Result<(), String> {
+    let (base, len) = parent.ok_or("an inherited vma without a parent")?;
+    if inh.parent_slot.checked_add(p.len).is_none_or(|e| e > len) {
+        return Err(format!(
+            "vma {:#x}: outside the parent's premap range",
+            p.start
+        ));
+    }
+    let from = base + inh.parent_slot;
+    // SAFETY: `from` is the parent's filled slot, inherited with the fork
+    // and inside its premap range (checked above), which our loader code
+    // does not use; `at` is our slot (checked by `premap`).
+    unsafe { sys::mremap_fixed(from, p.len, at) }
+        .and_then(|_| {
+            // SAFETY: the slot just moved in; nothing refers to it.
+            unsafe { sys::mprotect(at, p.len, prot) }
+        })
+        .map_err(|e| format!("vma {:#x}: taking over the parent's copy: {e}", p.start))
 }
 
 /// Unmaps the part of the reservation past `from` that this task does

@@ -7,6 +7,7 @@ use crate::files;
 use crate::sys::{self, Forked};
 
 use super::hole::{Reservation, StatusArea, TableWord};
+use super::premap::Pass;
 use super::tree::fork_with_pid;
 use super::{images, premap, RestoreError};
 use crate::mem::plan as mem;
@@ -21,6 +22,8 @@ pub(crate) struct TaskPlan {
     /// is warned about).
     pub(crate) rlimits: Vec<restorer_blob::Rlimit>,
     pub(crate) args: Vec<u8>,
+    /// This task's premap range starts here (`premap_len` bytes).
+    pub(crate) premap_at: u64,
     pub(crate) blob_at: u64,
     pub(crate) args_at: u64,
     pub(crate) stack_top: u64,
@@ -36,8 +39,6 @@ pub(crate) struct TreeRun<'a> {
     pub(crate) ns: &'a crate::ns::TreeNs,
     pub(crate) reservation: &'a Reservation,
     pub(crate) status: &'a StatusArea<'a>,
-    /// Start of the premap area.
-    pub(crate) area: u64,
     pub(crate) shared: &'a files::Shared,
     /// Which tasks share a descriptor table.
     pub(crate) tables: &'a super::fdt::Tables,
@@ -110,6 +111,14 @@ impl TreeRun<'_> {
         } else if i > 0 {
             join_group(ps.pgid)?;
         }
+        // The memory our children take over from us, and what we take
+        // over from our parent, before any child is forked.
+        let parent = self
+            .plans
+            .iter()
+            .find(|q| q.task.pstree.pid == ps.ppid)
+            .map(|q| (q.premap_at, q.mem.premap_len));
+        premap::premap(p, self.reservation, self.shmem, parent, Pass::BeforeFork)?;
         // Children in pstree order (process groups are joined in the
         // order they were made); zombies exit at once and stay unreaped.
         let mut zombies = Vec::new();
@@ -199,7 +208,7 @@ impl TreeRun<'_> {
         sys::close(cwd);
         // Memory before descriptors: the pages file is one of our inherited
         // descriptors, whose number a target descriptor may need.
-        premap::premap(p, self.reservation, self.area, self.shmem)?;
+        premap::premap(p, self.reservation, self.shmem, parent, Pass::AfterFork)?;
         self.injected("premap")?;
         if self.tables.shares[i] {
             // The owner installs the table's descriptors, once every

@@ -140,6 +140,15 @@ pub unsafe fn write_mem(addr: u64, bytes: &[u8]) {
     unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), addr as *mut u8, bytes.len()) }
 }
 
+/// Whether the `bytes.len()` bytes at `addr` equal `bytes`.
+///
+/// # Safety
+/// `[addr, addr + bytes.len())` is mapped readable.
+pub unsafe fn same_mem(addr: u64, bytes: &[u8]) -> bool {
+    // SAFETY: forwarded to the caller.
+    unsafe { std::slice::from_raw_parts(addr as *const u8, bytes.len()) == bytes }
+}
+
 /// Copies `len` bytes from `addr`.
 ///
 /// # Safety
