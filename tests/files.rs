@@ -9,6 +9,7 @@ use common::*;
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
 /// A FIFO opened by path twice (a non-blocking reader, a writer), with
 /// bytes buffered and a larger pipe size: both descriptors come back on
 /// the same FIFO with its bytes and size (fifo-data.img, CRIU's format).
@@ -684,4 +685,12 @@ fn chroot_round_trip() {
 #[test]
 fn pidfd_round_trip() {
     victim_round_trip("pidfd", 0);
+}
+
+/// The /proc directory of a process that has ended, as a cwd and through
+/// a descriptor, comes back gone as it was: a helper holds the pid while
+/// the tree opens it (a PROCFS remap), and none is left (deadproc.c).
+#[test]
+fn dead_process_proc_directory_round_trip() {
+    victim_round_trip("deadproc", 0);
 }

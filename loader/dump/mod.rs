@@ -321,6 +321,9 @@ fn dump_process(
     // Files: exe, cwd, root, mapped files, then descriptors.
     // A deleted exe, cwd or mapped file is kept as a ghost file.
     let by_path = |files: &mut Files, link: &str, shown: &str| {
+        if let Some(dead) = crate::files::dead_proc_pid(pid, link, shown) {
+            return Ok(files.dead_proc(shown, dead, 0, 0));
+        }
         if shown.starts_with("/memfd:") {
             files.memfd_map_id(pid, link, shown)
         } else if shown.ends_with(" (deleted)") {

@@ -93,6 +93,10 @@ pub(super) fn describe(
         .find(|o| sys::same_file(o.pid, o.fd, pid, fd))
         .map(|o| o.id);
     let status_flags = flags & !(libc::O_CLOEXEC as u32);
+    let dead_proc = match link.starts_with("/proc/") {
+        true => super::dead_proc_pid(pid, &format!("fd/{fd}"), &link),
+        false => None,
+    };
     let id = match (shared, pipe) {
         (Some(id), _) => id,
         (None, Some(ino)) => files.pipe(pid, fd, ino, status_flags),
@@ -111,6 +115,9 @@ pub(super) fn describe(
         }
         (None, None) if link.starts_with("/memfd:") => {
             files.memfd_fd(pid, fd, &link, status_flags, pos)?
+        }
+        (None, None) if dead_proc.is_some() => {
+            files.dead_proc(&link, dead_proc.unwrap_or(0), status_flags, pos)
         }
         (None, None) if link.ends_with(" (deleted)") => {
             files.deleted(pid, fd, &link, status_flags, pos)?

@@ -59,6 +59,9 @@ pub(crate) struct Files {
     /// Entries of deleted files met by path (mappings, cwd, exe), by
     /// device and inode.
     deleted_ids: HashMap<(u64, u64), u32>,
+    /// Ended processes whose /proc directory the tree holds (PROCFS
+    /// remaps written).
+    dead_pids: Vec<u32>,
 }
 
 impl Files {
@@ -409,6 +412,32 @@ impl Files {
         Ok(id)
     }
 
+    /// The entry of `shown`, a path under the /proc directory of process
+    /// `dead`, which has ended (`dead_proc_pid`): named without
+    /// " (deleted)", with a PROCFS remap to the dead pid (once per pid, as
+    /// CRIU writes it), so that a restore holds that pid while the tree
+    /// opens it.
+    pub(crate) fn dead_proc(&mut self, shown: &str, dead: u32, flags: u32, pos: u64) -> u32 {
+        let name = shown.strip_suffix(" (deleted)").unwrap_or(shown);
+        let by_path = flags == 0 && pos == 0;
+        if let Some(&id) = self.by_path.get(name).filter(|_| by_path) {
+            return id;
+        }
+        let id = self.add(|id| reg_entry(id, name, flags, pos, None));
+        if !self.dead_pids.contains(&dead) {
+            self.dead_pids.push(dead);
+            self.ghosts.remaps.push(RemapFilePathEntry {
+                orig_id: id,
+                remap_id: dead,
+                remap_type: Some(RemapType::Procfs as i32),
+            });
+        }
+        if by_path {
+            self.by_path.insert(name.to_string(), id);
+        }
+        id
+    }
+
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
         // Not followed: an O_PATH|O_NOFOLLOW descriptor names a symlink.
         let meta = fs::symlink_metadata(name).map_err(|e| DumpError::file(name, e))?;
@@ -487,6 +516,21 @@ impl Files {
         self.by_path.insert(name.to_string(), id);
         Ok(id)
     }
+}
+
+/// The pid of the ended process whose /proc directory `shown` names (as
+/// /proc/`pid`/`link` shows it: the directory itself, deleted, or a file
+/// in it), if it is one: on procfs, and no longer there through the
+/// task's root (its /proc, its pid numbers).
+pub(crate) fn dead_proc_pid(pid: i32, link: &str, shown: &str) -> Option<u32> {
+    let name = shown.strip_suffix(" (deleted)").unwrap_or(shown);
+    let dead = install::proc_pid_path(name)?;
+    let at = std::ffi::CString::new(format!("/proc/{pid}/{link}")).ok()?;
+    let on_proc = sys::open_owned(&at, libc::O_PATH | libc::O_CLOEXEC)
+        .and_then(|f| sys::fs_type(std::os::fd::AsRawFd::as_raw_fd(&f)))
+        .is_ok_and(|t| t == libc::PROC_SUPER_MAGIC);
+    let gone = fs::symlink_metadata(format!("/proc/{pid}/root/proc/{dead}")).is_err();
+    (on_proc && gone).then_some(dead)
 }
 
 /// A regular file entry, with the size and mode of `meta` when given.

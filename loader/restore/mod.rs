@@ -137,7 +137,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     crate::pstree::check_tree(&dir, &tree, &zombies, opts.shell_job)?;
     // Deleted files come back as ghosts next to their old paths, removed
     // again when this ends (the tasks have opened them by then).
-    let ghosts = {
+    let mut ghosts = {
         let files: std::collections::HashMap<u32, _> = crate::images::file::FILES
             .read_all(&dir, "")?
             .into_iter()
@@ -352,6 +352,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     files::tty::check_sessions(&ttys, &sessions)?;
     let cttys = files::tty::open_all(plans.iter().map(|p| &p.fds), &ttys, &mut shared)?;
     at("pipes")?;
+    let ids: Vec<u32> = tree
+        .iter()
+        .flat_map(|e| e.threads.iter().chain([&e.pid]))
+        .copied()
+        .collect();
+    ghosts.hold_dead_pids(&ids, ns.new_pid)?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     let run = TreeRun {

@@ -179,9 +179,19 @@ pub fn sleep_until_killed() -> ! {
 
 /// Forks a child that does nothing but wait to be killed; its pid.
 pub fn spawn_sleeper() -> io::Result<libc::pid_t> {
-    // SAFETY: the child makes nothing but pause(2) calls until killed.
-    match unsafe { clone3(0, &[]) }? {
-        Forked::Child => sleep_until_killed(),
+    spawn_sleeper_as(&[])
+}
+
+/// As `spawn_sleeper`, with pid `set_tid` (clone3) if given; the child
+/// dies with us.
+pub fn spawn_sleeper_as(set_tid: &[i32]) -> io::Result<libc::pid_t> {
+    // SAFETY: the child makes nothing but prctl and pause(2) calls until
+    // killed.
+    match unsafe { clone3(0, set_tid) }? {
+        Forked::Child => {
+            let _ = prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as u64, 0, 0, 0);
+            sleep_until_killed()
+        }
         Forked::Parent(pid) => Ok(pid),
     }
 }
