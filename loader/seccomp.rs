@@ -43,9 +43,12 @@ pub(crate) fn seccomp_filters(pid: i32, mode: &str) -> Result<SeccompEntry, Dump
     })
 }
 
+/// A chain of filters, oldest first: (BPF bytes, flags).
+pub(crate) type Chain = Vec<(Vec<u8>, u32)>;
+
 /// Follows `prev` links from filter `top` of a seccomp image to the oldest
 /// filter and returns the chain oldest first.
-pub(crate) fn seccomp_chain(entry: &SeccompEntry, top: u32) -> Result<Vec<(Vec<u8>, u32)>, String> {
+pub(crate) fn seccomp_chain(entry: &SeccompEntry, top: u32) -> Result<Chain, String> {
     let n = entry.seccomp_filters.len();
     let mut chain = Vec::new();
     let mut at = Some(top);

@@ -791,6 +791,14 @@ fn seccomp_tsync_round_trip() {
     victim_round_trip("seccomp_tsync", 0);
 }
 
+/// Threads of one process under seccomp filters of their own (none, the
+/// main thread's, the main thread's and one more) keep them
+/// (seccomp_threads.c, as CRIU's seccomp_filter_threads).
+#[test]
+fn seccomp_filters_per_thread_round_trip() {
+    victim_round_trip("seccomp_threads", 0);
+}
+
 /// Two stacked seccomp filters and no_new_privs survive dump + restore.
 #[test]
 fn seccomp_victim_round_trip() {

@@ -5,18 +5,37 @@ use super::{DumpError, Process};
 use crate::images::schema::{CoreEntry, SeccompEntry, SeccompMode};
 use crate::{proc, sys};
 
+/// Puts `filters`, a thread's chain numbered from 0 (its core's
+/// seccomp_filter is its top), into the tree's seccomp image after those
+/// already there, and points the core at the moved top. Threads sharing
+/// the process's chain each get a copy; `seccomp_modes` merges them.
+pub(super) fn add_filters(all: &mut SeccompEntry, core: &mut CoreEntry, filters: &SeccompEntry) {
+    let base = all.seccomp_filters.len() as u32;
+    if let Some(tc) = core.thread_core.as_mut() {
+        tc.seccomp_filter = tc.seccomp_filter.map(|i| i + base);
+    }
+    for f in &filters.seccomp_filters {
+        let mut f = f.clone();
+        f.prev = f.prev.map(|p| p + base);
+        all.seccomp_filters.push(f);
+    }
+}
+
 /// Seccomp beyond one thread's filters, as CRIU writes it. Filters every
-/// thread shares (thread_core checked they are the same) are the main
+/// thread shares (none has its own: `own_filters` false) are the main
 /// thread's with SECCOMP_FILTER_FLAG_TSYNC, the others' none, so that a
 /// restore installs them once for all threads, shared again (a later
-/// TSYNC of the task's own needs that). Strict mode is recorded for a
-/// single-threaded process; with threads it is refused by name.
+/// TSYNC of the task's own needs that). Threads with filters of their own
+/// keep their chains (the copies of the process's chain too). Strict mode
+/// is recorded for a single-threaded process; with threads it is refused
+/// by name.
 pub(super) fn seccomp_modes(
     pid: i32,
     status: &proc::Status,
     cores: &mut [CoreEntry],
     all: &mut SeccompEntry,
     base: usize,
+    own_filters: bool,
 ) -> Result<(), DumpError> {
     const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
     if status.get("Seccomp") == "1" {
@@ -30,7 +49,17 @@ pub(super) fn seccomp_modes(
             tc.seccomp_mode = Some(SeccompMode::Strict as i32);
         }
     }
-    if cores.len() > 1 && all.seccomp_filters.len() > base {
+    if own_filters {
+        return Ok(());
+    }
+    // Every thread's copy is the main thread's: only the first is kept.
+    let main_len = cores[0]
+        .thread_core
+        .as_ref()
+        .and_then(|t| t.seccomp_filter)
+        .map_or(0, |top| top as usize + 1 - base);
+    all.seccomp_filters.truncate(base + main_len);
+    if cores.len() > 1 && main_len > 0 {
         for f in &mut all.seccomp_filters[base..] {
             f.flags = Some(f.flags.unwrap_or(0) | SECCOMP_FILTER_FLAG_TSYNC);
         }

@@ -18,15 +18,15 @@ use crate::signals::queued;
 
 /// One thread's core image: registers, FPU state, blocked mask, pending
 /// signals, credentials, name, altstack, clear_child_tid, robust list and
-/// rseq; seccomp filters must be the process's (`seccomp`, the main
-/// thread's).
+/// rseq. Its seccomp filters are the process's (`seccomp`, the main
+/// thread's) or, returned beside, its own (numbered from 0 in the core).
 pub(crate) fn thread_core(
     t: &mut Tracee,
     pid: i32,
     vdso: (u64, u64),
     scratch: u64,
     seccomp: &SeccompEntry,
-) -> Result<CoreEntry, DumpError> {
+) -> Result<(CoreEntry, Option<SeccompEntry>), DumpError> {
     let tid = t.pid;
     let perr =
         |what: &str, e: std::io::Error| DumpError::sys(pid, format!("thread {tid}: {what}"), e);
@@ -80,16 +80,21 @@ pub(crate) fn thread_core(
     let task = format!("task/{tid}");
     let status = proc::Status::read_at(pid, &format!("{task}/status"))?;
     let stat = proc::Stat::read_at(pid, &format!("{task}/stat"))?;
-    if tid != pid && seccomp_filters(tid, status.get("Seccomp"))? != *seccomp {
-        return Err(DumpError::refused(
-            pid,
-            format!("thread {tid} runs under other seccomp filters than the main thread"),
-        ));
-    }
+    let own = match (tid != pid, status.get("Seccomp")) {
+        (true, "1") => {
+            return Err(DumpError::refused(
+                pid,
+                format!("thread {tid} runs in seccomp strict mode, which crest does not restore"),
+            ))
+        }
+        (true, mode) => Some(seccomp_filters(tid, mode)?).filter(|f| f != seccomp),
+        (false, _) => None,
+    };
+    let filters = own.as_ref().unwrap_or(seccomp);
     let creds = crate::creds::from_status(&status, secbits.max(0) as u32);
     let rseq = sys::ptrace_rseq_config(tid).ok().filter(|r| r.0 != 0);
     let (robust, robust_len) = sys::get_robust_list(tid).unwrap_or((0, 0));
-    Ok(CoreEntry {
+    let core = CoreEntry {
         mtype: core_entry::March::X8664 as i32,
         thread_info: Some(ThreadInfoX86 {
             clear_tid_addr: tid_address,
@@ -119,9 +124,9 @@ pub(crate) fn thread_core(
                     .trim_end()
                     .to_string(),
             ),
-            seccomp_mode: (!seccomp.seccomp_filters.is_empty())
+            seccomp_mode: (!filters.seccomp_filters.is_empty())
                 .then_some(SeccompMode::Filter as i32),
-            seccomp_filter: seccomp
+            seccomp_filter: filters
                 .seccomp_filters
                 .len()
                 .checked_sub(1)
@@ -134,7 +139,8 @@ pub(crate) fn thread_core(
             }),
             ..Default::default()
         }),
-    })
+    };
+    Ok((core, own))
 }
 
 /// The deadline scheduling class (no libc constant): its parameters do

@@ -401,21 +401,24 @@ fn dump_process(
         Ok((p, cores))
     });
     let _ = threads[0].syscall(vdso, libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0]);
-    let (asked, mut cores) = asked?;
-    // This process's filters join the tree's seccomp image after those of
-    // the processes before it; its threads point at the moved top.
-    let base = acc.seccomp.seccomp_filters.len() as u32;
-    for f in &seccomp.seccomp_filters {
-        let mut f = f.clone();
-        f.prev = f.prev.map(|p| p + base);
-        acc.seccomp.seccomp_filters.push(f);
-    }
-    for c in &mut cores {
-        if let Some(tc) = c.thread_core.as_mut() {
-            tc.seccomp_filter = tc.seccomp_filter.map(|i| i + base);
-        }
-    }
-    checks::seccomp_modes(pid, &status, &mut cores, &mut acc.seccomp, base as usize)?;
+    let (asked, cores) = asked?;
+    let own_filters = cores.iter().any(|c| c.1.is_some());
+    let base = acc.seccomp.seccomp_filters.len();
+    let mut cores: Vec<CoreEntry> = cores
+        .into_iter()
+        .map(|(mut c, own)| {
+            checks::add_filters(&mut acc.seccomp, &mut c, own.as_ref().unwrap_or(&seccomp));
+            c
+        })
+        .collect();
+    checks::seccomp_modes(
+        pid,
+        &status,
+        &mut cores,
+        &mut acc.seccomp,
+        base,
+        own_filters,
+    )?;
     injected(acc.fault, "inject")?;
     clock.stage("injected syscalls");
 

@@ -216,19 +216,6 @@ pub fn build(
         a.creds.skip = 1;
     }
 
-    let mut filters = Vec::with_capacity(t.seccomp.len());
-    for (bpf, flags) in &t.seccomp {
-        b.align(8);
-        let off = b.buf.len() as u64;
-        b.buf.extend_from_slice(bpf);
-        filters.push(SeccompFilter {
-            off,
-            len: (bpf.len() / 8) as u32,
-            flags: *flags,
-        });
-    }
-    a.seccomp = b.array(&filters);
-
     // Every thread: its frame, signals, name, rseq; the others a stack.
     let task = Inherited {
         comm: &tc.comm,
@@ -236,8 +223,10 @@ pub fn build(
         creds: a.creds,
     };
     let mut threads = vec![thread(k, &mut b, layout, t.pstree.pid, &t.core, &task)?];
-    for (tid, core) in &t.thread_cores {
+    threads[0].seccomp = filters(&mut b, &t.seccomp);
+    for ((tid, core), chain) in t.thread_cores.iter().zip(&t.thread_seccomp) {
         let mut th = thread(k, &mut b, layout, *tid, core, &task)?;
+        th.seccomp = filters(&mut b, chain);
         b.align(16);
         b.buf.resize(b.buf.len() + THREAD_STACK_SIZE as usize, 0);
         th.stack_top = b.buf.len() as u64;
@@ -263,6 +252,23 @@ struct Inherited<'a> {
 
 /// One thread's `ThreadArgs`, with its signal frame, pending signals and
 /// groups appended to the block.
+/// A chain of seccomp filters (BPF bytes, flags), oldest first, into the
+/// block.
+fn filters(b: &mut Block, chain: &[(Vec<u8>, u32)]) -> Array {
+    let mut filters = Vec::with_capacity(chain.len());
+    for (bpf, flags) in chain {
+        b.align(8);
+        let off = b.buf.len() as u64;
+        b.buf.extend_from_slice(bpf);
+        filters.push(SeccompFilter {
+            off,
+            len: (bpf.len() / 8) as u32,
+            flags: *flags,
+        });
+    }
+    b.array(&filters)
+}
+
 fn thread(
     k: &Kerndat,
     b: &mut Block,
@@ -331,5 +337,7 @@ fn thread(
         sched_nice: th.and_then(|th| th.sched_nice).unwrap_or(0),
         pdeath_sig: th.and_then(|th| th.pdeath_sig).unwrap_or(0),
         creds,
+        // Set by the caller.
+        seccomp: Array::default(),
     })
 }

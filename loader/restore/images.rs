@@ -33,7 +33,9 @@ pub struct TaskImages {
     pub fdinfo: Vec<FdinfoEntry>,
     pub timens: Option<TimensEntry>,
     /// Seccomp filters, oldest first: (BPF bytes, flags).
-    pub seccomp: Vec<(Vec<u8>, u32)>,
+    pub seccomp: crate::seccomp::Chain,
+    /// Each other thread's filters (as `thread_cores`), the same way.
+    pub thread_seccomp: Vec<crate::seccomp::Chain>,
     /// The namespace ids of the task (`ids-<pid>.img`).
     pub ids: crate::images::schema::TaskKobjIdsEntry,
     /// memfd.img's inodes by id.
@@ -266,8 +268,9 @@ pub fn read_task(
     const SECCOMP_FILTER_FLAG_TSYNC: u32 = 1;
     let seccomp_tsync =
         !thread_cores.is_empty() && seccomp.iter().any(|f| f.1 & SECCOMP_FILTER_FLAG_TSYNC != 0);
-    check_thread_seccomp(dir, &core, &thread_cores, seccomp_tsync)?;
+    let thread_seccomp = thread_chains(dir, &thread_cores, seccomp_tsync)?;
     Ok(TaskImages {
+        thread_seccomp,
         seccomp_strict,
         seccomp_tsync,
         guards,
@@ -309,26 +312,47 @@ fn seccomp_of(c: &CoreEntry) -> (i32, Option<u32>) {
     })
 }
 
-/// Every thread runs under the main thread's filters: the same ones, or
-/// (`tsync`, as CRIU writes filters all threads shared) none of its own.
-fn check_thread_seccomp(
+/// Each other thread's filters, oldest first: its own chain (threads of
+/// one task may differ), or, where the main thread's reach every thread
+/// (`tsync`, as crest writes filters all threads shared), none; a thread
+/// with filters of its own beside those is refused by name.
+fn thread_chains(
     dir: &Path,
-    main: &CoreEntry,
     threads: &[(u32, CoreEntry)],
     tsync: bool,
-) -> Result<(), RestoreError> {
-    let own = seccomp_of(main);
+) -> Result<Vec<crate::seccomp::Chain>, RestoreError> {
+    let mut image = None;
+    let mut out = Vec::with_capacity(threads.len());
     for (tid, c) in threads {
-        let sc = seccomp_of(c);
-        if sc != own && !(tsync && sc.0 == 0) {
-            return Err(RestoreError::Unsupported(format!(
-                "{}: thread {tid} runs under other seccomp filters than the main thread, which \
-                 crest does not restore",
+        let refuse = |what: &str| {
+            RestoreError::Unsupported(format!(
+                "{}: thread {tid} {what}, which crest does not restore",
                 dir.display()
-            )));
+            ))
+        };
+        match seccomp_of(c) {
+            (0, _) => out.push(Vec::new()),
+            (2, top) if !tsync => {
+                let entry = match image.take() {
+                    Some(e) => e,
+                    None => SECCOMP.read_one(dir, "")?,
+                };
+                out.push(
+                    crate::seccomp::seccomp_chain(&entry, top.unwrap_or(0))
+                        .map_err(|m| bad(dir, "seccomp.img", m))?,
+                );
+                image = Some(entry);
+            }
+            (2, _) => {
+                return Err(refuse(
+                    "has seccomp filters of its own beside filters of every thread",
+                ))
+            }
+            (1, _) => return Err(refuse("runs in seccomp strict mode")),
+            (mode, _) => return Err(refuse(&format!("runs in seccomp mode {mode}"))),
         }
     }
-    Ok(())
+    Ok(out)
 }
 
 fn check_core(dir: &Path, name: &str, core: &CoreEntry) -> Result<(), RestoreError> {

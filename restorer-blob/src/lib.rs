@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 10;
+pub const ABI_VERSION: u32 = 11;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -210,8 +210,8 @@ pub const VDSO_NONE: u32 = 0;
 /// Map the running kernel's vvar+vdso at `vvar_start`.
 pub const VDSO_MAP: u32 = 1;
 
-/// Per-thread state. Today only the thread running the blob (index 0) is
-/// used; the array has room for a task's other threads.
+/// Per-thread state, one per thread of the task: index 0 is the thread
+/// that enters the blob and clones the others.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct ThreadArgs {
@@ -247,6 +247,11 @@ pub struct ThreadArgs {
     pub pdeath_sig: u32,
     /// This thread's credentials: threads of one task may differ.
     pub creds: Creds,
+    /// This thread's `SeccompFilter`s, oldest first: the first thread's
+    /// before its credentials (the loader traces it with seccomp
+    /// suspended), the others' after theirs. Threads of one task may
+    /// differ.
+    pub seccomp: Array,
 }
 
 /// The shared status word the loader waits on (a futex).
@@ -434,10 +439,6 @@ pub struct TaskArgs {
     /// Process-wide pending signals (`PendingSignal`).
     pub shared_signals: Array,
     pub creds: Creds,
-    /// `SeccompFilter`s, oldest first: by the first thread before its
-    /// credentials (the loader traces it with seccomp suspended), by the
-    /// others after theirs.
-    pub seccomp: Array,
     /// Length of the status area to unmap right before `rt_sigreturn` (it
     /// is shared with the loader and must not outlive the restore).
     pub status_len: u64,
@@ -480,7 +481,7 @@ const _: () = assert!(size_of::<PrctlMmMap>() == 104);
 const _: () = assert!(size_of::<Creds>() == 112);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
-const _: () = assert!(size_of::<ThreadArgs>() == 240);
+const _: () = assert!(size_of::<ThreadArgs>() == 256);
 const _: () = assert!(size_of::<Status>() == 32);
-const _: () = assert!(size_of::<TaskArgs>() == 456);
+const _: () = assert!(size_of::<TaskArgs>() == 440);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

@@ -299,7 +299,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Fail
     // Real-time threads keep a nice value too, for a later return to a
     // normal class.
     sys::set_nice(me.sched_nice).map_err(Failure::at(STAGE_SCHED))?;
-    let has_seccomp = t.seccomp.count != 0 || t.seccomp_strict != 0;
+    let has_seccomp = me.seccomp.count != 0 || t.seccomp_strict != 0;
     if first && has_seccomp {
         // Only once the loader traces us (seccomp suspended), or knows it
         // cannot: then the filters bind the rest of the restore.
@@ -317,7 +317,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Fail
         if t.seccomp_tsync != 0 {
             wait_zero(&t.creds_left);
         }
-        seccomp::restore(args, t)?;
+        seccomp::restore(args, t, me.seccomp)?;
     }
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &me.creds)?;
@@ -330,7 +330,7 @@ fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Fail
     if !first {
         count_down(&t.creds_left);
         if t.seccomp_tsync == 0 {
-            seccomp::restore(args, t)?;
+            seccomp::restore(args, t, me.seccomp)?;
         }
     }
 

@@ -10,9 +10,9 @@ use crate::{fault, sys, Args, Failure};
 /// what it does next, and it may still install them without
 /// no_new_privs (CAP_SYS_ADMIN). The others do it after theirs, with
 /// no_new_privs or the credentials they were dumped with.
-pub fn restore(args: &Args, t: &TaskArgs) -> Result<(), Failure> {
+pub fn restore(args: &Args, t: &TaskArgs, chain: Array) -> Result<(), Failure> {
     fault(t, STAGE_SECCOMP)?;
-    let filters: &[SeccompFilter] = args.array(t.seccomp)?;
+    let filters: &[SeccompFilter] = args.array(chain)?;
     for f in filters {
         let insns: &[u64] = args.array(Array {
             off: f.off,
