@@ -63,6 +63,13 @@ impl Restored {
             return Ok(out);
         }
         let mut made: HashMap<u32, String> = HashMap::new();
+        let reg_name = |id: u32, what: String| {
+            files
+                .get(&id)
+                .and_then(|f| f.reg.as_ref())
+                .map(|reg| reg.name.clone())
+                .ok_or_else(|| bad(dir, "remap-fpath.img", what))
+        };
         for r in remaps.read_all(dir, "")? {
             let what = format!("file {}", r.orig_id);
             // Images of CRIU before remap_type marked ghosts in the id.
@@ -74,17 +81,7 @@ impl Restored {
                 }
                 None => (RemapType::Linked as i32, r.remap_id),
             };
-            let name = files
-                .get(&r.orig_id)
-                .and_then(|f| f.reg.as_ref())
-                .map(|reg| reg.name.clone())
-                .ok_or_else(|| {
-                    bad(
-                        dir,
-                        "remap-fpath.img",
-                        format!("{what} is not a regular file entry"),
-                    )
-                })?;
+            let name = reg_name(r.orig_id, format!("{what} is not a regular file entry"))?;
             if kind == RemapType::Procfs as i32 {
                 if crate::files::proc_pid_path(&name) != Some(remap) {
                     return Err(bad(
@@ -102,17 +99,10 @@ impl Restored {
             let path = match made.get(&remap) {
                 Some(p) => p.clone(),
                 None if linked => {
-                    let from = files
-                        .get(&remap)
-                        .and_then(|f| f.reg.as_ref())
-                        .map(|reg| reg.name.clone())
-                        .ok_or_else(|| {
-                            bad(
-                                dir,
-                                "remap-fpath.img",
-                                format!("{what}: link {remap} is not a regular file entry"),
-                            )
-                        })?;
+                    let from = reg_name(
+                        remap,
+                        format!("{what}: link {remap} is not a regular file entry"),
+                    )?;
                     let p = out.link_back(&from, &name, remap)?;
                     made.insert(remap, p.clone());
                     p
