@@ -39,7 +39,9 @@ options (as CRIU's):
   --evasive-devices         dump: a device opened by a path that now names another
                             node of the same device number is kept by that path
   --external NAME           dump: record file[MNT_ID:INODE] or tty[RDEV:DEV] (hex) by that
-                            name instead of dumping it (repeatable)
+                            name instead of dumping it (repeatable); restore:
+                            veth[IN]:OUT[@BR] makes the outside peer of veth IN, named
+                            OUT, here (attached to bridge BR)
   --inherit-fd fd[N]:NAME   restore: our descriptor N stands for the file NAME names: an
                             --external one, pipe:[ID], socket:[INODE], tty[RDEV:DEV] or a
                             path (repeatable)
@@ -206,20 +208,23 @@ pub fn main() -> i32 {
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     let result = match opts.command.as_str() {
-        "restore" => crate::restore::restore(&RestoreOptions {
-            images_dir,
-            work_dir: opts.work_dir.clone(),
-            detach: opts.detach,
-            pidfile: opts.pidfile.clone(),
-            shell_job: opts.shell_job,
-            inherit_fd: opts.inherit_fd.clone(),
-            scripts: crate::scripts::Scripts(opts.scripts.clone()),
-            sibling: opts.sibling,
-            check_only: opts.check_only,
-            ext_unix_sk: opts.ext_unix_sk,
-            tcp_close: opts.tcp_close,
-        })
-        .map_err(|e| e.to_string()),
+        "restore" => restore_externals(&opts.external).and_then(|veths| {
+            crate::restore::restore(&RestoreOptions {
+                images_dir,
+                veths,
+                work_dir: opts.work_dir.clone(),
+                detach: opts.detach,
+                pidfile: opts.pidfile.clone(),
+                shell_job: opts.shell_job,
+                inherit_fd: opts.inherit_fd.clone(),
+                scripts: crate::scripts::Scripts(opts.scripts.clone()),
+                sibling: opts.sibling,
+                check_only: opts.check_only,
+                ext_unix_sk: opts.ext_unix_sk,
+                tcp_close: opts.tcp_close,
+            })
+            .map_err(|e| e.to_string())
+        }),
         "show" | "decode" => crate::show::show(&opts.files, opts.pretty)
             .map(|()| 0)
             .map_err(|e| e.to_string()),
@@ -270,6 +275,17 @@ pub fn main() -> i32 {
             1
         }
     }
+}
+
+/// The `--external` keys of a restore: veth[IN]:OUT[@BR] only.
+fn restore_externals(keys: &[String]) -> Result<Vec<crate::net::Veth>, String> {
+    keys.iter()
+        .map(|k| {
+            crate::net::Veth::parse(k).ok_or_else(|| {
+                format!("restore: --external {k}: only veth[INSIDE]:OUTSIDE[@BRIDGE] is taken here")
+            })
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -24,6 +24,7 @@ pub mod ipc;
 pub mod kerndat;
 pub mod log;
 pub mod mem;
+pub mod net;
 pub mod ns;
 pub mod proc;
 pub mod pstree;

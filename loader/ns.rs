@@ -70,9 +70,9 @@ pub(crate) fn check_restorable(
     root: &TaskKobjIdsEntry,
 ) -> Result<(), RestoreError> {
     for ((name, task), host) in NOT_RESTORED.iter().zip(ns_ids(ids)).zip(ns_ids(root)) {
-        // The tree's own pid, UTS and IPC namespaces are restored
-        // (`TreeNs`).
-        if matches!(*name, "pid" | "UTS" | "IPC") {
+        // The tree's own pid, UTS, IPC and network namespaces are
+        // restored (`TreeNs`).
+        if matches!(*name, "pid" | "UTS" | "IPC" | "network") {
             continue;
         }
         if let (Some(t), Some(h)) = (task, host) {
@@ -97,7 +97,7 @@ pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
     const FILES: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup"];
     for (file, name) in FILES.iter().zip(NOT_RESTORED) {
         let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/{file}")).map(|m| m.ino());
-        let tree_own = matches!(*file, "pid" | "ipc" | "uts");
+        let tree_own = matches!(*file, "pid" | "ipc" | "uts" | "net");
         let reference = if tree_own {
             root.to_string()
         } else {
@@ -125,6 +125,11 @@ pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
 /// Whether `pid` lives in another pid namespace than crest.
 pub(crate) fn own_pid_ns(pid: i32) -> bool {
     other_than_ours(pid, "pid")
+}
+
+/// Whether `pid` lives in another network namespace than crest.
+pub(crate) fn own_net_ns(pid: i32) -> bool {
+    other_than_ours(pid, "net")
 }
 
 /// Whether `pid` lives in another IPC namespace than crest.
@@ -190,6 +195,9 @@ pub(crate) struct TreeNs {
     pub(crate) uts: Option<crate::images::schema::UtsnsEntry>,
     /// The tree's IPC namespace, from `ipcns-*-<id>.img`.
     pub(crate) ipc: Option<crate::ipc::IpcNs>,
+    /// The tree's network namespace, which crest builds and forks the
+    /// root into (not a clone flag).
+    pub(crate) net: Option<crate::net::NetImages>,
 }
 
 impl TreeNs {
@@ -220,10 +228,11 @@ impl TreeNs {
             return Ok(TreeNs::default());
         };
         type Pick = fn(&TaskKobjIdsEntry) -> Option<u32>;
-        let kinds: [(&str, Pick); 3] = [
+        let kinds: [(&str, Pick); 4] = [
             ("pid", |i| i.pid_ns_id),
             ("UTS", |i| i.uts_ns_id),
             ("IPC", |i| i.ipc_ns_id),
+            ("network", |i| i.net_ns_id),
         ];
         for (name, pick) in kinds {
             for &(pid, t) in tasks {
@@ -260,7 +269,16 @@ impl TreeNs {
             Some(id) => Some(crate::ipc::IpcNs::read(dir, id)?),
             None => None,
         };
-        Ok(TreeNs { new_pid, uts, ipc })
+        let net = match own(|i| i.net_ns_id) {
+            Some(id) => Some(crate::net::NetImages::read(dir, id)?),
+            None => None,
+        };
+        Ok(TreeNs {
+            new_pid,
+            uts,
+            ipc,
+            net,
+        })
     }
 }
 

@@ -690,6 +690,49 @@ fn container_victim_round_trip() {
     restore_container_twice(&dir, &out.0.join("verdict"), 100, "container");
 }
 
+/// A process in a network namespace of its own (netns.c: lo, a veth
+/// pair, a bridge, IPv4 and IPv6 addresses, routes, a sysctl) comes back
+/// in a new one built the same, which it checks from inside. A restore
+/// failed once the namespace is built leaves no task and no namespace,
+/// and the next one works.
+#[test]
+fn network_namespace_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_victim("netns", &[]);
+    let dir = Dir::new("netns");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump netns: {}", text(&out));
+    wait_gone(v.pid);
+    crit_decodes(&dir.0);
+    let before = namespaces();
+    let failed = Command::new(crest())
+        .args(["restore", "-d", "--shell-job", "-D", dir.s()])
+        .env("CREST_FAULT", "network")
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    assert!(
+        text(&failed).contains("network: fault injected by CREST_FAULT"),
+        "{}",
+        text(&failed)
+    );
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+    let after = namespaces();
+    assert!(
+        after.is_subset(&before),
+        "namespaces left: {:?}",
+        after.difference(&before)
+    );
+    restore_dir(&dir, v.pid);
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "netns after dump + restore"
+    );
+    assert_nothing_left(v.pid as u32);
+}
+
 /// A tree in a UTS namespace of its own comes back in a new one with its
 /// host and domain names (utsns-*.img), ours untouched.
 #[test]

@@ -262,6 +262,8 @@ struct TreeDump {
     stats: DumpStatsEntry,
     /// The tree's own IPC namespace: (our pid of the root, its id).
     ipc: Option<(i32, u32)>,
+    /// The tree's own network namespace, the same way.
+    net: Option<(i32, u32)>,
     /// The dump stage CREST_FAULT names.
     fault: Option<&'static str>,
 }
@@ -573,6 +575,9 @@ fn dump_process(
     }
     if let (0, true, Some(id)) = (index, own_ipc, task_ids.ipc_ns_id) {
         acc.ipc = Some((pid, id));
+    }
+    if let (0, true, Some(id)) = (index, crate::ns::own_net_ns(pid), task_ids.net_ns_id) {
+        acc.net = Some((pid, id));
     }
     let files_id = task_ids.files_id;
     write_image(dir, &file::IDS, vpid, &[task_ids], written)?;

@@ -45,6 +45,11 @@ pub(super) fn write_tree(
     // Pages files are numbered after the processes' ones: the tree's IPC
     // namespace's segments, then shmem objects.
     let mut pages_id = acc.pstree.len() as u32;
+    if let Some((pid, id)) = acc.net {
+        for (name, bytes) in crate::net::dump(pid, id)?.images() {
+            write_bytes(dir, &name, bytes, written)?;
+        }
+    }
     if let Some((pid, id)) = acc.ipc {
         let ipc = crate::ipc::dump(pid, id)?;
         for (name, bytes) in ipc.images() {

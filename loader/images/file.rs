@@ -131,6 +131,8 @@ pub const STATS: ImageFile<StatsEntry> = ImageFile::new(magic::STATS_MAGIC);
 pub const MEMFD_INODE: ImageFile<MemfdInodeEntry> = ImageFile::new(magic::MEMFD_INODE_MAGIC);
 pub const UTSNS: ImageFile<UtsnsEntry> = ImageFile::new(magic::UTSNS_MAGIC);
 pub const IPC_VAR: ImageFile<IpcVarEntry> = ImageFile::new(magic::IPC_VAR_MAGIC);
+pub const NETDEV: ImageFile<NetDeviceEntry> = ImageFile::new(magic::NETDEV_MAGIC);
+pub const NETNS: ImageFile<NetnsEntry> = ImageFile::new(magic::NETNS_MAGIC);
 pub const IPCNS_SHM: ImageFile<IpcShmEntry> = ImageFile::new(magic::IPCNS_SHM_MAGIC);
 pub const IPCNS_SEM: ImageFile<IpcSemEntry> = ImageFile::new(magic::IPCNS_SEM_MAGIC);
 pub const IPCNS_MSG: ImageFile<IpcMsgEntry> = ImageFile::new(magic::IPCNS_MSG_MAGIC);
@@ -165,6 +167,8 @@ mod tests {
             same(&MEMFD_INODE),
             same(&UTSNS),
             same(&IPC_VAR),
+            same(&NETDEV),
+            same(&NETNS),
             same(&IPCNS_SHM),
             same(&IPCNS_SEM),
             same(&IPCNS_MSG),

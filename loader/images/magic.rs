@@ -45,6 +45,8 @@ pub const IPC_VAR_MAGIC: u32 = 0x5311_5007;
 pub const IPCNS_SHM_MAGIC: u32 = 0x4628_3044;
 pub const IPCNS_SEM_MAGIC: u32 = 0x5957_3019;
 pub const IPCNS_MSG_MAGIC: u32 = 0x5545_3737;
+pub const NETDEV_MAGIC: u32 = 0x5737_3951;
+pub const NETNS_MAGIC: u32 = 0x5593_3752;
 
 /// How an image file starts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -389,7 +391,35 @@ pub static IMAGES: &[ImageKind] = &[
             &schema::IPC_MSG_ENTRY,
         )
     },
+    kind(
+        "NETDEV",
+        NETDEV_MAGIC,
+        "netdev-%u.img",
+        &schema::NET_DEVICE_ENTRY,
+    ),
+    kind("NETNS", NETNS_MAGIC, "netns-%u.img", &schema::NETNS_ENTRY),
+    raw("IFADDR", "ifaddr-%u.img"),
+    raw("ROUTE", "route-%u.img"),
+    raw("ROUTE6", "route6-%u.img"),
+    raw("RULE", "rule-%u.img"),
+    raw("IPTABLES", "iptables-%u.img"),
+    raw("IP6TABLES", "ip6tables-%u.img"),
+    raw("NFTABLES", "nftables-%u.img"),
 ];
+
+/// A raw image kind: the bytes of another tool's format, no header (CRIU
+/// names them by their files only).
+const fn raw(name: &'static str, file_pattern: &'static str) -> ImageKind {
+    ImageKind {
+        name,
+        magic: RAW_IMAGE_MAGIC,
+        header: Header::Raw,
+        file_pattern,
+        entry: None,
+        first_entry: None,
+        extra: Extra::None,
+    }
+}
 
 /// The image kind whose own magic is `magic` (raw images have none).
 pub fn by_magic(magic: u32) -> Option<&'static ImageKind> {

@@ -1561,6 +1561,85 @@ message! {
     }
 }
 
+// ---------------------------------------------------------------------------
+// netdev.proto, sysctl.proto: a network namespace
+// ---------------------------------------------------------------------------
+criu_enum! {
+    /// CRIU `nd_type` (images/netdev.proto).
+    NdType, ND_TYPE = "nd_type" {
+        Loopback = 1 "LOOPBACK",
+        Veth = 2 "VETH",
+        Tun = 3 "TUN",
+        Extlink = 4 "EXTLINK",
+        Venet = 5 "VENET",
+        Bridge = 6 "BRIDGE",
+        Macvlan = 7 "MACVLAN",
+        Sit = 8 "SIT",
+    }
+}
+
+criu_enum! {
+    /// CRIU `SysctlType` (images/sysctl.proto).
+    SysctlType, SYSCTL_TYPE = "SysctlType" {
+        CtlStr = 5 "CTL_STR",
+        Ctl32 = 6 "CTL_32",
+    }
+}
+
+message! {
+    /// CRIU `sysctl_entry` (images/sysctl.proto): one sysctl value.
+    SysctlEntry, SYSCTL_ENTRY = "sysctl_entry" {
+        1 r#type as "type": required enumeration("SysctlType", SYSCTL_TYPE),
+        2 iarg: optional int32,
+        3 sarg: optional string,
+    }
+}
+
+message! {
+    /// CRIU `net_device_entry` (images/netdev.proto): one link of a
+    /// network namespace.
+    NetDeviceEntry, NET_DEVICE_ENTRY = "net_device_entry" {
+        1 r#type as "type": required enumeration("NdType", ND_TYPE),
+        2 ifindex: required uint32,
+        3 mtu: required uint32,
+        4 flags: required uint32 fmt(Fmt::Hex),
+        5 name: required string,
+        7 address: optional bytes,
+        8 conf: repeated int32,
+        9 conf4: repeated message(SysctlEntry, SYSCTL_ENTRY),
+        10 conf6: repeated message(SysctlEntry, SYSCTL_ENTRY),
+        12 peer_ifindex: optional uint32,
+        13 peer_nsid: optional uint32,
+        14 master: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `netns_id` (images/netdev.proto): the id another dumped
+    /// network namespace has in this one.
+    NetnsId, NETNS_ID = "netns_id" {
+        1 target_ns_id: required uint32,
+        2 netnsid_value: required int32,
+    }
+}
+
+message! {
+    /// CRIU `netns_entry` (images/netdev.proto): a network namespace's
+    /// sysctls (the `conf` lists in CRIU's devconf order) and ids.
+    NetnsEntry, NETNS_ENTRY = "netns_entry" {
+        1 def_conf: repeated int32,
+        2 all_conf: repeated int32,
+        3 def_conf4: repeated message(SysctlEntry, SYSCTL_ENTRY),
+        4 all_conf4: repeated message(SysctlEntry, SYSCTL_ENTRY),
+        5 def_conf6: repeated message(SysctlEntry, SYSCTL_ENTRY),
+        6 all_conf6: repeated message(SysctlEntry, SYSCTL_ENTRY),
+        7 nsids: repeated message(NetnsId, NETNS_ID),
+        8 ext_key: optional string,
+        9 unix_conf: repeated message(SysctlEntry, SYSCTL_ENTRY),
+        10 ipv4_sysctl: repeated message(SysctlEntry, SYSCTL_ENTRY),
+    }
+}
+
 /// Every message descriptor in this module.
 pub static ALL_MESSAGES: &[&MsgDesc] = &[
     &EVENTPOLL_TFD_ENTRY,
@@ -1642,6 +1721,10 @@ pub static ALL_MESSAGES: &[&MsgDesc] = &[
     &IPC_SEM_ENTRY,
     &IPC_MSG_ENTRY,
     &IPC_MSG,
+    &SYSCTL_ENTRY,
+    &NET_DEVICE_ENTRY,
+    &NETNS_ID,
+    &NETNS_ENTRY,
 ];
 
 #[cfg(test)]

@@ -33,6 +33,7 @@ const LOADER_FAULTS: &[&str] = &[
     "read",
     "plan",
     "layout",
+    "network",
     "pipes",
     "files",
     "premap",

@@ -82,6 +82,9 @@ pub struct RestoreOptions {
     /// `--tcp-close`: established TCP connections come back closed (also
     /// when the images were dumped with it).
     pub tcp_close: bool,
+    /// `--external veth[IN]:OUT[@BR]`: veth peers made outside the
+    /// tree's network namespace.
+    pub veths: Vec<crate::net::Veth>,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -342,6 +345,13 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             crate::log!(WARN, "no time namespaces here: monotonic clocks will jump");
         }
     }
+    // The tree's network namespace: built, with crest in it until the
+    // root is forked (its sockets are made there too).
+    let mut net = match &ns.net {
+        Some(n) => Some(n.build(&opts.veths)?),
+        None => None,
+    };
+    at("network")?;
     let mut shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
     files::open_shared(plans.iter().map(|p| &p.fds), &mut shared, &shmem_fds)?;
@@ -402,6 +412,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         },
     };
     let mut guard = guard;
+    if let Some(n) = &mut net {
+        n.leave()?;
+    }
     files::close_shared(&shared);
     for &fd in shmem_fds.values() {
         sys::close(fd);

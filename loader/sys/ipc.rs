@@ -231,6 +231,11 @@ pub fn shm_pages(id: i32, size: u64) -> io::Result<Vec<(u64, Vec<u8>)>> {
 
 /// Enters the IPC namespace `fd` refers to (`setns`, CLONE_NEWIPC).
 pub fn setns_ipc(fd: std::os::fd::RawFd) -> io::Result<()> {
+    setns(fd, libc::CLONE_NEWIPC)
+}
+
+/// Enters the namespace `fd` refers to, of kind `nstype` (CLONE_NEW*).
+pub fn setns(fd: std::os::fd::RawFd, nstype: i32) -> io::Result<()> {
     // SAFETY: setns takes no memory.
-    check(unsafe { libc::setns(fd, libc::CLONE_NEWIPC) } as libc::c_long).map(drop)
+    check(unsafe { libc::setns(fd, nstype) } as libc::c_long).map(drop)
 }

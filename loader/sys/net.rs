@@ -301,6 +301,45 @@ fn recv(fd: RawFd, buf: &mut [u8]) -> io::Result<usize> {
     check(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), 0) } as _).map(|n| n as usize)
 }
 
+/// Sends one request `msg` (nlmsghdr and body) on netlink socket `fd` and
+/// takes its answer: for a dump (NLM_F_DUMP) every message up to
+/// NLMSG_DONE, whole; otherwise the acknowledgement (NLM_F_ACK asked).
+/// An error message in the answer is the error.
+pub fn nl_talk(fd: RawFd, msg: &[u8]) -> io::Result<Vec<Vec<u8>>> {
+    let dump = msg.len() >= 8
+        && u16::from_ne_bytes([msg[6], msg[7]]) & libc::NLM_F_DUMP as u16
+            == libc::NLM_F_DUMP as u16;
+    let mut kernel = vec![0u8; 12];
+    kernel[..2].copy_from_slice(&(libc::AF_NETLINK as u16).to_ne_bytes());
+    sendmsg(fd, msg, &kernel, &[], None)?;
+    let mut out = Vec::new();
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        let n = recv(fd, &mut buf)?;
+        if n == 0 {
+            return Err(io::Error::from(io::ErrorKind::UnexpectedEof));
+        }
+        for (kind, _, m) in nl_messages(&buf[..n])? {
+            match kind {
+                NLMSG_DONE => return Ok(out),
+                NLMSG_ERROR => {
+                    return match nl_errno(m) {
+                        0 if !dump => Ok(out),
+                        0 => continue,
+                        e => Err(io::Error::from_raw_os_error(e)),
+                    }
+                }
+                _ => out.push(m.to_vec()),
+            }
+        }
+    }
+}
+
+/// The netlink messages in `buf` (a stream of them, each 4-aligned), whole.
+pub fn nl_split(buf: &[u8]) -> io::Result<Vec<&[u8]>> {
+    Ok(nl_messages(buf)?.into_iter().map(|m| m.2).collect())
+}
+
 /// A sock_diag dump: sends `request` (the family's `*_diag_req`) with
 /// NLM_F_DUMP and returns the payload of every reply message.
 pub fn sock_diag(request: &[u8]) -> io::Result<Vec<Vec<u8>>> {

@@ -189,7 +189,7 @@ pub fn assert_nothing_left(pid: u32) {
 pub fn namespaces() -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        for ns in ["pid", "ipc", "uts"] {
+        for ns in ["pid", "ipc", "uts", "net"] {
             if let Ok(l) = fs::read_link(e.path().join("ns").join(ns)) {
                 out.insert(l.to_string_lossy().into_owned());
             }
@@ -274,7 +274,7 @@ impl Drop for Copy {
     }
 }
 
-/// The protobuf images of an image directory (every .img but pages-*),
+/// The protobuf images of an image directory (every .img but the raw ones),
 /// sorted by name.
 pub fn protobuf_images(dir: &Path) -> Vec<PathBuf> {
     let mut images: Vec<PathBuf> = fs::read_dir(dir)
@@ -286,7 +286,13 @@ pub fn protobuf_images(dir: &Path) -> Vec<PathBuf> {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
-            n.ends_with(".img") && !n.starts_with("pages-")
+            // Raw images (pages, iproute2 dumps) hold no records.
+            let raw = crest::images::magic::IMAGES
+                .iter()
+                .filter(|k| k.header == crest::images::magic::Header::Raw)
+                .filter_map(|k| k.file_pattern.split('%').next())
+                .any(|prefix| n.starts_with(prefix));
+            n.ends_with(".img") && !raw
         })
         .collect();
     images.sort();

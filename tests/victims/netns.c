@@ -1,0 +1,121 @@
+/*
+ * netns: crest integration-test victim for a network namespace of its own: loopback, a veth
+ * pair, a bridge, IPv4 and IPv6 addresses, routes and sysctls.
+ *
+ * Usage: netns OUTDIR       (OUTDIR: absolute path of a writable directory; run as root, with
+ * iproute2's `ip` on PATH, which the setup uses)
+ *
+ * Setup: P calls unshare(CLONE_NEWNET) and, with `ip`, brings lo up, adds veth pair eth0/
+ * eth1 and bridge br0 with eth1 as its port, all three up, addresses 192.0.2.1/24 and
+ * 2001:db8::1/64 (nodad) on eth0 and 198.51.100.1/24 on br0, a route to 203.0.113.0/24 via
+ * 192.0.2.2, mtu 1400 on eth0, and sets net.ipv4.conf.eth0.forwarding to 1. It records the
+ * links (`ip -o link`, without their state and qdisc words), the addresses (`ip -o addr`,
+ * without lifetimes), the IPv4 routes (`ip route`) and the sysctl into OUTDIR/before. Then
+ * OUTDIR/ready and a wait for SIGTERM.
+ *
+ * On SIGTERM P records the same into OUTDIR/after and checks that both are equal, that lo is
+ * up and 127.0.0.1 answers a UDP datagram sent to itself, and that P is still in a network
+ * namespace other than its parent's.
+ * Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the failed checks.
+ *
+ * Build: gcc -O1 -static -Wall -Wextra -o netns netns.c
+ */
+#define _GNU_SOURCE
+#include "victim.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sched.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+
+static int sh(const char *cmd)
+{
+	int r = system(cmd);
+
+	return WIFEXITED(r) ? WEXITSTATUS(r) : -1;
+}
+
+/* What the restore must bring back, as `ip` shows it, into OUTDIR/name. */
+static int record(const char *name)
+{
+	char cmd[5120];
+
+	snprintf(cmd, sizeof(cmd),
+		 "{ ip -o link | sed -E 's/ state [A-Z]+//; s/ qdisc [a-z_]+//; s/ qlen [0-9]+//'; "
+		 "ip -o addr | sed -E 's/ +valid_lft.*//; s/ tentative//'; ip route; "
+		 "cat /proc/sys/net/ipv4/conf/eth0/forwarding; } > %s/%s 2>&1",
+		 outdir, name);
+	return sh(cmd);
+}
+
+static int loopback_echo(void)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	socklen_t len = sizeof(a);
+	char b[8] = {0};
+	int s = socket(AF_INET, SOCK_DGRAM, 0), ok;
+
+	if (s < 0)
+		return 0;
+	ok = bind(s, (struct sockaddr *)&a, sizeof(a)) == 0 &&
+	     getsockname(s, (struct sockaddr *)&a, &len) == 0 &&
+	     sendto(s, "ping", 4, 0, (struct sockaddr *)&a, sizeof(a)) == 4 &&
+	     recv(s, b, sizeof(b), MSG_DONTWAIT) == 4 && !memcmp(b, "ping", 4);
+	close(s);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	char a[4200], b[4200], ca[8192], cb[8192];
+	struct stat self, parent;
+	FILE *f;
+	size_t na, nb;
+
+	victim_start(argc, argv);
+	install_term_handler();
+	setenv("PATH", "/usr/sbin:/usr/bin:/sbin:/bin", 0);
+	if (unshare(CLONE_NEWNET) < 0)
+		setup_failed("unshare");
+	if (sh("ip link set lo up && ip link add eth0 type veth peer name eth1 && "
+	       "ip link add br0 type bridge && ip link set eth1 master br0 && "
+	       "ip link set eth0 mtu 1400 && ip link set eth0 up && ip link set eth1 up && "
+	       "ip link set br0 up && ip addr add 192.0.2.1/24 dev eth0 && "
+	       "ip addr add 2001:db8::1/64 dev eth0 nodad && "
+	       "ip addr add 198.51.100.1/24 dev br0 && "
+	       "ip route add 203.0.113.0/24 via 192.0.2.2 dev eth0 && "
+	       "echo 1 > /proc/sys/net/ipv4/conf/eth0/forwarding") != 0)
+		setup_failed("ip");
+	/* Until the bridge's port is forwarding and the links settle. */
+	nap();
+	if (record("before") != 0)
+		setup_failed("recording");
+	write_ready();
+	while (!got_term)
+		nap();
+
+	check_pid();
+	if (record("after") != 0)
+		fail("recording after the restore");
+	snprintf(a, sizeof(a), "%s/before", outdir);
+	snprintf(b, sizeof(b), "%s/after", outdir);
+	na = (f = fopen(a, "r")) ? fread(ca, 1, sizeof(ca) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	nb = (f = fopen(b, "r")) ? fread(cb, 1, sizeof(cb) - 1, f) : 0;
+	if (f)
+		fclose(f);
+	ca[na] = cb[nb] = 0;
+	if (na == 0 || strcmp(ca, cb))
+		fail("the namespace differs: before\n%s\nafter\n%s", ca, cb);
+	if (!loopback_echo())
+		fail("no datagram over lo");
+	snprintf(a, sizeof(a), "/proc/%d/ns/net", (int)getppid());
+	if (stat("/proc/self/ns/net", &self) || stat(a, &parent))
+		fail("stat of a network namespace: %s", strerror(errno));
+	else if (self.st_ino == parent.st_ino)
+		fail("in its parent's network namespace");
+	return finish_verdict();
+}
