@@ -733,6 +733,66 @@ fn network_namespace_round_trip() {
     assert_nothing_left(v.pid as u32);
 }
 
+/// A veth whose peer is outside the tree's network namespace: the
+/// restore refuses it by name unless --external veth[IN]:OUT says what to
+/// make outside; with it the peer comes back in crest's namespace, named
+/// OUT, and goes with the namespace.
+#[test]
+fn network_namespace_external_veth() {
+    let Some(_g) = harness("counter") else { return };
+    let host_link = || {
+        Command::new("ip")
+            .args(["-o", "link", "show", "crestout0"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let v = start_victim("netns", &["crestout0"]);
+    assert!(host_link(), "the victim's outer veth end");
+    let dir = Dir::new("netns-veth");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump netns: {}", text(&out));
+    wait_gone(v.pid);
+    assert!(
+        poll(Duration::from_secs(5), || (!host_link()).then_some(())).is_some(),
+        "the outer end outlived its namespace"
+    );
+    let refused = crest_cmd(&["restore", "-d", "--shell-job", "-D", dir.s()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--external veth[crestin0]:NAME"),
+        "{}",
+        text(&refused)
+    );
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+    let pidfile = dir.0.join("restored.pid");
+    let out = crest_cmd(&[
+        "restore",
+        "-d",
+        "--shell-job",
+        "-D",
+        dir.s(),
+        "--external",
+        "veth[crestin0]:crestout0",
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    assert!(host_link(), "no outer veth end after the restore");
+    assert_eq!(
+        v.verdict().as_deref(),
+        Some("PASS"),
+        "netns after dump + restore"
+    );
+    assert_nothing_left(v.pid as u32);
+    assert!(
+        poll(Duration::from_secs(5), || (!host_link()).then_some(())).is_some(),
+        "the outer end outlived the restored namespace"
+    );
+}
+
 /// A tree in a UTS namespace of its own comes back in a new one with its
 /// host and domain names (utsns-*.img), ours untouched.
 #[test]

@@ -272,11 +272,14 @@ impl NetImages {
                 sysctl::write_conf("ipv6", &d.name, &d.conf6, &ns.def_conf6)?;
             }
         }
-        // The outer ends, in crest's namespace: up, into their bridges.
+        // The outer ends, in crest's namespace, attached to their bridges
+        // and up (as CRIU; without a bridge they stay down).
         let outer_ends = veths.iter().filter(|v| {
-            self.devices
-                .iter()
-                .any(|d| d.name == v.inside && self.outer_peer(d))
+            v.bridge.is_some()
+                && self
+                    .devices
+                    .iter()
+                    .any(|d| d.name == v.inside && self.outer_peer(d))
         });
         for v in outer_ends {
             let up = libc::IFF_UP as u32;
@@ -301,7 +304,7 @@ impl NetImages {
             for table in &self.routes {
                 for m in sys::nl_split(table).map_err(|e| e.to_string())? {
                     if route_pass(m) == pass {
-                        nl.replay(m)
+                        nl.replay(&settable_route(m))
                             .map_err(|e| format!("restoring a route: {e}"))?;
                     }
                 }
@@ -318,6 +321,20 @@ fn link_attrs(out: &mut Vec<u8>, d: &NetDeviceEntry) {
     if let Some(a) = &d.address {
         rtnl::attr(out, rtnl::IFLA_ADDRESS, a);
     }
+}
+
+/// Route message `m` without the flags only the kernel reports (dead,
+/// link down, offloaded...), which a request may not carry: the on-link
+/// and pervasive ones stay.
+fn settable_route(m: &[u8]) -> Vec<u8> {
+    const KEEP: u32 = 0x2 | 0x4; // RTNH_F_PERVASIVE | RTNH_F_ONLINK
+    let mut out = m.to_vec();
+    let at = rtnl::NLMSG_HDR + 8;
+    if let Some(f) = out.get_mut(at..at + 4) {
+        let flags = u32::from_ne_bytes([f[0], f[1], f[2], f[3]]) & KEEP;
+        f.copy_from_slice(&flags.to_ne_bytes());
+    }
+    out
 }
 
 /// The pass of `ip route restore` that restores route message `m`.
