@@ -8,7 +8,9 @@
 //!   1 MiB of touched anonymous memory, and the dump throughput for 1 GiB;
 //! - restore of a 10-process tree (tests/victims/fanout.c) and of a
 //!   container (tests/victims/container.c: init of new pid, UTS and IPC
-//!   namespaces, 5 processes with a zombie, System V objects), each beside
+//!   namespaces, 5 processes with a zombie, System V objects) and of a
+//!   process in a network namespace of its own (tests/victims/netns.c:
+//!   lo, a veth pair, a bridge, addresses and routes), each beside
 //!   fork+exec+wait of as many static binaries at once.
 
 #[path = "../tests/common/cc.rs"]
@@ -172,8 +174,11 @@ fn start_victim(bin: &Path, dir: &Path) -> i32 {
 fn tree_bench(crest: &str) {
     let tmp = std::env::temp_dir().join(format!("crest-bench-trees-{}", std::process::id()));
     // (victim, processes, restore options)
-    let cases: [(&str, usize, &[&str]); 2] =
-        [("fanout", 10, &["--shell-job"]), ("container", 5, &[])];
+    let cases: [(&str, usize, &[&str]); 3] = [
+        ("fanout", 10, &["--shell-job"]),
+        ("container", 5, &[]),
+        ("netns", 1, &["--shell-job"]),
+    ];
     let mut images = Vec::new();
     for (name, _, _) in cases {
         let bin = build(name);
