@@ -352,6 +352,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         None => None,
     };
     at("network")?;
+    if net.is_some() {
+        clock.stage("network namespace");
+    }
     let mut shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
     files::open_shared(plans.iter().map(|p| &p.fds), &mut shared, &shmem_fds)?;
