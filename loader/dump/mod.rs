@@ -199,6 +199,11 @@ fn dump_tree(
     acc.files.external = o.external.clone();
     acc.files.ghosts.link_remap = o.link_remap;
     acc.files.sockets.note_tree(&pids);
+    if crate::ns::own_net_ns(pid) {
+        let at = format!("/proc/{pid}/ns/net");
+        let ns = File::open(&at).map_err(|e| DumpError::file(&at, e))?;
+        acc.files.sockets.netns = Some(ns);
+    }
     for (i, p) in tree.iter_mut().enumerate() {
         // The files id of the process whose table this one shares.
         let table = tables[i].map(own_id);

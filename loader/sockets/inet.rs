@@ -91,6 +91,15 @@ pub(crate) fn dump(
     match (tcp, state) {
         (true, TCP_LISTEN | TCP_CLOSE) | (false, _) => {}
         (true, _) if d.tcp_close => {}
+        (true, TCP_ESTABLISHED) if d.tcp_established && d.netns.is_some() => {
+            return Err(DumpError::refused(
+                pid,
+                format!(
+                    "{what}: an established connection in the tree's own network namespace, \
+                     which crest does not lock and dump yet"
+                ),
+            ));
+        }
         (true, TCP_ESTABLISHED) if d.tcp_established => {
             // First its packets are dropped, then it goes silent; a peer
             // in the tree goes silent with it and needs no lock.

@@ -55,12 +55,23 @@ pub(crate) struct Dumped {
     pub(crate) tree_sockets: std::collections::HashSet<u32>,
     /// tcp-stream-%x.img: the socket inode, its entry and its queues.
     pub(crate) tcp_streams: Vec<(u32, crate::images::schema::TcpStreamEntry, Vec<u8>)>,
+    /// The tree's own network namespace, where sock_diag is asked.
+    pub(crate) netns: Option<std::fs::File>,
 }
 
 impl Dumped {
+    /// Runs `f` (a sock_diag query) in the tree's network namespace.
+    pub(crate) fn in_netns<T>(&self, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+        match &self.netns {
+            Some(ns) => crate::net::inside(ns, f)?,
+            None => f(),
+        }
+    }
+
     fn unix_diag(&mut self, pid: i32) -> Result<&HashMap<u32, diag::UnixDiag>, DumpError> {
         if self.unix.is_none() {
-            let d = diag::unix_sockets()
+            let d = self
+                .in_netns(diag::unix_sockets)
                 .map_err(|e| DumpError::sys(pid, "sock_diag of unix sockets", e))?;
             self.unix = Some(d);
         }
@@ -106,7 +117,8 @@ impl Dumped {
         if self.inet.is_none() {
             let mut all = HashMap::new();
             for proto in [libc::IPPROTO_TCP, libc::IPPROTO_UDP, libc::IPPROTO_UDPLITE] {
-                let d = diag::inet_sockets(proto as u8)
+                let d = self
+                    .in_netns(|| diag::inet_sockets(proto as u8))
                     .map_err(|e| DumpError::sys(pid, "sock_diag of inet sockets", e))?;
                 all.extend(d);
             }
@@ -151,7 +163,7 @@ pub(crate) fn dump_fd(
             FdTypes::Netlinksk
         }
         libc::AF_PACKET => {
-            e.psk = Some(packet::dump(pid, &what, &sock, ino, id, flags)?);
+            e.psk = Some(packet::dump(d, pid, &what, &sock, ino, id, flags)?);
             FdTypes::Packetsk
         }
         _ => {

@@ -113,6 +113,7 @@ fn diag(ino: u32) -> std::io::Result<Option<Diag>> {
 }
 
 pub(crate) fn dump(
+    dumped: &super::Dumped,
     pid: i32,
     what: &str,
     sock: &OwnedFd,
@@ -123,7 +124,7 @@ pub(crate) fn dump(
     let fd = sock.as_raw_fd();
     let refuse = |why: String| DumpError::refused(pid, format!("{what}: {why}"));
     let sys_err = |call: &str, e| DumpError::sys(pid, format!("{what}: {call}"), e);
-    let d = match diag(ino) {
+    let d = match dumped.in_netns(|| diag(ino)) {
         Ok(Some(d)) => d,
         Ok(None) => return Err(refuse("a packet socket sock_diag does not report".into())),
         Err(e) if e.raw_os_error() == Some(libc::EMLINK) => {

@@ -14,12 +14,15 @@
  * eth1 and bridge br0 with eth1 as its port, all three up, addresses 192.0.2.1/24 and
  * 2001:db8::1/64 (nodad) on eth0 and 198.51.100.1/24 on br0, a route to 203.0.113.0/24 via
  * 192.0.2.2, mtu 1400 on eth0, and sets net.ipv4.conf.eth0.forwarding to 1. It records the
+ * It binds a UDP socket to 192.0.2.1:5000 and a unix datagram socket to the abstract name
+ * "crest-netns" (both of the namespace). It records the
  * links (`ip -o link`, without their state and qdisc words), the addresses (`ip -o addr`,
  * without lifetimes), the IPv4 routes (`ip route`) and the sysctl into OUTDIR/before. Then
  * OUTDIR/ready and a wait for SIGTERM.
  *
  * On SIGTERM P records the same into OUTDIR/after and checks that both are equal (within 2 s,
- * while carrier states settle), that lo is
+ * while carrier states settle), that a datagram sent from a new socket reaches each of the two
+ * sockets, that lo is
  * up and 127.0.0.1 answers a UDP datagram sent to itself, and that P is still in a network
  * namespace other than its parent's.
  * Verdict: OUTDIR/verdict holds "PASS" or "FAIL: " and the failed checks.
@@ -32,7 +35,9 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sched.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 
@@ -56,6 +61,24 @@ static int record(const char *name)
 	return sh(cmd);
 }
 
+/* A datagram from a new socket reaches socket `s`, bound to `to` (len `n`). */
+static int reaches(int s, int family, const void *to, socklen_t n)
+{
+	char b[8] = {0};
+	int c = socket(family, SOCK_DGRAM, 0), ok;
+
+	if (c < 0)
+		return 0;
+	ok = sendto(c, "dgram", 5, 0, to, n) == 5;
+	close(c);
+	for (int i = 0; ok && i < 100; i++) {
+		if (recv(s, b, sizeof(b), MSG_DONTWAIT) == 5)
+			return !memcmp(b, "dgram", 5);
+		usleep(1000);
+	}
+	return 0;
+}
+
 static int loopback_echo(void)
 {
 	struct sockaddr_in a = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
@@ -77,6 +100,10 @@ int main(int argc, char **argv)
 {
 	char a[4200], b[4200], ca[8192], cb[8192];
 	struct stat self, parent;
+	struct sockaddr_in udp_at = {.sin_family = AF_INET, .sin_port = htons(5000)};
+	struct sockaddr_un unix_at = {.sun_family = AF_UNIX, .sun_path = "\0crest-netns"};
+	socklen_t unix_len = offsetof(struct sockaddr_un, sun_path) + 12;
+	int udp, unx;
 	FILE *f;
 	size_t na, nb;
 
@@ -118,6 +145,13 @@ int main(int argc, char **argv)
 	       "ip route add 203.0.113.0/24 via 192.0.2.2 dev eth0 && "
 	       "echo 1 > /proc/sys/net/ipv4/conf/eth0/forwarding") != 0)
 		setup_failed("ip");
+	/* Sockets of the namespace: UDP on eth0's address, a unix one by an abstract name. */
+	udp_at.sin_addr.s_addr = inet_addr("192.0.2.1");
+	udp = socket(AF_INET, SOCK_DGRAM, 0);
+	unx = socket(AF_UNIX, SOCK_DGRAM, 0);
+	if (udp < 0 || bind(udp, (struct sockaddr *)&udp_at, sizeof(udp_at)) < 0 || unx < 0 ||
+	    bind(unx, (struct sockaddr *)&unix_at, unix_len) < 0)
+		setup_failed("sockets");
 	/* Until the bridge's port is forwarding and the links settle. */
 	nap();
 	if (record("before") != 0)
@@ -149,6 +183,10 @@ int main(int argc, char **argv)
 		fail("the namespace differs: before\n%s\nafter\n%s", ca, cb);
 	if (!loopback_echo())
 		fail("no datagram over lo");
+	if (!reaches(udp, AF_INET, &udp_at, sizeof(udp_at)))
+		fail("no datagram to the UDP socket on 192.0.2.1:5000");
+	if (!reaches(unx, AF_UNIX, &unix_at, unix_len))
+		fail("no datagram to the unix socket @crest-netns");
 	snprintf(a, sizeof(a), "/proc/%d/ns/net", (int)getppid());
 	if (stat("/proc/self/ns/net", &self) || stat(a, &parent))
 		fail("stat of a network namespace: %s", strerror(errno));
