@@ -28,6 +28,8 @@ options (as CRIU's):
   --ext-unix-sk             allow (dump) and reconnect (restore) datagram unix peers outside the tree
   --skip-in-flight          dump: drop connections not yet accepted by a listener, from outside
   --tcp-close               dump established TCP connections closed; restore them closed
+  --empty-ns net            restore: the tree's network namespace comes back empty (but
+                            for lo, down), for a setup-namespaces script to configure
   --tcp-established         dump established TCP connections (TCP_REPAIR); restore them
   --ghost-limit SIZE        dump: largest deleted file kept as a ghost (default 1M; K, M, G)
   --[no-]ghost-fiemap       accepted; a ghost's data is found with SEEK_DATA/SEEK_HOLE
@@ -73,6 +75,7 @@ pub struct Opts {
     pub skip_in_flight: bool,
     pub tcp_established: bool,
     pub tcp_close: bool,
+    pub empty_net: bool,
     pub ghost_limit: Option<u64>,
     pub file_locks: bool,
     pub evasive_devices: bool,
@@ -135,6 +138,10 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "--skip-in-flight" => o.skip_in_flight = true,
             "--tcp-established" => o.tcp_established = true,
             "--tcp-close" => o.tcp_close = true,
+            "--empty-ns" => match value("a namespace")?.as_str() {
+                "net" | "network" => o.empty_net = true,
+                ns => return Err(format!("--empty-ns {ns}: only net is taken")),
+            },
             "--ghost-limit" => o.ghost_limit = Some(size(&value("a size")?)?),
             // crest finds a ghost's data with SEEK_DATA/SEEK_HOLE, which
             // gives what FIEMAP would.
@@ -222,6 +229,7 @@ pub fn main() -> i32 {
                 check_only: opts.check_only,
                 ext_unix_sk: opts.ext_unix_sk,
                 tcp_close: opts.tcp_close,
+                empty_net: opts.empty_net,
             })
             .map_err(|e| e.to_string())
         }),

@@ -197,7 +197,15 @@ pub(crate) struct TreeNs {
     pub(crate) ipc: Option<crate::ipc::IpcNs>,
     /// The tree's network namespace, which crest builds and forks the
     /// root into (not a clone flag).
-    pub(crate) net: Option<crate::net::NetImages>,
+    pub(crate) net: Option<TreeNet>,
+}
+
+/// What the tree's network namespace is made from.
+#[derive(Debug)]
+pub(crate) enum TreeNet {
+    Images(Box<crate::net::NetImages>),
+    /// `--empty-ns net`: nothing.
+    Empty,
 }
 
 impl TreeNs {
@@ -220,6 +228,7 @@ impl TreeNs {
     /// (the root first), each with its ids.
     pub(crate) fn read(
         dir: &std::path::Path,
+        empty_net: bool,
         root_ids: Option<&TaskKobjIdsEntry>,
         tasks: &[(u32, &TaskKobjIdsEntry)],
     ) -> Result<TreeNs, RestoreError> {
@@ -270,7 +279,10 @@ impl TreeNs {
             None => None,
         };
         let net = match own(|i| i.net_ns_id) {
-            Some(id) => Some(crate::net::NetImages::read(dir, id)?),
+            Some(_) if empty_net => Some(TreeNet::Empty),
+            Some(id) => Some(TreeNet::Images(Box::new(crate::net::NetImages::read(
+                dir, id,
+            )?))),
             None => None,
         };
         Ok(TreeNs {

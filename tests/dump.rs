@@ -793,6 +793,56 @@ fn network_namespace_external_veth() {
     );
 }
 
+/// --empty-ns net: the tree's network namespace comes back new and empty
+/// (lo alone, down) for a setup-namespaces script, which sees it through
+/// CRTOOLS_INIT_PID; the images of the dumped links are not used.
+#[test]
+fn empty_network_namespace_for_a_script() {
+    let Some(_g) = harness("counter") else { return };
+    let v = start_unshared(
+        "plain",
+        &["--net"],
+        "ip link set lo up && ip link add crestd0 type veth peer name crestd1",
+    );
+    let dir = Dir::new("unshared-net");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump: {}", text(&out));
+    wait_gone(v.pid);
+    let seen = dir.0.join("links-seen");
+    let script = format!(
+        "[ \"$CRTOOLS_SCRIPT_ACTION\" != setup-namespaces ] || \
+         nsenter --net=/proc/$CRTOOLS_INIT_PID/ns/net ip -o link > {}",
+        seen.display()
+    );
+    let pidfile = dir.0.join("restored.pid");
+    let out = crest_cmd(&[
+        "restore",
+        "-d",
+        "--shell-job",
+        "-D",
+        dir.s(),
+        "--empty-ns",
+        "net",
+        "--action-script",
+        &script,
+        "--pidfile",
+        pidfile.to_str().unwrap(),
+    ]);
+    assert!(out.status.success(), "restore: {}", text(&out));
+    reap_all();
+    let links = fs::read_to_string(&seen).expect("the script's view of the namespace");
+    assert_eq!(links.lines().count(), 1, "{links}");
+    assert!(links.starts_with("1: lo: <LOOPBACK>"), "{links}");
+    let own = |p: &str| fs::read_link(format!("/proc/{p}/ns/net")).unwrap();
+    assert_ne!(
+        own(&v.pid.to_string()),
+        own("self"),
+        "in a network namespace of its own"
+    );
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
 /// A tree in a UTS namespace of its own comes back in a new one with its
 /// host and domain names (utsns-*.img), ours untouched.
 #[test]

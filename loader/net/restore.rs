@@ -358,6 +358,15 @@ pub(crate) struct Entered {
 }
 
 impl Entered {
+    /// A new network namespace left empty (`--empty-ns net`), crest in it.
+    pub(crate) fn empty() -> Result<Entered, RestoreError> {
+        let fail =
+            |what: &str, e| RestoreError::sys(0, format!("an empty network namespace: {what}"), e);
+        let own = File::open("/proc/self/ns/net").map_err(|e| fail("/proc/self/ns/net", e))?;
+        sys::unshare(libc::CLONE_NEWNET).map_err(|e| fail("unshare", e))?;
+        Ok(Entered { own, left: false })
+    }
+
     /// Back to crest's own network namespace (the tree keeps the built
     /// one alive from now on).
     pub(crate) fn leave(&mut self) -> Result<(), RestoreError> {

@@ -85,6 +85,9 @@ pub struct RestoreOptions {
     /// `--external veth[IN]:OUT[@BR]`: veth peers made outside the
     /// tree's network namespace.
     pub veths: Vec<crate::net::Veth>,
+    /// `--empty-ns net`: the tree's network namespace is made empty, its
+    /// images not read (a script configures it).
+    pub empty_net: bool,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -204,6 +207,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     let ns = crate::ns::TreeNs::read(
         &dir,
+        opts.empty_net,
         inventory.root_ids.as_ref(),
         &plans
             .iter()
@@ -348,7 +352,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // The tree's network namespace: built, with crest in it until the
     // root is forked (its sockets are made there too).
     let mut net = match &ns.net {
-        Some(n) => Some(n.build(&opts.veths)?),
+        Some(crate::ns::TreeNet::Images(n)) => Some(n.build(&opts.veths)?),
+        Some(crate::ns::TreeNet::Empty) => Some(crate::net::restore::Entered::empty()?),
         None => None,
     };
     at("network")?;
