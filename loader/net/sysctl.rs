@@ -99,20 +99,8 @@ pub(crate) fn read_conf(family: &str, dev: &str) -> Vec<SysctlEntry> {
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let text = std::fs::read_to_string(format!("/proc/sys/net/{family}/conf/{dev}/{name}"));
-            if family == "ipv6" && i == STABLE_SECRET {
-                SysctlEntry {
-                    r#type: SysctlType::CtlStr as i32,
-                    iarg: None,
-                    sarg: text.ok(),
-                }
-            } else {
-                SysctlEntry {
-                    r#type: SysctlType::Ctl32 as i32,
-                    iarg: text.ok().and_then(|t| t.trim().parse().ok()),
-                    sarg: None,
-                }
-            }
+            let path = format!("/proc/sys/net/{family}/conf/{dev}/{name}");
+            read_one(&path, family == "ipv6" && i == STABLE_SECRET)
         })
         .collect()
 }
