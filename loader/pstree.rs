@@ -150,7 +150,19 @@ pub(crate) fn seize_threads(pid: i32) -> Result<Vec<Tracee>, DumpError> {
         let mut new = false;
         for tid in proc::threads(pid)? {
             if threads.iter().all(|t| t.pid != tid) {
-                threads.push(Tracee::seize(tid)?);
+                // A thread that ends meanwhile may still be named by the
+                // process's state (a signal or timer for it): no dump.
+                let t = Tracee::seize(tid).map_err(|e| match e {
+                    DumpError::Gone { .. } => DumpError::Gone {
+                        pid,
+                        what: format!(
+                            "its thread {tid} ended while the process was being stopped; it runs \
+                             on as it was: dump it again"
+                        ),
+                    },
+                    e => e,
+                })?;
+                threads.push(t);
                 new = true;
             }
         }
