@@ -21,6 +21,7 @@ pub mod restore;
 pub(crate) mod rtnl;
 mod sysctl;
 
+use crate::sockets::diag::u32_at;
 pub(crate) use restore::NetImages;
 pub use restore::Veth;
 use rtnl::Rtnl;
@@ -170,7 +171,7 @@ fn main_table(m: &[u8]) -> bool {
     let table = rtnl::find(&attrs, rtnl::RTA_TABLE)
         .and_then(rtnl::u32_of)
         .unwrap_or(u32::from(body[4]));
-    let flags = u32::from_ne_bytes([body[8], body[9], body[10], body[11]]);
+    let flags = u32_at(body, 8);
     table == u32::from(RT_TABLE_MAIN) && flags & RTM_F_CLONED == 0
 }
 
@@ -184,8 +185,8 @@ fn device(
         return Err(refuse("has a link message crest cannot read".into()));
     }
     let kind_hw = u16::from_ne_bytes([body[2], body[3]]);
-    let index = i32::from_ne_bytes([body[4], body[5], body[6], body[7]]) as u32;
-    let flags = u32::from_ne_bytes([body[8], body[9], body[10], body[11]]);
+    let index = u32_at(body, 4);
+    let flags = u32_at(body, 8);
     let attrs = rtnl::attrs(body, rtnl::IFINFOMSG);
     let name = rtnl::find(&attrs, rtnl::IFLA_IFNAME)
         .map(rtnl::str_of)

@@ -14,6 +14,7 @@ use crate::sys;
 
 use super::rtnl::{self, Rtnl};
 use super::{sysctl, IFADDR_MAGIC, ROUTE_MAGIC};
+use crate::sockets::diag::u32_at;
 
 /// `--external veth[INSIDE]:OUTSIDE[@BRIDGE]`: the veth whose peer was
 /// outside the namespace gets its peer, named OUTSIDE, in crest's own
@@ -71,7 +72,7 @@ fn read_saved(dir: &Path, name: &str, magic: u32) -> Result<Vec<u8>, RestoreErro
             ))
         }
     };
-    if data.len() < 4 || u32::from_ne_bytes([data[0], data[1], data[2], data[3]]) != magic {
+    if data.len() < 4 || u32_at(&data, 0) != magic {
         return Err(bad(
             dir,
             name,
@@ -207,41 +208,41 @@ impl NetImages {
                     rtnl::attr(li, rtnl::IFLA_INFO_KIND, b"bridge");
                 });
             } else {
-                let outside = veths
-                    .iter()
-                    .find(|v| v.inside == d.name && self.outer_peer(d));
-                let peer = self.devices.iter().find(|p| {
-                    Some(p.ifindex) == d.peer_ifindex
-                        && p.ifindex != d.ifindex
-                        && !self.outer_peer(d)
-                });
-                if outside.is_none() && peer.is_none() {
-                    return Err(format!(
-                        "veth {}: its peer (index {:?}) is not in the images",
-                        d.name, d.peer_ifindex
-                    ));
+                // The peer: the other end in the images, or, outside, the
+                // --external name in crest's namespace (checked by `build`).
+                let mut peer_info;
+                if self.outer_peer(d) {
+                    let v = veths
+                        .iter()
+                        .find(|v| v.inside == d.name)
+                        .ok_or_else(|| format!("veth {}: no --external for its peer", d.name))?;
+                    peer_info = rtnl::ifinfomsg(0, 0, 0, 0);
+                    rtnl::attr(&mut peer_info, rtnl::IFLA_IFNAME, v.outside.as_bytes());
+                    let fd = entered.own.as_raw_fd() as u32;
+                    rtnl::attr(&mut peer_info, rtnl::IFLA_NET_NS_FD, &fd.to_ne_bytes());
+                } else {
+                    let peer = self
+                        .devices
+                        .iter()
+                        .find(|p| Some(p.ifindex) == d.peer_ifindex && p.ifindex != d.ifindex)
+                        .ok_or_else(|| {
+                            format!(
+                                "veth {}: its peer (index {:?}) is not in the images",
+                                d.name, d.peer_ifindex
+                            )
+                        })?;
+                    peer_info = rtnl::ifinfomsg(0, peer.ifindex as i32, 0, 0);
+                    link_attrs(&mut peer_info, peer);
+                    made.push(peer.ifindex);
                 }
                 rtnl::nest(&mut body, rtnl::IFLA_LINKINFO, |li| {
                     rtnl::attr(li, rtnl::IFLA_INFO_KIND, b"veth");
                     rtnl::nest(li, rtnl::IFLA_INFO_DATA, |data| {
-                        rtnl::nest(data, rtnl::VETH_INFO_PEER, |p| match (peer, outside) {
-                            (Some(peer), _) => {
-                                p.extend_from_slice(&rtnl::ifinfomsg(0, peer.ifindex as i32, 0, 0));
-                                link_attrs(p, peer);
-                            }
-                            (None, Some(v)) => {
-                                p.extend_from_slice(&rtnl::ifinfomsg(0, 0, 0, 0));
-                                rtnl::attr(p, rtnl::IFLA_IFNAME, v.outside.as_bytes());
-                                let fd = entered.own.as_raw_fd() as u32;
-                                rtnl::attr(p, rtnl::IFLA_NET_NS_FD, &fd.to_ne_bytes());
-                            }
-                            (None, None) => {}
+                        rtnl::nest(data, rtnl::VETH_INFO_PEER, |p| {
+                            p.extend_from_slice(&peer_info)
                         });
                     });
                 });
-                if let Some(peer) = peer {
-                    made.push(peer.ifindex);
-                }
             }
             let flags = (libc::NLM_F_CREATE | libc::NLM_F_EXCL) as u16;
             nl.request(rtnl::RTM_NEWLINK, flags, &body).map_err(what)?;
@@ -331,7 +332,7 @@ fn settable_route(m: &[u8]) -> Vec<u8> {
     let mut out = m.to_vec();
     let at = rtnl::NLMSG_HDR + 8;
     if let Some(f) = out.get_mut(at..at + 4) {
-        let flags = u32::from_ne_bytes([f[0], f[1], f[2], f[3]]) & KEEP;
+        let flags = u32_at(f, 0) & KEEP;
         f.copy_from_slice(&flags.to_ne_bytes());
     }
     out

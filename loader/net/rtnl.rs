@@ -84,7 +84,7 @@ impl Rtnl {
             .first()
             .filter(|m| m.len() >= NLMSG_HDR + IFINFOMSG)
             .ok_or_else(|| io::Error::from_raw_os_error(libc::ENODEV))?;
-        Ok(i32::from_ne_bytes([m[20], m[21], m[22], m[23]]) as u32)
+        Ok(crate::sockets::diag::u32_at(m, NLMSG_HDR + 4))
     }
 
     /// Sends a dumped message `msg` again as a request to create what it

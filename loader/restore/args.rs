@@ -250,8 +250,6 @@ struct Inherited<'a> {
     creds: restorer_blob::Creds,
 }
 
-/// One thread's `ThreadArgs`, with its signal frame, pending signals and
-/// groups appended to the block.
 /// A chain of seccomp filters (BPF bytes, flags), oldest first, into the
 /// block.
 fn filters(b: &mut Block, chain: &[(Vec<u8>, u32)]) -> Array {
@@ -269,6 +267,8 @@ fn filters(b: &mut Block, chain: &[(Vec<u8>, u32)]) -> Array {
     b.array(&filters)
 }
 
+/// One thread's `ThreadArgs`, with its signal frame, pending signals and
+/// groups appended to the block.
 fn thread(
     k: &Kerndat,
     b: &mut Block,

@@ -7,8 +7,6 @@
 //! the parent's, and drops those the parent's image has and its own does
 //! not. A page the two never wrote since the fork stays one page.
 
-use std::collections::HashMap;
-
 use crate::images::flags::PAGE;
 use crate::images::pagemap::PageRun;
 use crate::mem::plan::{Inherit, Premap};
@@ -18,13 +16,9 @@ use super::task::TaskPlan;
 /// Marks every premap a child takes over from its parent: `inherit` in
 /// the child, `passed_on` in the parent.
 pub(crate) fn plan(plans: &mut [TaskPlan]) {
-    let index: HashMap<u32, usize> = plans
-        .iter()
-        .enumerate()
-        .map(|(i, p)| (p.task.pstree.pid, i))
-        .collect();
-    for c in 0..plans.len() {
-        let Some(&p) = index.get(&plans[c].task.pstree.ppid) else {
+    let parents = super::task::parents(plans);
+    for (c, parent) in parents.into_iter().enumerate() {
+        let Some(p) = parent else {
             continue;
         };
         if plans[p].task.mm.exe_file_id != plans[c].task.mm.exe_file_id {

@@ -31,15 +31,11 @@ impl Tables {
     /// too, and one task heads it. Each sharer's exe descriptor gets a
     /// number above the table's descriptors, which the owner opens.
     pub(crate) fn plan(plans: &mut [TaskPlan]) -> Result<Tables, RestoreError> {
-        let index: HashMap<u32, usize> = plans
-            .iter()
-            .enumerate()
-            .map(|(i, p)| (p.task.pstree.pid, i))
-            .collect();
         let files_id = |p: &TaskPlan| p.task.ids.files_id;
-        let parent = |i: usize| index.get(&plans[i].task.pstree.ppid).copied();
-        let shares: Vec<bool> = (0..plans.len())
-            .map(|i| parent(i).is_some_and(|j| files_id(&plans[j]) == files_id(&plans[i])))
+        let shares: Vec<bool> = super::task::parents(plans)
+            .into_iter()
+            .enumerate()
+            .map(|(i, parent)| parent.is_some_and(|j| files_id(&plans[j]) == files_id(&plans[i])))
             .collect();
         let mut heads: HashMap<u32, usize> = HashMap::new();
         for (i, p) in plans.iter().enumerate() {

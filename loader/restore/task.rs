@@ -29,6 +29,20 @@ pub(crate) struct TaskPlan {
     pub(crate) stack_top: u64,
 }
 
+/// The plan index of each task's parent (None for the root, and for a
+/// parent that is no live task of the tree).
+pub(crate) fn parents(plans: &[TaskPlan]) -> Vec<Option<usize>> {
+    let index: std::collections::HashMap<u32, usize> = plans
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (p.task.pstree.pid, i))
+        .collect();
+    plans
+        .iter()
+        .map(|p| index.get(&p.task.pstree.ppid).copied())
+        .collect()
+}
+
 /// The tree being restored, as each forked task sees it.
 pub(crate) struct TreeRun<'a> {
     pub(crate) plans: &'a [TaskPlan],

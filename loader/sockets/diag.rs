@@ -51,7 +51,7 @@ pub(super) fn attrs(msg: &[u8], header: usize) -> Vec<(u16, &[u8])> {
 }
 
 /// The native-endian word at `at` of a kernel structure (0 past its end).
-pub(super) fn u32_at(b: &[u8], at: usize) -> u32 {
+pub(crate) fn u32_at(b: &[u8], at: usize) -> u32 {
     b.get(at..at + 4)
         .map_or(0, |w| u32::from_ne_bytes([w[0], w[1], w[2], w[3]]))
 }

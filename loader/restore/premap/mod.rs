@@ -92,20 +92,16 @@ pub(crate) fn fill_pages(
             };
             let len = (p.start + p.len).min(end) - at;
             let dst = area + p.slot + (at - p.start);
-            if !pass.has(p) {
-                at += len;
-                off += len;
-                continue;
-            }
-            if p.inherit.is_some() {
-                inherited.push((dst, len, off));
-                at += len;
-                off += len;
-                continue;
-            }
-            match segs.last_mut() {
-                Some(last) if last.0 + last.1 == dst && last.2 + last.1 == off => last.1 += len,
-                _ => segs.push((dst, len, off)),
+            if pass.has(p) {
+                let list = if p.inherit.is_some() {
+                    &mut inherited
+                } else {
+                    &mut segs
+                };
+                match list.last_mut() {
+                    Some(last) if last.0 + last.1 == dst && last.2 + last.1 == off => last.1 += len,
+                    _ => list.push((dst, len, off)),
+                }
             }
             at += len;
             off += len;
@@ -303,7 +299,7 @@ pub(crate) fn premap(
         })?;
     }
     fill_pages(&plan.task, &plan.mem, area, pass)?;
-    for p in plan.mem.premaps.iter().filter(|p| pass.has(p)) {
+    for p in plan.mem.premaps.iter().filter(mine) {
         for &(s, e) in p.inherit.iter().flat_map(|i| &i.drops) {
             // SAFETY: a range inside the slot just taken over (the drops
             // are offsets within the VMA); its pages become the file's or
@@ -320,7 +316,7 @@ pub(crate) fn premap(
     }
     for p in &plan.mem.premaps {
         let at = area + p.slot;
-        if p.filled && p.prot != p.prot | libc::PROT_READ | libc::PROT_WRITE {
+        if prot_of(p) != p.prot {
             // SAFETY: the slot mapped above; nothing of ours refers to it.
             unsafe { sys::mprotect(at, p.len, p.prot) }
                 .map_err(|e| format!("mprotect vma {:#x}: {e}", p.start))?;
