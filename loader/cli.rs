@@ -30,6 +30,8 @@ options (as CRIU's):
   --tcp-close               dump established TCP connections closed; restore them closed
   --empty-ns net            restore: the tree's network namespace comes back empty (but
                             for lo, down), for a setup-namespaces script to configure
+  --manage-cgroups[=MODE]   restore: ignore, none, props, soft (the default), full or strict,
+                            as CRIU's: which cgroups of the images are made and given their properties
   --tcp-established         dump established TCP connections (TCP_REPAIR); restore them
   --ghost-limit SIZE        dump: largest deleted file kept as a ghost (default 1M; K, M, G)
   --[no-]ghost-fiemap       accepted; a ghost's data is found with SEEK_DATA/SEEK_HOLE
@@ -76,6 +78,8 @@ pub struct Opts {
     pub tcp_established: bool,
     pub tcp_close: bool,
     pub empty_net: bool,
+    /// `--manage-cgroups[=MODE]`.
+    pub manage_cgroups: crate::cgroup::restore::Mode,
     pub ghost_limit: Option<u64>,
     pub file_locks: bool,
     pub evasive_devices: bool,
@@ -142,6 +146,10 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
                 "net" | "network" => o.empty_net = true,
                 ns => return Err(format!("--empty-ns {ns}: only net is taken")),
             },
+            "--manage-cgroups" => {
+                o.manage_cgroups =
+                    crate::cgroup::restore::Mode::parse(inline.as_deref().unwrap_or(""))?
+            }
             "--ghost-limit" => o.ghost_limit = Some(size(&value("a size")?)?),
             // crest finds a ghost's data with SEEK_DATA/SEEK_HOLE, which
             // gives what FIEMAP would.
@@ -230,6 +238,7 @@ pub fn main() -> i32 {
                 ext_unix_sk: opts.ext_unix_sk,
                 tcp_close: opts.tcp_close,
                 empty_net: opts.empty_net,
+                manage_cgroups: opts.manage_cgroups,
             })
             .map_err(|e| e.to_string())
         }),

@@ -15,6 +15,7 @@
 pub mod arch;
 #[allow(unsafe_code)]
 pub mod blob;
+pub mod cgroup;
 pub mod cli;
 pub mod creds;
 pub mod dump;

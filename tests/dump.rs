@@ -1082,3 +1082,73 @@ fn leaderless_group_round_trip() {
 fn task_without_vdso_round_trip() {
     victim_round_trip("novdso", 0);
 }
+
+/// A tree in cgroups of its own (a pids limit, a child in a cgroup
+/// below): the dump records them in cgroup.img; with the cgroups gone,
+/// `--manage-cgroups=none` refuses by name, a failed restore leaves none
+/// of them behind, and the default (soft) makes them again with the
+/// limit and puts each task back in its own.
+#[test]
+fn cgroups_round_trip() {
+    let Some(_g) = harness("counter") else { return };
+    let name = format!("crest-test-{}", std::process::id());
+    let root = if Path::new("/sys/fs/cgroup/pids").is_dir() {
+        Path::new("/sys/fs/cgroup/pids").join(&name)
+    } else {
+        Path::new("/sys/fs/cgroup").join(&name)
+    };
+    let remove = || {
+        let _ = std::fs::remove_dir(root.join("inner"));
+        let _ = std::fs::remove_dir(&root);
+    };
+    let v = start_victim("cgroups", &[&name]);
+    let dir = Dir::new("cgroups");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump cgroups: {}", text(&out));
+    wait_gone(v.pid);
+    reap_all();
+    assert!(dir.0.join("cgroup.img").exists(), "no cgroup.img");
+    crit_decodes(&dir.0);
+    // The tasks are gone: their cgroups can go too.
+    assert!(
+        poll(Duration::from_secs(5), || {
+            remove();
+            (!root.exists()).then_some(())
+        })
+        .is_some(),
+        "{} stays",
+        root.display()
+    );
+    let refused = crest_cmd(&[
+        "restore",
+        "-d",
+        "--shell-job",
+        "--manage-cgroups=none",
+        "-D",
+        dir.s(),
+    ]);
+    assert!(!refused.status.success());
+    assert!(
+        text(&refused).contains(&format!("{name}: missing")),
+        "{}",
+        text(&refused)
+    );
+    let failed = Command::new(crest())
+        .args(["restore", "-d", "--shell-job", "-D", dir.s()])
+        .env("CREST_FAULT", "files")
+        .output()
+        .unwrap();
+    assert_eq!(failed.status.code(), Some(1), "{}", text(&failed));
+    reap_all();
+    assert_nothing_left(v.pid as u32);
+    assert!(!root.exists(), "a failed restore left {}", root.display());
+    restore_dir(&dir, v.pid);
+    let verdict = v.verdict();
+    reap_all();
+    remove();
+    assert_eq!(
+        verdict.as_deref(),
+        Some("PASS"),
+        "cgroups after dump + restore"
+    );
+}

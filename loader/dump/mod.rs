@@ -189,6 +189,7 @@ fn dump_tree(
         fault,
         ..Default::default()
     };
+    acc.cgroups = Some(crate::cgroup::Sets::new()?);
     acc.files.sockets.ext_unix = o.ext_unix_sk;
     acc.files.sockets.skip_in_flight = o.skip_in_flight;
     acc.files.sockets.tcp_established = o.tcp_established;
@@ -271,6 +272,8 @@ struct TreeDump {
     net: Option<(i32, u32)>,
     /// The dump stage CREST_FAULT names.
     fault: Option<&'static str>,
+    /// The cgroup sets of the threads.
+    cgroups: Option<crate::cgroup::Sets>,
 }
 
 /// The id of process number `index` of the tree among its kind of
@@ -418,6 +421,13 @@ fn dump_process(
             c
         })
         .collect();
+    if let Some(sets) = acc.cgroups.as_mut() {
+        for (t, c) in threads.iter().zip(cores.iter_mut()) {
+            if let Some(tc) = c.thread_core.as_mut() {
+                tc.cg_set = Some(sets.of(pid, t.pid)?);
+            }
+        }
+    }
     checks::seccomp_modes(
         pid,
         &status,

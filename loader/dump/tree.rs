@@ -171,8 +171,13 @@ pub(super) fn write_tree(
         std::slice::from_ref(&acc.seccomp),
         written,
     )?;
+    let cgroups = acc.cgroups.as_ref();
+    if let Some(entry) = cgroups.map(|c| c.entry()).transpose()?.flatten() {
+        write_image(dir, &file::CGROUP, "", &[entry], written)?;
+    }
     let inventory = InventoryEntry {
         img_version: 2,
+        root_cg_set: cgroups.map(|c| c.own_id()),
         fdinfo_per_id: Some(true),
         root_ids: acc.root_ids.clone(),
         ns_per_id: Some(true),

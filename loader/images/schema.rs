@@ -1984,3 +1984,67 @@ mod tests {
             .is_some_and(|f| f.is_repeated()));
     }
 }
+
+message! {
+    /// CRIU `cgroup_perms` (images/cgroup.proto): owner and mode of a
+    /// cgroup directory or file.
+    CgroupPerms, CGROUP_PERMS = "cgroup_perms" {
+        1 mode: required uint32,
+        2 uid: required uint32,
+        3 gid: required uint32,
+    }
+}
+
+message! {
+    /// CRIU `cgroup_prop_entry`: one control file of a cgroup and its value.
+    CgroupPropEntry, CGROUP_PROP_ENTRY = "cgroup_prop_entry" {
+        1 name: required string,
+        2 value: required string,
+        3 perms: optional message(CgroupPerms, CGROUP_PERMS),
+    }
+}
+
+message! {
+    /// CRIU `cgroup_dir_entry`: a cgroup, its children and properties.
+    CgroupDirEntry, CGROUP_DIR_ENTRY = "cgroup_dir_entry" {
+        1 dir_name: required string,
+        2 children: repeated message(CgroupDirEntry, CGROUP_DIR_ENTRY),
+        3 properties: repeated message(CgroupPropEntry, CGROUP_PROP_ENTRY),
+        4 dir_perms: optional message(CgroupPerms, CGROUP_PERMS),
+    }
+}
+
+message! {
+    /// CRIU `cg_controller_entry`: one hierarchy (its controllers) and the
+    /// cgroups dumped in it.
+    CgControllerEntry, CG_CONTROLLER_ENTRY = "cg_controller_entry" {
+        1 cnames: repeated string,
+        2 dirs: repeated message(CgroupDirEntry, CGROUP_DIR_ENTRY),
+        3 is_threaded: optional bool,
+    }
+}
+
+message! {
+    /// CRIU `cg_member_entry`: a task's cgroup in one hierarchy.
+    CgMemberEntry, CG_MEMBER_ENTRY = "cg_member_entry" {
+        1 name: required string,
+        2 path: required string,
+        3 cgns_prefix: optional uint32,
+    }
+}
+
+message! {
+    /// CRIU `cg_set_entry`: the cgroups a thread is in, one per hierarchy.
+    CgSetEntry, CG_SET_ENTRY = "cg_set_entry" {
+        1 id: required uint32,
+        2 ctls: repeated message(CgMemberEntry, CG_MEMBER_ENTRY),
+    }
+}
+
+message! {
+    /// CRIU `cgroup_entry` (cgroup.img): every set and hierarchy.
+    CgroupEntry, CGROUP_ENTRY = "cgroup_entry" {
+        1 sets: repeated message(CgSetEntry, CG_SET_ENTRY),
+        2 controllers: repeated message(CgControllerEntry, CG_CONTROLLER_ENTRY),
+    }
+}

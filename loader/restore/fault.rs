@@ -35,6 +35,7 @@ const LOADER_FAULTS: &[&str] = &[
     "layout",
     "network",
     "pipes",
+    "cgroups",
     "files",
     "premap",
     "prepare-namespaces",

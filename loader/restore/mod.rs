@@ -88,6 +88,8 @@ pub struct RestoreOptions {
     /// `--empty-ns net`: the tree's network namespace is made empty, its
     /// images not read (a script configures it).
     pub empty_net: bool,
+    /// `--manage-cgroups`: what is done with the images' cgroups.
+    pub manage_cgroups: crate::cgroup::restore::Mode,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -376,6 +378,17 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         .copied()
         .collect();
     ghosts.hold_dead_pids(&ids, ns.new_pid)?;
+    let cg_sets = plans
+        .iter()
+        .map(|p| crate::cgroup::restore::set_of(&p.task))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut cgroups = crate::cgroup::restore::Cgroups::for_tree(
+        &dir,
+        opts.manage_cgroups,
+        &cg_sets,
+        inventory.root_cg_set,
+    )?;
+    at("cgroups")?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     let run = TreeRun {
@@ -390,6 +403,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         cttys: &cttys,
         shmem: &shmem_fds,
         fault: fault.loader,
+        cgroups: &cgroups,
+        cg_sets: &cg_sets,
         // Without scripts nothing happens between the root's namespaces
         // and FORKING: the tree starts there, the root does not stop.
         ns_stage: !opts.scripts.is_empty() || fault.loader.is_some(),
@@ -453,6 +468,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         .collect();
     drop(reservation);
     let traced = result?;
+    cgroups.finish()?;
     clock.stage("restore");
     // Every task is restored and none runs its own code yet.
     script(Action::PostRestore, Some(guard.root))?;
@@ -519,6 +535,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     let tasks: Vec<&images::TaskImages> = plans.iter().map(|p| &p.task).collect();
     crate::stats::write_restore(opts.work_dir.as_deref(), &dir, elapsed, &tasks);
+    cgroups.keep();
     let pid = guard.release();
     // The tree runs: a failing post-resume script is only reported.
     if let Err(e) = opts.scripts.run(Action::PostResume, &dir, Some(pid)) {

@@ -62,6 +62,9 @@ pub(crate) struct TreeRun<'a> {
     pub(crate) shmem: &'a std::collections::HashMap<u64, i32>,
     /// The loader stage CREST_FAULT names, failed on purpose here.
     pub(crate) fault: Option<&'static str>,
+    /// The cgroups the tasks join, and each task's set (as `plans`).
+    pub(crate) cgroups: &'a crate::cgroup::restore::Cgroups,
+    pub(crate) cg_sets: &'a [Option<u32>],
     /// The tree starts at PREPARE_NAMESPACES, which the root ends (else
     /// at FORKING).
     pub(crate) ns_stage: bool,
@@ -92,6 +95,8 @@ impl TreeRun<'_> {
         let p = &self.plans[i];
         let t = &p.task;
         let ps = &t.pstree;
+        // Before our children and our memory: they are counted there.
+        self.cgroups.join(self.cg_sets[i])?;
         // The root is in the tree's new namespaces: name its UTS one and
         // fill its IPC one before any child is forked into them.
         if i == 0 {

@@ -271,3 +271,46 @@ pub fn link_at(from: &CStr, to: &CStr) -> io::Result<()> {
     // SAFETY: both paths are NUL-terminated; the kernel only reads them.
     check_int(unsafe { libc::link(from.as_ptr(), to.as_ptr()) }).map(|_| ())
 }
+
+fn c_path(p: &std::path::Path) -> io::Result<std::ffi::CString> {
+    use std::os::unix::ffi::OsStrExt;
+    std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+}
+
+fn c_opt(s: Option<&str>) -> io::Result<Option<std::ffi::CString>> {
+    s.map(|s| std::ffi::CString::new(s).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL)))
+        .transpose()
+}
+
+/// `mount(2)`.
+pub fn mount(
+    source: Option<&str>,
+    target: &std::path::Path,
+    fstype: Option<&str>,
+    flags: libc::c_ulong,
+    data: Option<&str>,
+) -> io::Result<()> {
+    let (src, ty, data) = (c_opt(source)?, c_opt(fstype)?, c_opt(data)?);
+    let target = c_path(target)?;
+    let ptr = |c: &Option<std::ffi::CString>| c.as_ref().map_or(std::ptr::null(), |c| c.as_ptr());
+    // SAFETY: every pointer is a NUL-terminated string alive for the call
+    // or null, which mount(2) accepts for source, type and data.
+    check_int(unsafe {
+        libc::mount(
+            ptr(&src),
+            target.as_ptr(),
+            ptr(&ty),
+            flags,
+            ptr(&data).cast(),
+        )
+    })
+    .map(drop)
+}
+
+/// `umount2(2)`.
+pub fn umount2(target: &std::path::Path, flags: i32) -> io::Result<()> {
+    let target = c_path(target)?;
+    // SAFETY: target is a NUL-terminated string alive for the call.
+    check_int(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
+}

@@ -25,6 +25,7 @@ CRIT_LACKS = {
     ("CORE", "thread_core.cg_set"): "thread_core_entry tag 16, not in crit 3.17",
     ("MEMFD_INODE", "mode"): "memfd_inode_entry tag 9, not in crit 3.17",
     ("NETNS", "ipv4_sysctl"): "netns_entry tag 10, not in crit 3.17",
+    ("CGROUP", "controllers[].is_threaded"): "cg_controller_entry tag 3, not in crit 3.17",
     ("FILES", "isk.ip_opts.pktinfo"): "ip_opts_entry tag 5, not in crit 3.17",
     ("FILES", "isk.ip_opts.tos"): "ip_opts_entry tag 6, not in crit 3.17",
     ("FILES", "isk.ip_opts.ttl"): "ip_opts_entry tag 7, not in crit 3.17",
