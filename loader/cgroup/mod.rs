@@ -241,7 +241,7 @@ impl Sets {
     }
 
     /// The set of thread `tid` of `pid`.
-    pub(crate) fn of(&mut self, pid: i32, tid: i32) -> Result<u32, DumpError> {
+    fn of(&mut self, pid: i32, tid: i32) -> Result<u32, DumpError> {
         let text = fs::read_to_string(format!("/proc/{pid}/task/{tid}/cgroup"))
             .map_err(|e| DumpError::sys(pid, format!("reading the cgroups of thread {tid}"), e))?;
         let ctls = parse(&text);
@@ -254,6 +254,21 @@ impl Sets {
             }
         };
         Ok(id)
+    }
+
+    /// Names each thread's set in its core (`tids` as `cores`).
+    pub(crate) fn assign(
+        &mut self,
+        pid: i32,
+        tids: impl Iterator<Item = i32>,
+        cores: &mut [crate::images::schema::CoreEntry],
+    ) -> Result<(), DumpError> {
+        for (tid, c) in tids.zip(cores.iter_mut()) {
+            if let Some(tc) = c.thread_core.as_mut() {
+                tc.cg_set = Some(self.of(pid, tid)?);
+            }
+        }
+        Ok(())
     }
 
     /// `cgroup.img`, unless every thread is in crest's own cgroups.

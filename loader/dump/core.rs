@@ -233,3 +233,10 @@ pub(super) fn rlimits(pid: i32) -> Result<Vec<RlimitEntry>, DumpError> {
     }
     Ok(rlimits)
 }
+
+/// The id of process number `index` of the tree among its kind of
+/// object (memory, descriptor table, fs information, signal handlers),
+/// unless it shares one.
+pub(super) fn own_id(index: usize) -> u32 {
+    index as u32 + 2
+}

@@ -33,7 +33,7 @@ use crate::ns::namespace_ids;
 use crate::pstree::{seize_tree, Process};
 use crate::seccomp::seccomp_filters;
 use crate::signals::queued;
-use core::{auxv, syscall_in_code, thread_core};
+use core::{auxv, own_id, syscall_in_code, thread_core};
 use inject::{ask_process, ask_uts};
 use write::{create_pages, write_bytes, write_image, write_pagemap, Written};
 
@@ -272,15 +272,7 @@ struct TreeDump {
     net: Option<(i32, u32)>,
     /// The dump stage CREST_FAULT names.
     fault: Option<&'static str>,
-    /// The cgroup sets of the threads.
     cgroups: Option<crate::cgroup::Sets>,
-}
-
-/// The id of process number `index` of the tree among its kind of
-/// object (memory, descriptor table, fs information, signal handlers),
-/// unless it shares one.
-fn own_id(index: usize) -> u32 {
-    index as u32 + 2
 }
 
 /// Dumps process number `index` of the tree (its threads stopped) into
@@ -422,11 +414,7 @@ fn dump_process(
         })
         .collect();
     if let Some(sets) = acc.cgroups.as_mut() {
-        for (t, c) in threads.iter().zip(cores.iter_mut()) {
-            if let Some(tc) = c.thread_core.as_mut() {
-                tc.cg_set = Some(sets.of(pid, t.pid)?);
-            }
-        }
+        sets.assign(pid, threads.iter().map(|t| t.pid), &mut cores)?;
     }
     checks::seccomp_modes(
         pid,
