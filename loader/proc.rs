@@ -192,6 +192,109 @@ fn parse_maps_line(line: &str) -> Option<Mapping> {
     })
 }
 
+/// One line of /proc/PID/mountinfo, its paths unescaped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Mount {
+    pub id: u32,
+    pub parent: u32,
+    /// The filesystem's device, `(major, minor)`.
+    pub dev: (u32, u32),
+    /// The directory of the filesystem the mount shows.
+    pub root: String,
+    pub mountpoint: String,
+    /// The mount's own options (`rw,nosuid,relatime`).
+    pub mount_opts: String,
+    /// Peer group (`shared:N`), master group (`master:N`), unbindable.
+    pub shared: Option<u32>,
+    pub master: Option<u32>,
+    pub unbindable: bool,
+    /// Filesystem type, with a subtype if any (`fuse.sshfs`).
+    pub fstype: String,
+    pub source: String,
+    /// The superblock's options.
+    pub super_opts: String,
+}
+
+impl Mount {
+    /// The device number as the kernel keeps it in `s_dev` (and CRIU in
+    /// its images): major in the top 12 bits, minor in the low 20.
+    pub fn kdev(&self) -> u32 {
+        (self.dev.0 << 20) | (self.dev.1 & 0xf_ffff)
+    }
+}
+
+/// The mounts task `pid` (or `"self"`) sees, in the kernel's order.
+pub fn mountinfo(pid: &str) -> io::Result<Vec<Mount>> {
+    let path = format!("/proc/{pid}/mountinfo");
+    let text = std::fs::read_to_string(&path)?;
+    text.lines()
+        .map(|l| parse_mount(l).ok_or_else(|| io::Error::other(format!("{path}: bad line {l:?}"))))
+        .collect()
+}
+
+/// A path of mountinfo, whose space, tab, newline and backslash are
+/// written as octal escapes.
+pub fn unescape(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        let oct = b
+            .get(i + 1..i + 4)
+            .filter(|d| d.iter().all(|c| (b'0'..=b'7').contains(c)));
+        match (b[i], oct) {
+            (b'\\', Some(d)) => {
+                out.push(d.iter().fold(0u8, |a, c| a.wrapping_mul(8) + (c - b'0')));
+                i += 4;
+            }
+            (c, _) => {
+                out.push(c);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn parse_mount(line: &str) -> Option<Mount> {
+    let (head, tail) = line.split_once(" - ")?;
+    let mut h = head.split(' ');
+    let id = h.next()?.parse().ok()?;
+    let parent = h.next()?.parse().ok()?;
+    let (major, minor) = h.next()?.split_once(':')?;
+    let root = unescape(h.next()?);
+    let mountpoint = unescape(h.next()?);
+    let mount_opts = h.next()?.to_string();
+    let (mut shared, mut master, mut unbindable) = (None, None, false);
+    for tag in h {
+        if let Some(n) = tag.strip_prefix("shared:") {
+            shared = Some(n.parse().ok()?);
+        } else if let Some(n) = tag.strip_prefix("master:") {
+            master = Some(n.parse().ok()?);
+        } else if tag == "unbindable" {
+            unbindable = true;
+        }
+    }
+    let mut t = tail.split(' ');
+    let fstype = t.next()?.to_string();
+    let source = unescape(t.next()?);
+    let super_opts = t.next().unwrap_or("").to_string();
+    Some(Mount {
+        id,
+        parent,
+        dev: (major.parse().ok()?, minor.parse().ok()?),
+        root,
+        mountpoint,
+        mount_opts,
+        shared,
+        master,
+        unbindable,
+        fstype,
+        source,
+        super_opts,
+    })
+}
+
 /// /proc/PID/fdinfo/FD, read once: its position, status flags and
 /// `lock:` lines, and the whole text for the kind-specific fields.
 pub struct Fdinfo {
@@ -399,7 +502,29 @@ pub fn posix_timers(pid: i32) -> Result<Vec<crate::images::schema::PosixTimerEnt
 
 #[cfg(test)]
 mod tests {
-    use super::link_inode;
+    use super::{link_inode, parse_mount, unescape};
+
+    #[test]
+    fn mountinfo_lines() {
+        let m = parse_mount(
+            "36 25 0:32 /a\\040b /mnt/x\\134y rw,nosuid shared:7 master:3 - tmpfs my\\040src rw,size=4k",
+        )
+        .unwrap();
+        assert_eq!((m.id, m.parent, m.dev), (36, 25, (0, 32)));
+        assert_eq!(
+            (m.root.as_str(), m.mountpoint.as_str()),
+            ("/a b", "/mnt/x\\y")
+        );
+        assert_eq!(
+            (m.shared, m.master, m.unbindable),
+            (Some(7), Some(3), false)
+        );
+        assert_eq!((m.fstype.as_str(), m.source.as_str()), ("tmpfs", "my src"));
+        assert_eq!(m.super_opts, "rw,size=4k");
+        assert_eq!(m.kdev(), 32);
+        assert_eq!(unescape("a\\011b\\"), "a\tb\\");
+        assert!(parse_mount("36 25 0:32 / /x rw").is_none());
+    }
 
     #[test]
     fn link_inodes() {

@@ -112,22 +112,18 @@ pub(crate) fn parse(text: &str) -> Vec<CgMemberEntry> {
 pub(crate) fn hierarchy(name: &str) -> io::Result<File> {
     let names = cnames(name);
     let v2 = name.is_empty();
-    let info = fs::read_to_string("/proc/self/mountinfo")?;
-    for line in info.lines() {
-        let (head, tail) = line.split_once(" - ").unwrap_or((line, ""));
-        let h: Vec<&str> = head.split(' ').collect();
-        let t: Vec<&str> = tail.split(' ').collect();
-        if h.len() < 5 || t.len() < 3 || h[3] != "/" {
+    for m in crate::proc::mountinfo("self")? {
+        if m.root != "/" {
             continue;
         }
         let matches = if v2 {
-            t[0] == "cgroup2"
+            m.fstype == "cgroup2"
         } else {
-            let opts: Vec<&str> = t[2].split(',').collect();
-            t[0] == "cgroup" && names.iter().all(|n| opts.contains(&n.as_str()))
+            let opts: Vec<&str> = m.super_opts.split(',').collect();
+            m.fstype == "cgroup" && names.iter().all(|n| opts.contains(&n.as_str()))
         };
         if matches {
-            return File::open(h[4].replace("\\040", " "));
+            return File::open(&m.mountpoint);
         }
     }
     let dir = std::env::temp_dir().join(format!("crest-cg-{}", std::process::id()));

@@ -105,14 +105,11 @@ fn handle(
 /// device `sdev`, through a mount point of it.
 fn open_handle(sdev: u64, kind: i32, raw: &[u8]) -> std::io::Result<std::os::fd::OwnedFd> {
     let (major, minor) = kdev(sdev);
-    let want = format!("{major}:{minor}");
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    let point = info
-        .lines()
-        .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find(|w| w.len() > 4 && w[2] == want)
-        .map(|w| w[4].replace("\\040", " "))
-        .ok_or_else(|| std::io::Error::other(format!("no mount of device {want} here")))?;
+    let point = crate::proc::mountinfo("self")?
+        .into_iter()
+        .find(|m| m.dev == (major as u32, minor as u32))
+        .map(|m| m.mountpoint)
+        .ok_or_else(|| std::io::Error::other(format!("no mount of device {major}:{minor} here")))?;
     let cpoint = CString::new(point).map_err(std::io::Error::other)?;
     let mfd = sys::open(
         &cpoint,
@@ -245,11 +242,10 @@ impl Files {
 
 /// The mount point of mount `mnt_id` (ours: the tree shares our mounts).
 fn mount_path(mnt_id: u64) -> std::io::Result<String> {
-    let info = std::fs::read_to_string("/proc/self/mountinfo")?;
-    info.lines()
-        .map(|l| l.split(' ').collect::<Vec<_>>())
-        .find(|w| w.len() > 4 && w[0].parse::<u64>().ok() == Some(mnt_id))
-        .map(|w| w[4].replace("\\040", " "))
+    crate::proc::mountinfo("self")?
+        .into_iter()
+        .find(|m| u64::from(m.id) == mnt_id)
+        .map(|m| m.mountpoint)
         .ok_or_else(|| std::io::Error::other("not among our mounts"))
 }
 
