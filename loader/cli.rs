@@ -28,6 +28,9 @@ options (as CRIU's):
   --ext-unix-sk             allow (dump) and reconnect (restore) datagram unix peers outside the tree
   --skip-in-flight          dump: drop connections not yet accepted by a listener, from outside
   --tcp-close               dump established TCP connections closed; restore them closed
+  --root PATH               restore: the root of the tree's mount namespace (a rootfs)
+  --ext-mount-map A:B       dump: the mount at A is recorded as external, key B; restore:
+                            key A is bound from path B (as --external mnt[A]:B)
   --empty-ns net            restore: the tree's network namespace comes back empty (but
                             for lo, down), for a setup-namespaces script to configure
   --manage-cgroups[=MODE]   restore: ignore, none, props, soft (the default), full or strict,
@@ -78,6 +81,7 @@ pub struct Opts {
     pub tcp_established: bool,
     pub tcp_close: bool,
     pub empty_net: bool,
+    pub root: Option<PathBuf>,
     /// `--manage-cgroups[=MODE]`.
     pub manage_cgroups: crate::cgroup::restore::Mode,
     pub ghost_limit: Option<u64>,
@@ -158,6 +162,14 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "--evasive-devices" => o.evasive_devices = true,
             "--link-remap" => o.link_remap = true,
             "--external" => o.external.push(value("a name")?),
+            "--ext-mount-map" => {
+                let v = value("KEY:PATH")?;
+                let (a, b) = v
+                    .split_once(':')
+                    .ok_or_else(|| format!("--ext-mount-map {v}: want A:B"))?;
+                o.external.push(format!("mnt[{a}]:{b}"));
+            }
+            "--root" => o.root = Some(value("a directory")?.into()),
             "--inherit-fd" => o
                 .inherit_fd
                 .push(crate::files::external::parse_inherit(&value(
@@ -223,10 +235,14 @@ pub fn main() -> i32 {
         .clone()
         .unwrap_or_else(|| PathBuf::from("."));
     let result = match opts.command.as_str() {
-        "restore" => restore_externals(&opts.external).and_then(|veths| {
+        "restore" => restore_externals(&opts.external).and_then(|(veths, mounts)| {
             crate::restore::restore(&RestoreOptions {
                 images_dir,
                 veths,
+                mounts: crate::mnt::restore::MntOpts {
+                    root: opts.root.clone(),
+                    external: mounts,
+                },
                 work_dir: opts.work_dir.clone(),
                 detach: opts.detach,
                 pidfile: opts.pidfile.clone(),
@@ -294,15 +310,25 @@ pub fn main() -> i32 {
     }
 }
 
-/// The `--external` keys of a restore: veth[IN]:OUT[@BR] only.
-fn restore_externals(keys: &[String]) -> Result<Vec<crate::net::Veth>, String> {
-    keys.iter()
-        .map(|k| {
-            crate::net::Veth::parse(k).ok_or_else(|| {
-                format!("restore: --external {k}: only veth[INSIDE]:OUTSIDE[@BRIDGE] is taken here")
-            })
-        })
-        .collect()
+/// The `--external` keys of a restore: veth[IN]:OUT[@BR] and
+/// mnt[KEY]:PATH.
+type Externals = (Vec<crate::net::Veth>, Vec<(String, PathBuf)>);
+
+fn restore_externals(keys: &[String]) -> Result<Externals, String> {
+    let mut out: Externals = Default::default();
+    for k in keys {
+        if let Some((key, path)) = crate::mnt::parse_external(k) {
+            out.1.push((key, path.into()));
+        } else {
+            out.0.push(crate::net::Veth::parse(k).ok_or_else(|| {
+                format!(
+                    "restore: --external {k}: only veth[INSIDE]:OUTSIDE[@BRIDGE] and \
+                     mnt[KEY]:PATH are taken here"
+                )
+            })?);
+        }
+    }
+    Ok(out)
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ pub mod ipc;
 pub mod kerndat;
 pub mod log;
 pub mod mem;
+pub mod mnt;
 pub mod net;
 pub mod ns;
 pub mod proc;

@@ -70,9 +70,9 @@ pub(crate) fn check_restorable(
     root: &TaskKobjIdsEntry,
 ) -> Result<(), RestoreError> {
     for ((name, task), host) in NOT_RESTORED.iter().zip(ns_ids(ids)).zip(ns_ids(root)) {
-        // The tree's own pid, UTS, IPC and network namespaces are
+        // The tree's own pid, UTS, IPC, network and mount namespaces are
         // restored (`TreeNs`).
-        if matches!(*name, "pid" | "UTS" | "IPC" | "network") {
+        if matches!(*name, "pid" | "UTS" | "IPC" | "network" | "mount") {
             continue;
         }
         if let (Some(t), Some(h)) = (task, host) {
@@ -97,7 +97,7 @@ pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
     const FILES: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup"];
     for (file, name) in FILES.iter().zip(NOT_RESTORED) {
         let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/{file}")).map(|m| m.ino());
-        let tree_own = matches!(*file, "pid" | "ipc" | "uts" | "net");
+        let tree_own = matches!(*file, "pid" | "ipc" | "uts" | "net" | "mnt");
         let reference = if tree_own {
             root.to_string()
         } else {
@@ -130,6 +130,11 @@ pub(crate) fn own_pid_ns(pid: i32) -> bool {
 /// Whether `pid` lives in another network namespace than crest.
 pub(crate) fn own_net_ns(pid: i32) -> bool {
     other_than_ours(pid, "net")
+}
+
+/// Whether `pid` lives in another mount namespace than crest.
+pub(crate) fn own_mnt_ns(pid: i32) -> bool {
+    other_than_ours(pid, "mnt")
 }
 
 /// Whether `pid` lives in another IPC namespace than crest.
@@ -198,6 +203,9 @@ pub(crate) struct TreeNs {
     /// The tree's network namespace, which crest builds and forks the
     /// root into (not a clone flag).
     pub(crate) net: Option<TreeNet>,
+    /// The tree's mount namespace, from `mountpoints-<id>.img`: crest
+    /// builds it, and the root is forked into a copy of it.
+    pub(crate) mnt: Option<crate::mnt::restore::MntNs>,
 }
 
 /// What the tree's network namespace is made from.
@@ -221,6 +229,9 @@ impl TreeNs {
         if self.ipc.is_some() {
             f |= libc::CLONE_NEWIPC as u64;
         }
+        if self.mnt.is_some() {
+            f |= libc::CLONE_NEWNS as u64;
+        }
         f
     }
 
@@ -237,11 +248,12 @@ impl TreeNs {
             return Ok(TreeNs::default());
         };
         type Pick = fn(&TaskKobjIdsEntry) -> Option<u32>;
-        let kinds: [(&str, Pick); 4] = [
+        let kinds: [(&str, Pick); 5] = [
             ("pid", |i| i.pid_ns_id),
             ("UTS", |i| i.uts_ns_id),
             ("IPC", |i| i.ipc_ns_id),
             ("network", |i| i.net_ns_id),
+            ("mount", |i| i.mnt_ns_id),
         ];
         for (name, pick) in kinds {
             for &(pid, t) in tasks {
@@ -285,11 +297,16 @@ impl TreeNs {
             )?))),
             None => None,
         };
+        let mnt = match own(|i| i.mnt_ns_id) {
+            Some(id) => Some(crate::mnt::restore::MntNs::read(dir, id)?),
+            None => None,
+        };
         Ok(TreeNs {
             new_pid,
             uts,
             ipc,
             net,
+            mnt,
         })
     }
 }

@@ -198,6 +198,11 @@ fn dump_tree(
     acc.files.locks.allowed = o.file_locks;
     acc.files.evasive_devices = o.evasive_devices;
     acc.files.external = o.external.clone();
+    acc.mnt_external = o
+        .external
+        .iter()
+        .filter_map(|k| crate::mnt::parse_external(k))
+        .collect();
     acc.files.ghosts.link_remap = o.link_remap;
     acc.files.sockets.note_tree(&pids);
     if crate::ns::own_net_ns(pid) {
@@ -270,6 +275,10 @@ struct TreeDump {
     ipc: Option<(i32, u32)>,
     /// The tree's own network namespace, the same way.
     net: Option<(i32, u32)>,
+    /// The tree's own mount namespace, the same way, and the mounts
+    /// `--external mnt[MOUNTPOINT]:KEY` names.
+    mnt: Option<(i32, u32)>,
+    mnt_external: Vec<(String, String)>,
     /// The dump stage CREST_FAULT names.
     fault: Option<&'static str>,
     cgroups: Option<crate::cgroup::Sets>,
@@ -581,6 +590,9 @@ fn dump_process(
     }
     if let (0, true, Some(id)) = (index, crate::ns::own_net_ns(pid), task_ids.net_ns_id) {
         acc.net = Some((pid, id));
+    }
+    if let (0, true, Some(id)) = (index, crate::ns::own_mnt_ns(pid), task_ids.mnt_ns_id) {
+        acc.mnt = Some((pid, id));
     }
     let files_id = task_ids.files_id;
     write_image(dir, &file::IDS, vpid, &[task_ids], written)?;

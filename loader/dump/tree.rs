@@ -50,6 +50,11 @@ pub(super) fn write_tree(
             write_bytes(dir, &name, bytes, written)?;
         }
     }
+    if let Some((pid, id)) = acc.mnt {
+        for (name, bytes) in crate::mnt::dump(pid, &acc.mnt_external)?.images(id) {
+            write_bytes(dir, &name, bytes, written)?;
+        }
+    }
     if let Some((pid, id)) = acc.ipc {
         let ipc = crate::ipc::dump(pid, id)?;
         for (name, bytes) in ipc.images() {

@@ -130,6 +130,7 @@ pub const TTY_DATA: ImageFile<TtyDataEntry> = ImageFile::new(magic::TTY_DATA_MAG
 pub const STATS: ImageFile<StatsEntry> = ImageFile::new(magic::STATS_MAGIC);
 pub const MEMFD_INODE: ImageFile<MemfdInodeEntry> = ImageFile::new(magic::MEMFD_INODE_MAGIC);
 pub const UTSNS: ImageFile<UtsnsEntry> = ImageFile::new(magic::UTSNS_MAGIC);
+pub const MNTS: ImageFile<MntEntry> = ImageFile::new(magic::MNTS_MAGIC);
 pub const CGROUP: ImageFile<CgroupEntry> = ImageFile::new(magic::CGROUP_MAGIC);
 pub const IPC_VAR: ImageFile<IpcVarEntry> = ImageFile::new(magic::IPC_VAR_MAGIC);
 pub const NETDEV: ImageFile<NetDeviceEntry> = ImageFile::new(magic::NETDEV_MAGIC);
@@ -167,6 +168,7 @@ mod tests {
             same(&STATS),
             same(&MEMFD_INODE),
             same(&UTSNS),
+            same(&MNTS),
             same(&CGROUP),
             same(&IPC_VAR),
             same(&NETDEV),

@@ -41,6 +41,7 @@ pub const TTY_INFO_MAGIC: u32 = 0x5945_3036;
 pub const TTY_DATA_MAGIC: u32 = 0x5941_3026;
 pub const MEMFD_INODE_MAGIC: u32 = 0x4845_3499;
 pub const UTSNS_MAGIC: u32 = 0x5447_3203;
+pub const MNTS_MAGIC: u32 = 0x5556_3928;
 pub const CGROUP_MAGIC: u32 = 0x5938_3330;
 pub const IPC_VAR_MAGIC: u32 = 0x5311_5007;
 pub const IPCNS_SHM_MAGIC: u32 = 0x4628_3044;
@@ -359,6 +360,8 @@ pub static IMAGES: &[ImageKind] = &[
         &schema::MEMFD_INODE_ENTRY,
     ),
     kind("UTSNS", UTSNS_MAGIC, "utsns-%u.img", &schema::UTSNS_ENTRY),
+    kind("MNTS", MNTS_MAGIC, "mountpoints-%u.img", &schema::MNT_ENTRY),
+    raw("TMPFS_DEV", "tmpfs-dev-%u.tar.gz.img"),
     kind("CGROUP", CGROUP_MAGIC, "cgroup.img", &schema::CGROUP_ENTRY),
     kind(
         "IPC_VAR",

@@ -1486,6 +1486,35 @@ message! {
     }
 }
 
+// ---------------------------------------------------------------------------
+// mnt.proto
+// ---------------------------------------------------------------------------
+
+message! {
+    /// CRIU `mnt_entry` (images/mnt.proto): one mount of a mount
+    /// namespace (`mountpoints-<ns id>.img`).
+    MntEntry, MNT_ENTRY = "mnt_entry" {
+        1 fstype: required uint32,
+        2 mnt_id: required uint32,
+        3 root_dev: required uint32,
+        4 parent_mnt_id: required uint32,
+        5 flags: required uint32,
+        6 root: required string,
+        7 mountpoint: required string,
+        8 source: required string,
+        9 options: required string,
+        10 shared_id: optional uint32,
+        11 master_id: optional uint32,
+        12 with_plugin: optional bool,
+        13 ext_mount: optional bool,
+        14 fsname: optional string,
+        15 internal_sharing: optional bool,
+        16 deleted: optional bool,
+        17 sb_flags: optional uint32,
+        18 ext_key: optional string,
+    }
+}
+
 message! {
     /// CRIU `ipc_var_entry` (images/ipc-var.proto): an IPC namespace's sysctls.
     IpcVarEntry, IPC_VAR_ENTRY = "ipc_var_entry" {

@@ -88,6 +88,9 @@ pub struct RestoreOptions {
     /// `--empty-ns net`: the tree's network namespace is made empty, its
     /// images not read (a script configures it).
     pub empty_net: bool,
+    /// `--root`, `--external mnt[KEY]:PATH`: where the tree's mounts
+    /// come from.
+    pub mounts: crate::mnt::restore::MntOpts,
     /// `--manage-cgroups`: what is done with the images' cgroups.
     pub manage_cgroups: crate::cgroup::restore::Mode,
 }
@@ -327,6 +330,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         layout.keep_end = p.stack_top;
         p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &layout, fault.blob)?;
     }
+    if opts.mounts.root.is_some() && ns.mnt.is_none() {
+        return Err(RestoreError::Unsupported(
+            "--root: the images hold no mount namespace of the tree's own".into(),
+        ));
+    }
     if opts.check_only {
         crate::log!(
             INFO,
@@ -362,6 +370,16 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     if net.is_some() {
         clock.stage("network namespace");
     }
+    // The tree's mount namespace: built, with crest in it until the root
+    // is forked into a copy of it.
+    let mnt = match &ns.mnt {
+        Some(m) => Some(m.build(&opts.mounts)?),
+        None => None,
+    };
+    at("mounts")?;
+    if mnt.is_some() {
+        clock.stage("mount namespace");
+    }
     let mut shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
     files::open_shared(plans.iter().map(|p| &p.fds), &mut shared, &shmem_fds)?;
@@ -389,6 +407,10 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         inventory.root_cg_set,
     )?;
     at("cgroups")?;
+    // Our /proc, where tasks read their pids as we see them (theirs may
+    // be another pid namespace's).
+    let host_proc =
+        std::fs::File::open("/proc").map_err(|e| RestoreError::sys(0, "opening /proc", e))?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
     let run = TreeRun {
@@ -405,6 +427,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         fault: fault.loader,
         cgroups: &cgroups,
         cg_sets: &cg_sets,
+        mnt: mnt.as_ref().map(|m| &m.steps),
+        host_proc: std::os::fd::AsRawFd::as_raw_fd(&host_proc),
         // Without scripts nothing happens between the root's namespaces
         // and FORKING: the tree starts there, the root does not stop.
         ns_stage: !opts.scripts.is_empty() || fault.loader.is_some(),
@@ -437,6 +461,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let mut guard = guard;
     if let Some(n) = &mut net {
         n.leave()?;
+    }
+    if let Some(m) = &mnt {
+        m.leave()?;
     }
     files::close_shared(&shared);
     for &fd in shmem_fds.values() {

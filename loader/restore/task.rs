@@ -65,6 +65,10 @@ pub(crate) struct TreeRun<'a> {
     /// The cgroups the tasks join, and each task's set (as `plans`).
     pub(crate) cgroups: &'a crate::cgroup::restore::Cgroups,
     pub(crate) cg_sets: &'a [Option<u32>],
+    /// What the root does in the tree's mount namespace, if it has one.
+    pub(crate) mnt: Option<&'a crate::mnt::restore::Steps>,
+    /// crest's /proc (a directory descriptor).
+    pub(crate) host_proc: std::os::fd::RawFd,
     /// The tree starts at PREPARE_NAMESPACES, which the root ends (else
     /// at FORKING).
     pub(crate) ns_stage: bool,
@@ -77,7 +81,7 @@ impl TreeRun<'_> {
     pub(crate) fn task(&self, i: usize) -> ! {
         // Our pid as the loader sees it: /proc is the loader's, and in a
         // new pid namespace getpid() is not.
-        let host = std::fs::read_link("/proc/self")
+        let host = sys::readlink_at(self.host_proc, c"self")
             .ok()
             .and_then(|p| p.to_str()?.parse().ok())
             .unwrap_or(sys::getpid() as u32);
@@ -100,6 +104,9 @@ impl TreeRun<'_> {
         // The root is in the tree's new namespaces: name its UTS one and
         // fill its IPC one before any child is forked into them.
         if i == 0 {
+            if let Some(m) = self.mnt {
+                m.enter()?;
+            }
             if let Some(u) = &self.ns.uts {
                 crate::ns::set_uts(u)?;
             }

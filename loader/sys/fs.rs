@@ -314,3 +314,43 @@ pub fn umount2(target: &std::path::Path, flags: i32) -> io::Result<()> {
     // SAFETY: target is a NUL-terminated string alive for the call.
     check_int(unsafe { libc::umount2(target.as_ptr(), flags) }).map(drop)
 }
+
+/// `pivot_root(".", ".")`: the current directory's mount becomes the
+/// root of our mount namespace, the old root stacked on it at `/`
+/// (to be detached with `umount2(".", MNT_DETACH)`).
+pub fn pivot_root_here() -> io::Result<()> {
+    // SAFETY: both paths are NUL-terminated literals.
+    check(unsafe { libc::syscall(libc::SYS_pivot_root, c".".as_ptr(), c".".as_ptr()) }).map(drop)
+}
+
+/// `move_mount(from, "", to, "", MOVE_MOUNT_SET_GROUP)`: mount `to` (a
+/// private mount; both descriptors of mount roots, in our namespace)
+/// joins the peer group and the master of mount `from`.
+pub fn set_mount_group(from: RawFd, to: RawFd) -> io::Result<()> {
+    const MOVE_MOUNT_F_EMPTY_PATH: libc::c_ulong = 0x4;
+    const MOVE_MOUNT_T_EMPTY_PATH: libc::c_ulong = 0x40;
+    const MOVE_MOUNT_SET_GROUP: libc::c_ulong = 0x100;
+    let flags = MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH | MOVE_MOUNT_SET_GROUP;
+    // SAFETY: both paths are the NUL-terminated empty literal.
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_move_mount,
+            from,
+            c"".as_ptr(),
+            to,
+            c"".as_ptr(),
+            flags,
+        )
+    })
+    .map(drop)
+}
+
+/// The target of symlink `name` in directory `dir`: readlinkat(2).
+pub fn readlink_at(dir: RawFd, name: &std::ffi::CStr) -> io::Result<std::path::PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut buf = vec![0u8; libc::PATH_MAX as usize];
+    // SAFETY: buf is writable for its length; name is NUL-terminated.
+    let n = unsafe { libc::readlinkat(dir, name.as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
+    let n = check(n as libc::c_long)? as usize;
+    Ok(std::ffi::OsStr::from_bytes(&buf[..n]).into())
+}
