@@ -203,9 +203,9 @@ pub(crate) struct TreeNs {
     /// The tree's network namespace, which crest builds and forks the
     /// root into (not a clone flag).
     pub(crate) net: Option<TreeNet>,
-    /// The tree's mount namespace, from `mountpoints-<id>.img`: crest
-    /// builds it, and the root is forked into a copy of it.
-    pub(crate) mnt: Option<crate::mnt::restore::MntNs>,
+    /// The tree has a mount namespace of its own (`tree_mnt`): the root
+    /// is forked into a copy of the one crest built.
+    pub(crate) mnt: bool,
 }
 
 /// What the tree's network namespace is made from.
@@ -229,7 +229,7 @@ impl TreeNs {
         if self.ipc.is_some() {
             f |= libc::CLONE_NEWIPC as u64;
         }
-        if self.mnt.is_some() {
+        if self.mnt {
             f |= libc::CLONE_NEWNS as u64;
         }
         f
@@ -297,10 +297,7 @@ impl TreeNs {
             )?))),
             None => None,
         };
-        let mnt = match own(|i| i.mnt_ns_id) {
-            Some(id) => Some(crate::mnt::restore::MntNs::read(dir, id)?),
-            None => None,
-        };
+        let mnt = own(|i| i.mnt_ns_id).is_some();
         Ok(TreeNs {
             new_pid,
             uts,
@@ -308,6 +305,24 @@ impl TreeNs {
             net,
             mnt,
         })
+    }
+}
+
+/// The tree's own mount namespace, if its root (pid `root`) has one
+/// other than the dump's root namespaces': read before anything else is
+/// planned, as the tree's paths are that namespace's.
+pub(crate) fn tree_mnt(
+    dir: &std::path::Path,
+    root_ids: Option<&TaskKobjIdsEntry>,
+    root: u32,
+) -> Result<Option<crate::mnt::restore::MntNs>, RestoreError> {
+    let Some(host) = root_ids.and_then(|r| r.mnt_ns_id) else {
+        return Ok(None);
+    };
+    let ids = crate::images::file::IDS.read_one(dir, root)?;
+    match ids.mnt_ns_id {
+        Some(id) if id != host => Ok(Some(crate::mnt::restore::MntNs::read(dir, id)?)),
+        _ => Ok(None),
     }
 }
 

@@ -198,6 +198,9 @@ fn dump_tree(
     acc.files.locks.allowed = o.file_locks;
     acc.files.evasive_devices = o.evasive_devices;
     acc.files.external = o.external.clone();
+    if crate::ns::own_mnt_ns(pid) {
+        acc.files.view = Some(format!("/proc/{pid}/root"));
+    }
     acc.mnt_external = o
         .external
         .iter()

@@ -122,7 +122,7 @@ pub(super) fn describe(
         (None, None) if link.ends_with(" (deleted)") => {
             files.deleted(pid, fd, &link, status_flags, pos)?
         }
-        (None, None) if is_fifo(&link) => files.fifo(pid, fd, &link, status_flags)?,
+        (None, None) if is_fifo(&files.seen(&link)) => files.fifo(pid, fd, &link, status_flags)?,
         (None, None) if anon == Some(FdTypes::Pidfd) => {
             files.pidfd(pid, fd, &info.text, status_flags)?
         }
@@ -149,7 +149,8 @@ pub(super) fn describe(
                 e
             }),
             None => {
-                same_file(pid, fd, &link, files.evasive_devices)?;
+                files.check_mount(pid, fd, &link, &info.text)?;
+                same_file(pid, fd, &link, &files.seen(&link), files.evasive_devices)?;
                 files.reg(&link, status_flags, pos)?
             }
         },
@@ -200,13 +201,19 @@ fn external(pid: i32, fd: i32, fdinfo: &str, external: &[String]) -> Option<Stri
 /// restore would open another (CRIU checks the same); with
 /// --evasive-devices a device node of the same device number will do.
 /// /proc files are left out: their inodes come and go.
-fn same_file(pid: i32, fd: i32, link: &str, evasive: bool) -> Result<(), DumpError> {
+fn same_file(
+    pid: i32,
+    fd: i32,
+    link: &str,
+    seen: &str,
+    evasive: bool,
+) -> Result<(), DumpError> {
     use std::os::unix::fs::MetadataExt;
     if link.starts_with("/proc/") {
         return Ok(());
     }
     let open = fs::metadata(format!("/proc/{pid}/fd/{fd}"));
-    let (Ok(open), Ok(named)) = (open, fs::symlink_metadata(link)) else {
+    let (Ok(open), Ok(named)) = (open, fs::symlink_metadata(seen)) else {
         return Ok(()); // reg() names a missing path
     };
     if open.is_symlink() || named.is_symlink() {

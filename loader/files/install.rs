@@ -139,7 +139,7 @@ pub fn check_size(name: &str, size: Option<u64>, what: &str) -> Result<(), Resto
         return Ok(());
     }
     // Not followed: an O_PATH|O_NOFOLLOW descriptor names a symlink.
-    let meta = std::fs::symlink_metadata(name)
+    let meta = std::fs::symlink_metadata(&*crate::mnt::restore::seen(name))
         .map_err(|e| RestoreError::Inconsistent(format!("{what}: {name}: {e}")))?;
     if let Some(size) = size {
         if meta.is_file() && meta.len() != size {

@@ -56,6 +56,10 @@ pub(crate) struct Files {
     pub(crate) evasive_devices: bool,
     /// `--external` names: files and terminals recorded, not dumped.
     pub(crate) external: Vec<String>,
+    /// Where the tree's paths are seen from here: `/proc/ROOT/root` when
+    /// the tree has a mount namespace of its own (the paths its
+    /// descriptors and mappings show are that namespace's).
+    pub(crate) view: Option<String>,
     /// Entries of deleted files met by path (mappings, cwd, exe), by
     /// device and inode.
     deleted_ids: HashMap<(u64, u64), u32>,
@@ -207,7 +211,7 @@ impl Files {
         flags: u32,
     ) -> Result<u32, DumpError> {
         use std::os::unix::fs::MetadataExt;
-        let meta = fs::metadata(name).map_err(|e| DumpError::file(name, e))?;
+        let meta = fs::metadata(&*self.seen(name)).map_err(|e| DumpError::file(name, e))?;
         let regf = self.reg(name, flags, 0)?;
         Ok(self.fifo_of(pid, fd, regf, meta.ino() as u32, flags))
     }
@@ -440,8 +444,49 @@ impl Files {
 
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
         // Not followed: an O_PATH|O_NOFOLLOW descriptor names a symlink.
-        let meta = fs::symlink_metadata(name).map_err(|e| DumpError::file(name, e))?;
+        let meta =
+            fs::symlink_metadata(&*self.seen(name)).map_err(|e| DumpError::file(name, e))?;
         Ok(self.add(|id| reg_entry(id, name, flags, pos, Some(&meta))))
+    }
+
+    /// In a tree with a mount namespace of its own: refuses descriptor
+    /// `fd` (`link`, fdinfo `fdinfo`) of a file on a mount outside that
+    /// namespace (inherited from before the namespace was made, say),
+    /// which its path would not name at restore.
+    pub(crate) fn check_mount(
+        &self,
+        pid: i32,
+        fd: i32,
+        link: &str,
+        fdinfo: &str,
+    ) -> Result<(), DumpError> {
+        if self.view.is_none() {
+            return Ok(());
+        }
+        let mnt_id: Option<u32> = fdinfo
+            .lines()
+            .find_map(|l| l.strip_prefix("mnt_id:"))
+            .and_then(|v| v.trim().parse().ok());
+        let mounts = crate::proc::mountinfo(&pid.to_string())
+            .map_err(|e| DumpError::sys(pid, "reading its mountinfo", e))?;
+        match mnt_id {
+            Some(m) if !mounts.iter().any(|x| x.id == m) => Err(DumpError::refused(
+                pid,
+                format!(
+                    "fd {fd}: {link} is on mount {m}, which is not in its mount namespace: \
+                     the path would name another file at restore"
+                ),
+            )),
+            _ => Ok(()),
+        }
+    }
+
+    /// Path `name` of the tree as crest reaches it.
+    pub(crate) fn seen<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
+        match &self.view {
+            Some(v) if name.starts_with('/') => format!("{v}{name}").into(),
+            _ => name.into(),
+        }
     }
 
     /// The receive queue of unix socket `id` (descriptor `fd` of `pid`)

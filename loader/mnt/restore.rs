@@ -22,6 +22,24 @@ use crate::log::{DEBUG, WARN};
 use crate::restore::RestoreError;
 use crate::sys;
 
+/// While crest builds and plans a tree with a mount namespace: where the
+/// tree's paths are seen from here (the scratch directory).
+static VIEW: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
+
+fn set_view(v: Option<String>) {
+    if let Ok(mut g) = VIEW.lock() {
+        *g = v;
+    }
+}
+
+/// Path `name` of the tree as crest reaches it now.
+pub fn seen(name: &str) -> std::borrow::Cow<'_, str> {
+    match VIEW.lock().ok().and_then(|g| g.clone()) {
+        Some(v) if name.starts_with('/') => format!("{v}{name}").into(),
+        _ => name.into(),
+    }
+}
+
 /// `--root` and `--external mnt[KEY]:PATH` of a restore.
 #[derive(Debug, Default, Clone)]
 pub struct MntOpts {
@@ -188,7 +206,7 @@ impl MntNs {
                 .is_some_and(|p| p < n && out[p].1);
             let late = n > 0
                 && match &source {
-                    Source::Fresh => matches!(fstype, "proc" | "mqueue"),
+                    Source::Fresh => matches!(fstype, "proc" | "mqueue" | "sysfs"),
                     Source::Inside(j, _) => out[*j].1,
                     Source::Outside(_) => false,
                 }
@@ -236,6 +254,7 @@ impl MntNs {
         .map_err(|e| fail("making our mounts slaves", e))?;
         self.fill(&mut built, &sources)
             .map_err(|m| RestoreError::System(format!("mount namespace {}: {m}", self.id)))?;
+        set_view(Some(built.scratch.to_string_lossy().into_owned()));
         Ok(built)
     }
 
@@ -471,6 +490,7 @@ impl Built {
     /// scratch directory stays until drop: removing it would detach the
     /// tree from under a root that has not pivoted yet.
     pub fn leave(&self) -> Result<(), RestoreError> {
+        set_view(None);
         if !self.left.get() {
             sys::ipc::setns(self.own.as_raw_fd(), libc::CLONE_NEWNS)
                 .map_err(|e| RestoreError::sys(0, "back to crest's mount namespace", e))?;
@@ -494,6 +514,7 @@ impl Steps {
     /// pivots into the tree, drops everything else, and mounts what only
     /// the root can.
     pub fn enter(&self) -> Result<(), String> {
+        set_view(None);
         let dir = sys::open(
             &self.scratch,
             libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,

@@ -146,6 +146,19 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         }
     }
     crate::pstree::check_tree(&dir, &tree, &zombies, opts.shell_job)?;
+    // The tree's mount namespace: built first, as the tree's paths are
+    // its own; crest stays in it until the root is forked into a copy.
+    let mnt = match crate::ns::tree_mnt(&dir, inventory.root_ids.as_ref(), tree[0].pid)? {
+        Some(m) => Some(m.build(&opts.mounts)?),
+        None if opts.mounts.root.is_some() => {
+            return Err(RestoreError::Unsupported(
+                "--root: the images hold no mount namespace of the tree's own".into(),
+            ))
+        }
+        None => None,
+    };
+    at("mounts")?;
+    clock.stage("mount namespace");
     // Deleted files come back as ghosts next to their old paths, removed
     // again when this ends (the tasks have opened them by then).
     let mut ghosts = {
@@ -330,11 +343,6 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         layout.keep_end = p.stack_top;
         p.args = args::build(&k, &p.task, &p.mem, &p.fds, &p.rlimits, &layout, fault.blob)?;
     }
-    if opts.mounts.root.is_some() && ns.mnt.is_none() {
-        return Err(RestoreError::Unsupported(
-            "--root: the images hold no mount namespace of the tree's own".into(),
-        ));
-    }
     if opts.check_only {
         crate::log!(
             INFO,
@@ -369,16 +377,6 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     at("network")?;
     if net.is_some() {
         clock.stage("network namespace");
-    }
-    // The tree's mount namespace: built, with crest in it until the root
-    // is forked into a copy of it.
-    let mnt = match &ns.mnt {
-        Some(m) => Some(m.build(&opts.mounts)?),
-        None => None,
-    };
-    at("mounts")?;
-    if mnt.is_some() {
-        clock.stage("mount namespace");
     }
     let mut shared = files::create_shared(&pipes, plans.iter().map(|p| &p.fds), &sockets, &fifos)?;
     let shmem_fds = premap::create_shmem(&shmem)?;
