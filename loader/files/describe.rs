@@ -201,13 +201,7 @@ fn external(pid: i32, fd: i32, fdinfo: &str, external: &[String]) -> Option<Stri
 /// restore would open another (CRIU checks the same); with
 /// --evasive-devices a device node of the same device number will do.
 /// /proc files are left out: their inodes come and go.
-fn same_file(
-    pid: i32,
-    fd: i32,
-    link: &str,
-    seen: &str,
-    evasive: bool,
-) -> Result<(), DumpError> {
+fn same_file(pid: i32, fd: i32, link: &str, seen: &str, evasive: bool) -> Result<(), DumpError> {
     use std::os::unix::fs::MetadataExt;
     if link.starts_with("/proc/") {
         return Ok(());

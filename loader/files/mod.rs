@@ -444,15 +444,14 @@ impl Files {
 
     pub(crate) fn reg(&mut self, name: &str, flags: u32, pos: u64) -> Result<u32, DumpError> {
         // Not followed: an O_PATH|O_NOFOLLOW descriptor names a symlink.
-        let meta =
-            fs::symlink_metadata(&*self.seen(name)).map_err(|e| DumpError::file(name, e))?;
+        let meta = fs::symlink_metadata(&*self.seen(name)).map_err(|e| DumpError::file(name, e))?;
         Ok(self.add(|id| reg_entry(id, name, flags, pos, Some(&meta))))
     }
 
     /// In a tree with a mount namespace of its own: refuses descriptor
     /// `fd` (`link`, fdinfo `fdinfo`) of a file on a mount outside that
-    /// namespace (inherited from before the namespace was made, say),
-    /// which its path would not name at restore.
+    /// namespace (inherited from before the namespace was made, say)
+    /// when its path names another file in the namespace.
     pub(crate) fn check_mount(
         &self,
         pid: i32,
@@ -469,15 +468,23 @@ impl Files {
             .and_then(|v| v.trim().parse().ok());
         let mounts = crate::proc::mountinfo(&pid.to_string())
             .map_err(|e| DumpError::sys(pid, "reading its mountinfo", e))?;
-        match mnt_id {
-            Some(m) if !mounts.iter().any(|x| x.id == m) => Err(DumpError::refused(
+        let Some(m) = mnt_id.filter(|m| !mounts.iter().any(|x| x.id == *m)) else {
+            return Ok(());
+        };
+        // Still the file the path names in the namespace (a mount of the
+        // same file system there, as after unshare(CLONE_NEWNS)): fine.
+        use std::os::unix::fs::MetadataExt;
+        let open = fs::metadata(format!("/proc/{pid}/fd/{fd}"));
+        let named = fs::metadata(&*self.seen(link));
+        match (open, named) {
+            (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()) => Ok(()),
+            _ => Err(DumpError::refused(
                 pid,
                 format!(
-                    "fd {fd}: {link} is on mount {m}, which is not in its mount namespace: \
-                     the path would name another file at restore"
+                    "fd {fd}: {link} is on mount {m}, which is not in its mount namespace, and \
+                     the path names another file there"
                 ),
             )),
-            _ => Ok(()),
         }
     }
 

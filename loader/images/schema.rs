@@ -1496,9 +1496,9 @@ message! {
     MntEntry, MNT_ENTRY = "mnt_entry" {
         1 fstype: required uint32,
         2 mnt_id: required uint32,
-        3 root_dev: required uint32,
+        3 root_dev: required uint32 fmt(Fmt::Dev),
         4 parent_mnt_id: required uint32,
-        5 flags: required uint32,
+        5 flags: required uint32 fmt(Fmt::Hex),
         6 root: required string,
         7 mountpoint: required string,
         8 source: required string,
@@ -1510,7 +1510,7 @@ message! {
         14 fsname: optional string,
         15 internal_sharing: optional bool,
         16 deleted: optional bool,
-        17 sb_flags: optional uint32,
+        17 sb_flags: optional uint32 fmt(Fmt::Hex),
         18 ext_key: optional string,
     }
 }

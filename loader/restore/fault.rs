@@ -31,6 +31,7 @@ const FAULT_STAGES: &[(&str, u32)] = &[
 /// purpose at that point (in the root, in a task, or in the loader).
 const LOADER_FAULTS: &[&str] = &[
     "read",
+    "mounts",
     "plan",
     "layout",
     "network",

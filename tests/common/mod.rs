@@ -184,12 +184,12 @@ pub fn assert_nothing_left(pid: u32) {
     );
 }
 
-/// Every pid, IPC and UTS namespace some process lives in, as
+/// Every pid, IPC, UTS, network and mount namespace some process lives in, as
 /// /proc/PID/ns links name them ("ipc:[4026531839]").
 pub fn namespaces() -> std::collections::BTreeSet<String> {
     let mut out = std::collections::BTreeSet::new();
     for e in fs::read_dir("/proc").unwrap().flatten() {
-        for ns in ["pid", "ipc", "uts", "net"] {
+        for ns in ["pid", "ipc", "uts", "net", "mnt"] {
             if let Ok(l) = fs::read_link(e.path().join("ns").join(ns)) {
                 out.insert(l.to_string_lossy().into_owned());
             }
