@@ -70,9 +70,12 @@ pub(crate) fn check_restorable(
     root: &TaskKobjIdsEntry,
 ) -> Result<(), RestoreError> {
     for ((name, task), host) in NOT_RESTORED.iter().zip(ns_ids(ids)).zip(ns_ids(root)) {
-        // The tree's own pid, UTS, IPC, network and mount namespaces are
-        // restored (`TreeNs`).
-        if matches!(*name, "pid" | "UTS" | "IPC" | "network" | "mount") {
+        // The tree's own pid, UTS, IPC, network, mount and cgroup
+        // namespaces are restored (`TreeNs`).
+        if matches!(
+            *name,
+            "pid" | "UTS" | "IPC" | "network" | "mount" | "cgroup"
+        ) {
             continue;
         }
         if let (Some(t), Some(h)) = (task, host) {
@@ -97,7 +100,7 @@ pub(crate) fn check_dumpable(pid: i32, root: i32) -> Result<(), DumpError> {
     const FILES: [&str; 7] = ["pid", "net", "ipc", "uts", "mnt", "user", "cgroup"];
     for (file, name) in FILES.iter().zip(NOT_RESTORED) {
         let ino = |who: &str| fs::metadata(format!("/proc/{who}/ns/{file}")).map(|m| m.ino());
-        let tree_own = matches!(*file, "pid" | "ipc" | "uts" | "net" | "mnt");
+        let tree_own = matches!(*file, "pid" | "ipc" | "uts" | "net" | "mnt" | "cgroup");
         let reference = if tree_own {
             root.to_string()
         } else {
@@ -130,6 +133,22 @@ pub(crate) fn own_pid_ns(pid: i32) -> bool {
 /// Whether `pid` lives in another network namespace than crest.
 pub(crate) fn own_net_ns(pid: i32) -> bool {
     other_than_ours(pid, "net")
+}
+
+/// The network namespace of `pid` when it is not crest's, opened.
+pub(crate) fn own_net_file(pid: i32) -> Result<Option<fs::File>, DumpError> {
+    if !own_net_ns(pid) {
+        return Ok(None);
+    }
+    let at = format!("/proc/{pid}/ns/net");
+    fs::File::open(&at)
+        .map(Some)
+        .map_err(|e| DumpError::file(&at, e))
+}
+
+/// Whether `pid` lives in another cgroup namespace than crest.
+pub(crate) fn own_cgroup_ns(pid: i32) -> bool {
+    other_than_ours(pid, "cgroup")
 }
 
 /// Whether `pid` lives in another mount namespace than crest.
@@ -206,6 +225,9 @@ pub(crate) struct TreeNs {
     /// The tree has a mount namespace of its own (`tree_mnt`): the root
     /// is forked into a copy of the one crest built.
     pub(crate) mnt: bool,
+    /// The tree has a cgroup namespace of its own, which the root makes
+    /// once in its cgroups.
+    pub(crate) cgroup: bool,
 }
 
 /// What the tree's network namespace is made from.
@@ -248,12 +270,13 @@ impl TreeNs {
             return Ok(TreeNs::default());
         };
         type Pick = fn(&TaskKobjIdsEntry) -> Option<u32>;
-        let kinds: [(&str, Pick); 5] = [
+        let kinds: [(&str, Pick); 6] = [
             ("pid", |i| i.pid_ns_id),
             ("UTS", |i| i.uts_ns_id),
             ("IPC", |i| i.ipc_ns_id),
             ("network", |i| i.net_ns_id),
             ("mount", |i| i.mnt_ns_id),
+            ("cgroup", |i| i.cgroup_ns_id),
         ];
         for (name, pick) in kinds {
             for &(pid, t) in tasks {
@@ -298,12 +321,14 @@ impl TreeNs {
             None => None,
         };
         let mnt = own(|i| i.mnt_ns_id).is_some();
+        let cgroup = own(|i| i.cgroup_ns_id).is_some();
         Ok(TreeNs {
             new_pid,
             uts,
             ipc,
             net,
             mnt,
+            cgroup,
         })
     }
 }

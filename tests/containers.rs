@@ -1,5 +1,5 @@
-//! Containers: a tree in new pid, mount, network, UTS and IPC namespaces
-//! and a cgroup of its own (tests/victims/box.c), dumped and restored
+//! Containers: a tree in new pid, mount, network, UTS, IPC and cgroup
+//! namespaces and a cgroup of its own (tests/victims/box.c), dumped and restored
 //! whole, checking itself from inside: with the host's root file system
 //! as the namespace's root, and with a root file system of its own
 //! (restored as dumped, with --root onto a copy of it, and with a mount
@@ -136,6 +136,12 @@ fn box_on_the_host_root() {
     }
     let root = restore_box(&dir, &[]);
     assert_eq!(pids_cgroup(root), cgroup.0, "the root's cgroup");
+    let ns = |p: String| fs::read_link(p).unwrap();
+    assert_ne!(
+        ns(format!("/proc/{root}/ns/cgroup")),
+        ns("/proc/self/ns/cgroup".into()),
+        "a cgroup namespace of its own"
+    );
     let max = fs::read_to_string(format!("/sys/fs/cgroup/pids{}/pids.max", cgroup.0)).unwrap();
     assert_eq!(max.trim(), "64");
     assert_eq!(verdict_of(root, &v.out.0).as_deref(), Some("PASS"));

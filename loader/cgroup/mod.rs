@@ -219,16 +219,43 @@ fn walk(dir: &Path, dir_name: String, names: &[String]) -> io::Result<CgroupDirE
 /// The sets of a dump, crest's own first (id 1, never written).
 pub(crate) struct Sets {
     sets: Vec<CgSetEntry>,
+    /// The cgroup namespace of the tree's root when it has one of its own,
+    /// and crest's.
+    ns: Option<(File, File)>,
 }
 
 impl Sets {
-    pub(crate) fn new() -> Result<Sets, DumpError> {
+    /// The sets of a dump of the tree rooted at `root`.
+    pub(crate) fn new(root: i32) -> Result<Sets, DumpError> {
         let own = fs::read_to_string("/proc/self/cgroup")
             .map_err(|e| DumpError::file("/proc/self/cgroup", e))?;
         let own = parse(&own);
+        let ns = if crate::ns::own_cgroup_ns(root) {
+            let open = |p: String| File::open(&p).map_err(|e| DumpError::file(&p, e));
+            Some((
+                open(format!("/proc/{root}/ns/cgroup"))?,
+                open("/proc/self/ns/cgroup".into())?,
+            ))
+        } else {
+            None
+        };
         Ok(Sets {
             sets: vec![CgSetEntry { id: 1, ctls: own }],
+            ns,
         })
+    }
+
+    /// A thread's cgroup file as its own cgroup namespace shows it: read
+    /// from inside that namespace.
+    fn inside(&self, path: &str) -> io::Result<Option<String>> {
+        use std::os::fd::AsRawFd;
+        let Some((theirs, ours)) = &self.ns else {
+            return Ok(None);
+        };
+        sys::ipc::setns(theirs.as_raw_fd(), libc::CLONE_NEWCGROUP)?;
+        let text = fs::read_to_string(path);
+        sys::ipc::setns(ours.as_raw_fd(), libc::CLONE_NEWCGROUP)?;
+        text.map(Some)
     }
 
     /// crest's own set, the inventory's `root_cg_set`.
@@ -238,9 +265,21 @@ impl Sets {
 
     /// The set of thread `tid` of `pid`.
     fn of(&mut self, pid: i32, tid: i32) -> Result<u32, DumpError> {
-        let text = fs::read_to_string(format!("/proc/{pid}/task/{tid}/cgroup"))
-            .map_err(|e| DumpError::sys(pid, format!("reading the cgroups of thread {tid}"), e))?;
-        let ctls = parse(&text);
+        let path = format!("/proc/{pid}/task/{tid}/cgroup");
+        let fail = |e| DumpError::sys(pid, format!("reading the cgroups of thread {tid}"), e);
+        let text = fs::read_to_string(&path).map_err(fail)?;
+        let mut ctls = parse(&text);
+        // In a cgroup namespace: how much of each path is its root, as
+        // CRIU records it (the length of that prefix).
+        if let Some(inside) = self.inside(&path).map_err(fail)? {
+            for (c, i) in ctls.iter_mut().zip(parse(&inside)) {
+                let n = match i.path.as_str() {
+                    "/" => c.path.len(),
+                    p => c.path.strip_suffix(p).map_or(0, str::len),
+                };
+                c.cgns_prefix = Some(n as u32);
+            }
+        }
         let id = match self.sets.iter().find(|s| s.ctls == ctls) {
             Some(s) => s.id,
             None => {

@@ -68,6 +68,9 @@ const EARLY: [&str; 8] = [
 pub(crate) struct Cgroups {
     /// Each set's `cgroup.procs` files, one a hierarchy.
     procs: HashMap<u32, Vec<File>>,
+    /// Those of the cgroups at the root of each set's cgroup namespace
+    /// (`cgns_prefix`), where it has one.
+    ns_procs: HashMap<u32, Vec<File>>,
     /// Properties set once every task is in: (the cgroup, the property).
     late: Vec<(PathBuf, CgroupPropEntry)>,
     /// Cgroups made here, parents first: removed if the restore fails.
@@ -144,6 +147,7 @@ impl Cgroups {
                 }
             };
             let mut files = Vec::new();
+            let mut ns_files = Vec::new();
             for m in ctls {
                 let Some(base) = roots.get(&m.name).or_else(|| {
                     roots
@@ -155,16 +159,28 @@ impl Cgroups {
                     // the task stays where crest is.
                     continue;
                 };
-                let path = Path::new(base)
-                    .join(m.path.trim_start_matches('/'))
-                    .join("cgroup.procs");
-                let f = OpenOptions::new()
-                    .write(true)
-                    .open(&path)
-                    .map_err(|e| err(format!("{}:{}", m.name, m.path), e))?;
-                files.push(f);
+                let open = |p: &str| {
+                    let path = Path::new(base)
+                        .join(p.trim_start_matches('/'))
+                        .join("cgroup.procs");
+                    OpenOptions::new()
+                        .write(true)
+                        .open(&path)
+                        .map_err(|e| err(format!("{}:{p}", m.name), e))
+                };
+                files.push(open(&m.path)?);
+                if let Some(n) = m.cgns_prefix {
+                    let prefix = m.path.get(..n as usize).ok_or_else(|| {
+                        err(
+                            "cgroup.img",
+                            format!("{}: cgns_prefix {n} is past {:?}", m.name, m.path),
+                        )
+                    })?;
+                    ns_files.push(open(prefix)?);
+                }
             }
             out.procs.insert(id, files);
+            out.ns_procs.insert(id, ns_files);
         }
         Ok(out)
     }
@@ -236,6 +252,19 @@ impl Cgroups {
                 .map_err(|e| format!("joining cgroup set {}: {e}", id.unwrap_or(0)))?;
         }
         Ok(())
+    }
+
+    /// Makes the calling process (the tree's root) the root of a new
+    /// cgroup namespace as set `id`'s was: it joins the cgroups at that
+    /// namespace's root, unshares, then joins its own.
+    pub(crate) fn enter_ns(&self, id: Option<u32>) -> Result<(), String> {
+        let files = id.and_then(|id| self.ns_procs.get(&id));
+        for mut f in files.into_iter().flatten() {
+            f.write_all(b"0")
+                .map_err(|e| format!("joining the cgroup namespace's root: {e}"))?;
+        }
+        crate::sys::unshare(libc::CLONE_NEWCGROUP)
+            .map_err(|e| format!("unshare(CLONE_NEWCGROUP): {e}"))
     }
 
     /// Sets the properties kept for when every task is in.

@@ -189,7 +189,7 @@ fn dump_tree(
         fault,
         ..Default::default()
     };
-    acc.cgroups = Some(crate::cgroup::Sets::new()?);
+    acc.cgroups = Some(crate::cgroup::Sets::new(pid)?);
     acc.files.sockets.ext_unix = o.ext_unix_sk;
     acc.files.sockets.skip_in_flight = o.skip_in_flight;
     acc.files.sockets.tcp_established = o.tcp_established;
@@ -198,21 +198,10 @@ fn dump_tree(
     acc.files.locks.allowed = o.file_locks;
     acc.files.evasive_devices = o.evasive_devices;
     acc.files.external = o.external.clone();
-    if crate::ns::own_mnt_ns(pid) {
-        acc.files.view = Some(format!("/proc/{pid}/root"));
-    }
-    acc.mnt_external = o
-        .external
-        .iter()
-        .filter_map(|k| crate::mnt::parse_external(k))
-        .collect();
+    acc.files.view = crate::ns::own_mnt_ns(pid).then(|| format!("/proc/{pid}/root"));
     acc.files.ghosts.link_remap = o.link_remap;
     acc.files.sockets.note_tree(&pids);
-    if crate::ns::own_net_ns(pid) {
-        let at = format!("/proc/{pid}/ns/net");
-        let ns = File::open(&at).map_err(|e| DumpError::file(&at, e))?;
-        acc.files.sockets.netns = Some(ns);
-    }
+    acc.files.sockets.netns = crate::ns::own_net_file(pid)?;
     for (i, p) in tree.iter_mut().enumerate() {
         // The files id of the process whose table this one shares.
         let table = tables[i].map(own_id);
@@ -276,12 +265,9 @@ struct TreeDump {
     stats: DumpStatsEntry,
     /// The tree's own IPC namespace: (our pid of the root, its id).
     ipc: Option<(i32, u32)>,
-    /// The tree's own network namespace, the same way.
+    /// The tree's own network and mount namespaces, the same way.
     net: Option<(i32, u32)>,
-    /// The tree's own mount namespace, the same way, and the mounts
-    /// `--external mnt[MOUNTPOINT]:KEY` names.
     mnt: Option<(i32, u32)>,
-    mnt_external: Vec<(String, String)>,
     /// The dump stage CREST_FAULT names.
     fault: Option<&'static str>,
     cgroups: Option<crate::cgroup::Sets>,
@@ -591,11 +577,10 @@ fn dump_process(
     if let (0, true, Some(id)) = (index, own_ipc, task_ids.ipc_ns_id) {
         acc.ipc = Some((pid, id));
     }
-    if let (0, true, Some(id)) = (index, crate::ns::own_net_ns(pid), task_ids.net_ns_id) {
-        acc.net = Some((pid, id));
-    }
-    if let (0, true, Some(id)) = (index, crate::ns::own_mnt_ns(pid), task_ids.mnt_ns_id) {
-        acc.mnt = Some((pid, id));
+    if index == 0 {
+        let own = |theirs: bool, id: Option<u32>| id.filter(|_| theirs).map(|id| (pid, id));
+        acc.net = own(crate::ns::own_net_ns(pid), task_ids.net_ns_id);
+        acc.mnt = own(crate::ns::own_mnt_ns(pid), task_ids.mnt_ns_id);
     }
     let files_id = task_ids.files_id;
     write_image(dir, &file::IDS, vpid, &[task_ids], written)?;

@@ -51,7 +51,14 @@ pub(super) fn write_tree(
         }
     }
     if let Some((pid, id)) = acc.mnt {
-        for (name, bytes) in crate::mnt::dump(pid, &acc.mnt_external)?.images(id) {
+        // `--external mnt[MOUNTPOINT]:KEY`: mounts recorded by key.
+        let keys: Vec<_> = acc
+            .files
+            .external
+            .iter()
+            .filter_map(|k| crate::mnt::parse_external(k))
+            .collect();
+        for (name, bytes) in crate::mnt::dump(pid, &keys)?.images(id) {
             write_bytes(dir, &name, bytes, written)?;
         }
     }

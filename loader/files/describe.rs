@@ -149,7 +149,7 @@ pub(super) fn describe(
                 e
             }),
             None => {
-                files.check_mount(pid, fd, &link, &info.text)?;
+                check_mount(files, pid, fd, &link, &info.text)?;
                 same_file(pid, fd, &link, &files.seen(&link), files.evasive_devices)?;
                 files.reg(&link, status_flags, pos)?
             }
@@ -286,4 +286,44 @@ fn epoll_targets(pid: i32, efd: i32, ep: &mut EventpollFileEntry) -> Result<(), 
         }
     }
     Ok(())
+}
+
+/// In a tree with a mount namespace of its own: refuses descriptor
+/// `fd` (`link`, fdinfo `fdinfo`) of a file on a mount outside that
+/// namespace (inherited from before the namespace was made, say)
+/// when its path names another file in the namespace.
+fn check_mount(
+    files: &Files,
+    pid: i32,
+    fd: i32,
+    link: &str,
+    fdinfo: &str,
+) -> Result<(), DumpError> {
+    if files.view.is_none() {
+        return Ok(());
+    }
+    let mnt_id: Option<u32> = fdinfo
+        .lines()
+        .find_map(|l| l.strip_prefix("mnt_id:"))
+        .and_then(|v| v.trim().parse().ok());
+    let mounts = crate::proc::mountinfo(&pid.to_string())
+        .map_err(|e| DumpError::sys(pid, "reading its mountinfo", e))?;
+    let Some(m) = mnt_id.filter(|m| !mounts.iter().any(|x| x.id == *m)) else {
+        return Ok(());
+    };
+    // Still the file the path names in the namespace (a mount of the
+    // same file system there, as after unshare(CLONE_NEWNS)): fine.
+    use std::os::unix::fs::MetadataExt;
+    let open = fs::metadata(format!("/proc/{pid}/fd/{fd}"));
+    let named = fs::metadata(&*files.seen(link));
+    match (open, named) {
+        (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()) => Ok(()),
+        _ => Err(DumpError::refused(
+            pid,
+            format!(
+                "fd {fd}: {link} is on mount {m}, which is not in its mount namespace, and \
+                 the path names another file there"
+            ),
+        )),
+    }
 }

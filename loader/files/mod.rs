@@ -448,46 +448,6 @@ impl Files {
         Ok(self.add(|id| reg_entry(id, name, flags, pos, Some(&meta))))
     }
 
-    /// In a tree with a mount namespace of its own: refuses descriptor
-    /// `fd` (`link`, fdinfo `fdinfo`) of a file on a mount outside that
-    /// namespace (inherited from before the namespace was made, say)
-    /// when its path names another file in the namespace.
-    pub(crate) fn check_mount(
-        &self,
-        pid: i32,
-        fd: i32,
-        link: &str,
-        fdinfo: &str,
-    ) -> Result<(), DumpError> {
-        if self.view.is_none() {
-            return Ok(());
-        }
-        let mnt_id: Option<u32> = fdinfo
-            .lines()
-            .find_map(|l| l.strip_prefix("mnt_id:"))
-            .and_then(|v| v.trim().parse().ok());
-        let mounts = crate::proc::mountinfo(&pid.to_string())
-            .map_err(|e| DumpError::sys(pid, "reading its mountinfo", e))?;
-        let Some(m) = mnt_id.filter(|m| !mounts.iter().any(|x| x.id == *m)) else {
-            return Ok(());
-        };
-        // Still the file the path names in the namespace (a mount of the
-        // same file system there, as after unshare(CLONE_NEWNS)): fine.
-        use std::os::unix::fs::MetadataExt;
-        let open = fs::metadata(format!("/proc/{pid}/fd/{fd}"));
-        let named = fs::metadata(&*self.seen(link));
-        match (open, named) {
-            (Ok(a), Ok(b)) if (a.dev(), a.ino()) == (b.dev(), b.ino()) => Ok(()),
-            _ => Err(DumpError::refused(
-                pid,
-                format!(
-                    "fd {fd}: {link} is on mount {m}, which is not in its mount namespace, and \
-                     the path names another file there"
-                ),
-            )),
-        }
-    }
-
     /// Path `name` of the tree as crest reaches it.
     pub(crate) fn seen<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
         match &self.view {

@@ -111,6 +111,17 @@ pub struct Built {
     pub steps: Steps,
 }
 
+/// The tree's mount namespace built, if it has one (`--root` wants one).
+pub fn build_for(ns: Option<MntNs>, o: &MntOpts) -> Result<Option<Built>, RestoreError> {
+    match ns {
+        Some(m) => m.build(o).map(Some),
+        None if o.root.is_some() => Err(RestoreError::Unsupported(
+            "--root: the images hold no mount namespace of the tree's own".into(),
+        )),
+        None => Ok(None),
+    }
+}
+
 impl MntNs {
     /// Reads and checks `mountpoints-<id>.img`: one tree, rooted at `/`,
     /// with no path that climbs out of it.

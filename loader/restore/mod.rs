@@ -148,15 +148,8 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     crate::pstree::check_tree(&dir, &tree, &zombies, opts.shell_job)?;
     // The tree's mount namespace: built first, as the tree's paths are
     // its own; crest stays in it until the root is forked into a copy.
-    let mnt = match crate::ns::tree_mnt(&dir, inventory.root_ids.as_ref(), tree[0].pid)? {
-        Some(m) => Some(m.build(&opts.mounts)?),
-        None if opts.mounts.root.is_some() => {
-            return Err(RestoreError::Unsupported(
-                "--root: the images hold no mount namespace of the tree's own".into(),
-            ))
-        }
-        None => None,
-    };
+    let mnt = crate::ns::tree_mnt(&dir, inventory.root_ids.as_ref(), tree[0].pid)?;
+    let mnt = crate::mnt::restore::build_for(mnt, &opts.mounts)?;
     at("mounts")?;
     clock.stage("mount namespace");
     // Deleted files come back as ghosts next to their old paths, removed

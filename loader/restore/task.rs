@@ -100,6 +100,9 @@ impl TreeRun<'_> {
         let t = &p.task;
         let ps = &t.pstree;
         // Before our children and our memory: they are counted there.
+        if i == 0 && self.ns.cgroup {
+            self.cgroups.enter_ns(self.cg_sets[i])?;
+        }
         self.cgroups.join(self.cg_sets[i])?;
         // The root is in the tree's new namespaces: name its UTS one and
         // fill its IPC one before any child is forked into them.

@@ -1,14 +1,15 @@
 /*
  * box: crest integration-test victim for a whole container: init (pid 1) of new pid,
- * mount, network, UTS and IPC namespaces, in a cgroup of its own with a pids limit.
+ * mount, network, UTS, IPC and cgroup namespaces, in a cgroup of its own with a pids limit.
  *
  * Usage: box OUTDIR [rootfs]     (OUTDIR: absolute path of a writable directory; run as
  * root, with iproute2's `ip`, awk and sort on PATH)
  *
  * The launcher L closes every inherited fd above 2, makes the cgroup
  * /sys/fs/cgroup/pids/crest-box-<L's pid> with pids.max 64 and joins it, calls
- * unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) and forks INIT, pid 1
- * of the new pid namespace, which makes its own mount namespace (unshare(CLONE_NEWNS)). Once INIT has set up (one byte on a pipe), L
+ * unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP)
+ * (its cgroups the roots of the new cgroup namespace) and forks INIT, pid 1 of the new pid
+ * namespace, which makes its own mount namespace (unshare(CLONE_NEWNS)). Once INIT has set up (one byte on a pipe), L
  * publishes INIT's host pid as OUTDIR/ready and exits 0; if INIT fails first, L exits 2.
  *
  * INIT calls setsid() and makes every mount private. Without "rootfs", its root stays the host's root file
@@ -34,8 +35,8 @@
  * mounts (/proc/self/mountinfo without ids and device numbers, roots on the root mount's
  * file system relative to its root, peer groups named by the least mount point in them,
  * sorted), links (without carrier), addresses (without IPv6
- * link-local ones, which come with carrier), routes, /proc/self/cgroup and
- * the hostname. Then it loops in nanosleep(10 ms) until SIGTERM.
+ * link-local ones, which come with carrier), routes, /proc/self/cgroup (as its cgroup
+ * namespace shows it) and the hostname. Then it loops in nanosleep(10 ms) until SIGTERM.
  *
  * On SIGTERM INIT checks: getpid() is 1 and C (by the pid fork gave it) is alive; OUTDIR/after, recorded
  * the same way, equals before (within 2 s, while carrier states settle); the files in tmp,
@@ -379,7 +380,7 @@ int main(int argc, char **argv)
 	if (!(f = fopen(p, "w")) || fprintf(f, "%d", (int)getpid()) < 0 || fclose(f) == EOF)
 		setup_failed("joining the cgroup");
 	if (pipe(go) < 0 ||
-	    unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) < 0)
+	    unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) < 0)
 		setup_failed("unshare");
 	init = fork();
 	if (init < 0)
