@@ -10,8 +10,11 @@
 //!   container (tests/victims/container.c: init of new pid, UTS and IPC
 //!   namespaces, 5 processes with a zombie, System V objects) and of a
 //!   process in a network namespace of its own (tests/victims/netns.c:
-//!   lo, a veth pair, a bridge, addresses and routes), each beside
-//!   fork+exec+wait of as many static binaries at once.
+//!   lo, a veth pair, a bridge, addresses and routes) and of a whole
+//!   container (tests/victims/box.c: new pid, mount, network, UTS, IPC
+//!   and cgroup namespaces, a tmpfs, binds, a peer group, veth, bridge,
+//!   a route, its own cgroup; 2 processes), each beside fork+exec+wait
+//!   of as many static binaries at once.
 
 #[path = "../tests/common/cc.rs"]
 mod cc_victims;
@@ -174,10 +177,11 @@ fn start_victim(bin: &Path, dir: &Path) -> i32 {
 fn tree_bench(crest: &str) {
     let tmp = std::env::temp_dir().join(format!("crest-bench-trees-{}", std::process::id()));
     // (victim, processes, restore options)
-    let cases: [(&str, usize, &[&str]); 3] = [
+    let cases: [(&str, usize, &[&str]); 4] = [
         ("fanout", 10, &["--shell-job"]),
         ("container", 5, &[]),
         ("netns", 1, &["--shell-job"]),
+        ("box", 2, &[]),
     ];
     let mut images = Vec::new();
     for (name, _, _) in cases {
@@ -239,6 +243,16 @@ fn tree_bench(crest: &str) {
     }
     println!("({ROUNDS} rounds, interleaved)");
     let _ = std::fs::remove_dir_all(&tmp);
+    // The box's cgroup, empty now.
+    for e in std::fs::read_dir("/sys/fs/cgroup/pids")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
+        if e.file_name().to_string_lossy().starts_with("crest-box-") {
+            let _ = std::fs::remove_dir(e.path());
+        }
+    }
 }
 
 /// Builds tests/victims/plain.c (a buffer of N MiB, every page touched).
