@@ -93,19 +93,14 @@ fn box_on_the_host_root() {
     assert!(out.status.success(), "dump box: {}", text(&out));
     wait_gone(v.pid);
     crit_decodes(&dir.0);
-    for f in [
+    let names = [
         "mountpoints-",
         "tmpfs-dev-",
         "netdev-",
         "utsns-",
         "cgroup.img",
-    ] {
-        let found = fs::read_dir(&dir.0)
-            .unwrap()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(f));
-        assert!(found, "no {f}* image");
-    }
+    ];
+    assert_images(&dir.0, &names);
     // A restore failed once the mount tree is built, or once the network
     // is too: no task, namespace, mount, scratch directory or cgroup
     // member left.

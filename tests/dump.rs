@@ -643,19 +643,14 @@ fn pidns_live() {
     assert!(out.status.success(), "dump {name}: {}", text(&out));
     wait_gone(init);
     crit_decodes(&dir.0);
-    for f in [
+    let names = [
         "ipcns-var-",
         "ipcns-shm-",
         "ipcns-sem-",
         "ipcns-msg-",
         "utsns-",
-    ] {
-        let found = fs::read_dir(&dir.0)
-            .unwrap()
-            .flatten()
-            .any(|e| e.file_name().to_string_lossy().starts_with(f));
-        assert!(found, "no {f}*.img");
-    }
+    ];
+    assert_images(&dir.0, &names);
     restore_container_twice(&dir, &Path::new(RUN).join(format!("{name}.out")), 200, name);
 }
 

@@ -270,16 +270,15 @@ pub fn dump(pid: i32, external: &[(String, String)]) -> Result<MntDump, DumpErro
         let m = &theirs[i];
         let (sb_flags, options) = super_flags(&m.super_opts);
         let code = fstype_code(&m.fstype);
-        let mut flags = mount_flags(&m.mount_opts);
-        if m.shared.is_some() {
-            flags |= libc::MS_SHARED as u32;
-        }
-        if m.master.is_some() {
-            flags |= libc::MS_SLAVE as u32;
-        }
-        if m.unbindable {
-            flags |= libc::MS_UNBINDABLE as u32;
-        }
+        let propagation = [
+            (m.shared.is_some(), libc::MS_SHARED),
+            (m.master.is_some(), libc::MS_SLAVE),
+            (m.unbindable, libc::MS_UNBINDABLE),
+        ];
+        let flags = propagation
+            .iter()
+            .filter(|(on, _)| *on)
+            .fold(mount_flags(&m.mount_opts), |f, (_, bit)| f | *bit as u32);
         let mut e = MntEntry {
             fstype: code,
             mnt_id: m.id,

@@ -53,6 +53,18 @@ impl Drop for Dir {
     }
 }
 
+/// Asserts that `dir` holds an image whose name starts with each of
+/// `prefixes`.
+pub fn assert_images(dir: &Path, prefixes: &[&str]) {
+    for f in prefixes {
+        let found = fs::read_dir(dir)
+            .unwrap()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().starts_with(f));
+        assert!(found, "no {f}* image in {}", dir.display());
+    }
+}
+
 pub fn wait_gone(pid: i32) {
     let end = Instant::now() + Duration::from_secs(5);
     while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < end {

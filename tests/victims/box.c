@@ -265,33 +265,14 @@ static int mounted(const char *rel, const char *parent)
 
 static void check_box(void)
 {
-	char a[PATH_MAX + 64], b[PATH_MAX + 64], ca[16384], cb[16384], l[16];
-	FILE *f;
-	size_t na, nb = 0;
+	char a[PATH_MAX + 64], ca[16384], cb[16384], l[16];
 	int fd;
 
 	if (getpid() != 1)
 		fail("getpid() is %d, not 1", (int)getpid());
 	if (kill(child, 0) < 0)
 		fail("pid %d: %s", (int)child, strerror(errno));
-	snprintf(a, sizeof(a), "%s/before", outdir);
-	snprintf(b, sizeof(b), "%s/after", outdir);
-	na = (f = fopen(a, "r")) ? fread(ca, 1, sizeof(ca) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	ca[na] = 0;
-	for (int i = 0; i < 40; i++) {
-		if (record("after") != 0)
-			fail("recording after the restore");
-		nb = (f = fopen(b, "r")) ? fread(cb, 1, sizeof(cb) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		cb[nb] = 0;
-		if (!strcmp(ca, cb))
-			break;
-		usleep(50 * 1000);
-	}
-	if (na == 0 || strcmp(ca, cb))
+	if (!settled(record, ca, cb, sizeof(ca)))
 		fail("the box differs (see before and after)");
 	check_file("tmp/a", "alpha", 5, 0640);
 	check_file("tmp/sub/b", pattern, sizeof(pattern), 0644);

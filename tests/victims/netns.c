@@ -98,14 +98,12 @@ static int loopback_echo(void)
 
 int main(int argc, char **argv)
 {
-	char a[4200], b[4200], ca[8192], cb[8192];
+	char a[4200], ca[8192], cb[8192];
 	struct stat self, parent;
 	struct sockaddr_in udp_at = {.sin_family = AF_INET, .sin_port = htons(5000)};
 	struct sockaddr_un unix_at = {.sun_family = AF_UNIX, .sun_path = "\0crest-netns"};
 	socklen_t unix_len = offsetof(struct sockaddr_un, sun_path) + 12;
 	int udp, unx;
-	FILE *f;
-	size_t na, nb;
 
 	victim_start(argc, argv);
 	install_term_handler();
@@ -161,25 +159,7 @@ int main(int argc, char **argv)
 		nap();
 
 	check_pid();
-	snprintf(a, sizeof(a), "%s/before", outdir);
-	snprintf(b, sizeof(b), "%s/after", outdir);
-	na = (f = fopen(a, "r")) ? fread(ca, 1, sizeof(ca) - 1, f) : 0;
-	if (f)
-		fclose(f);
-	ca[na] = 0;
-	/* Carrier and operational state settle a moment after links go up. */
-	for (int i = 0; i < 40; i++) {
-		if (record("after") != 0)
-			fail("recording after the restore");
-		nb = (f = fopen(b, "r")) ? fread(cb, 1, sizeof(cb) - 1, f) : 0;
-		if (f)
-			fclose(f);
-		cb[nb] = 0;
-		if (!strcmp(ca, cb))
-			break;
-		usleep(50 * 1000);
-	}
-	if (na == 0 || strcmp(ca, cb))
+	if (!settled(record, ca, cb, sizeof(ca)))
 		fail("the namespace differs: before\n%s\nafter\n%s", ca, cb);
 	if (!loopback_echo())
 		fail("no datagram over lo");

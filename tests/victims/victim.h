@@ -24,6 +24,9 @@
  *   - finish_verdict(): publishes OUTDIR/verdict, exactly "PASS" (returns 0) or "FAIL: "
  *     and the accumulated failures (returns 1); main() returns its result;
  *   - nap(): one nanosleep of VICTIM_NAP_NS (10 ms), EINTR ignored;
+ *   - settled(record, before, after, size): reads OUTDIR/before, then runs record("after")
+ *     and reads OUTDIR/after until both are equal (at most 40 times, 50 ms apart: carrier
+ *     states settle a moment after a restore); 1 when they are, both left in the buffers;
  *   - run_until_term(&counter, ready_at): the single-process main loop: until SIGTERM,
  *     counter++ then nap(), publishing ready once counter reaches ready_at; a SIGTERM
  *     before that is a failure ("SIGTERM before ready was written (counter N)") and sets
@@ -136,6 +139,35 @@ static inline int publish(const char *name, const char *text)
 	close(fd);
 	if (err || rename(tmp, path))
 		return -1;
+	return 0;
+}
+
+/* OUTDIR/name into buf (size bytes, NUL-terminated); its length, 0 if unreadable. */
+static inline size_t read_out(const char *name, char *buf, size_t size)
+{
+	char path[PATH_MAX + 64];
+	FILE *f;
+	size_t n;
+
+	snprintf(path, sizeof(path), "%s/%s", outdir, name);
+	f = fopen(path, "r");
+	n = f ? fread(buf, 1, size - 1, f) : 0;
+	if (f)
+		fclose(f);
+	buf[n] = 0;
+	return n;
+}
+
+static inline int settled(int (*record)(const char *), char *before, char *after, size_t size)
+{
+	if (read_out("before", before, size) == 0)
+		return 0;
+	for (int i = 0; i < 40; i++) {
+		if (record("after") == 0 && read_out("after", after, size) &&
+		    !strcmp(before, after))
+			return 1;
+		usleep(50 * 1000);
+	}
 	return 0;
 }
 
