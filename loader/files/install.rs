@@ -509,8 +509,14 @@ pub(super) fn open_description(
 ) -> Result<Option<i32>, String> {
     Ok(Some(match source {
         Source::Path { path, flags, pos } => {
-            let fd = sys::open(path, flags | libc::O_CLOEXEC, 0)
-                .map_err(|e| format!("{path:?}: {e}"))?;
+            // Opened by the loader (shared with another task) while the
+            // tree's mount namespace is being built: through it.
+            let fd = sys::open(
+                &crate::mnt::restore::seen_c(path),
+                flags | libc::O_CLOEXEC,
+                0,
+            )
+            .map_err(|e| format!("{path:?}: {e}"))?;
             // A FIFO or a device without positions opens at 0 anyway.
             if *pos != 0 {
                 sys::lseek(fd, *pos).map_err(|e| format!("{path:?}: seek to {pos}: {e}"))?;
@@ -544,8 +550,12 @@ pub(super) fn open_description(
         }
         // The loader's own descriptor, inherited, is reader and writer
         // both: this open does not block.
-        Source::Fifo { path, flags, .. } => sys::open(path, flags | libc::O_CLOEXEC, 0)
-            .map_err(|e| format!("FIFO {path:?}: {e}"))?,
+        Source::Fifo { path, flags, .. } => sys::open(
+            &crate::mnt::restore::seen_c(path),
+            flags | libc::O_CLOEXEC,
+            0,
+        )
+        .map_err(|e| format!("FIFO {path:?}: {e}"))?,
         Source::Ctty { flags } => {
             let tty = CString::new("/dev/tty").unwrap_or_default();
             sys::open(&tty, reopen_flags(*flags as u32) | libc::O_CLOEXEC, 0)

@@ -40,6 +40,18 @@ pub fn seen(name: &str) -> std::borrow::Cow<'_, str> {
     }
 }
 
+/// `seen` of a C path.
+pub fn seen_c(name: &std::ffi::CStr) -> std::borrow::Cow<'_, std::ffi::CStr> {
+    match VIEW.lock().ok().and_then(|g| g.clone()) {
+        Some(v) if name.to_bytes().starts_with(b"/") => {
+            let mut full = v.into_bytes();
+            full.extend_from_slice(name.to_bytes());
+            CString::new(full).map_or(name.into(), Into::into)
+        }
+        _ => name.into(),
+    }
+}
+
 /// `--root` and `--external mnt[KEY]:PATH` of a restore.
 #[derive(Debug, Default, Clone)]
 pub struct MntOpts {

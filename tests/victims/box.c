@@ -31,7 +31,8 @@
  *   - mq: an mqueue file system of its IPC namespace.
  * It sets the hostname "crest-box", and with `ip`: lo up, veth pair eth0/eth1, bridge br0
  * with port eth1, all up, 192.0.2.1/24 on eth0, a route to 203.0.113.0/24 via 192.0.2.2.
- * It forks C, which naps until INIT is gone. It records into OUTDIR/before its
+ * It opens tmp/log (O_APPEND, mode 0600) and writes "one\n" into it, then forks C, which
+ * holds that descriptor too and naps until INIT is gone. It records into OUTDIR/before its
  * mounts (/proc/self/mountinfo without ids and device numbers, roots on the root mount's
  * file system relative to its root, peer groups named by the least mount point in them,
  * sorted), links (without carrier), addresses (without IPv6
@@ -39,7 +40,8 @@
  * namespace shows it) and the hostname. Then it loops in nanosleep(10 ms) until SIGTERM.
  *
  * On SIGTERM INIT checks: getpid() is 1 and C (by the pid fork gave it) is alive; OUTDIR/after, recorded
- * the same way, equals before (within 2 s, while carrier states settle); the files in tmp,
+ * the same way, equals before (within 2 s, while carrier states settle); that "two\n"
+ * written to its tmp/log descriptor lands in the file at that path; the files in tmp,
  * bind, ro and filebind with their contents and modes; that ro refuses a new file with
  * EROFS; that a tmpfs mounted on tmp/pm shows up on peer/pm and slave/pm, and one mounted
  * on slave/sm does not on tmp/sm.
@@ -57,6 +59,7 @@
 
 static char box[PATH_MAX + 8];
 static pid_t child;
+static int logfd = -1;
 
 static int sh(const char *cmd)
 {
@@ -274,6 +277,18 @@ static void check_box(void)
 		fail("pid %d: %s", (int)child, strerror(errno));
 	if (!settled(record, ca, cb, sizeof(ca)))
 		fail("the box differs (see before and after)");
+	{
+		struct stat by_fd, by_path;
+		char p[2 * PATH_MAX];
+
+		snprintf(p, sizeof(p), "%s/tmp/log", box);
+		if (write_all(logfd, "two\n", 4) < 0 || fstat(logfd, &by_fd) < 0 ||
+		    stat(p, &by_path) < 0 || by_fd.st_ino != by_path.st_ino ||
+		    by_fd.st_dev != by_path.st_dev)
+			fail("tmp/log: its descriptor is not the file at its path");
+		else
+			check_file("tmp/log", "one\ntwo\n", 8, 0600);
+	}
 	check_file("tmp/a", "alpha", 5, 0640);
 	check_file("tmp/sub/b", pattern, sizeof(pattern), 0644);
 	check_file("peer/a", "alpha", 5, 0640);
@@ -304,6 +319,14 @@ static void init_main(int go)
 	FILE *f;
 
 	setup_box();
+	{
+		char p[2 * PATH_MAX];
+
+		snprintf(p, sizeof(p), "%s/tmp/log", box);
+		logfd = open(p, O_RDWR | O_CREAT | O_APPEND, 0600);
+		if (logfd < 0 || write_all(logfd, "one\n", 4) < 0)
+			setup_failed("tmp/log");
+	}
 	child = fork();
 	if (child < 0)
 		setup_failed("fork");
