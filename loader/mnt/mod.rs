@@ -19,6 +19,7 @@
 //! dump, by mount.
 
 pub mod restore;
+mod steps;
 mod tmpfs;
 
 use std::collections::HashSet;

@@ -16,6 +16,8 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
+use super::steps::Late;
+pub use super::steps::Steps;
 use super::{fstype_name, rebase, within, AUTODETECTED, FRESH};
 use crate::images::schema::MntEntry;
 use crate::log::{DEBUG, WARN};
@@ -26,7 +28,7 @@ use crate::sys;
 /// tree's paths are seen from here (the scratch directory).
 static VIEW: std::sync::Mutex<Option<String>> = std::sync::Mutex::new(None);
 
-fn set_view(v: Option<String>) {
+pub(super) fn set_view(v: Option<String>) {
     if let Ok(mut g) = VIEW.lock() {
         *g = v;
     }
@@ -89,28 +91,6 @@ enum Source {
     Inside(usize, String),
     /// A new superblock of its type.
     Fresh,
-}
-
-/// What the root does once it pivoted: mounts only it can make, and the
-/// propagation of those and of the root mount.
-#[derive(Debug)]
-pub struct Steps {
-    scratch: CString,
-    late: Vec<Late>,
-    root_shared: bool,
-    root_keeps_master: bool,
-    root_unbindable: bool,
-}
-
-#[derive(Debug)]
-struct Late {
-    target: String,
-    bind_from: Option<String>,
-    fstype: String,
-    source: String,
-    sb_flags: u32,
-    options: String,
-    flags: u32,
 }
 
 /// crest in the namespace it built, until `leave` (or drop) takes it
@@ -497,13 +477,13 @@ fn own_root(m: &MntEntry) -> Option<PathBuf> {
     (root.kdev() == m.root_dev && root.root == m.root).then(|| PathBuf::from("/"))
 }
 
-fn bind(from: &Path, to: &Path) -> Result<(), String> {
+pub(super) fn bind(from: &Path, to: &Path) -> Result<(), String> {
     sys::mount(Some(&from.to_string_lossy()), to, None, libc::MS_BIND, None)
         .map_err(|e| format!("bind from {}: {e}", from.display()))
 }
 
 /// Sets the per-mount flags of the mount at `target`.
-fn remount(target: &Path, flags: u32) -> std::io::Result<()> {
+pub(super) fn remount(target: &Path, flags: u32) -> std::io::Result<()> {
     let f = libc::MS_REMOUNT | libc::MS_BIND | (flags & MNT_FLAGS) as libc::c_ulong;
     sys::mount(None, target, None, f, None)
 }
@@ -532,61 +512,61 @@ impl Drop for Built {
     }
 }
 
-impl Steps {
-    /// In the tree's root, forked into a copy of the built namespace:
-    /// pivots into the tree, drops everything else, and mounts what only
-    /// the root can.
-    pub fn enter(&self) -> Result<(), String> {
-        set_view(None);
-        let dir = sys::open(
-            &self.scratch,
-            libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            0,
-        )
-        .map_err(|e| format!("the built mount tree: {e}"))?;
-        let moved = sys::fchdir(dir);
-        sys::close(dir);
-        moved.map_err(|e| format!("into the built mount tree: {e}"))?;
-        sys::pivot_root_here().map_err(|e| format!("pivot_root into the mount tree: {e}"))?;
-        sys::umount2(Path::new("."), libc::MNT_DETACH)
-            .map_err(|e| format!("detaching the old root: {e}"))?;
-        std::env::set_current_dir("/").map_err(|e| format!("chdir /: {e}"))?;
-        for l in &self.late {
-            let target = Path::new(&l.target);
-            let made = match &l.bind_from {
-                Some(from) => bind(Path::new(from), target),
-                None => sys::mount(
-                    Some(&l.source),
-                    target,
-                    Some(&l.fstype),
-                    l.sb_flags as libc::c_ulong,
-                    (!l.options.is_empty()).then_some(l.options.as_str()),
-                )
-                .map_err(|e| format!("mount -t {} at {}: {e}", l.fstype, l.target)),
-            };
-            made?;
-            remount(target, l.flags).map_err(|e| format!("{}: its flags: {e}", l.target))?;
-            let kind = if l.flags & libc::MS_SHARED as u32 != 0 {
-                libc::MS_SHARED
-            } else {
-                libc::MS_PRIVATE
-            };
-            sys::mount(None, target, None, kind, None)
-                .map_err(|e| format!("{}: propagation: {e}", l.target))?;
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(id: u32, parent: u32, mountpoint: &str, root: &str) -> MntEntry {
+        MntEntry {
+            fstype: 5,
+            mnt_id: id,
+            parent_mnt_id: parent,
+            root: root.into(),
+            mountpoint: mountpoint.into(),
+            source: "none".into(),
+            ..Default::default()
         }
-        let root = Path::new("/");
-        if self.root_shared {
-            sys::mount(None, root, None, libc::MS_SHARED, None)
-        } else if !self.root_keeps_master {
-            sys::mount(None, root, None, libc::MS_PRIVATE, None)
-        } else {
-            Ok(())
+    }
+
+    /// `mountpoints-1.img` of `mounts` in a fresh directory, read back.
+    fn read(tag: &str, mounts: &[MntEntry]) -> Result<MntNs, RestoreError> {
+        let dir = std::env::temp_dir().join(format!("crest-mnt-test-{}-{tag}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = crate::images::file::MNTS;
+        std::fs::write(dir.join(file.name(1)), file.encode(mounts)).unwrap();
+        let r = MntNs::read(&dir, 1);
+        let _ = std::fs::remove_dir_all(&dir);
+        r
+    }
+
+    #[test]
+    fn hostile_mount_trees_are_refused() {
+        let root = entry(10, 1, "/", "/");
+        let ok = read("ok", &[entry(11, 10, "/a", "/"), root.clone()]).unwrap();
+        assert_eq!(ok.mounts[0].mnt_id, 10, "the root first");
+        for (tag, bad, why) in [
+            ("climb", entry(11, 10, "/a/../../etc", "/"), "path"),
+            ("relative", entry(11, 10, "a", "/"), "path"),
+            ("root", entry(11, 10, "/a", "/x/../.."), "path"),
+            ("orphan", entry(11, 99, "/a", "/"), "one tree"),
+        ] {
+            let e = read(tag, &[root.clone(), bad]).unwrap_err().to_string();
+            assert!(e.contains(why), "{tag}: {e}");
         }
-        .map_err(|e| format!("the root mount's propagation: {e}"))?;
-        if self.root_unbindable {
-            sys::mount(None, root, None, libc::MS_UNBINDABLE, None)
-                .map_err(|e| format!("the root mount unbindable: {e}"))?;
-        }
-        Ok(())
+        let cycle = [
+            entry(11, 12, "/a", "/"),
+            entry(12, 11, "/b", "/"),
+            root.clone(),
+        ];
+        assert!(read("cycle", &cycle)
+            .unwrap_err()
+            .to_string()
+            .contains("one tree"));
+        let e = read("no-root", &[entry(10, 1, "/x", "/")])
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("the root mount is at /x"), "{e}");
+        assert!(read("empty", &[]).is_err());
     }
 }
