@@ -3,8 +3,9 @@
 //! whole, checking itself from inside: with the host's root file system
 //! as the namespace's root, and with a root file system of its own
 //! (restored as dumped, with --root onto a copy of it, and with a mount
-//! named by an --external key). Restores failed on purpose once the mount
-//! tree and the network are built leave nothing behind.
+//! named by an --external key), and with a veth whose peer is outside
+//! (--external veth). Restores failed on purpose once the mount tree and
+//! the network are built leave nothing behind.
 
 mod common;
 
@@ -196,4 +197,41 @@ fn box_in_its_own_root() {
     );
     assert_eq!(verdict_of(root, &v.out.0).as_deref(), Some("PASS"));
     assert_nothing_left(root as u32);
+}
+
+/// The box with a veth whose peer is outside its network namespace:
+/// refused without --external veth naming it; with it the peer comes back
+/// in crest's namespace, named as given, and goes with the box.
+#[test]
+fn box_with_an_outside_veth() {
+    let Some(_g) = harness("counter") else { return };
+    let host_link = || {
+        Command::new("ip")
+            .args(["-o", "link", "show", "crestbox0"])
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false)
+    };
+    let gone = || poll(Duration::from_secs(5), || (!host_link()).then_some(())).is_some();
+    let v = start_victim("box", &["veth"]);
+    let _cgroup = Cgroup(pids_cgroup(v.pid));
+    assert!(host_link(), "the box's outer veth end");
+    let dir = Dir::new("box-veth");
+    let out = crest_cmd(&["dump", "-t", &v.pid.to_string(), "-D", dir.s()]);
+    assert!(out.status.success(), "dump box: {}", text(&out));
+    wait_gone(v.pid);
+    assert!(gone(), "the outer end outlived its namespace");
+    let refused = crest_cmd(&["restore", "-d", "-D", dir.s()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(
+        text(&refused).contains("--external veth[crestin0]:NAME"),
+        "{}",
+        text(&refused)
+    );
+    assert_nothing_left(v.pid as u32);
+    let root = restore_box(&dir, &["--external", "veth[crestin0]:crestbox0"]);
+    assert!(host_link(), "the outer end, made here");
+    assert_eq!(verdict_of(root, &v.out.0).as_deref(), Some("PASS"));
+    assert_nothing_left(root as u32);
+    assert!(gone(), "the outer end outlived the restored box");
 }

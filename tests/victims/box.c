@@ -2,8 +2,13 @@
  * box: crest integration-test victim for a whole container: init (pid 1) of new pid,
  * mount, network, UTS, IPC and cgroup namespaces, in a cgroup of its own with a pids limit.
  *
- * Usage: box OUTDIR [rootfs]     (OUTDIR: absolute path of a writable directory; run as
- * root, with iproute2's `ip`, awk and sort on PATH)
+ * Usage: box OUTDIR [rootfs|veth]   (OUTDIR: absolute path of a writable directory; run
+ * as root, with iproute2's `ip`, awk and sort on PATH)
+ *
+ * With "veth", L first makes veth pair crestbox0/crestin0 in its own network namespace,
+ * and a helper left there moves crestin0 into INIT's; INIT waits for it and gives it
+ * 198.18.0.1/24, up: a veth whose peer is outside (restored with
+ * --external veth[crestin0]:crestbox0).
  *
  * The launcher L closes every inherited fd above 2, makes the cgroup
  * /sys/fs/cgroup/pids/crest-box-<L's pid> with pids.max 64 and joins it, calls
@@ -60,6 +65,7 @@
 static char box[PATH_MAX + 8];
 static pid_t child;
 static int logfd = -1;
+static int veth_mode;
 
 static int sh(const char *cmd)
 {
@@ -174,6 +180,14 @@ static void setup_box(void)
 	       "ip addr add 192.0.2.1/24 dev eth0 && "
 	       "ip route add 203.0.113.0/24 via 192.0.2.2 dev eth0") != 0)
 		setup_failed("ip");
+	/* With "veth": crestin0, whose peer crestbox0 is in the launcher's namespace. */
+	for (int i = 0; veth_mode && sh("ip link show crestin0 >/dev/null 2>&1") != 0; i++) {
+		if (i == 500)
+			setup_failed("crestin0 never came");
+		nap();
+	}
+	if (veth_mode && sh("ip addr add 198.18.0.1/24 dev crestin0 && ip link set crestin0 up") != 0)
+		setup_failed("crestin0");
 }
 
 /* Copies the file at `from` to `to` (mode 0755). */
@@ -351,8 +365,8 @@ static void init_main(int go)
 int main(int argc, char **argv)
 {
 	char cg[PATH_MAX], p[PATH_MAX + 16], buf[16];
-	int go[2], st;
-	pid_t init;
+	int go[2], mv[2] = {-1, -1}, st;
+	pid_t init, helper = -1;
 	FILE *f;
 
 	if (argc > 3 && !strcmp(argv[2], "inside")) {
@@ -383,6 +397,26 @@ int main(int argc, char **argv)
 	snprintf(p, sizeof(p), "%s/cgroup.procs", cg);
 	if (!(f = fopen(p, "w")) || fprintf(f, "%d", (int)getpid()) < 0 || fclose(f) == EOF)
 		setup_failed("joining the cgroup");
+	veth_mode = argc > 2 && !strcmp(argv[2], "veth");
+	if (veth_mode) {
+		/* A helper H left in this network namespace moves crestin0 into INIT's. */
+		if (sh("ip link add crestbox0 type veth peer name crestin0") != 0 || pipe(mv) < 0)
+			setup_failed("outer veth");
+		helper = fork();
+		if (helper == 0) {
+			char cmd[128];
+			int pid;
+
+			close(mv[1]);
+			if (read(mv[0], &pid, sizeof(pid)) != sizeof(pid))
+				_exit(2);
+			snprintf(cmd, sizeof(cmd), "ip link set crestin0 netns %d", pid);
+			_exit(sh(cmd));
+		}
+		if (helper < 0)
+			setup_failed("fork");
+		close(mv[0]);
+	}
 	if (pipe(go) < 0 ||
 	    unshare(CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWCGROUP) < 0)
 		setup_failed("unshare");
@@ -401,6 +435,12 @@ int main(int argc, char **argv)
 		init_main(go[1]);
 	}
 	close(go[1]);
+	if (veth_mode && (write(mv[1], &init, sizeof(init)) != sizeof(init) ||
+			  waitpid(helper, &st, 0) != helper || st != 0)) {
+		kill(init, SIGKILL);
+		waitpid(init, &st, 0);
+		setup_failed("moving crestin0 in");
+	}
 	if (read(go[0], buf, 1) != 1) {
 		waitpid(init, &st, 0);
 		return 2;
