@@ -205,14 +205,8 @@ fn box_in_its_own_root() {
 #[test]
 fn box_with_an_outside_veth() {
     let Some(_g) = harness("counter") else { return };
-    let host_link = || {
-        Command::new("ip")
-            .args(["-o", "link", "show", "crestbox0"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
-    let gone = || poll(Duration::from_secs(5), || (!host_link()).then_some(())).is_some();
+    let host_link = || host_link("crestbox0");
+    let gone = || link_gone("crestbox0");
     let v = start_victim("box", &["veth"]);
     let _cgroup = Cgroup(pids_cgroup(v.pid));
     assert!(host_link(), "the box's outer veth end");

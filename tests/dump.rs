@@ -735,13 +735,7 @@ fn network_namespace_round_trip() {
 #[test]
 fn network_namespace_external_veth() {
     let Some(_g) = harness("counter") else { return };
-    let host_link = || {
-        Command::new("ip")
-            .args(["-o", "link", "show", "crestout0"])
-            .output()
-            .map(|o| o.status.success())
-            .unwrap_or(false)
-    };
+    let host_link = || host_link("crestout0");
     let v = start_victim("netns", &["crestout0"]);
     assert!(host_link(), "the victim's outer veth end");
     let dir = Dir::new("netns-veth");
@@ -749,7 +743,7 @@ fn network_namespace_external_veth() {
     assert!(out.status.success(), "dump netns: {}", text(&out));
     wait_gone(v.pid);
     assert!(
-        poll(Duration::from_secs(5), || (!host_link()).then_some(())).is_some(),
+        link_gone("crestout0"),
         "the outer end outlived its namespace"
     );
     let refused = crest_cmd(&["restore", "-d", "--shell-job", "-D", dir.s()]);
@@ -783,7 +777,7 @@ fn network_namespace_external_veth() {
     );
     assert_nothing_left(v.pid as u32);
     assert!(
-        poll(Duration::from_secs(5), || (!host_link()).then_some(())).is_some(),
+        link_gone("crestout0"),
         "the outer end outlived the restored namespace"
     );
 }

@@ -65,6 +65,20 @@ pub fn assert_images(dir: &Path, prefixes: &[&str]) {
     }
 }
 
+/// Whether link `name` exists in our network namespace (iproute2's `ip`).
+pub fn host_link(name: &str) -> bool {
+    Command::new("ip")
+        .args(["-o", "link", "show", name])
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+/// Whether link `name` is gone from our network namespace within 5 s.
+pub fn link_gone(name: &str) -> bool {
+    poll(Duration::from_secs(5), || (!host_link(name)).then_some(())).is_some()
+}
+
 pub fn wait_gone(pid: i32) {
     let end = Instant::now() + Duration::from_secs(5);
     while Path::new(&format!("/proc/{pid}")).exists() && Instant::now() < end {
