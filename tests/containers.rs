@@ -70,6 +70,15 @@ fn restore_box(dir: &Dir, extra: &[&str]) -> i32 {
     root
 }
 
+/// A restore of `dir` refused with a message naming `option`, leaving
+/// nothing of the tree (dumped as `pid`).
+fn refused_naming(dir: &Dir, pid: i32, option: &str) {
+    let refused = crest_cmd(&["restore", "-d", "-D", dir.s()]);
+    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
+    assert!(text(&refused).contains(option), "{}", text(&refused));
+    assert_nothing_left(pid as u32);
+}
+
 /// SIGTERM to the restored root; its verdict once it ended.
 fn verdict_of(root: i32, out: &Path) -> Option<String> {
     let _ = fs::remove_file(out.join("verdict.tmp"));
@@ -167,14 +176,7 @@ fn box_in_its_own_root() {
     assert!(out.status.success(), "dump box: {}", text(&out));
     wait_gone(v.pid);
     crit_decodes(&dir.0);
-    let refused = crest_cmd(&["restore", "-d", "-D", dir.s()]);
-    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
-    assert!(
-        text(&refused).contains("--external mnt[outdir]:PATH"),
-        "{}",
-        text(&refused)
-    );
-    assert_nothing_left(v.pid as u32);
+    refused_naming(&dir, v.pid, "--external mnt[outdir]:PATH");
     let outdir = format!("mnt[outdir]:{}", v.out.s());
     let root = restore_box(&dir, &["--external", &outdir]);
     assert_eq!(verdict_of(root, &v.out.0).as_deref(), Some("PASS"));
@@ -215,14 +217,7 @@ fn box_with_an_outside_veth() {
     assert!(out.status.success(), "dump box: {}", text(&out));
     wait_gone(v.pid);
     assert!(gone(), "the outer end outlived its namespace");
-    let refused = crest_cmd(&["restore", "-d", "-D", dir.s()]);
-    assert_eq!(refused.status.code(), Some(1), "{}", text(&refused));
-    assert!(
-        text(&refused).contains("--external veth[crestin0]:NAME"),
-        "{}",
-        text(&refused)
-    );
-    assert_nothing_left(v.pid as u32);
+    refused_naming(&dir, v.pid, "--external veth[crestin0]:NAME");
     let root = restore_box(&dir, &["--external", "veth[crestin0]:crestbox0"]);
     assert!(host_link(), "the outer end, made here");
     assert_eq!(verdict_of(root, &v.out.0).as_deref(), Some("PASS"));

@@ -293,7 +293,7 @@ fn epoll_targets(pid: i32, efd: i32, ep: &mut EventpollFileEntry) -> Result<(), 
 /// namespace (inherited from before the namespace was made, say)
 /// when its path names another file in the namespace.
 fn check_mount(
-    files: &Files,
+    files: &mut Files,
     pid: i32,
     fd: i32,
     link: &str,
@@ -306,9 +306,14 @@ fn check_mount(
         .lines()
         .find_map(|l| l.strip_prefix("mnt_id:"))
         .and_then(|v| v.trim().parse().ok());
-    let mounts = crate::proc::mountinfo(&pid.to_string())
-        .map_err(|e| DumpError::sys(pid, "reading its mountinfo", e))?;
-    let Some(m) = mnt_id.filter(|m| !mounts.iter().any(|x| x.id == *m)) else {
+    // Every task shares the root's mount namespace: its mounts once.
+    if files.view_mounts.is_none() {
+        let mounts = crate::proc::mountinfo(&pid.to_string())
+            .map_err(|e| DumpError::sys(pid, "reading its mountinfo", e))?;
+        files.view_mounts = Some(mounts.iter().map(|x| x.id).collect());
+    }
+    let ids = files.view_mounts.as_deref().unwrap_or(&[]);
+    let Some(m) = mnt_id.filter(|m| !ids.contains(m)) else {
         return Ok(());
     };
     // Still the file the path names in the namespace (a mount of the

@@ -60,6 +60,8 @@ pub(crate) struct Files {
     /// the tree has a mount namespace of its own (the paths its
     /// descriptors and mappings show are that namespace's).
     pub(crate) view: Option<String>,
+    /// The ids of that namespace's mounts, read once (`check_mount`).
+    pub(crate) view_mounts: Option<Vec<u32>>,
     /// Entries of deleted files met by path (mappings, cwd, exe), by
     /// device and inode.
     deleted_ids: HashMap<(u64, u64), u32>,
@@ -450,10 +452,7 @@ impl Files {
 
     /// Path `name` of the tree as crest reaches it.
     pub(crate) fn seen<'a>(&self, name: &'a str) -> std::borrow::Cow<'a, str> {
-        match &self.view {
-            Some(v) if name.starts_with('/') => format!("{v}{name}").into(),
-            _ => name.into(),
-        }
+        crate::mnt::under(self.view.as_deref(), name)
     }
 
     /// The receive queue of unix socket `id` (descriptor `fd` of `pid`)

@@ -376,20 +376,39 @@ fn pack_tmpfs(
     Ok(out)
 }
 
-/// crest inside a private copy of a task's mount namespace, until drop
-/// takes it back to its own namespace and working directory.
-struct NsCopy {
+/// crest's own mount namespace and working directory, to go back to
+/// from another namespace (`back`).
+pub(crate) struct Home {
     own: File,
     cwd: File,
 }
 
+impl Home {
+    pub(crate) fn here() -> std::io::Result<Home> {
+        Ok(Home {
+            own: File::open("/proc/self/ns/mnt")?,
+            cwd: File::open(".")?,
+        })
+    }
+
+    /// Back home: setns into our namespace, which also moves root and
+    /// working directory to its root, then our working directory again.
+    pub(crate) fn back(&self) -> std::io::Result<()> {
+        sys::ipc::setns(self.own.as_raw_fd(), libc::CLONE_NEWNS)?;
+        sys::fchdir(self.cwd.as_raw_fd())
+    }
+}
+
+/// crest inside a private copy of a task's mount namespace, until drop
+/// takes it back home.
+struct NsCopy(Home);
+
 impl NsCopy {
     fn enter(pid: i32) -> std::io::Result<NsCopy> {
-        let own = File::open("/proc/self/ns/mnt")?;
-        let cwd = File::open(".")?;
+        let home = Home::here()?;
         let theirs = File::open(format!("/proc/{pid}/ns/mnt"))?;
         sys::ipc::setns(theirs.as_raw_fd(), libc::CLONE_NEWNS)?;
-        let copy = NsCopy { own, cwd };
+        let copy = NsCopy(home);
         sys::unshare(libc::CLONE_NEWNS)?;
         // Nothing done in the copy may reach the task's mounts.
         sys::mount(
@@ -405,8 +424,17 @@ impl NsCopy {
 
 impl Drop for NsCopy {
     fn drop(&mut self) {
-        let _ = sys::ipc::setns(self.own.as_raw_fd(), libc::CLONE_NEWNS);
-        let _ = sys::fchdir(self.cwd.as_raw_fd());
+        let _ = self.0.back();
+    }
+}
+
+/// Path `name` of a tree as crest reaches it from `view` (a directory
+/// that shows the tree's root), when there is one and the path is
+/// absolute.
+pub fn under<'a>(view: Option<&str>, name: &'a str) -> std::borrow::Cow<'a, str> {
+    match view {
+        Some(v) if name.starts_with('/') => format!("{v}{name}").into(),
+        _ => name.into(),
     }
 }
 

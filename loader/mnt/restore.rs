@@ -5,9 +5,9 @@
 //! contents, per-mount flags, peer groups and masters), and forks the
 //! tree's root into a copy of it (CLONE_NEWNS). The root pivots into the
 //! tree, detaching everything else, and mounts what only it can: proc of
-//! its pid namespace, mqueue of its IPC one (`Steps::enter`). crest
-//! goes back to its own namespace once the root is forked; the scratch
-//! one then ends with it.
+//! its pid namespace, sysfs of its network one, mqueue of its IPC one
+//! (`Steps::enter`). crest goes back to its own namespace once the root
+//! is forked; the scratch one then ends with it.
 
 use std::ffi::CString;
 use std::fs::File;
@@ -34,17 +34,21 @@ pub(super) fn set_view(v: Option<String>) {
     }
 }
 
+fn view() -> Option<String> {
+    VIEW.lock().ok().and_then(|g| g.clone())
+}
+
 /// Path `name` of the tree as crest reaches it now.
 pub fn seen(name: &str) -> std::borrow::Cow<'_, str> {
-    match VIEW.lock().ok().and_then(|g| g.clone()) {
-        Some(v) if name.starts_with('/') => format!("{v}{name}").into(),
-        _ => name.into(),
+    match view() {
+        Some(v) => super::under(Some(&v), name).into_owned().into(),
+        None => name.into(),
     }
 }
 
 /// `seen` of a C path.
 pub fn seen_c(name: &std::ffi::CStr) -> std::borrow::Cow<'_, std::ffi::CStr> {
-    match VIEW.lock().ok().and_then(|g| g.clone()) {
+    match view() {
         Some(v) if name.to_bytes().starts_with(b"/") => {
             let mut full = v.into_bytes();
             full.extend_from_slice(name.to_bytes());
@@ -94,10 +98,9 @@ enum Source {
 }
 
 /// crest in the namespace it built, until `leave` (or drop) takes it
-/// back to its own and removes the scratch directory.
+/// back home; drop also removes the scratch directory.
 pub struct Built {
-    own: File,
-    cwd: File,
+    home: super::Home,
     scratch: PathBuf,
     left: std::cell::Cell<bool>,
     pub steps: Steps,
@@ -226,8 +229,7 @@ impl MntNs {
             RestoreError::sys(0, format!("mount namespace {}: {what}", self.id), e)
         };
         let sources = self.sources(o)?;
-        let own = File::open("/proc/self/ns/mnt").map_err(|e| fail("/proc/self/ns/mnt", e))?;
-        let cwd = File::open(".").map_err(|e| fail("the working directory", e))?;
+        let home = super::Home::here().map_err(|e| fail("our namespace and directory", e))?;
         let scratch = std::env::temp_dir().join(format!("crest-mnt-{}", std::process::id()));
         let _ = std::fs::remove_dir(&scratch);
         std::fs::create_dir(&scratch).map_err(|e| fail(&scratch.display().to_string(), e))?;
@@ -239,8 +241,7 @@ impl MntNs {
             root_unbindable: false,
         };
         let mut built = Built {
-            own,
-            cwd,
+            home,
             scratch,
             left: std::cell::Cell::new(true),
             steps,
@@ -470,10 +471,7 @@ impl MntNs {
 /// device and root.
 fn own_root(m: &MntEntry) -> Option<PathBuf> {
     let ours = crate::proc::mountinfo("self").ok()?;
-    let ids: std::collections::HashSet<u32> = ours.iter().map(|o| o.id).collect();
-    let root = ours
-        .iter()
-        .find(|o| o.mountpoint == "/" && !ids.contains(&o.parent))?;
+    let root = &ours[*super::tree_order(&ours, |o| o.id, |o| o.parent)?.first()?];
     (root.kdev() == m.root_dev && root.root == m.root).then(|| PathBuf::from("/"))
 }
 
@@ -495,10 +493,9 @@ impl Built {
     pub fn leave(&self) -> Result<(), RestoreError> {
         set_view(None);
         if !self.left.get() {
-            sys::ipc::setns(self.own.as_raw_fd(), libc::CLONE_NEWNS)
-                .map_err(|e| RestoreError::sys(0, "back to crest's mount namespace", e))?;
-            sys::fchdir(self.cwd.as_raw_fd())
-                .map_err(|e| RestoreError::sys(0, "back to crest's working directory", e))?;
+            self.home.back().map_err(|e| {
+                RestoreError::sys(0, "back to crest's mount namespace and directory", e)
+            })?;
             self.left.set(true);
         }
         Ok(())

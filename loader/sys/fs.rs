@@ -183,13 +183,7 @@ pub fn set_lease(fd: RawFd, write: bool) -> io::Result<()> {
 /// The target of the symlink `fd` (an O_PATH|O_NOFOLLOW descriptor of
 /// it) holds: readlinkat(fd, "").
 pub fn readlink_fd(fd: RawFd) -> io::Result<std::path::PathBuf> {
-    use std::os::unix::ffi::OsStrExt;
-    let mut buf = vec![0u8; libc::PATH_MAX as usize];
-    // SAFETY: buf is writable for its length; the empty path is
-    // NUL-terminated.
-    let n = unsafe { libc::readlinkat(fd, c"".as_ptr(), buf.as_mut_ptr().cast(), buf.len()) };
-    let n = check(n as libc::c_long)? as usize;
-    Ok(std::ffi::OsStr::from_bytes(&buf[..n]).into())
+    readlink_at(fd, c"")
 }
 
 /// `open_by_handle_at(mount_fd, handle, flags)`: the file that handle
