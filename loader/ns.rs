@@ -378,19 +378,7 @@ pub(crate) fn set_uts(u: &crate::images::schema::UtsnsEntry) -> Result<(), Strin
 /// The task's monotonic and boot-time clocks now, for the restore's time
 /// namespace: ours plus the task's time-namespace offsets.
 pub(crate) fn timens(pid: i32) -> Result<TimensEntry, DumpError> {
-    let offsets = proc::read(pid, "timens_offsets").unwrap_or_default();
-    let offset = |name: &str| -> i128 {
-        offsets
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| {
-                let mut f = l.split_whitespace().skip(1);
-                let s: i128 = f.next()?.parse().ok()?;
-                let ns: i128 = f.next()?.parse().ok()?;
-                Some(s * 1_000_000_000 + ns)
-            })
-            .unwrap_or(0)
-    };
+    let offset = |name: &str| timens_offset(pid, name);
     let clock = |c, name: &str| -> Result<Timespec, DumpError> {
         let (s, ns) = sys::clock_gettime(c)
             .map_err(|e| DumpError::sys(pid, format!("clock_gettime({name})"), e))?;
@@ -404,6 +392,22 @@ pub(crate) fn timens(pid: i32) -> Result<TimensEntry, DumpError> {
         monotonic: clock(libc::CLOCK_MONOTONIC, "monotonic")?,
         boottime: clock(libc::CLOCK_BOOTTIME, "boottime")?,
     })
+}
+
+/// How far clock `name` ("monotonic", "boottime") of task `pid`'s time
+/// namespace is ahead of ours, in nanoseconds (0 when it cannot be read).
+pub(crate) fn timens_offset(pid: i32, name: &str) -> i128 {
+    let offsets = proc::read(pid, "timens_offsets").unwrap_or_default();
+    offsets
+        .lines()
+        .find(|l| l.split_whitespace().next() == Some(name))
+        .and_then(|l| {
+            let mut f = l.split_whitespace().skip(1);
+            let s: i128 = f.next()?.parse().ok()?;
+            let ns: i128 = f.next()?.parse().ok()?;
+            Some(s * 1_000_000_000 + ns)
+        })
+        .unwrap_or(0)
 }
 
 /// Makes the children of this process start in a new time namespace whose

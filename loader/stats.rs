@@ -10,6 +10,7 @@ use crate::images::schema::{DumpStatsEntry, RestoreStatsEntry, StatsEntry};
 use crate::images::ImageWriter;
 use crate::log::{DEBUG, WARN};
 use crate::restore::images::TaskImages;
+use crate::restore::timing::TreeTimes;
 
 /// Writes one statistics image to `path`.
 fn write(path: &Path, stats: &StatsEntry) {
@@ -36,6 +37,7 @@ pub fn write_restore(
     dir: &Path,
     elapsed: Duration,
     tasks: &[&TaskImages],
+    times: &TreeTimes,
 ) {
     use std::os::unix::fs::PermissionsExt;
     let work = work_dir.unwrap_or(dir);
@@ -59,9 +61,13 @@ pub fn write_restore(
         restore: Some(RestoreStatsEntry {
             pages_compared: 0,
             pages_skipped_cow: 0,
-            forking_time: 0,
+            forking_time: times.forking_us,
             restore_time: elapsed.as_micros() as u32,
             pages_restored: Some(pages),
+            crest_premap_time: Some(times.premap_us),
+            crest_fill_time: Some(times.fill_us),
+            crest_blob_time: Some(times.blob_us),
+            crest_wait_time: Some(times.waits_us),
         }),
     };
     write(&work.join("stats-restore"), &stats);

@@ -70,6 +70,54 @@ fn openfile_fixture() {
     fixture_passes_twice("openfile", 31400);
 }
 
+/// stats-restore says where the time went: CRIU's forking and restore
+/// times, and crest's own sums of premapping, page filling and the blob,
+/// each inside the whole.
+#[test]
+fn stats_restore_splits_the_time() {
+    let Some(_g) = harness("counter") else { return };
+    let copy = Copy::new("counter");
+    let out = copy.run_sh();
+    let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), stderr(&out));
+    assert!(text.lines().any(|l| l == "PASS"), "{text}");
+    assert_nothing_left(31000);
+    let shown = Command::new(crest())
+        .arg("show")
+        .arg(copy.images().join("stats-restore"))
+        .output()
+        .unwrap();
+    let json = String::from_utf8_lossy(&shown.stdout).into_owned();
+    assert!(shown.status.success(), "{json}{}", stderr(&shown));
+    let field = |name: &str| -> u64 {
+        let at = json
+            .find(&format!("\"{name}\":"))
+            .unwrap_or_else(|| panic!("no {name} in {json}"));
+        let digits: String = json[at + name.len() + 3..]
+            .trim_start()
+            .chars()
+            .take_while(|c| c.is_ascii_digit())
+            .collect();
+        digits
+            .parse()
+            .unwrap_or_else(|_| panic!("{name} in {json}"))
+    };
+    let whole = field("restore_time");
+    // counter has 9.4 MB of pages: reading them in takes measurable time.
+    assert!(field("crest_fill_time") > 0, "{json}");
+    for part in [
+        "forking_time",
+        "crest_premap_time",
+        "crest_fill_time",
+        "crest_blob_time",
+    ] {
+        assert!(field(part) <= whole, "{part} exceeds restore_time: {json}");
+    }
+    assert!(
+        field("crest_premap_time") + field("crest_fill_time") + field("crest_blob_time") <= whole,
+        "{json}"
+    );
+}
+
 /// CRIU 4.2's memfd images: a sealed memfd held as fd 5 at an offset and
 /// mapped shared by two processes, and MAP_SHARED anonymous memory that
 /// CRIU dumps as a memfd named "/dev/zero".

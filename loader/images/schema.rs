@@ -749,6 +749,14 @@ message! {
         3 forking_time: required uint32,
         4 restore_time: required uint32,
         5 pages_restored: optional uint64,
+        /// crest's own stage sums over the tree, in microseconds, at
+        /// numbers far past CRIU's (its decoders skip them): premapping
+        /// the VMAs, reading their pages in, the blob's own work, and the
+        /// blob's waits for the rest of the tree.
+        101 crest_premap_time: optional uint32,
+        102 crest_fill_time: optional uint32,
+        103 crest_blob_time: optional uint32,
+        104 crest_wait_time: optional uint32,
     }
 }
 

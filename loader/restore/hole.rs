@@ -19,14 +19,14 @@
 use std::mem::offset_of;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 
-use restorer_blob::{Status, TreeStage, STATE_FAILED, TREE_FAIL};
+use restorer_blob::{Status, TreeStage, MARKS, STATE_FAILED, TREE_FAIL};
 
 use crate::sys;
 
 use super::RestoreError;
 
 /// Bytes per task in the status area.
-pub const SLOT: u64 = 64;
+pub const SLOT: u64 = 192;
 /// Room after the slots for the tree's stage words.
 const TREE_LEN: u64 = 64;
 /// Room after those for a loader-side error message from a child.
@@ -37,6 +37,7 @@ const _: () = assert!(size_of::<TreeStage>() as u64 + TABLE_WORDS_LEN <= TREE_LE
 /// The table counters, after the `TreeStage`.
 const TABLE_WORDS_LEN: u64 = 8;
 const _: () = assert!(offset_of!(Status, detail) % 8 == 0);
+const _: () = assert!(offset_of!(Status, marks) % 8 == 0);
 
 /// The two counters of tasks whose descriptor table is shared
 /// (`super::fdt`).
@@ -165,6 +166,28 @@ impl StatusArea<'_> {
     pub fn set_host_pid(&self, i: usize, pid: u32) {
         self.word(i, offset_of!(Status, host_pid))
             .store(pid, Ordering::Release);
+    }
+
+    /// In a child: task `i` passed point `at` (`restorer_blob::MARK_*`)
+    /// now.
+    pub fn mark(&self, i: usize, at: usize) {
+        self.mark_word(i, at)
+            .store(sys::monotonic_ns(), Ordering::Release);
+    }
+
+    /// When task `i` passed each `MARK_*` point (CLOCK_MONOTONIC, ns; 0:
+    /// it did not).
+    pub fn marks(&self, i: usize) -> [u64; MARKS] {
+        std::array::from_fn(|at| self.mark_word(i, at).load(Ordering::Acquire))
+    }
+
+    fn mark_word(&self, i: usize, at: usize) -> &AtomicU64 {
+        assert!(i < self.tasks && at < MARKS, "mark {at} of slot {i}");
+        let off = offset_of!(Status, marks) + at * size_of::<u64>();
+        // SAFETY: the word lies in slot i < tasks of the mapping (as in
+        // `word`), at an 8-aligned offset (asserted below the constants);
+        // other processes write it only as a whole u64.
+        unsafe { &*((self.slot_at(i) + off as u64) as *const AtomicU64) }
     }
 
     /// Task `i`'s pid in the loader's pid namespace (0: not known yet).

@@ -36,6 +36,7 @@ mod premap;
 pub(crate) use premap::fill_sysv;
 pub mod sigframe;
 mod task;
+pub(crate) mod timing;
 #[allow(unsafe_code)]
 mod tree;
 pub(crate) mod vdso;
@@ -45,7 +46,7 @@ use std::path::PathBuf;
 use crate::blob;
 use crate::files;
 use crate::kerndat::Kerndat;
-use crate::log::{INFO, WARN};
+use crate::log::{DEBUG, INFO, WARN};
 use crate::scripts::Action;
 use crate::sys::{self, Forked};
 pub use error::{RestoreError, TaskId};
@@ -99,6 +100,7 @@ pub struct RestoreOptions {
 /// Returns the exit code to leave with: 0 when detached, else the root's.
 pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let mut clock = crate::log::Stages::new();
+    let start_ns = sys::monotonic_ns();
     let dir = opts.images_dir.clone();
     let fault = fault_from_env()?;
     let script = |action: Action, init: Option<i32>| -> Result<(), RestoreError> {
@@ -476,6 +478,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     }
     clock.stage("fork");
     let result = wait_tree(&plans, &status, guard.root);
+    let noticed_ns = sys::monotonic_ns();
     if result.is_err() {
         // Tasks waiting at a stage end; the guard kills the rest.
         status.fail_tree();
@@ -483,6 +486,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     guard.known = (0..plans.len())
         .map(|i| status.host_pid(i) as i32)
         .filter(|&p| p > 0)
+        .collect();
+    // The tasks' clock is their time namespace's, which may run ahead.
+    let skew = crate::ns::timens_offset(guard.root, "monotonic");
+    let times: Vec<timing::TaskTimes> = (0..plans.len())
+        .map(|i| timing::TaskTimes::from_marks(&status.marks(i), skew))
         .collect();
     drop(reservation);
     let traced = result?;
@@ -551,8 +559,20 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         std::fs::write(p, format!("{}\n", guard.root))
             .map_err(|e| RestoreError::sys(0, format!("writing the pidfile {}", p.display()), e))?;
     }
+    for (p, t) in plans.iter().zip(&times) {
+        crate::log!(DEBUG, "pid {}: {} (us)", p.task.pstree.pid, t.line());
+    }
+    let last_done = times.iter().map(|t| t.done).max().unwrap_or(0);
+    crate::log!(
+        DEBUG,
+        "every task done {} us after the start; the loader saw it {} us later",
+        last_done.saturating_sub(start_ns) / 1000,
+        noticed_ns.saturating_sub(last_done) / 1000
+    );
+    let forked = times.iter().map(|t| t.ns[0] + t.start).max().unwrap_or(0);
+    let tree_times = timing::TreeTimes::of(&times, start_ns, forked);
     let tasks: Vec<&images::TaskImages> = plans.iter().map(|p| &p.task).collect();
-    crate::stats::write_restore(opts.work_dir.as_deref(), &dir, elapsed, &tasks);
+    crate::stats::write_restore(opts.work_dir.as_deref(), &dir, elapsed, &tasks, &tree_times);
     cgroups.keep();
     let pid = guard.release();
     // The tree runs: a failing post-resume script is only reported.

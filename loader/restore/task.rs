@@ -86,8 +86,12 @@ impl TreeRun<'_> {
             .and_then(|p| p.to_str()?.parse().ok())
             .unwrap_or(sys::getpid() as u32);
         self.status.set_host_pid(i, host);
+        self.status.mark(i, restorer_blob::MARK_START);
         match self.prepare(i) {
-            Ok(()) => premap::enter(&self.plans[i]),
+            Ok(()) => {
+                self.status.mark(i, restorer_blob::MARK_ENTER);
+                premap::enter(&self.plans[i])
+            }
             Err(msg) => {
                 self.status.report(i, &msg);
                 sys::exit_now(1)
@@ -147,7 +151,14 @@ impl TreeRun<'_> {
             .iter()
             .find(|q| q.task.pstree.pid == ps.ppid)
             .map(|q| (q.premap_at, q.mem.premap_len));
-        premap::premap(p, self.reservation, self.shmem, parent, Pass::BeforeFork)?;
+        premap::premap(
+            p,
+            self.reservation,
+            self.shmem,
+            parent,
+            Pass::BeforeFork,
+            &|_| {},
+        )?;
         // Children in pstree order (process groups are joined in the
         // order they were made); zombies exit at once and stay unreaped.
         let mut zombies = Vec::new();
@@ -220,6 +231,7 @@ impl TreeRun<'_> {
         }
         // FORKING done: every task exists before any restores itself.
         self.status.arrive(restorer_blob::TREE_FORKING);
+        self.status.mark(i, restorer_blob::MARK_FORKED);
         // Every group exists now. The leader's group is the foreground
         // one since TIOCSCTTY, so this raises no SIGTTOU.
         if let Some(c) = ctty.filter(|c| c.pgrp != 0 && c.pgrp != ps.sid) {
@@ -237,7 +249,15 @@ impl TreeRun<'_> {
         sys::close(cwd);
         // Memory before descriptors: the pages file is one of our inherited
         // descriptors, whose number a target descriptor may need.
-        premap::premap(p, self.reservation, self.shmem, parent, Pass::AfterFork)?;
+        let mark = |at| self.status.mark(i, at);
+        premap::premap(
+            p,
+            self.reservation,
+            self.shmem,
+            parent,
+            Pass::AfterFork,
+            &mark,
+        )?;
         self.injected("premap")?;
         if self.tables.shares[i] {
             // The owner installs the table's descriptors, once every

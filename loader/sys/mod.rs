@@ -222,6 +222,18 @@ pub fn sched_get(tid: i32) -> io::Result<(i32, i32)> {
     Ok((policy, param.sched_priority))
 }
 
+/// CLOCK_MONOTONIC in nanoseconds, the clock of the restore's stage
+/// marks (the blob reads the same one).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: ts is a timespec the call writes; this clock always exists.
+    unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
 pub fn getuid() -> u32 {
     // SAFETY: getuid takes no memory and cannot fail.
     unsafe { libc::getuid() }

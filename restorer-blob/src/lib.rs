@@ -17,7 +17,7 @@
 use core::mem::size_of;
 
 /// Bumped whenever a layout below changes.
-pub const ABI_VERSION: u32 = 11;
+pub const ABI_VERSION: u32 = 12;
 
 /// A `(offset, count)` reference from the start of [`TaskArgs`] to an array.
 #[repr(C)]
@@ -273,7 +273,42 @@ pub struct Status {
     /// loader code in the child before anything else (the blob leaves it).
     pub host_pid: u32,
     pub _pad: u32,
+    /// When the task passed each `MARK_*` point: CLOCK_MONOTONIC in
+    /// nanoseconds, 0 where it did not get there. The loader code in the
+    /// child writes the first ones, the blob the rest; the loader turns
+    /// them into stage timings once the tree is restored.
+    pub marks: [u64; MARKS],
 }
+
+/// Points of one task's restore, in the order it passes them.
+/// The loader code in the forked task: it started,
+pub const MARK_START: usize = 0;
+/// every task of the tree is forked (FORKING is over),
+pub const MARK_FORKED: usize = 1;
+/// its VMAs are premapped,
+pub const MARK_PREMAPPED: usize = 2;
+/// their pages are read in,
+pub const MARK_FILLED: usize = 3;
+/// descriptors, protections and the blob are in place: it enters the blob.
+pub const MARK_ENTER: usize = 4;
+/// The blob: the loader's mappings are gone (the unmap sweep),
+pub const MARK_UNMAPPED: usize = 5;
+/// the VMAs are at their dumped addresses,
+pub const MARK_REMAPPED: usize = 6;
+/// the vdso and the mm fields are set,
+pub const MARK_MM: usize = 7;
+/// signal actions, timers, limits and pending signals are back,
+pub const MARK_SIGNALS: usize = 8;
+/// the other threads are cloned (and POSIX timers made),
+pub const MARK_THREADS: usize = 9;
+/// the whole tree is restored but for credentials (RESTORE is over),
+pub const MARK_TREE: usize = 10;
+/// this thread's credentials are set,
+pub const MARK_CREDS: usize = 11;
+/// every thread is done: it hands over to the loader or returns.
+pub const MARK_DONE: usize = 12;
+/// How many marks a `Status` has.
+pub const MARKS: usize = 13;
 
 /// The tree's restore stages, as CRIU's: the whole tree moves from one to
 /// the next in lock-step. Each task arrives when it has done its part of
@@ -482,6 +517,6 @@ const _: () = assert!(size_of::<Creds>() == 112);
 const _: () = assert!(size_of::<Rseq>() == 16);
 const _: () = assert!(size_of::<Vdso>() == 16);
 const _: () = assert!(size_of::<ThreadArgs>() == 256);
-const _: () = assert!(size_of::<Status>() == 32);
+const _: () = assert!(size_of::<Status>() == 32 + 8 * MARKS);
 const _: () = assert!(size_of::<TaskArgs>() == 440);
 const _: () = assert!(size_of::<SelftestArgs>() == 24);

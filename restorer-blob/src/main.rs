@@ -75,6 +75,15 @@ impl<'a> Args<'a> {
     }
 }
 
+/// Notes the time this task passed point `at` (`MARK_*`) in its status
+/// slot, for the loader's stage timings.
+fn mark(t: &TaskArgs, at: usize) {
+    let now = sys::monotonic_ns();
+    // SAFETY: t.status is this task's slot in the shared page, kept by the
+    // unmap sweep until right before rt_sigreturn; `at` < MARKS (a constant).
+    unsafe { core::ptr::write_volatile(&mut (*(t.status as *mut Status)).marks[at], now) };
+}
+
 fn fault(args: &TaskArgs, stage: u32) -> Result<(), Failure> {
     if args.fault == stage {
         return Err(Failure {
@@ -115,6 +124,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
         }
         from = from.max(r.end);
     }
+    mark(t, MARK_UNMAPPED);
 
     // 2. Move every premapped VMA to its dumped address. The loader chose
     //    premap slots outside all dumped ranges, so no move clobbers another.
@@ -132,6 +142,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
             ..Failure::at(STAGE_REMAP)(e)
         })?;
     }
+    mark(t, MARK_REMAPPED);
 
     // 3. The running kernel's vvar/vdso where the dumped ones were. This
     //    fails with EEXIST while the loader's vdso is mapped, hence after 1.
@@ -156,6 +167,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     if t.close_fd != u32::MAX {
         sys::close(t.close_fd).map_err(Failure::at(STAGE_MM))?;
     }
+    mark(t, MARK_MM);
 
     // 5. Signal handlers. All signals stay blocked (the loader blocked them
     //    before entering) until rt_sigreturn installs the dumped mask.
@@ -198,6 +210,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
         unsafe { sys::rt_sigqueueinfo(sys::getpid(), s.sig, s.siginfo.as_ptr()) }
             .map_err(Failure::at(STAGE_SIGQUEUE))?;
     }
+    mark(t, MARK_SIGNALS);
 
     // 8. The other threads, with their dumped tids: each restores its own
     //    state (restore_thread) and returns into its registers. Before the
@@ -233,6 +246,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     //    POSIX timers once every thread exists: one may signal a given
     //    thread (SIGEV_THREAD_ID), which timer_create wants alive.
     posix_timers(args)?;
+    mark(t, MARK_THREADS);
     // 9. The tree's stages: every task is restored but for SIGCHLD and
     //    credentials; then SIGCHLD's action; then every thread's
     //    credentials (the threads wait for this stage themselves).
@@ -247,6 +261,7 @@ fn restore(args: &Args) -> Result<u64, Failure> {
         )?;
     }
     arrive(t, TREE_RESTORE_SIGCHLD);
+    mark(t, MARK_TREE);
 
     // 10. This thread's own state, as every other thread does.
     restore_thread(args, me, true)
@@ -321,6 +336,9 @@ fn restore_thread(args: &Args, me: &ThreadArgs, first: bool) -> Result<u64, Fail
     }
     fault(t, STAGE_CREDS)?;
     creds::restore(args, &me.creds)?;
+    if first {
+        mark(t, MARK_CREDS);
+    }
     // A change of credentials clears the parent-death signal: it goes on
     // after them.
     fault(t, STAGE_PDEATHSIG)?;
@@ -449,9 +467,6 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
     // SAFETY: the loader passes the address of the block it wrote, aligned,
     // readable and at least size_of::<TaskArgs>() long.
     let t = unsafe { &*task };
-    // SAFETY: the status page was mapped shared by the loader, its address
-    // put in the block, and it is kept by the unmap sweep.
-    let status = unsafe { &mut *(t.status as *mut Status) };
     let result = if t.abi_version != ABI_VERSION || (t.total_size as usize) < size_of::<TaskArgs>()
     {
         Err(Failure {
@@ -483,6 +498,10 @@ extern "C" fn restore_task_main(task: *const TaskArgs) -> ! {
             }
             // The loader says whether it traces us right after the fork;
             // by now it almost always has.
+            mark(t, MARK_DONE);
+            // SAFETY: the status page was mapped shared by the loader, its
+            // address put in the block, and it is kept by the unmap sweep.
+            let status = unsafe { &mut *(t.status as *mut Status) };
             let tracer = tracer_word(status);
             // SAFETY: state is an aligned u32 in the shared page.
             unsafe { core::ptr::write_volatile(&mut status.state, STATE_DONE) };

@@ -296,6 +296,17 @@ pub unsafe fn futex_wait(word: *const u32, expected: u32) {
     };
 }
 
+/// CLOCK_MONOTONIC in nanoseconds (0 if the kernel refused, which it
+/// does not for this clock).
+pub fn monotonic_ns() -> u64 {
+    let mut ts = [0i64; 2];
+    // SAFETY: ts is a struct timespec the kernel writes.
+    match unsafe { syscall!(Sysno::clock_gettime, 1usize, ts.as_mut_ptr() as usize) } {
+        Ok(_) => ts[0] as u64 * 1_000_000_000 + ts[1] as u64,
+        Err(_) => 0,
+    }
+}
+
 pub fn getpid() -> u32 {
     // SAFETY: getpid touches no memory and cannot fail.
     unsafe { syscall!(Sysno::getpid) }.unwrap_or(0) as u32

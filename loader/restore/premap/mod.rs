@@ -204,13 +204,16 @@ fn write_changed(task: &images::TaskImages, segs: &[(u64, u64, u64)]) -> Result<
 /// premap range, taking over those it inherits from its parent's range
 /// (`parent`: start, length), and fills them with the dumped pages.
 /// After the fork it gives every slot its protection and advice and
-/// installs the blob and its arguments. Runs in the forked task.
+/// installs the blob and its arguments. Runs in the forked task; `mark`
+/// notes when the slots are mapped and when they are filled
+/// (`restorer_blob::MARK_*`).
 pub(crate) fn premap(
     plan: &TaskPlan,
     res: &Reservation,
     shmem: &HashMap<u64, i32>,
     parent: Option<(u64, u64)>,
     pass: Pass,
+    mark: &dyn Fn(usize),
 ) -> Result<(), String> {
     let area = plan.premap_at;
     // Everything below is written inside these ranges of our own
@@ -298,7 +301,9 @@ pub(crate) fn premap(
             )
         })?;
     }
+    mark(restorer_blob::MARK_PREMAPPED);
     fill_pages(&plan.task, &plan.mem, area, pass)?;
+    mark(restorer_blob::MARK_FILLED);
     for p in plan.mem.premaps.iter().filter(mine) {
         for &(s, e) in p.inherit.iter().flat_map(|i| &i.drops) {
             // SAFETY: a range inside the slot just taken over (the drops
