@@ -23,6 +23,8 @@ options (as CRIU's):
   --pidfile FILE            write the restored root's pid to FILE
   --restore-sibling         the restored root becomes our sibling (our parent's child)
   --check-only              restore: read, check and plan everything, create nothing
+  --lazy-pages              restore: the tree runs at once; a helper brings its memory in
+                            on first touch (userfaultfd) and in the background, then exits
   -j, --shell-job           the tree belongs to a shell job: keep the caller's session/tty
   -R, --leave-running       keep the dumped tree running
   --ext-unix-sk             allow (dump) and reconnect (restore) datagram unix peers outside the tree
@@ -84,6 +86,7 @@ pub struct Opts {
     pub root: Option<PathBuf>,
     /// `--manage-cgroups[=MODE]`.
     pub manage_cgroups: crate::cgroup::restore::Mode,
+    pub lazy_pages: bool,
     pub ghost_limit: Option<u64>,
     pub file_locks: bool,
     pub evasive_devices: bool,
@@ -142,6 +145,7 @@ pub fn parse(args: &[String]) -> Result<Opts, String> {
             "-o" | "--log-file" => o.log_file = Some(value("a file")?.into()),
             "--restore-sibling" => o.sibling = true,
             "--check-only" => o.check_only = true,
+            "--lazy-pages" => o.lazy_pages = true,
             "--ext-unix-sk" => o.ext_unix_sk = true,
             "--skip-in-flight" => o.skip_in_flight = true,
             "--tcp-established" => o.tcp_established = true,
@@ -255,6 +259,7 @@ pub fn main() -> i32 {
                 tcp_close: opts.tcp_close,
                 empty_net: opts.empty_net,
                 manage_cgroups: opts.manage_cgroups,
+                lazy_pages: opts.lazy_pages,
             })
             .map_err(|e| e.to_string())
         }),

@@ -34,6 +34,8 @@ pub use crate::mem::plan as mem;
 #[allow(unsafe_code)]
 mod premap;
 pub(crate) use premap::fill_sysv;
+#[allow(unsafe_code)]
+mod lazy;
 pub mod sigframe;
 mod task;
 pub(crate) mod timing;
@@ -46,7 +48,7 @@ use std::path::PathBuf;
 use crate::blob;
 use crate::files;
 use crate::kerndat::Kerndat;
-use crate::log::{DEBUG, INFO, WARN};
+use crate::log::{INFO, WARN};
 use crate::scripts::Action;
 use crate::sys::{self, Forked};
 pub use error::{RestoreError, TaskId};
@@ -54,7 +56,7 @@ pub use fault::{fault_from_env, Fault};
 
 use hole::{Reservation, StatusArea, SLOT};
 use task::{read_dumped, TaskPlan, TreeRun};
-use tree::{wait_tree, TreeGuard};
+use tree::{wait_root_namespaces, wait_tree, TreeGuard};
 
 /// What `crest restore` was asked to do.
 #[derive(Debug, Clone, Default)]
@@ -94,6 +96,10 @@ pub struct RestoreOptions {
     pub mounts: crate::mnt::restore::MntOpts,
     /// `--manage-cgroups`: what is done with the images' cgroups.
     pub manage_cgroups: crate::cgroup::restore::Mode,
+    /// `--lazy-pages`: the tree runs before its private anonymous memory
+    /// is in; a helper brings each page on first touch, and all of them
+    /// in the background (`lazy`).
+    pub lazy_pages: bool,
 }
 
 /// `crest restore`: brings back the tree dumped in `opts.images_dir`.
@@ -406,6 +412,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         std::fs::File::open("/proc").map_err(|e| RestoreError::sys(0, "opening /proc", e))?;
     // Orphans of a failed restore come to us, to be killed and reaped.
     let _ = sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0);
+    let mut lazy = lazy::Lazy::link(opts.lazy_pages)?;
     let run = TreeRun {
         plans: &plans,
         tree: &tree,
@@ -425,6 +432,9 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         // Without scripts nothing happens between the root's namespaces
         // and FORKING: the tree starts there, the root does not stop.
         ns_stage: !opts.scripts.is_empty() || fault.loader.is_some(),
+        lazy: lazy
+            .as_ref()
+            .map(|l| std::os::fd::AsRawFd::as_raw_fd(&l.link)),
     };
     // The tasks start with every signal blocked; rt_sigreturn installs
     // their dumped masks.
@@ -439,6 +449,11 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         status.start_stage(restorer_blob::TREE_PREPARE_NAMESPACES, 1, n);
     } else {
         status.start_stage(restorer_blob::TREE_FORKING, n, n);
+    }
+    // The lazy-pages server before the tasks: it is ready for their
+    // first events (it closes every descriptor of the tree it inherits).
+    if let Some(l) = &mut lazy {
+        l.start(&plans)?;
     }
     let forked = tree::fork_with_pid(root_pid, flags);
     if !matches!(forked, Ok(Forked::Child)) {
@@ -462,6 +477,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     for &fd in shmem_fds.values() {
         sys::close(fd);
     }
+
     if run.ns_stage {
         // PREPARE_NAMESPACES: the root makes its namespaces; the
         // setup-namespaces scripts then see them, before anyone is forked.
@@ -487,11 +503,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         .map(|i| status.host_pid(i) as i32)
         .filter(|&p| p > 0)
         .collect();
-    // The tasks' clock is their time namespace's, which may run ahead.
-    let skew = crate::ns::timens_offset(guard.root, "monotonic");
-    let times: Vec<timing::TaskTimes> = (0..plans.len())
-        .map(|i| timing::TaskTimes::from_marks(&status.marks(i), skew))
-        .collect();
+    let times = timing::of_tree(plans.len(), |i| status.marks(i), guard.root);
     drop(reservation);
     let traced = result?;
     cgroups.finish()?;
@@ -559,21 +571,14 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         std::fs::write(p, format!("{}\n", guard.root))
             .map_err(|e| RestoreError::sys(0, format!("writing the pidfile {}", p.display()), e))?;
     }
-    for (p, t) in plans.iter().zip(&times) {
-        crate::log!(DEBUG, "pid {}: {} (us)", p.task.pstree.pid, t.line());
-    }
-    let last_done = times.iter().map(|t| t.done).max().unwrap_or(0);
-    crate::log!(
-        DEBUG,
-        "every task done {} us after the start; the loader saw it {} us later",
-        last_done.saturating_sub(start_ns) / 1000,
-        noticed_ns.saturating_sub(last_done) / 1000
-    );
-    let forked = times.iter().map(|t| t.ns[0] + t.start).max().unwrap_or(0);
-    let tree_times = timing::TreeTimes::of(&times, start_ns, forked);
+    let pids: Vec<u32> = plans.iter().map(|p| p.task.pstree.pid).collect();
+    let tree_times = timing::report(&pids, &times, start_ns, noticed_ns);
     let tasks: Vec<&images::TaskImages> = plans.iter().map(|p| &p.task).collect();
     crate::stats::write_restore(opts.work_dir.as_deref(), &dir, elapsed, &tasks, &tree_times);
     cgroups.keep();
+    if let Some(l) = lazy {
+        l.go()?;
+    }
     let pid = guard.release();
     // The tree runs: a failing post-resume script is only reported.
     if let Err(e) = opts.scripts.run(Action::PostResume, &dir, Some(pid)) {
@@ -590,26 +595,5 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         Ok(Some((_, st))) if libc::WIFEXITED(st) => Ok(libc::WEXITSTATUS(st)),
         Ok(Some((_, st))) if libc::WIFSIGNALED(st) => Ok(128 + libc::WTERMSIG(st)),
         _ => Ok(0),
-    }
-}
-
-/// Waits until the root arrived at the end of PREPARE_NAMESPACES; an
-/// error if it failed or died first, or took over 30 s.
-fn wait_root_namespaces(status: &StatusArea, root: i32) -> Result<(), String> {
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-    loop {
-        if status.tree_stage().1 == 0 {
-            return Ok(());
-        }
-        if status.state(0) == restorer_blob::STATE_FAILED {
-            return Err(status.message());
-        }
-        if crate::proc::Stat::read(root).is_ok_and(|s| s.state == 'Z') {
-            return Err("died before its namespaces were ready".into());
-        }
-        if std::time::Instant::now() > deadline {
-            return Err("its namespaces were not ready within 30 s".into());
-        }
-        status.wait_arrivals(1, 1_000_000);
     }
 }

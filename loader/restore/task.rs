@@ -72,6 +72,8 @@ pub(crate) struct TreeRun<'a> {
     /// The tree starts at PREPARE_NAMESPACES, which the root ends (else
     /// at FORKING).
     pub(crate) ns_stage: bool,
+    /// `--lazy-pages`: the tasks' end of the socket to the server.
+    pub(crate) lazy: Option<std::os::fd::RawFd>,
 }
 
 impl TreeRun<'_> {
@@ -158,6 +160,7 @@ impl TreeRun<'_> {
             parent,
             Pass::BeforeFork,
             &|_| {},
+            None,
         )?;
         // Children in pstree order (process groups are joined in the
         // order they were made); zombies exit at once and stay unreaped.
@@ -250,6 +253,10 @@ impl TreeRun<'_> {
         // Memory before descriptors: the pages file is one of our inherited
         // descriptors, whose number a target descriptor may need.
         let mark = |at| self.status.mark(i, at);
+        let hand_over = || match self.lazy {
+            Some(link) => super::lazy::hand_over(link, i, self.status.host_pid(i), p),
+            None => Ok(()),
+        };
         premap::premap(
             p,
             self.reservation,
@@ -257,7 +264,14 @@ impl TreeRun<'_> {
             parent,
             Pass::AfterFork,
             &mark,
+            self.lazy
+                .map(|_| &hand_over as &dyn Fn() -> Result<(), String>),
         )?;
+        // Our copies of the lazy-pages socket go before our descriptors
+        // are installed (the server holds what it needs).
+        if let Some(link) = self.lazy {
+            sys::close(link);
+        }
         self.injected("premap")?;
         if self.tables.shares[i] {
             // The owner installs the table's descriptors, once every

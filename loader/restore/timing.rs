@@ -5,6 +5,8 @@
 
 use restorer_blob::*;
 
+use crate::log::DEBUG;
+
 /// The stages between two marks, in the order a task passes them: a
 /// name, the mark it starts at and the mark it ends at.
 const STAGES: [(&str, usize, usize); 12] = [
@@ -119,6 +121,34 @@ impl TreeTimes {
             forking_us: (forked.saturating_sub(start) / 1000) as u32,
         }
     }
+}
+
+/// The stages of the `n` tasks of the tree whose root is `root` (our
+/// pid), from their marks.
+pub fn of_tree(n: usize, marks: impl Fn(usize) -> [u64; MARKS], root: i32) -> Vec<TaskTimes> {
+    // The tasks' clock is their time namespace's, which may run ahead.
+    let skew = crate::ns::timens_offset(root, "monotonic");
+    (0..n)
+        .map(|i| TaskTimes::from_marks(&marks(i), skew))
+        .collect()
+}
+
+/// Logs each task's stages (`pids`: their dumped pids) and when the
+/// loader saw the last one done (`start_ns`, `noticed_ns`: the restore's
+/// start and that moment, on our clock); the sums for stats-restore.
+pub fn report(pids: &[u32], times: &[TaskTimes], start_ns: u64, noticed_ns: u64) -> TreeTimes {
+    for (pid, t) in pids.iter().zip(times) {
+        crate::log!(DEBUG, "pid {pid}: {} (us)", t.line());
+    }
+    let last_done = times.iter().map(|t| t.done).max().unwrap_or(0);
+    crate::log!(
+        DEBUG,
+        "every task done {} us after the start; the loader saw it {} us later",
+        last_done.saturating_sub(start_ns) / 1000,
+        noticed_ns.saturating_sub(last_done) / 1000
+    );
+    let forked = times.iter().map(|t| t.ns[0] + t.start).max().unwrap_or(0);
+    TreeTimes::of(times, start_ns, forked)
 }
 
 #[cfg(test)]

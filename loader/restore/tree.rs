@@ -227,3 +227,24 @@ pub fn fork_with_pid(pid: u32, flags: u64) -> Result<Forked, RestoreError> {
         Err(e) => Err(RestoreError::sys(pid, "clone3 with set_tid", e)),
     }
 }
+
+/// Waits until the root arrived at the end of PREPARE_NAMESPACES; an
+/// error if it failed or died first, or took over 30 s.
+pub(crate) fn wait_root_namespaces(status: &StatusArea, root: i32) -> Result<(), String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        if status.tree_stage().1 == 0 {
+            return Ok(());
+        }
+        if status.state(0) == restorer_blob::STATE_FAILED {
+            return Err(status.message());
+        }
+        if crate::proc::Stat::read(root).is_ok_and(|s| s.state == 'Z') {
+            return Err("died before its namespaces were ready".into());
+        }
+        if std::time::Instant::now() > deadline {
+            return Err("its namespaces were not ready within 30 s".into());
+        }
+        status.wait_arrivals(1, 1_000_000);
+    }
+}

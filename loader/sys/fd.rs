@@ -54,6 +54,32 @@ pub fn close_range(first: u32, last: u32) -> io::Result<()> {
     check(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }).map(drop)
 }
 
+/// Closes every descriptor but those in `keep`, and points 0, 1 and 2
+/// at /dev/null (for a helper that outlives the command that started
+/// it: it must hold none of the caller's pipes or the tree's files).
+pub fn close_all_but(keep: &[RawFd]) -> io::Result<()> {
+    let mut fds: Vec<RawFd> = std::fs::read_dir("/proc/self/fd")?
+        .flatten()
+        .filter_map(|e| e.file_name().to_str()?.parse().ok())
+        .collect();
+    fds.sort_unstable();
+    for fd in fds {
+        if !keep.contains(&fd) {
+            close(fd);
+        }
+    }
+    let null = open(c"/dev/null", libc::O_RDWR | libc::O_CLOEXEC, 0)?;
+    for fd in 0..3 {
+        if !keep.contains(&fd) && fd != null {
+            dup2(null, fd)?;
+        }
+    }
+    if null > 2 {
+        close(null);
+    }
+    Ok(())
+}
+
 pub fn isatty(fd: RawFd) -> bool {
     // SAFETY: isatty takes no memory.
     unsafe { libc::isatty(fd) == 1 }

@@ -12,6 +12,7 @@ mod net;
 mod probe;
 mod ptrace;
 mod tty;
+pub mod uffd;
 
 pub use fd::*;
 pub use fs::*;

@@ -70,6 +70,7 @@ pub(crate) fn fill_pages(
     mem: &mem::MemPlan,
     area: u64,
     pass: Pass,
+    skip_lazy: bool,
 ) -> Result<(), String> {
     use std::os::fd::AsRawFd;
     const IOV_MAX: usize = 1024;
@@ -92,7 +93,7 @@ pub(crate) fn fill_pages(
             };
             let len = (p.start + p.len).min(end) - at;
             let dst = area + p.slot + (at - p.start);
-            if pass.has(p) {
+            if pass.has(p) && !(skip_lazy && super::lazy::is_lazy(mem, p)) {
                 let list = if p.inherit.is_some() {
                     &mut inherited
                 } else {
@@ -214,6 +215,7 @@ pub(crate) fn premap(
     parent: Option<(u64, u64)>,
     pass: Pass,
     mark: &dyn Fn(usize),
+    lazy: Option<&dyn Fn() -> Result<(), String>>,
 ) -> Result<(), String> {
     let area = plan.premap_at;
     // Everything below is written inside these ranges of our own
@@ -302,7 +304,12 @@ pub(crate) fn premap(
         })?;
     }
     mark(restorer_blob::MARK_PREMAPPED);
-    fill_pages(&plan.task, &plan.mem, area, pass)?;
+    // --lazy-pages: the lazy slots go to the server empty.
+    let lazy = lazy.filter(|_| pass == Pass::AfterFork);
+    if let Some(hand_over) = lazy {
+        hand_over()?;
+    }
+    fill_pages(&plan.task, &plan.mem, area, pass, lazy.is_some())?;
     mark(restorer_blob::MARK_FILLED);
     for p in plan.mem.premaps.iter().filter(mine) {
         for &(s, e) in p.inherit.iter().flat_map(|i| &i.drops) {
