@@ -78,6 +78,11 @@ pub(crate) fn fill_pages(
     // memory and the file are contiguous; those of inherited slots apart.
     let mut segs: Vec<(u64, u64, u64)> = Vec::new();
     let mut inherited: Vec<(u64, u64, u64)> = Vec::new();
+    // Private anonymous slots are filled with UFFDIO_COPY where the
+    // kernel lets us: no zeroing of the fresh pages first, no fault per
+    // page (`copy_in`). Their segments, and the slots to register.
+    let mut copies: Vec<(u64, u64, u64)> = Vec::new();
+    let mut copy_slots: Vec<(u64, u64)> = Vec::new();
     for r in &task.runs {
         let Some(mut off) = r.file_off else { continue };
         let end = r.vaddr + r.nr_pages * crate::images::flags::PAGE;
@@ -93,9 +98,16 @@ pub(crate) fn fill_pages(
             };
             let len = (p.start + p.len).min(end) - at;
             let dst = area + p.slot + (at - p.start);
-            if pass.has(p) && !(skip_lazy && super::lazy::is_lazy(mem, p)) {
+            let lazy = super::lazy::is_lazy(mem, p);
+            if pass.has(p) && !(skip_lazy && lazy) {
                 let list = if p.inherit.is_some() {
                     &mut inherited
+                } else if lazy {
+                    let slot = (area + p.slot, p.len);
+                    if copy_slots.last() != Some(&slot) {
+                        copy_slots.push(slot);
+                    }
+                    &mut copies
                 } else {
                     &mut segs
                 };
@@ -111,6 +123,11 @@ pub(crate) fn fill_pages(
     let fd = task.pages.as_raw_fd();
     if !inherited.is_empty() {
         write_changed(task, &inherited)?;
+    }
+    if !copies.is_empty() && !copy_in(task, &copy_slots, &copies)? {
+        // No userfaultfd here: those are read in like the rest.
+        segs.extend(copies);
+        segs.sort_unstable_by_key(|s| s.2);
     }
     let mut i = 0;
     while i < segs.len() {
@@ -161,6 +178,75 @@ pub(crate) fn fill_pages(
         segs[i].2 += left;
     }
     Ok(())
+}
+
+/// Fills segments `segs` (destination, length, file offset) of the
+/// fresh private anonymous `slots` (address, length) with UFFDIO_COPY
+/// from a read-only mapping of the pages file: the kernel allocates each
+/// page and copies into it once, where populating first zeroes it and
+/// preadv then copies again. False (nothing done) if this kernel or
+/// sysctl gives us no userfaultfd.
+fn copy_in(
+    task: &images::TaskImages,
+    slots: &[(u64, u64)],
+    segs: &[(u64, u64, u64)],
+) -> Result<bool, String> {
+    use std::os::fd::AsRawFd;
+    use sys::uffd;
+    let Ok(u) = uffd::create(0) else {
+        return Ok(false);
+    };
+    let path = task.pages_path.display();
+    for &(at, len) in slots {
+        // SAFETY: a fresh slot of this task premapped above, which
+        // nothing touches until the copies below are done and `u`, with
+        // its registrations, is closed.
+        unsafe { uffd::register(u.as_raw_fd(), at, len) }
+            .map_err(|e| format!("slot {at:#x}: registering with userfaultfd: {e}"))?;
+    }
+    let size = task
+        .pages
+        .metadata()
+        .map_err(|e| format!("{path}: {e}"))?
+        .len();
+    let map = sys::mmap(
+        0,
+        size.max(crate::images::flags::PAGE),
+        libc::PROT_READ,
+        // Populated: a source page the copy faults on costs it a slow
+        // retry outside its locks.
+        libc::MAP_SHARED | libc::MAP_POPULATE,
+        task.pages.as_raw_fd(),
+        0,
+    )
+    .map_err(|e| format!("{path}: mapping it: {e}"))?;
+    let result = segs.iter().try_for_each(|&(dst, len, off)| {
+        if off.checked_add(len).is_none_or(|e| e > size) {
+            return Err(format!(
+                "{path}: ends before byte {} (pages missing)",
+                off + len
+            ));
+        }
+        let mut done = 0;
+        while done < len {
+            // SAFETY: the source lies in our mapping of the pages file
+            // (checked against its size above); the destination is a
+            // registered fresh slot of ours (above) that holds nothing yet.
+            let (n, err) =
+                unsafe { uffd::copy(u.as_raw_fd(), dst + done, map + off + done, len - done) };
+            done += n;
+            match err {
+                None => {}
+                Some(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                Some(e) => return Err(format!("{path}: copying in at {:#x}: {e}", dst + done)),
+            }
+        }
+        Ok(())
+    });
+    // SAFETY: our own mapping of the pages file, made above, used by
+    // nothing else.
+    let _ = unsafe { sys::munmap(map, size.max(crate::images::flags::PAGE)) };
+    result.map(|()| true)
 }
 
 /// Writes the pages of segments `segs` (destination, length, file
