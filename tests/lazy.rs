@@ -46,18 +46,15 @@ fn dumped(mib: u32) -> (Victim, Dir) {
 }
 
 fn restore_lazily(dir: &Dir) -> String {
+    restore_with(dir, &["--lazy-pages"])
+}
+
+fn restore_with(dir: &Dir, opts: &[&str]) -> String {
     let pidfile = dir.0.join("restored.pid");
-    let out = crest_cmd(&[
-        "restore",
-        "-D",
-        dir.s(),
-        "-d",
-        "--shell-job",
-        "--lazy-pages",
-        "-v4",
-        "--pidfile",
-        pidfile.to_str().unwrap(),
-    ]);
+    let mut args = vec!["restore", "-D", dir.s(), "-d", "--shell-job", "-v4"];
+    args.extend(opts);
+    args.extend(["--pidfile", pidfile.to_str().unwrap()]);
+    let out = crest_cmd(&args);
     assert!(out.status.success(), "restore: {}", text(&out));
     text(&out)
 }
@@ -79,6 +76,20 @@ fn lazy_restore_serves_every_page_once() {
         libc::WIFEXITED(st) && libc::WEXITSTATUS(st) == 0,
         "server status {st:#x}"
     );
+    assert_eq!(v.verdict().as_deref(), Some("PASS"));
+    assert_nothing_left(v.pid as u32);
+}
+
+/// The same victim restored eagerly (its memory copied in with
+/// UFFDIO_COPY): adjacent VMAs whose pages follow each other in the
+/// pages file are each filled within themselves.
+#[test]
+fn eager_restore_of_the_same_victim() {
+    let Some(_g) = harness("counter") else { return };
+    let (v, dir) = dumped(16);
+    restore_with(&dir, &[]);
+    crest::sys::kill(v.pid, libc::SIGUSR1).unwrap();
+    assert!(wait_for(&v.out.0.join("lazy-done"), 20).is_some());
     assert_eq!(v.verdict().as_deref(), Some("PASS"));
     assert_nothing_left(v.pid as u32);
 }

@@ -6,7 +6,8 @@
  *
  * Setup: a MIB MiB MAP_PRIVATE|MAP_ANONYMOUS buffer, every 64-bit word written (word i =
  * pattern(i)); a 4-page hole in the middle is dropped again (MADV_DONTNEED) so that the
- * dump has no pages there; OUTDIR/ready. Then it loops (10 ms naps) until SIGUSR1 or SIGTERM.
+ * dump has no pages there; the page at 1/4 made read-only and the buffer from 3/8 on mapped
+ * anew with MAP_NORESERVE (adjacent VMAs whose pages follow each other); OUTDIR/ready. Then it loops (10 ms naps) until SIGUSR1 or SIGTERM.
  *
  * On SIGUSR1 (sent right after the restore, while the helper still fills the buffer) it does,
  * in this order (the pages the helper fills last first), recording each failure:
@@ -167,10 +168,17 @@ int main(int argc, char **argv)
 	buf = mmap(NULL, buf_words * 8, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (buf == MAP_FAILED)
 		setup_failed("mmap");
+	/* the buffer from 3/8 on a VMA of its own (MAP_NORESERVE), right after the rest */
+	if (mmap(buf + buf_words / 8 * 3, buf_words / 8 * 5 * 8, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED | MAP_NORESERVE, -1, 0) != buf + buf_words / 8 * 3)
+		setup_failed("mmap from 3/8 on");
 	refill(0, buf_words);
 	hole_at = buf_words / 2;
 	if (madvise(buf + hole_at, 4 * PAGE_WORDS * 8, MADV_DONTNEED))
 		setup_failed("madvise hole");
+	/* one read-only page at 1/4: three adjacent VMAs whose pages follow each other */
+	if (mprotect(buf + buf_words / 4, PAGE_WORDS * 8, PROT_READ))
+		setup_failed("mprotect");
 
 	write_ready();
 	while (!got_term) {

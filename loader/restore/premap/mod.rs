@@ -111,8 +111,17 @@ pub(crate) fn fill_pages(
                 } else {
                     &mut segs
                 };
+                // A UFFDIO_COPY stays inside one VMA: copies merge only
+                // within their slot.
+                let slot_at = if lazy { area + p.slot } else { 0 };
                 match list.last_mut() {
-                    Some(last) if last.0 + last.1 == dst && last.2 + last.1 == off => last.1 += len,
+                    Some(last)
+                        if last.0 + last.1 == dst
+                            && last.2 + last.1 == off
+                            && last.0 >= slot_at =>
+                    {
+                        last.1 += len
+                    }
                     _ => list.push((dst, len, off)),
                 }
             }
