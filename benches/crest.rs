@@ -2,8 +2,9 @@
 //! binary (fork + exec + wait of `crest help`) measured in the same run,
 //! printed as medians and ratios. Run as root.
 //!
-//! - restore (`crest restore -d`) of two CRIU 4.2 fixtures: `counter` (one
-//!   process, 9.4 MB of pages) and `sigstate` (one process, 96 KB);
+//! - restore (`crest restore -d`) of three CRIU 4.2 fixtures: `counter`
+//!   (one process, 9.4 MB of pages), `sigstate` (one process, 96 KB) and
+//!   `tree` (4 processes);
 //! - dump (`crest dump --leave-running`, images synced) of a process with
 //!   1 MiB of touched anonymous memory, and the dump throughput for 1 GiB;
 //! - restore of a 10-process tree (tests/victims/fanout.c) and of a
@@ -14,16 +15,52 @@
 //!   container (tests/victims/box.c: new pid, mount, network, UTS, IPC
 //!   and cgroup namespaces, a tmpfs, binds, a peer group, veth, bridge,
 //!   a route, its own cgroup; 2 processes), each beside fork+exec+wait
-//!   of as many static binaries at once.
+//!   of as many static binaries at once;
+//! - eager and lazy (`--lazy-pages`) restores of counter and of 64 MiB and
+//!   1 GiB processes, against memcpy into fresh memory (benches/memory.rs);
+//! - dump and restore of a Node.js program (benches/node.rs).
+//!
+//! With CREST_BENCH_REPORT=DIR (scripts/bench-report) the last figures
+//! also go to DIR/bench.md and DIR/latency.svg (benches/report.rs).
 
 #[path = "../tests/common/cc.rs"]
 mod cc_victims;
+mod memory;
+mod node;
+mod report;
 
 use std::path::Path;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const ROUNDS: usize = 30;
+
+/// One figure of the report: a median beside its baseline's.
+pub struct Row {
+    pub case: String,
+    pub what: String,
+    /// Bytes of pages in the images (0: not a memory case).
+    pub bytes: u64,
+    pub ms: f64,
+    pub base_ms: f64,
+}
+
+/// Prints a row as the bench prints its figures.
+fn print_row(r: &Row) {
+    let gbps = if r.bytes > 0 && !r.what.contains("runs") {
+        format!(", {:.2} GB/s of pages", r.bytes as f64 / 1e9 / (r.ms / 1e3))
+    } else {
+        String::new()
+    };
+    println!(
+        "{:<22} {:<38} median {:>8.3} ms = {:>5.1}x baseline ({:.3} ms){gbps}",
+        r.case,
+        r.what,
+        r.ms,
+        r.ms / r.base_ms,
+        r.base_ms
+    );
+}
 
 fn median(mut v: Vec<Duration>) -> Duration {
     v.sort_unstable();
@@ -48,7 +85,7 @@ fn main() {
     crest::sys::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0).expect("subreaper");
     std::fs::create_dir_all("/tmp/crest-fixtures/bin").unwrap();
     let pidfile = std::env::temp_dir().join("crest-bench.pid");
-    let cases = [("counter", 31000), ("sigstate", 31100)];
+    let cases = [("counter", 31000), ("sigstate", 31100), ("tree", 31200)];
     for (name, _) in cases {
         let bin = Path::new("/tmp/crest-fixtures/bin").join(name);
         let _ = std::fs::remove_file(&bin);
@@ -83,8 +120,7 @@ fn main() {
                 String::from_utf8_lossy(&out.stderr)
             );
             reap_all();
-            crest::sys::kill(*pid, libc::SIGKILL).unwrap();
-            crest::sys::waitpid(*pid, 0).unwrap();
+            kill_tree(*pid);
         }
     }
     let base = median(spawn);
@@ -103,6 +139,21 @@ fn main() {
     println!("({ROUNDS} rounds, interleaved)");
     dump_bench(crest, base);
     tree_bench(crest);
+
+    let one = || spawn_n(crest, 1);
+    let memcpy = memory::memcpy_gbps(64 << 20);
+    println!("memcpy into fresh anonymous memory (64 MiB): {memcpy:.2} GB/s");
+    let mut rows = memory::memory_bench(crest, &fixtures, &one);
+    rows.extend(node::node_bench(crest, &one, 5));
+    for r in &rows {
+        print_row(r);
+    }
+    if let Some(dir) = std::env::var_os("CREST_BENCH_REPORT") {
+        match report::write(Path::new(&dir), &rows, memcpy) {
+            Ok(()) => println!("report: {}", Path::new(&dir).display()),
+            Err(e) => eprintln!("report: {e}"),
+        }
+    }
 }
 
 /// Builds victim `name` of tests/victims.
