@@ -41,7 +41,8 @@ fn helpers(root: i32) -> Vec<i32> {
 /// One restore of `dir`; (time to return, time until every page is in:
 /// the lazy helper's exit, or the same for an eager one), root pid.
 fn restore_once(crest: &str, dir: &Path, opts: &[&str], lazy: bool) -> (Duration, Duration, i32) {
-    let pidfile = dir.join("restored.pid");
+    // Not in `dir`: the fixtures' images are never written to.
+    let pidfile = std::env::temp_dir().join(format!("crest-bench-{}.pid", std::process::id()));
     let t = Instant::now();
     let mut cmd = Command::new(crest);
     cmd.args(["restore", "-d", "-D"]).arg(dir).args(opts);
