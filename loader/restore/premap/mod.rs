@@ -247,6 +247,20 @@ fn copy_in(
             match err {
                 None => {}
                 Some(e) if e.raw_os_error() == Some(libc::EAGAIN) => {}
+                // A page the mapping brought in by itself (MAP_LOCKED,
+                // MAP_POPULATE): written directly.
+                Some(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                    const PAGE: u64 = crate::images::flags::PAGE;
+                    let n = PAGE.min(len - done);
+                    // SAFETY: both lie where the copy above would have
+                    // gone and come from: a page of our writable slot,
+                    // premapped above, and of our pages-file mapping.
+                    unsafe {
+                        let page = sys::read_mem(map + off + done, n as usize);
+                        sys::write_mem(dst + done, &page);
+                    }
+                    done += n;
+                }
                 Some(e) => return Err(format!("{path}: copying in at {:#x}: {e}", dst + done)),
             }
         }
