@@ -53,6 +53,18 @@ enum Resume {
     Cont,
 }
 
+/// A signal held back while a task was traced: its number and, where the
+/// kernel gave it, its siginfo (a timer's, a sigqueue's), sent again as
+/// it came.
+pub(crate) type Held = (i32, Option<[u8; 128]>);
+
+/// Holds back the signal `pid` is stopped for (`sig`), once per signal.
+pub(crate) fn hold(pid: i32, sig: i32, pending: &mut Vec<Held>) {
+    if !pending.iter().any(|h| h.0 == sig) {
+        pending.push((sig, sys::ptrace_getsiginfo(pid).ok()));
+    }
+}
+
 /// Waits for the next stop of `pid` that is `want`: a stop signal and
 /// the ptrace event it comes with (0 for a signal-delivery or syscall
 /// stop), so that a breakpoint's SIGTRAP is not taken for an event stop's.
@@ -65,7 +77,7 @@ fn wait_stop(
     pid: i32,
     want: (i32, i32),
     resume: Resume,
-    pending: &mut Vec<i32>,
+    pending: &mut Vec<Held>,
     what: &str,
 ) -> Result<(), RestoreError> {
     let fail = |m: String| RestoreError::System(format!("pid {pid}: {what}: {m}"));
@@ -78,9 +90,8 @@ fn wait_stop(
                 // A signal-delivery-stop (held back), or an event stop a
                 // signal caused (PTRACE_EVENT_STOP after a SIGCONT): the
                 // task goes on either way.
-                let sig = libc::WSTOPSIG(st);
-                if st >> 16 == 0 && !pending.contains(&sig) {
-                    pending.push(sig);
+                if st >> 16 == 0 {
+                    hold(pid, libc::WSTOPSIG(st), pending);
                 }
                 match resume {
                     Resume::Syscall => sys::ptrace_syscall(pid, 0),
@@ -101,16 +112,25 @@ fn wait_stop(
     Err(fail("signals keep arriving".into()))
 }
 
-fn step(pid: i32, pending: &mut Vec<i32>, what: &str) -> Result<(), RestoreError> {
+fn step(pid: i32, pending: &mut Vec<Held>, what: &str) -> Result<(), RestoreError> {
     sys::ptrace_syscall(pid, 0)
         .map_err(|e| RestoreError::sys(pid, format!("PTRACE_SYSCALL ({what})"), e))?;
     wait_stop(pid, (SYSCALL_STOP, 0), Resume::Syscall, pending, what)
 }
 
 /// Sends thread `tid` of `pid` the signals held back while it was traced.
-fn redeliver(pid: i32, tid: i32, pending: &[i32]) -> Result<(), RestoreError> {
-    for &sig in pending {
-        sys::tgkill(pid, tid, sig).map_err(|e| {
+fn redeliver(pid: i32, tid: i32, pending: &[Held]) -> Result<(), RestoreError> {
+    const SI_TKILL: i32 = -6;
+    for (sig, info) in pending {
+        let sig = *sig;
+        let code = info.map(|i| i32::from_le_bytes([i[8], i[9], i[10], i[11]]));
+        let sent = match (info, code) {
+            (Some(info), Some(c)) if c < 0 && c != SI_TKILL => {
+                sys::tgsigqueueinfo(pid, tid, sig, info)
+            }
+            _ => sys::tgkill(pid, tid, sig),
+        };
+        sent.map_err(|e| {
             RestoreError::sys(pid, format!("thread {tid}: re-sending signal {sig}"), e)
         })?;
     }
@@ -177,7 +197,7 @@ pub fn unmap_blob(
     blob_at: u64,
     blob_len: u64,
     last: &Last,
-    mut pending: Vec<i32>,
+    mut pending: Vec<Held>,
 ) -> Result<(), RestoreError> {
     let (stop, sigtrap) = (last.stop, last.sigtrap);
     let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);

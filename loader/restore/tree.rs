@@ -72,7 +72,7 @@ impl Drop for TreeGuard {
 pub(crate) struct Traced {
     pub(crate) host: i32,
     pub(crate) trap: Option<bool>,
-    pub(crate) pending: Vec<i32>,
+    pub(crate) pending: Vec<finish::Held>,
 }
 
 /// Waits until every task of the tree reports success, or one fails or
@@ -89,7 +89,7 @@ pub(crate) fn wait_tree(
     let mut tracer: Vec<Option<Option<bool>>> = vec![None; n];
     // Signals that reached a traced task while it was restored, held back
     // and sent again once it is let go.
-    let mut pending: Vec<Vec<i32>> = vec![Vec::new(); n];
+    let mut pending: Vec<Vec<finish::Held>> = vec![Vec::new(); n];
     let mut host: Vec<i32> = vec![0; n];
     host[0] = root;
     loop {
@@ -137,8 +137,8 @@ pub(crate) fn wait_tree(
                         // A signal on its way in, or a ptrace event stop
                         // it caused: held back, the task goes on.
                         let sig = libc::WSTOPSIG(st);
-                        if st >> 16 == 0 && !pending[i].contains(&sig) {
-                            pending[i].push(sig);
+                        if st >> 16 == 0 {
+                            finish::hold(host[i], sig, &mut pending[i]);
                         }
                         sys::ptrace_cont(host[i], 0)
                             .map_err(|e| RestoreError::sys(pid, "PTRACE_CONT", e))?;

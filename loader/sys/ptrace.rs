@@ -177,6 +177,23 @@ pub fn prlimit_of(pid: i32, resource: u32) -> io::Result<(u64, u64)> {
 }
 
 /// Resumes a stopped tracee, delivering `sig` (0: none).
+/// The siginfo of the signal `pid` is stopped for (signal-delivery-stop).
+pub fn ptrace_getsiginfo(pid: i32) -> io::Result<[u8; 128]> {
+    let mut info = [0u8; 128];
+    // SAFETY: PTRACE_GETSIGINFO writes one 128-byte siginfo_t into info.
+    check(unsafe { libc::ptrace(libc::PTRACE_GETSIGINFO, pid, 0, info.as_mut_ptr()) })?;
+    Ok(info)
+}
+
+/// rt_tgsigqueueinfo: queues signal `sig` with `info` for thread `tid` of
+/// `tgid` (the kernel takes a negative si_code from another process but
+/// SI_TKILL's).
+pub fn tgsigqueueinfo(tgid: i32, tid: i32, sig: i32, info: &[u8; 128]) -> io::Result<()> {
+    // SAFETY: info is one 128-byte siginfo_t, only read.
+    check(unsafe { libc::syscall(libc::SYS_rt_tgsigqueueinfo, tgid, tid, sig, info.as_ptr()) })
+        .map(drop)
+}
+
 pub fn ptrace_cont(pid: i32, sig: i32) -> io::Result<()> {
     // SAFETY: no memory is passed.
     check(unsafe { libc::ptrace(libc::PTRACE_CONT, pid, 0, sig as u64) }).map(drop)
