@@ -336,6 +336,32 @@ impl MemPlan {
         }
     }
 
+    /// The present pages of `runs` cut at VMA boundaries: (the premap they
+    /// go into, dumped address, length, offset in the pages file), in
+    /// order. Pages of the dumped vdso are left out: the running kernel's
+    /// replaces them.
+    pub fn pieces(&self, runs: &[PageRun]) -> Vec<(&Premap, u64, u64, u64)> {
+        let mut out = Vec::new();
+        for r in runs {
+            let Some(mut off) = r.file_off else { continue };
+            let end = r.vaddr + r.nr_pages * PAGE;
+            let mut at = r.vaddr;
+            while at < end {
+                let Some(p) = self.premap_of(at) else {
+                    let skip = self.vdso_end(at).unwrap_or(end).min(end) - at;
+                    at += skip;
+                    off += skip;
+                    continue;
+                };
+                let len = (p.start + p.len).min(end) - at;
+                out.push((p, at, len, off));
+                at += len;
+                off += len;
+            }
+        }
+        out
+    }
+
     /// The premap entry holding `addr`.
     pub fn premap_of(&self, addr: u64) -> Option<&Premap> {
         let i = self.premaps.partition_point(|p| p.start + p.len <= addr);

@@ -77,27 +77,12 @@ pub(crate) fn is_lazy(mem: &MemPlan, p: &Premap) -> bool {
 /// The dumped pages of `plan` that are served lazily: runs of (dumped
 /// address, pages, offset in the pages file), in address order.
 fn lazy_runs(plan: &TaskPlan) -> Vec<(u64, u64, u64)> {
-    let mut out: Vec<(u64, u64, u64)> = Vec::new();
-    for r in &plan.task.runs {
-        let Some(mut off) = r.file_off else { continue };
-        let end = r.vaddr + r.nr_pages * PAGE;
-        let mut at = r.vaddr;
-        while at < end {
-            let Some(p) = plan.mem.premap_of(at) else {
-                let skip = plan.mem.vdso_end(at).unwrap_or(end).min(end) - at;
-                at += skip;
-                off += skip;
-                continue;
-            };
-            let len = (p.start + p.len).min(end) - at;
-            if is_lazy(&plan.mem, p) {
-                out.push((at, len / PAGE, off));
-            }
-            at += len;
-            off += len;
-        }
-    }
-    out
+    plan.mem
+        .pieces(&plan.task.runs)
+        .into_iter()
+        .filter(|(p, ..)| is_lazy(&plan.mem, p))
+        .map(|(_, at, len, off)| (at, len / PAGE, off))
+        .collect()
 }
 
 /// The lazy slots of `plan` where they are premapped: (premap address,

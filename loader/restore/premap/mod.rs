@@ -83,50 +83,32 @@ pub(crate) fn fill_pages(
     // page (`copy_in`). Their segments, and the slots to register.
     let mut copies: Vec<(u64, u64, u64)> = Vec::new();
     let mut copy_slots: Vec<(u64, u64)> = Vec::new();
-    for r in &task.runs {
-        let Some(mut off) = r.file_off else { continue };
-        let end = r.vaddr + r.nr_pages * crate::images::flags::PAGE;
-        let mut at = r.vaddr;
-        // A run may span several VMAs: split it at their boundaries.
-        while at < end {
-            let Some(p) = mem.premap_of(at) else {
-                // vdso pages: the running kernel's vdso replaces them.
-                let skip = mem.vdso_end(at).unwrap_or(end).min(end) - at;
-                at += skip;
-                off += skip;
-                continue;
-            };
-            let len = (p.start + p.len).min(end) - at;
-            let dst = area + p.slot + (at - p.start);
-            let lazy = super::lazy::is_lazy(mem, p);
-            if pass.has(p) && !(skip_lazy && lazy) {
-                let list = if p.inherit.is_some() {
-                    &mut inherited
-                } else if lazy {
-                    let slot = (area + p.slot, p.len);
-                    if copy_slots.last() != Some(&slot) {
-                        copy_slots.push(slot);
-                    }
-                    &mut copies
-                } else {
-                    &mut segs
-                };
-                // A UFFDIO_COPY stays inside one VMA: copies merge only
-                // within their slot.
-                let slot_at = if lazy { area + p.slot } else { 0 };
-                match list.last_mut() {
-                    Some(last)
-                        if last.0 + last.1 == dst
-                            && last.2 + last.1 == off
-                            && last.0 >= slot_at =>
-                    {
-                        last.1 += len
-                    }
-                    _ => list.push((dst, len, off)),
-                }
+    // A run may span several VMAs: its pieces, cut at their boundaries.
+    for (p, at, len, off) in mem.pieces(&task.runs) {
+        let dst = area + p.slot + (at - p.start);
+        let lazy = super::lazy::is_lazy(mem, p);
+        if !pass.has(p) || (skip_lazy && lazy) {
+            continue;
+        }
+        let list = if p.inherit.is_some() {
+            &mut inherited
+        } else if lazy {
+            let slot = (area + p.slot, p.len);
+            if copy_slots.last() != Some(&slot) {
+                copy_slots.push(slot);
             }
-            at += len;
-            off += len;
+            &mut copies
+        } else {
+            &mut segs
+        };
+        // A UFFDIO_COPY stays inside one VMA: copies merge only within
+        // their slot.
+        let slot_at = if lazy { area + p.slot } else { 0 };
+        match list.last_mut() {
+            Some(last) if last.0 + last.1 == dst && last.2 + last.1 == off && last.0 >= slot_at => {
+                last.1 += len
+            }
+            _ => list.push((dst, len, off)),
         }
     }
     let fd = task.pages.as_raw_fd();
