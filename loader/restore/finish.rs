@@ -281,6 +281,32 @@ pub fn unmap_blob(
     redeliver(pid, pid, &pending)
 }
 
+/// Writes `pid` into the pidfile at `path`. An existing file is written
+/// over in place and cut only where it was longer (a pipe or terminal
+/// is simply written): truncating it to zero
+/// first frees its block, which on ext4 also flushes the file at close
+/// (and, mounted with `discard`, waits for the disk to trim the block):
+/// several hundred microseconds of a small restore here.
+pub fn write_pidfile(path: &std::path::Path, pid: i32) -> std::io::Result<()> {
+    use std::os::unix::fs::FileExt;
+    let text = format!("{pid}\n");
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?;
+    let meta = file.metadata()?;
+    if !meta.is_file() {
+        // A pipe, a terminal: written as it comes.
+        return std::io::Write::write_all(&mut &file, text.as_bytes());
+    }
+    file.write_all_at(text.as_bytes(), 0)?;
+    if meta.len() > text.len() as u64 {
+        file.set_len(text.len() as u64)?;
+    }
+    Ok(())
+}
+
 /// --restore-sibling without -d: the root is our parent's child, not
 /// ours, so we trace it (without stopping it) to learn how it ends. Each
 /// signal it stops for is passed on, a group stop is let be; returns the
