@@ -55,7 +55,7 @@ pub use error::{RestoreError, TaskId};
 pub use fault::{fault_from_env, Fault};
 
 use hole::{Reservation, StatusArea, SLOT};
-use task::{read_dumped, TaskPlan, TreeRun};
+use task::{TaskPlan, TreeRun};
 use tree::{wait_root_namespaces, wait_tree, TreeGuard};
 
 /// What `crest restore` was asked to do.
@@ -173,6 +173,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     at("ghosts")?;
     let ttys = files::tty::Images::read(&dir)?;
     files::external::check_inherited(&opts.inherit_fd)?;
+    let mut vdsos = vdso::Vdsos::new(k.vdso);
     let mut plans = Vec::with_capacity(tree.len());
     for (entry, core) in live {
         let mut task = images::read_task(&dir, &inventory, entry, core)?;
@@ -184,27 +185,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             &task.memfds,
         )?;
         mem.mark_filled(&task.runs);
-        let same_layout = mem.same_vdso_layout(k.vdso)?;
-        if let (Some(d), Some(c)) = (mem.vdso, k.vdso) {
-            let dumped = read_dumped(&task, d.vdso_start, d.vdso_len)?;
-            let current = sys::own_vdso().ok_or_else(|| {
-                RestoreError::System("this process's vdso is not readable".into())
-            })?;
-            if current.len() as u64 != c.vdso_len {
-                return Err(RestoreError::System(
-                    "the vdso changed size since start-up".into(),
-                ));
-            }
-            if let Some(redirects) = vdso::plan(&dumped, &current, same_layout)? {
-                crate::log!(
-                    INFO,
-                    "pid {}: the dumped vdso differs from this kernel's: {} entry points redirected",
-                    entry.pid,
-                    redirects.len()
-                );
-                mem.proxify(redirects, c);
-            }
-        }
+        vdsos.redirect(entry.pid, &task, &mut mem)?;
         let ctx = files::PlanContext {
             ttys: &ttys,
             shell_job: opts.shell_job,
@@ -568,7 +549,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         plans.len()
     );
     if let Some(p) = &opts.pidfile {
-        std::fs::write(p, format!("{}\n", guard.root))
+        finish::write_pidfile(p, guard.root)
             .map_err(|e| RestoreError::sys(0, format!("writing the pidfile {}", p.display()), e))?;
     }
     let pids: Vec<u32> = plans.iter().map(|p| p.task.pstree.pid).collect();

@@ -16,7 +16,74 @@ use std::collections::HashMap;
 
 use goblin::elf::{sym, Elf};
 
+use super::images::TaskImages;
 use super::RestoreError;
+use crate::kerndat::VdsoLayout;
+use crate::mem::plan::MemPlan;
+
+/// The running kernel's vdso, read once, and the dumped vdsos planned
+/// against it so far: the tasks of a tree mostly share one, planned once.
+pub struct Vdsos {
+    /// Our vdso as kerndat found it at start-up.
+    layout: Option<VdsoLayout>,
+    /// Its text, read on first need.
+    current: Option<Vec<u8>>,
+    /// (dumped text, same layout, its plan).
+    planned: Vec<(Vec<u8>, bool, Option<Vec<Redirect>>)>,
+}
+
+impl Vdsos {
+    pub fn new(layout: Option<VdsoLayout>) -> Vdsos {
+        Vdsos {
+            layout,
+            current: None,
+            planned: Vec::new(),
+        }
+    }
+
+    /// Plans task `pid`'s vdso: where its dumped text differs from the
+    /// running kernel's, its entry points are redirected (`plan`).
+    pub fn redirect(
+        &mut self,
+        pid: u32,
+        task: &TaskImages,
+        mem: &mut MemPlan,
+    ) -> Result<(), RestoreError> {
+        let same_layout = mem.same_vdso_layout(self.layout)?;
+        let (Some(d), Some(c)) = (mem.vdso, self.layout) else {
+            return Ok(());
+        };
+        if self.current.is_none() {
+            let text = crate::sys::own_vdso(c.vdso_start, c.vdso_len).ok_or_else(|| {
+                RestoreError::System("this process's vdso is not readable".into())
+            })?;
+            self.current = Some(text);
+        }
+        let current = self.current.as_deref().unwrap_or_default();
+        let dumped = super::task::read_dumped(task, d.vdso_start, d.vdso_len)?;
+        let known = self
+            .planned
+            .iter()
+            .position(|p| p.1 == same_layout && p.0 == dumped);
+        let i = match known {
+            Some(i) => i,
+            None => {
+                let redirects = plan(&dumped, current, same_layout)?;
+                self.planned.push((dumped, same_layout, redirects));
+                self.planned.len() - 1
+            }
+        };
+        if let Some(redirects) = &self.planned[i].2 {
+            crate::log!(
+                crate::log::INFO,
+                "pid {pid}: the dumped vdso differs from this kernel's: {} entry points redirected",
+                redirects.len()
+            );
+            mem.proxify(redirects.clone(), c);
+        }
+        Ok(())
+    }
+}
 
 /// `movabs $target, %rax; jmp *%rax`: 12 bytes, reaches anywhere and
 /// clobbers only %rax, which no vdso function takes an argument in.
@@ -111,7 +178,9 @@ mod tests {
     use super::*;
 
     fn own_vdso() -> Vec<u8> {
-        crate::sys::own_vdso().expect("test setup")
+        let maps = std::fs::read_to_string("/proc/self/maps").expect("test setup");
+        let l = crate::kerndat::vdso_layout(&maps).expect("test setup");
+        crate::sys::own_vdso(l.vdso_start, l.vdso_len).expect("test setup")
     }
 
     #[test]

@@ -161,18 +161,17 @@ pub unsafe fn read_mem(addr: u64, len: usize) -> Vec<u8> {
     v
 }
 
-/// The text of this process's own vdso (`[vdso]` at `AT_SYSINFO_EHDR`).
-pub fn own_vdso() -> Option<Vec<u8>> {
-    let start = super::getauxval(libc::AT_SYSINFO_EHDR);
-    let maps = std::fs::read_to_string("/proc/self/maps").ok()?;
-    let m = crate::proc::parse_maps(&maps)
-        .ok()?
-        .into_iter()
-        .find(|m| m.start == start && m.path == "[vdso]")?;
-    // SAFETY: the kernel maps the vdso readable for the life of the
-    // process, [start, end) as /proc/self/maps shows it, and nothing of
-    // the loader unmaps it.
-    Some(unsafe { read_mem(m.start, (m.end - m.start) as usize) })
+/// The text of this process's own vdso, at `start` for `len` bytes as
+/// /proc/self/maps showed it at start-up; `None` unless that is where
+/// the kernel put it (`AT_SYSINFO_EHDR`).
+pub fn own_vdso(start: u64, len: u64) -> Option<Vec<u8>> {
+    if start == 0 || start != super::getauxval(libc::AT_SYSINFO_EHDR) {
+        return None;
+    }
+    // SAFETY: the kernel maps the vdso readable at AT_SYSINFO_EHDR for the
+    // life of the process, [start, start + len) as /proc/self/maps showed
+    // it, and nothing of the loader unmaps it.
+    Some(unsafe { read_mem(start, len as usize) })
 }
 
 /// Calls `f` with the address of a fresh private anonymous page that has
