@@ -110,10 +110,57 @@ pub fn read_tree(dir: &Path) -> Result<(InventoryEntry, Vec<PstreeEntry>), Resto
     Ok((inventory, tree))
 }
 
-/// Reads and checks the images of the task `entry`.
+/// The images of the whole tree that every task's checks and plans
+/// use: read once, not once per task.
+pub struct TreeImages {
+    /// files.img by id.
+    pub files: HashMap<u32, FileEntry>,
+    timens: Option<TimensEntry>,
+    memfds: HashMap<u32, crate::images::schema::MemfdInodeEntry>,
+    locks: Vec<crate::images::schema::FileLockEntry>,
+}
+
+/// Reads files.img (each id once), timens-0.img, memfd.img and
+/// filelocks.img where the images have them.
+pub fn read_tree_wide(dir: &Path) -> Result<TreeImages, RestoreError> {
+    let mut files: HashMap<u32, FileEntry> = HashMap::new();
+    for (i, f) in FILES.read_all(dir, "")?.into_iter().enumerate() {
+        let id = f.id;
+        if files.insert(id, f).is_some() {
+            return Err(bad(
+                dir,
+                &FILES.name(""),
+                format!("record {i}: file id {id} appears twice"),
+            ));
+        }
+    }
+    let timens = match TIMENS.read_one(dir, 0) {
+        Ok(t) => Some(t),
+        Err(e) if matches!(&e.kind, crate::images::ImageErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
+            None
+        }
+        Err(e) => return Err(RestoreError::Image(e)),
+    };
+    let locks_file = crate::images::file::FILE_LOCKS;
+    let locks = if locks_file.path(dir, "").exists() {
+        locks_file.read_all(dir, "")?
+    } else {
+        Vec::new()
+    };
+    Ok(TreeImages {
+        files,
+        timens,
+        memfds: crate::files::memfd::read_inodes(dir)?,
+        locks,
+    })
+}
+
+/// Reads and checks the images of the task `entry`; `tree` holds the
+/// tree-wide ones.
 pub fn read_task(
     dir: &Path,
     inventory: &InventoryEntry,
+    tree: &TreeImages,
     entry: &PstreeEntry,
     core: CoreEntry,
 ) -> Result<TaskImages, RestoreError> {
@@ -160,17 +207,7 @@ pub fn read_task(
     if let Some(root) = &inventory.root_ids {
         crate::ns::check_restorable(&IDS.path(dir, pid), pid, &ids, root)?;
     }
-    let mut files: HashMap<u32, FileEntry> = HashMap::new();
-    for (i, f) in FILES.read_all(dir, "")?.into_iter().enumerate() {
-        let id = f.id;
-        if files.insert(id, f).is_some() {
-            return Err(bad(
-                dir,
-                &FILES.name(""),
-                format!("record {i}: file id {id} appears twice"),
-            ));
-        }
-    }
+    let files = tree.files.clone();
     let fdinfo_id = if inventory.fdinfo_per_id == Some(true) {
         ids.files_id
     } else {
@@ -207,13 +244,7 @@ pub fn read_task(
         ));
     }
 
-    let timens = match TIMENS.read_one(dir, 0) {
-        Ok(t) => Some(t),
-        Err(e) if matches!(&e.kind, crate::images::ImageErrorKind::Io(io) if io.kind() == std::io::ErrorKind::NotFound) => {
-            None
-        }
-        Err(e) => return Err(RestoreError::Image(e)),
-    };
+    let timens = tree.timens.clone();
     // The filters the task runs under, oldest first, or strict mode.
     let mode = core.thread_core.as_ref().and_then(|t| t.seccomp_mode);
     let seccomp_strict = mode == Some(1);
@@ -242,26 +273,20 @@ pub fn read_task(
         }
     };
 
-    let memfds = crate::files::memfd::read_inodes(dir)?;
-    let locks_file = crate::images::file::FILE_LOCKS;
+    let memfds = tree.memfds.clone();
     let mut locks = Vec::new();
-    if locks_file.path(dir, "").exists() {
-        for l in locks_file.read_all(dir, "")? {
-            if l.pid != pid as i32 {
-                continue;
-            }
-            if !fdinfo.iter().any(|f| f.fd as i64 == i64::from(l.fd)) {
-                return Err(bad(
-                    dir,
-                    &locks_file.name(""),
-                    format!(
-                        "pid {pid}: a lock on fd {}, which the task does not hold",
-                        l.fd
-                    ),
-                ));
-            }
-            locks.push(l);
+    for l in tree.locks.iter().filter(|l| l.pid == pid as i32) {
+        if !fdinfo.iter().any(|f| f.fd as i64 == i64::from(l.fd)) {
+            return Err(bad(
+                dir,
+                &crate::images::file::FILE_LOCKS.name(""),
+                format!(
+                    "pid {pid}: a lock on fd {}, which the task does not hold",
+                    l.fd
+                ),
+            ));
         }
+        locks.push(l.clone());
     }
     // As CRIU writes it: the main thread's filters with TSYNC, the other
     // threads' none, for filters all threads shared.

@@ -162,21 +162,15 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     clock.stage("mount namespace");
     // Deleted files come back as ghosts next to their old paths, removed
     // again when this ends (the tasks have opened them by then).
-    let mut ghosts = {
-        let files: std::collections::HashMap<u32, _> = crate::images::file::FILES
-            .read_all(&dir, "")?
-            .into_iter()
-            .map(|f| (f.id, f))
-            .collect();
-        crate::files::ghost::Restored::make(&dir, &files)?
-    };
+    let wide = images::read_tree_wide(&dir)?;
+    let mut ghosts = crate::files::ghost::Restored::make(&dir, &wide.files)?;
     at("ghosts")?;
     let ttys = files::tty::Images::read(&dir)?;
     files::external::check_inherited(&opts.inherit_fd)?;
     let mut vdsos = vdso::Vdsos::new(k.vdso);
     let mut plans = Vec::with_capacity(tree.len());
     for (entry, core) in live {
-        let mut task = images::read_task(&dir, &inventory, entry, core)?;
+        let mut task = images::read_task(&dir, &inventory, &wide, entry, core)?;
         ghosts.apply(&mut task.files);
         let mut mem = mem::plan(
             &dir.join(format!("mm-{}.img", entry.pid)),
