@@ -58,16 +58,41 @@ impl Block {
     }
 }
 
-/// Resource limits, lowered to ours where raising them needs
-/// CAP_SYS_RESOURCE we lack (CRIU fails the same calls and goes on).
-pub fn rlimits(k: &Kerndat, t: &TaskImages) -> Vec<Rlimit> {
+/// What bounds the limits a task gets back here, read once per restore:
+/// fs.nr_open, and our own hard limits when we cannot raise them.
+pub struct LimitBounds {
+    nr_open: u64,
+    /// Our hard limit of each resource (`None`: CAP_SYS_RESOURCE, or
+    /// unreadable).
+    ours: Vec<Option<u64>>,
+}
+
+impl LimitBounds {
+    pub fn read(k: &Kerndat) -> LimitBounds {
+        let nr_open = std::fs::read_to_string("/proc/sys/fs/nr_open")
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(1 << 20);
+        // RLIMIT_CPU to RLIMIT_RTTIME, the limits Linux has.
+        let ours = (0..=libc::RLIMIT_RTTIME)
+            .map(|r| {
+                (!k.has_sys_resource)
+                    .then(|| crate::sys::getrlimit(r).ok().map(|(_, max)| max))
+                    .flatten()
+            })
+            .collect();
+        LimitBounds { nr_open, ours }
+    }
+}
+
+/// The task's dumped resource limits as they can be set here: a hard
+/// limit above ours is lowered to ours without CAP_SYS_RESOURCE (with a
+/// warning; CRIU fails the same calls and goes on), and RLIMIT_NOFILE's
+/// to fs.nr_open.
+pub fn rlimits(bounds: &LimitBounds, t: &TaskImages) -> Vec<Rlimit> {
     let Some(rl) = t.core.tc.as_ref().and_then(|tc| tc.rlimits.as_ref()) else {
         return Vec::new();
     };
-    let nr_open: u64 = std::fs::read_to_string("/proc/sys/fs/nr_open")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(1 << 20);
     rl.rlimits
         .iter()
         .enumerate()
@@ -75,17 +100,15 @@ pub fn rlimits(k: &Kerndat, t: &TaskImages) -> Vec<Rlimit> {
             let resource = i as u32;
             let (mut cur, mut max) = (r.cur, r.max);
             if resource == libc::RLIMIT_NOFILE {
-                max = max.min(nr_open);
+                max = max.min(bounds.nr_open);
             }
-            if !k.has_sys_resource {
-                if let Ok((_, ours)) = crate::sys::getrlimit(resource) {
-                    if max > ours {
-                        crate::log!(
-                            WARN,
-                            "rlimit {resource}: hard limit {max} lowered to {ours} (no CAP_SYS_RESOURCE)"
-                        );
-                        max = ours;
-                    }
+            if let Some(&Some(ours)) = bounds.ours.get(i) {
+                if max > ours {
+                    crate::log!(
+                        WARN,
+                        "rlimit {resource}: hard limit {max} lowered to {ours} (no CAP_SYS_RESOURCE)"
+                    );
+                    max = ours;
                 }
             }
             cur = cur.min(max);

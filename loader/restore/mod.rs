@@ -168,6 +168,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     let ttys = files::tty::Images::read(&dir)?;
     files::external::check_inherited(&opts.inherit_fd)?;
     let mut vdsos = vdso::Vdsos::new(k.vdso);
+    let bounds = args::LimitBounds::read(&k);
     let mut plans = Vec::with_capacity(tree.len());
     for (entry, core) in live {
         let mut task = images::read_task(&dir, &inventory, &wide, entry, core)?;
@@ -186,7 +187,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             inherit: &opts.inherit_fd,
         };
         let fds = files::plan(&task, &ctx)?;
-        let rlimits = args::rlimits(&k, &task);
+        let rlimits = args::rlimits(&bounds, &task);
         plans.push(TaskPlan {
             task,
             mem,
