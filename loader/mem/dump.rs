@@ -323,11 +323,64 @@ fn runs_of(
     Ok(runs)
 }
 
+/// Batches in flight between the reading and the writing thread.
+const BUFFERS: usize = 3;
+
 /// Writes the dumped pages to `pages` and returns the pagemap entries.
+/// This thread reads the task's memory while a second one writes the
+/// batches read before (allocating page cache is the slower half here).
 pub fn dump_pages(
     pid: i32,
     vmas: &[VmaEntry],
     pages: &mut File,
+    pages_path: &Path,
+) -> Result<(Vec<PagemapEntry>, u64), DumpError> {
+    use std::sync::mpsc;
+    let (full_tx, full_rx) = mpsc::sync_channel::<(Vec<u8>, usize)>(BUFFERS);
+    let (free_tx, free_rx) = mpsc::channel::<Vec<u8>>();
+    for _ in 0..BUFFERS {
+        let _ = free_tx.send(vec![0u8; BATCH]);
+    }
+    std::thread::scope(|s| {
+        let writer = s.spawn(move || -> Result<(), DumpError> {
+            let (mut written, mut kicked) = (0u64, 0u64);
+            for (buf, len) in full_rx {
+                pages
+                    .write_all(&buf[..len])
+                    .map_err(|e| DumpError::file(pages_path, e))?;
+                // Start writing each 16 MiB back to disk while the next
+                // ones are read, so that the final sync only waits for
+                // the tail.
+                written += len as u64;
+                if written - kicked >= WRITEBACK_CHUNK {
+                    let _ = sys::start_writeback(pages, kicked, written - kicked);
+                    kicked = written;
+                }
+                let _ = free_tx.send(buf);
+            }
+            Ok(())
+        });
+        let read = read_pages(pid, vmas, &free_rx, &full_tx, pages_path);
+        drop(full_tx);
+        let wrote = writer.join().unwrap_or_else(|_| {
+            Err(DumpError::file(
+                pages_path,
+                std::io::Error::other("the writing thread panicked"),
+            ))
+        });
+        // A failed write stops the reading too: its error is the cause.
+        wrote?;
+        read
+    })
+}
+
+/// The reading half of `dump_pages`: each batch into a buffer from
+/// `free`, handed on to `full`.
+fn read_pages(
+    pid: i32,
+    vmas: &[VmaEntry],
+    free: &std::sync::mpsc::Receiver<Vec<u8>>,
+    full: &std::sync::mpsc::SyncSender<(Vec<u8>, usize)>,
     pages_path: &Path,
 ) -> Result<(Vec<PagemapEntry>, u64), DumpError> {
     let pagemap = File::open(format!("/proc/{pid}/pagemap"))
@@ -336,14 +389,14 @@ pub fn dump_pages(
     let mut entries = Vec::new();
     let mut pending: Vec<(u64, u64)> = Vec::new();
     let mut pending_len = 0usize;
-    let mut buf = vec![0u8; BATCH];
     let mut total = 0u64;
-    let (mut written, mut kicked) = (0u64, 0u64);
     let mut mem: Option<File> = None;
+    let stopped = || DumpError::file(pages_path, std::io::Error::other("the writer stopped"));
     let mut flush = |pending: &mut Vec<(u64, u64)>, len: &mut usize| -> Result<(), DumpError> {
         if pending.is_empty() {
             return Ok(());
         }
+        let mut buf = free.recv().map_err(|_| stopped())?;
         let got = match sys::process_vm_readv(pid, &mut buf[..*len], pending) {
             Ok(n) => n,
             // Not even the first page could be read: all through
@@ -393,16 +446,7 @@ pub fn dump_pages(
                 off += l;
             }
         }
-        pages
-            .write_all(&buf[..*len])
-            .map_err(|e| DumpError::file(pages_path, e))?;
-        // Start writing each 16 MiB back to disk while the next ones are
-        // read, so that the final sync only waits for the tail.
-        written += *len as u64;
-        if written - kicked >= WRITEBACK_CHUNK {
-            let _ = sys::start_writeback(pages, kicked, written - kicked);
-            kicked = written;
-        }
+        full.send((buf, *len)).map_err(|_| stopped())?;
         pending.clear();
         *len = 0;
         Ok(())
