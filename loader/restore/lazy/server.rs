@@ -167,16 +167,20 @@ pub(super) fn serve(plans: &[TaskPlan], end: OwnedFd) -> Result<(), Abort> {
                 pass_to_watch(&watch, &f.uffd, 0)?;
                 served.push(f);
             }
-            // 3. One step of the background pass.
+            // 3. One step of the background pass, once the tree is
+            //    restored: before, a step (64 pages) would hold up the
+            //    blob's mremaps, each waiting for us to read its event,
+            //    and take a core from the restore.
             let busy = served
                 .iter_mut()
+                .filter(|_| go)
                 .find(|s| s.space.left > 0 || !s.retry.is_empty());
             let (more, progress) = match busy {
                 Some(s) => match pages[s.space.task].as_ref() {
                     Some(pg) => (true, background(s, pg)),
                     None => (true, false),
                 },
-                None => (false, false),
+                None => (served.iter().any(|s| !s.retry.is_empty()), false),
             };
             if !more && expected == 0 && go {
                 return Ok(());
