@@ -354,22 +354,30 @@ pub(crate) fn premap(
                 .map_err(|e| format!("reserving the parent's premap range again: {e}"))?;
         }
     }
-    for p in plan.mem.premaps.iter().filter(mine) {
+    // A file mapped by several VMAs (a binary's segments) is opened once.
+    let mut opened: Vec<(&(std::ffi::CString, i32), i32)> = Vec::new();
+    let mapped = plan.mem.premaps.iter().filter(mine).try_for_each(|p| {
         let at = area + p.slot;
         if p.inherit.is_some() {
-            continue;
+            return Ok(());
         }
         if let Some(id) = p.sysv {
-            attach_sysv(p, id, at)?;
-            continue;
+            return attach_sysv(p, id, at);
         }
         let prot = prot_of(p);
         let (fd, what) = match (&p.file, p.shmid) {
-            (Some((path, flags)), _) => (
-                sys::open(path, *flags, 0)
-                    .map_err(|e| format!("{path:?} (mapped at {:#x}): {e}", p.start))?,
-                path.to_string_lossy().into_owned(),
-            ),
+            (Some(file), _) => {
+                let fd = match opened.iter().find(|o| o.0 == file) {
+                    Some(o) => o.1,
+                    None => {
+                        let fd = sys::open(&file.0, file.1, 0)
+                            .map_err(|e| format!("{:?} (mapped at {:#x}): {e}", file.0, p.start))?;
+                        opened.push((file, fd));
+                        fd
+                    }
+                };
+                (fd, file.0.to_string_lossy().into_owned())
+            }
             (None, Some(shmid)) => {
                 let fd = *shmem
                     .get(&shmid)
@@ -383,17 +391,22 @@ pub(crate) fn premap(
         // SAFETY: the slot lies in the premap area (checked above), which
         // is part of our reservation: nothing of the loader lives there.
         let r = unsafe { sys::mmap_fixed(at, p.len, prot, p.flags, fd, p.pgoff) };
-        if fd >= 0 {
+        // The shmem descriptor is our dup; a file's stays for its next VMA.
+        if p.file.is_none() && fd >= 0 {
             sys::close(fd);
         }
-        r.map_err(|e| {
+        r.map(|_| ()).map_err(|e| {
             format!(
                 "premapping {what} vma {:#x}-{:#x}: {e}",
                 p.start,
                 p.start + p.len
             )
-        })?;
+        })
+    });
+    for (_, fd) in opened {
+        sys::close(fd);
     }
+    mapped?;
     mark(restorer_blob::MARK_PREMAPPED);
     // --lazy-pages: the lazy slots go to the server empty.
     let lazy = lazy.filter(|_| pass == Pass::AfterFork);
