@@ -363,6 +363,36 @@ fn restore_sibling() {
     }
 }
 
+/// An existing pidfile is written over: longer, of the same length, and
+/// shorter than the new pid, it holds exactly the pid after each restore
+/// (crest writes it in place rather than truncating it first).
+#[test]
+fn pidfile_is_written_over() {
+    let Some(_g) = harness("sigstate") else {
+        return;
+    };
+    let copy = Copy::new("sigstate");
+    copy.install_binary("sigstate");
+    let pidfile = copy.dir.join("restored.pid");
+    for old in ["1234567890 from an earlier run\n", "99999\n", "7"] {
+        fs::write(&pidfile, old).unwrap();
+        let out = restore(&copy.images(), &[]);
+        assert!(out.status.success(), "{}", stderr(&out));
+        assert_eq!(
+            fs::read_to_string(&pidfile).unwrap(),
+            "31100\n",
+            "over {old:?}"
+        );
+        crest::sys::kill(31100, libc::SIGKILL).unwrap();
+        reap_all();
+        let _ = poll(Duration::from_secs(5), || {
+            reap_all();
+            (!Path::new("/proc/31100").exists()).then_some(())
+        });
+        assert_nothing_left(31100);
+    }
+}
+
 /// --check-only reads, checks and plans a restore and creates nothing:
 /// the images of a fixture pass, a broken set is refused as a restore
 /// would refuse it.
