@@ -145,26 +145,31 @@ fn header_words(magic: u32) -> Vec<u32> {
 /// would block the reader, a device (a symlink to /dev/zero) never end.
 /// Opened non-blocking, then checked.
 pub fn open_regular(path: &Path) -> io::Result<std::fs::File> {
+    open_sized(path).map(|(f, _)| f)
+}
+
+/// As [`open_regular`], with the file's size then (one `statx` for both).
+fn open_sized(path: &Path) -> io::Result<(std::fs::File, u64)> {
     use std::os::unix::fs::OpenOptionsExt;
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NONBLOCK)
         .open(path)?;
-    if !f.metadata()?.is_file() {
+    let meta = f.metadata()?;
+    if !meta.is_file() {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             "not a regular file",
         ));
     }
-    Ok(f)
+    Ok((f, meta.len()))
 }
 
 /// The whole of a regular file (see [`open_regular`]), read up to the
 /// size it had when opened.
 pub fn read_regular(path: &Path) -> io::Result<Vec<u8>> {
     use std::io::Read;
-    let f = open_regular(path)?;
-    let len = f.metadata()?.len();
+    let (f, len) = open_sized(path)?;
     let mut data = Vec::with_capacity(len as usize);
     f.take(len).read_to_end(&mut data)?;
     Ok(data)
