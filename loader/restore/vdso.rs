@@ -53,13 +53,12 @@ impl Vdsos {
         let (Some(d), Some(c)) = (mem.vdso, self.layout) else {
             return Ok(());
         };
-        if self.current.is_none() {
-            let text = crate::sys::own_vdso(c.vdso_start, c.vdso_len).ok_or_else(|| {
-                RestoreError::System("this process's vdso is not readable".into())
-            })?;
-            self.current = Some(text);
-        }
-        let current = self.current.as_deref().unwrap_or_default();
+        let current = match &mut self.current {
+            Some(text) => text,
+            none => none.insert(crate::sys::own_vdso(c.vdso_start, c.vdso_len).ok_or_else(
+                || RestoreError::System("this process's vdso is not readable".into()),
+            )?),
+        };
         let dumped = super::task::read_dumped(task, d.vdso_start, d.vdso_len)?;
         let known = self
             .planned

@@ -382,8 +382,6 @@ pub(crate) fn premap(
                 let fd = *shmem
                     .get(&shmid)
                     .ok_or(format!("shmem {shmid:#x} was not created"))?;
-                // The object stays ours: dup so that closing below is harmless.
-                let fd = sys::dup_above(fd, 3).map_err(|e| format!("shmem {shmid:#x}: {e}"))?;
                 (fd, format!("shared anonymous {shmid:#x}"))
             }
             (None, None) => (-1, "anonymous".to_string()),
@@ -391,10 +389,8 @@ pub(crate) fn premap(
         // SAFETY: the slot lies in the premap area (checked above), which
         // is part of our reservation: nothing of the loader lives there.
         let r = unsafe { sys::mmap_fixed(at, p.len, prot, p.flags, fd, p.pgoff) };
-        // The shmem descriptor is our dup; a file's stays for its next VMA.
-        if p.file.is_none() && fd >= 0 {
-            sys::close(fd);
-        }
+        // The descriptor stays open: a file's for its next VMA (closed
+        // below), a shmem object's is the loader's.
         r.map(|_| ()).map_err(|e| {
             format!(
                 "premapping {what} vma {:#x}-{:#x}: {e}",
