@@ -282,11 +282,11 @@ pub fn unmap_blob(
 }
 
 /// Writes `pid` into the pidfile at `path`. An existing file is written
-/// over in place and cut only where it was longer (a pipe or terminal
-/// is simply written): truncating it to zero
+/// over in place and cut only where it was longer: truncating it to zero
 /// first frees its block, which on ext4 also flushes the file at close
-/// (and, mounted with `discard`, waits for the disk to trim the block):
-/// several hundred microseconds of a small restore here.
+/// (and, mounted with `discard`, waits for the disk to trim the block),
+/// several hundred microseconds of a small restore here. A pipe or a
+/// terminal is simply written.
 pub fn write_pidfile(path: &std::path::Path, pid: i32) -> std::io::Result<()> {
     use std::os::unix::fs::FileExt;
     let text = format!("{pid}\n");

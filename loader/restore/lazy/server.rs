@@ -168,9 +168,8 @@ pub(super) fn serve(plans: &[TaskPlan], end: OwnedFd) -> Result<(), Abort> {
                 served.push(f);
             }
             // 3. One step of the background pass, once the tree is
-            //    restored: before, a step (64 pages) would hold up the
-            //    blob's mremaps, each waiting for us to read its event,
-            //    and take a core from the restore.
+            //    restored: before, its steps (64 pages each) take a core
+            //    from the restore.
             let busy = served
                 .iter_mut()
                 .filter(|_| go)
