@@ -901,6 +901,15 @@ fn thread_timer_round_trip() {
     victim_round_trip("thread_timer", 0);
 }
 
+/// A glibc SIGEV_THREAD timer (CRIU's pthread_timers): its expiries come
+/// as signal 32 to glibc's helper thread, one of them queued there while
+/// the dump holds the task. The restore queues it again while every
+/// signal, 32 too, is blocked, so it waits for the dumped mask.
+#[test]
+fn sigev_thread_timer_round_trip() {
+    victim_round_trip("sigev_thread", 0);
+}
+
 /// A thread running under credentials of its own (uid and gid 1000, the
 /// main thread root) keeps them (CRIU's different_creds).
 #[test]

@@ -284,15 +284,24 @@ pub fn fchdir(fd: RawFd) -> io::Result<()> {
 /// A saved signal mask.
 pub struct SigMask(libc::sigset_t);
 
-/// Blocks every signal in the calling thread; returns the previous mask.
+/// Blocks every signal in the calling thread, 32 and 33 too; returns the
+/// previous mask. By system call: glibc's sigprocmask leaves its own two
+/// (SIGCANCEL, SIGSETXID) unblocked, and a task forked from here must not
+/// take one before the blob puts its dumped mask back (glibc's
+/// SIGEV_THREAD timers signal with 32, whose default action kills).
 pub fn block_all_signals() -> io::Result<SigMask> {
-    // SAFETY: set and old are local sigsets; sigfillset initialises set
-    // and pthread_sigmask fills old.
+    // SAFETY: old is a local sigset (zeroed; the kernel fills its first
+    // 8 bytes, its size of a mask) and set a local u64.
     unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
+        let set = u64::MAX;
         let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigfillset(&mut set);
-        check_int(libc::pthread_sigmask(libc::SIG_SETMASK, &set, &mut old))?;
+        check(libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_SETMASK,
+            &set as *const u64,
+            &mut old as *mut libc::sigset_t,
+            8usize,
+        ))?;
         Ok(SigMask(old))
     }
 }
@@ -413,17 +422,28 @@ pub fn take_pending(sig: i32) -> bool {
 
 /// Dies of `sig` as a process does when it is not handled: default
 /// action, unblocked, sent to ourselves. Returns only if `sig` does not
-/// end the process.
+/// end the process. By system calls, which glibc's wrappers refuse or
+/// drop for its own signals 32 and 33.
 pub fn die_of(sig: i32) {
-    // SAFETY: sigaction and sigprocmask with local, initialised arguments.
+    // SAFETY: act (a kernel sigaction: handler SIG_DFL, flags, restorer,
+    // mask, all zero) and set are locals.
     unsafe {
-        let mut act: libc::sigaction = std::mem::zeroed();
-        act.sa_sigaction = libc::SIG_DFL;
-        libc::sigaction(sig, &act, std::ptr::null_mut());
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, sig);
-        libc::sigprocmask(libc::SIG_UNBLOCK, &set, std::ptr::null_mut());
+        let act = [0u64; 4];
+        libc::syscall(
+            libc::SYS_rt_sigaction,
+            sig,
+            act.as_ptr(),
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
+        let set = 1u64 << (sig - 1);
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            libc::SIG_UNBLOCK,
+            &set as *const u64,
+            std::ptr::null_mut::<u64>(),
+            8usize,
+        );
         libc::kill(libc::getpid(), sig);
     }
 }
