@@ -72,7 +72,8 @@ pub(crate) fn hold(pid: i32, sig: i32, pending: &mut Vec<Held>) {
 /// arrives meanwhile (a signal-delivery-stop: a timer, a SIGWINCH, a
 /// SIGSTOP) is held back, the task resumed as `resume` says, and the
 /// signal added to `pending`, to be sent again once the task is let go:
-/// a signal never aborts a restore and is never lost.
+/// a signal never aborts a restore and is never lost. A task that ends
+/// instead is an error.
 fn wait_stop(
     pid: i32,
     want: (i32, i32),
@@ -80,11 +81,34 @@ fn wait_stop(
     pending: &mut Vec<Held>,
     what: &str,
 ) -> Result<(), RestoreError> {
+    match wait_stop_or_end(pid, want, resume, pending, what)? {
+        Waited::Stopped => Ok(()),
+        Waited::Ended(st) => Err(RestoreError::System(format!(
+            "pid {pid}: {what}: ended (wait status {st:#x})"
+        ))),
+    }
+}
+
+/// How a wait for a stop came out.
+enum Waited {
+    Stopped,
+    /// The task (or thread) ended first; its wait status.
+    Ended(i32),
+}
+
+/// `wait_stop`, with the end of the task an answer rather than an error.
+fn wait_stop_or_end(
+    pid: i32,
+    want: (i32, i32),
+    resume: Resume,
+    pending: &mut Vec<Held>,
+    what: &str,
+) -> Result<Waited, RestoreError> {
     let fail = |m: String| RestoreError::System(format!("pid {pid}: {what}: {m}"));
     for _ in 0..10_000 {
         match sys::waitpid(pid, libc::__WALL) {
             Ok(Some((_, st))) if libc::WIFSTOPPED(st) && (libc::WSTOPSIG(st), st >> 16) == want => {
-                return Ok(())
+                return Ok(Waited::Stopped)
             }
             Ok(Some((_, st))) if libc::WIFSTOPPED(st) => {
                 // A signal-delivery-stop (held back), or an event stop a
@@ -99,7 +123,7 @@ fn wait_stop(
                 }
                 .map_err(|e| RestoreError::sys(pid, format!("resuming ({what})"), e))?;
             }
-            Ok(Some((_, st))) => return Err(fail(format!("ended (wait status {st:#x})"))),
+            Ok(Some((_, st))) => return Ok(Waited::Ended(st)),
             Ok(None) => return Err(fail("no status".into())),
             Err(e) if e.raw_os_error() == Some(libc::EINTR) => {
                 return Err(fail(format!(
@@ -140,23 +164,37 @@ fn redeliver(pid: i32, tid: i32, pending: &[Held]) -> Result<(), RestoreError> {
 /// The other threads have each counted themselves out before their own
 /// `rt_sigreturn`, which leaves a few instructions still in the blob.
 /// Makes sure that every one of them is past them: each is seized and
-/// stopped, its `rip` looked at, and let go.
+/// stopped, its `rip` looked at, and let go. A thread that has ended by
+/// then is past them too: it ran its own code to its end (a thread of
+/// glibc's SIGEV_THREAD timers lives for one expiry), as a failure in the
+/// blob ends the whole task before it counts itself out.
 pub fn threads_out(pid: i32, tids: &[i32], blob: (u64, u64)) -> Result<(), RestoreError> {
+    let gone = |e: &std::io::Error| e.raw_os_error() == Some(libc::ESRCH);
     for &tid in tids.iter().filter(|&&t| t != pid) {
         let fail = |what: &str, e: std::io::Error| {
             RestoreError::sys(pid, format!("thread {tid}: {what}"), e)
         };
         for attempt in 0.. {
-            sys::ptrace_seize(tid, 0).map_err(|e| fail("PTRACE_SEIZE", e))?;
-            sys::ptrace_interrupt(tid).map_err(|e| fail("PTRACE_INTERRUPT", e))?;
+            match sys::ptrace_seize(tid, 0) {
+                Err(e) if gone(&e) => break,
+                r => r.map_err(|e| fail("PTRACE_SEIZE", e))?,
+            }
+            // Ending now, it is reaped by the wait below.
+            match sys::ptrace_interrupt(tid) {
+                Err(e) if gone(&e) => {}
+                r => r.map_err(|e| fail("PTRACE_INTERRUPT", e))?,
+            }
             let mut pending = Vec::new();
-            wait_stop(
+            let waited = wait_stop_or_end(
                 tid,
                 (libc::SIGTRAP, crate::ptrace::PTRACE_EVENT_STOP),
                 Resume::Cont,
                 &mut pending,
                 "stopping a thread",
             )?;
+            if let Waited::Ended(_) = waited {
+                break;
+            }
             let rip = sys::ptrace_getregs(tid)
                 .map_err(|e| fail("PTRACE_GETREGS", e))?
                 .rip;
