@@ -10,6 +10,8 @@
 //! 4. It points `rip` at a `syscall` in the blob with `munmap(blob)` in the
 //!    argument registers, runs it to its exit stop, puts the dumped
 //!    registers back and detaches.
+//!
+//! Steps 3 and 4 go in lockstep over the tree's tasks (`unmap_blobs`).
 
 use crate::blob;
 use crate::ptrace::SYSCALL_STOP;
@@ -228,48 +230,134 @@ pub struct Last<'a> {
     pub aios: &'a [crate::images::schema::AioRingEntry],
 }
 
-/// Steps 2-4 above. `trapped`: the `int3` stop was already reaped.
-pub fn unmap_blob(
-    pid: i32,
-    trapped: bool,
-    blob_at: u64,
-    blob_len: u64,
-    last: &Last,
-    mut pending: Vec<Held>,
-) -> Result<(), RestoreError> {
-    let (stop, sigtrap) = (last.stop, last.sigtrap);
-    let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
-    if !trapped {
+/// One task whose blob the finish unmaps.
+pub struct Finishing<'a> {
+    pub pid: i32,
+    /// Its `int3` stop was already reaped.
+    pub trapped: bool,
+    pub blob_at: u64,
+    pub blob_len: u64,
+    pub last: Last<'a>,
+    /// Signals held back so far, sent again when it is let go.
+    pub pending: Vec<Held>,
+}
+
+/// Lets every task in `tasks` run on to its next syscall stop, and waits
+/// for each: the tasks run at once, so the tree waits for one round trip
+/// per step rather than one per task and step (a wake-up of another core
+/// costs tens of microseconds here).
+fn step_all(tasks: &mut [Finishing], what: &str) -> Result<(), RestoreError> {
+    for t in tasks.iter() {
+        sys::ptrace_syscall(t.pid, 0)
+            .map_err(|e| RestoreError::sys(t.pid, format!("PTRACE_SYSCALL ({what})"), e))?;
+    }
+    for t in tasks.iter_mut() {
         wait_stop(
-            pid,
+            t.pid,
+            (SYSCALL_STOP, 0),
+            Resume::Syscall,
+            &mut t.pending,
+            what,
+        )?;
+    }
+    Ok(())
+}
+
+/// The registers for one system call through the blob's `syscall`
+/// instruction, from the dumped registers `regs`.
+fn call_regs(
+    regs: &libc::user_regs_struct,
+    blob_at: u64,
+    nr: i64,
+    args: [u64; 6],
+) -> libc::user_regs_struct {
+    let mut call = *regs;
+    call.rip = blob_at + blob::SYSCALL_OFFSET as u64;
+    call.rax = nr as u64;
+    (call.rdi, call.rsi, call.rdx) = (args[0], args[1], args[2]);
+    (call.r10, call.r8, call.r9) = (args[3], args[4], args[5]);
+    call
+}
+
+fn failed(pid: i32, what: String, ret: i64) -> RestoreError {
+    RestoreError::sys(pid, what, std::io::Error::from_raw_os_error(-ret as i32))
+}
+
+/// Steps 2-4 above, for every task at once.
+pub fn unmap_blobs(tasks: &mut [Finishing]) -> Result<(), RestoreError> {
+    for t in tasks.iter_mut().filter(|t| !t.trapped) {
+        wait_stop(
+            t.pid,
             (libc::SIGTRAP, 0),
             Resume::Cont,
-            &mut pending,
+            &mut t.pending,
             "waiting for the restorer's breakpoint",
         )?;
     }
-    step(pid, &mut pending, "rt_sigreturn entry")?;
-    step(pid, &mut pending, "rt_sigreturn exit")?;
-    let regs = sys::ptrace_getregs(pid).map_err(|e| sysfail("PTRACE_GETREGS", e))?;
-    // One system call through the blob's `syscall` instruction, from the
-    // dumped registers; its result.
+    step_all(tasks, "rt_sigreturn entry")?;
+    step_all(tasks, "rt_sigreturn exit")?;
+    let mut regs = Vec::with_capacity(tasks.len());
+    for t in tasks.iter_mut() {
+        let r = sys::ptrace_getregs(t.pid)
+            .map_err(|e| RestoreError::sys(t.pid, "PTRACE_GETREGS", e))?;
+        put_back(t, &r)?;
+        regs.push(r);
+    }
+    // The blobs go: one munmap in each task, at once.
+    for (t, r) in tasks.iter().zip(&regs) {
+        let call = call_regs(
+            r,
+            t.blob_at,
+            libc::SYS_munmap,
+            [t.blob_at, t.blob_len, 0, 0, 0, 0],
+        );
+        sys::ptrace_setregs(t.pid, &call)
+            .map_err(|e| RestoreError::sys(t.pid, "PTRACE_SETREGS", e))?;
+    }
+    step_all(tasks, "munmap entry")?;
+    step_all(tasks, "munmap exit")?;
+    for (t, r) in tasks.iter().zip(&regs) {
+        let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(t.pid, what, e);
+        let ret = sys::ptrace_getregs(t.pid)
+            .map_err(|e| sysfail("PTRACE_GETREGS", e))?
+            .rax as i64;
+        sys::ptrace_setregs(t.pid, r).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
+        if ret != 0 {
+            return Err(failed(
+                t.pid,
+                format!("munmap of the restorer at {:#x}", t.blob_at),
+                ret,
+            ));
+        }
+        // A task dumped stopped gets its stop signal while still held, so
+        // that it stops before it runs any code of its own (as CRIU does).
+        if let Some(sig) = t.last.stop {
+            sys::kill(t.pid, sig).map_err(|e| sysfail(&format!("kill(signal {sig})"), e))?;
+        }
+        sys::ptrace_detach(t.pid).map_err(|e| sysfail("PTRACE_DETACH", e))?;
+        redeliver(t.pid, t.pid, &t.pending)?;
+    }
+    Ok(())
+}
+
+/// What goes back into a task through its own system calls before its
+/// blob goes (its SIGTRAP action, guard regions, AIO rings), one call at
+/// a time from its dumped registers `regs`. Rare: done task by task.
+fn put_back(t: &mut Finishing, regs: &libc::user_regs_struct) -> Result<(), RestoreError> {
+    let (pid, blob_at, blob_len) = (t.pid, t.blob_at, t.blob_len);
+    let last = &t.last;
+    let pending = &mut t.pending;
+    let sysfail = |what: &str, e: std::io::Error| RestoreError::sys(pid, what, e);
     let mut inject = |nr: i64, args: [u64; 6], what: &str| -> Result<i64, RestoreError> {
-        let mut call = regs;
-        call.rip = blob_at + blob::SYSCALL_OFFSET as u64;
-        call.rax = nr as u64;
-        (call.rdi, call.rsi, call.rdx) = (args[0], args[1], args[2]);
-        (call.r10, call.r8, call.r9) = (args[3], args[4], args[5]);
-        sys::ptrace_setregs(pid, &call).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
-        step(pid, &mut pending, &format!("{what} entry"))?;
-        step(pid, &mut pending, &format!("{what} exit"))?;
+        sys::ptrace_setregs(pid, &call_regs(regs, blob_at, nr, args))
+            .map_err(|e| sysfail("PTRACE_SETREGS", e))?;
+        step(pid, pending, &format!("{what} entry"))?;
+        step(pid, pending, &format!("{what} exit"))?;
         Ok(sys::ptrace_getregs(pid)
             .map_err(|e| sysfail("PTRACE_GETREGS", e))?
             .rax as i64)
     };
-    let failed = |what: String, ret: i64| {
-        RestoreError::sys(pid, what, std::io::Error::from_raw_os_error(-ret as i32))
-    };
-    if let Some(act) = sigtrap {
+    if let Some(act) = last.sigtrap {
         // The blob's memory is dead now: its last bytes hold the action.
         let at = blob_at + blob_len - 64;
         let bytes: Vec<u8> = act.iter().flat_map(|w| w.to_le_bytes()).collect();
@@ -278,6 +366,7 @@ pub fn unmap_blob(
         let ret = inject(libc::SYS_rt_sigaction, [5, at, 0, 8, 0, 0], "rt_sigaction")?;
         if ret != 0 {
             return Err(failed(
+                pid,
                 "rt_sigaction(SIGTRAP) after the breakpoint".into(),
                 ret,
             ));
@@ -292,6 +381,7 @@ pub fn unmap_blob(
         )?;
         if ret != 0 {
             return Err(failed(
+                pid,
                 format!("guard region {start:#x}-{end:#x} (MADV_GUARD_INSTALL)"),
                 ret,
             ));
@@ -302,21 +392,7 @@ pub fn unmap_blob(
     for r in last.aios {
         super::aio::restore(pid, r, scratch, &mut inject)?;
     }
-    let ret = inject(libc::SYS_munmap, [blob_at, blob_len, 0, 0, 0, 0], "munmap")?;
-    sys::ptrace_setregs(pid, &regs).map_err(|e| sysfail("PTRACE_SETREGS", e))?;
-    if ret != 0 {
-        return Err(failed(
-            format!("munmap of the restorer at {blob_at:#x}"),
-            ret,
-        ));
-    }
-    // A task dumped stopped gets its stop signal while still held, so
-    // that it stops before it runs any code of its own (as CRIU does).
-    if let Some(sig) = stop {
-        sys::kill(pid, sig).map_err(|e| sysfail(&format!("kill(signal {sig})"), e))?;
-    }
-    sys::ptrace_detach(pid).map_err(|e| sysfail("PTRACE_DETACH", e))?;
-    redeliver(pid, pid, &pending)
+    Ok(())
 }
 
 /// Writes `pid` into the pidfile at `path`. An existing file is written

@@ -494,6 +494,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
     // Every wait below is bounded: the alarm interrupts it.
     sys::deadline_alarm(finish::FINISH_TIMEOUT_S)
         .map_err(|e| RestoreError::sys(0, "setitimer", e))?;
+    let mut finishing = Vec::with_capacity(plans.len());
     for (p, t) in plans.iter().zip(&traced) {
         if let Some(trapped) = t.trap {
             let blob = (p.blob_at, p.stack_top);
@@ -506,15 +507,19 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             finish::threads_out(t.host, &tids, blob)?;
             let stop =
                 crate::pstree::dumped_stopped(&p.task).then(|| crate::pstree::stop_signal(&p.task));
-            let len = p.stack_top - p.blob_at;
-            let sigtrap = crate::signals::action_of(&p.task, libc::SIGTRAP);
-            let last = finish::Last {
-                stop,
-                sigtrap,
-                guards: &p.task.guards,
-                aios: &p.task.mm.aios,
-            };
-            finish::unmap_blob(t.host, trapped, p.blob_at, len, &last, t.pending.clone())?;
+            finishing.push(finish::Finishing {
+                pid: t.host,
+                trapped,
+                blob_at: p.blob_at,
+                blob_len: p.stack_top - p.blob_at,
+                last: finish::Last {
+                    stop,
+                    sigtrap: crate::signals::action_of(&p.task, libc::SIGTRAP),
+                    guards: &p.task.guards,
+                    aios: &p.task.mm.aios,
+                },
+                pending: t.pending.clone(),
+            });
         } else if !p.task.guards.is_empty() || !p.task.mm.aios.is_empty() {
             return Err(RestoreError::Unsupported(format!(
                 "pid {}: guard regions and AIO rings are restored through ptrace, which the \
@@ -523,6 +528,7 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             )));
         }
     }
+    finish::unmap_blobs(&mut finishing)?;
     let _ = sys::deadline_alarm(0);
     clock.stage("unmap restorer");
     // Tasks dumped stopped (SIGSTOP, job control) are stopped again; traced
