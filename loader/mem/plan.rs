@@ -51,6 +51,21 @@ pub struct Premap {
     /// A child takes this slot over: it is premapped before the children
     /// are forked.
     pub passed_on: bool,
+    /// Premapped at its dumped address, which the loader reserved
+    /// (`Reservation::reserve_in_place`), rather than in its slot: the
+    /// blob need not move it.
+    pub in_place: bool,
+}
+
+impl Premap {
+    /// Where the VMA is premapped, for a premap area at `area`.
+    pub fn at(&self, area: u64) -> u64 {
+        if self.in_place {
+            self.start
+        } else {
+            area + self.slot
+        }
+    }
 }
 
 /// What makes two private VMAs of a parent and its child, at the same
@@ -172,6 +187,7 @@ pub fn plan(
                 cow: None,
                 inherit: None,
                 passed_on: false,
+                in_place: false,
             });
             slot += len;
             continue;
@@ -278,6 +294,7 @@ pub fn plan(
             cow: cow_key(v, flags, sysv || shmid.is_some() || droppable),
             inherit: None,
             passed_on: false,
+            in_place: false,
         });
         slot += len;
     }
@@ -409,6 +426,7 @@ impl MemPlan {
             cow: None,
             inherit: None,
             passed_on: false,
+            in_place: false,
         };
         let at = self.premaps.partition_point(|p| p.start < d.vdso_start);
         self.premaps.insert(at, premap);

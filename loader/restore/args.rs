@@ -158,8 +158,9 @@ pub fn build(
         ..Default::default()
     };
     // Not the other tasks' premap ranges, nor what this one inherited
-    // of its parent's.
-    a.keep = b.array(&[
+    // of its parent's; but the VMAs premapped in place. In address order,
+    // as the blob's sweep walks them.
+    let mut keep = vec![
         Range {
             start: layout.status_area,
             end: layout.status_area + layout.status_len,
@@ -176,10 +177,17 @@ pub fn build(
             start: TASK_SIZE,
             end: u64::MAX,
         },
-    ]);
+    ];
+    keep.extend(mem.premaps.iter().filter(|p| p.in_place).map(|p| Range {
+        start: p.start,
+        end: p.start + p.len,
+    }));
+    keep.sort_unstable_by_key(|r| r.start);
+    a.keep = b.array(&keep);
     let moves: Vec<VmaMove> = mem
         .premaps
         .iter()
+        .filter(|p| !p.in_place)
         .map(|p| VmaMove {
             src: layout.premap_at + p.slot,
             dst: p.start,

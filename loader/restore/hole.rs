@@ -55,6 +55,8 @@ pub enum TableWord {
 pub struct Reservation {
     at: u64,
     len: u64,
+    /// Dumped VMAs' own ranges, reserved for premapping them in place.
+    in_place: Vec<(u64, u64)>,
 }
 
 impl Reservation {
@@ -73,7 +75,35 @@ impl Reservation {
             0,
         )
         .map_err(|e| RestoreError::sys(0, format!("reserving {len} bytes at {at:#x}"), e))?;
-        Ok(Reservation { at, len })
+        Ok(Reservation {
+            at,
+            len,
+            in_place: Vec::new(),
+        })
+    }
+
+    /// Reserves a dumped VMA's range `[at, at + len)` as well, if it is
+    /// free here (none of the loader's mappings is there). Mapped in the
+    /// task's premap, it then needs no move in the blob.
+    pub fn reserve_in_place(&mut self, at: u64, len: u64) -> bool {
+        let flags = libc::MAP_PRIVATE
+            | libc::MAP_ANONYMOUS
+            | libc::MAP_NORESERVE
+            | libc::MAP_FIXED_NOREPLACE;
+        match sys::mmap(at, len, libc::PROT_NONE, flags, -1, 0) {
+            Ok(got) if got == at => {
+                self.in_place.push((at, len));
+                true
+            }
+            Ok(got) => {
+                // An old kernel without MAP_FIXED_NOREPLACE placed it
+                // elsewhere: not ours to use.
+                // SAFETY: `got` is the mapping just made, used by nothing.
+                let _ = unsafe { sys::munmap(got, len) };
+                false
+            }
+            Err(_) => false,
+        }
     }
 
     /// The first address past the reservation.
@@ -83,7 +113,9 @@ impl Reservation {
 
     /// Whether `[at, at + len)` lies inside the reservation.
     pub fn holds(&self, at: u64, len: u64) -> bool {
-        at >= self.at && at.checked_add(len).is_some_and(|e| e <= self.at + self.len)
+        let inside =
+            |(s, l): (u64, u64)| at >= s && at.checked_add(len).is_some_and(|e| e <= s + l);
+        inside((self.at, self.len)) || self.in_place.iter().any(|&r| inside(r))
     }
 
     /// Maps the shared status area for `tasks` tasks at the start of the
@@ -122,6 +154,10 @@ impl Drop for Reservation {
         // borrowing it is gone, and the premapped memory in it belongs to
         // the children, not to this process.
         let _ = unsafe { sys::munmap(self.at, self.len) };
+        for &(at, len) in &self.in_place {
+            // SAFETY: as above, for a range reserved in `reserve_in_place`.
+            let _ = unsafe { sys::munmap(at, len) };
+        }
     }
 }
 

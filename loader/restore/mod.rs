@@ -294,6 +294,12 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
             "no {total} bytes of address space free in the loader's and the dumped layouts"
         ))
     })?;
+    let mut reservation = Reservation::new(hole, total)?;
+    // A lone task's VMAs go straight to their dumped addresses where
+    // nothing of ours is there (no tree: a child would inherit them).
+    if let [p] = &mut plans[..] {
+        premap::choose_in_place(&mut reservation, &mut p.mem, &own_maps);
+    }
     let area = hole + status_len;
     let plans_len = plans.len();
     let mut premap_at = area;
@@ -329,7 +335,6 @@ pub fn restore(opts: &RestoreOptions) -> Result<i32, RestoreError> {
         );
         return Ok(0);
     }
-    let reservation = Reservation::new(hole, total)?;
     let status = reservation.status_area(plans.len())?;
     tables.start(&status);
     at("layout")?;

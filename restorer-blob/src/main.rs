@@ -126,9 +126,15 @@ fn restore(args: &Args) -> Result<u64, Failure> {
     }
     mark(t, MARK_UNMAPPED);
 
-    // 2. Move every premapped VMA to its dumped address. The loader chose
-    //    premap slots outside all dumped ranges, so no move clobbers another.
+    // 2. Move every VMA premapped in a slot (not in place) to its dumped
+    //    address. The loader chose premap slots outside all dumped ranges,
+    //    so no move clobbers another.
     let vmas: &[VmaMove] = args.array(t.vmas)?;
+    if vmas.is_empty() {
+        // Everything was premapped in place: the injected fault has no
+        // move to spoil.
+        fault(t, STAGE_REMAP)?;
+    }
     for (i, v) in vmas.iter().enumerate() {
         let dst = if i == 0 && t.fault == STAGE_REMAP {
             v.dst | 1 // fault injection: a misaligned target, refused by the kernel

@@ -92,7 +92,7 @@ fn lazy_slots(plan: &TaskPlan) -> Vec<(u64, u64, u64)> {
         .premaps
         .iter()
         .filter(|p| is_lazy(&plan.mem, p))
-        .map(|p| (plan.premap_at + p.slot, p.start, p.len))
+        .map(|p| (p.at(plan.premap_at), p.start, p.len))
         .collect()
 }
 

@@ -21,6 +21,34 @@ use shmem::attach_sysv;
 pub use shmem::create_shmem;
 pub(crate) use shmem::fill_sysv;
 
+/// Marks the VMAs of a lone task's `mem` that are premapped at their
+/// dumped addresses, and reserves those ranges in `res`: each range none
+/// of the loader's mappings holds, away from where the loader's stack may
+/// still grow (its limit and a guard gap below it). Not System V segments
+/// (attached at their slots) nor anything shared with a parent or child.
+pub(crate) fn choose_in_place(res: &mut Reservation, mem: &mut mem::MemPlan, own_maps: &str) {
+    let stack_end = own_maps
+        .lines()
+        .find(|l| l.ends_with("[stack]"))
+        .and_then(|l| l.split_once('-'))
+        .and_then(|(_, rest)| u64::from_str_radix(rest.split(' ').next()?, 16).ok());
+    let Some(stack_end) = stack_end else {
+        return;
+    };
+    const GUARD: u64 = 2 << 20;
+    let reach = match sys::getrlimit(libc::RLIMIT_STACK) {
+        Ok((soft, _)) if soft != libc::RLIM_INFINITY => stack_end.saturating_sub(soft + GUARD),
+        _ => 0,
+    };
+    for p in &mut mem.premaps {
+        let near_stack = p.start + p.len > reach && p.start < stack_end;
+        if p.sysv.is_some() || p.inherit.is_some() || p.passed_on || near_stack {
+            continue;
+        }
+        p.in_place = res.reserve_in_place(p.start, p.len);
+    }
+}
+
 /// Writes the trampolines of a proxied vdso into its filled slot.
 pub(crate) fn redirect_vdso(
     mem: &mem::MemPlan,
@@ -42,7 +70,7 @@ pub(crate) fn redirect_vdso(
         // SAFETY: the slot is one of this task's premapped, writable (it
         // is filled) slots inside the reservation (checked in `premap`),
         // and the 12 bytes lie inside it (checked just above).
-        unsafe { sys::write_mem(area + p.slot + r.old, &t) };
+        unsafe { sys::write_mem(p.at(area) + r.old, &t) };
     }
     Ok(())
 }
@@ -85,7 +113,7 @@ pub(crate) fn fill_pages(
     let mut copy_slots: Vec<(u64, u64)> = Vec::new();
     // A run may span several VMAs: its pieces, cut at their boundaries.
     for (p, at, len, off) in mem.pieces(&task.runs) {
-        let dst = area + p.slot + (at - p.start);
+        let dst = p.at(area) + (at - p.start);
         let lazy = super::lazy::is_lazy(mem, p);
         if !pass.has(p) || (skip_lazy && lazy) {
             continue;
@@ -93,7 +121,7 @@ pub(crate) fn fill_pages(
         let list = if p.inherit.is_some() {
             &mut inherited
         } else if lazy {
-            let slot = (area + p.slot, p.len);
+            let slot = (p.at(area), p.len);
             if copy_slots.last() != Some(&slot) {
                 copy_slots.push(slot);
             }
@@ -103,7 +131,7 @@ pub(crate) fn fill_pages(
         };
         // A UFFDIO_COPY stays inside one VMA: copies merge only within
         // their slot.
-        let slot_at = if lazy { area + p.slot } else { 0 };
+        let slot_at = if lazy { p.at(area) } else { 0 };
         match list.last_mut() {
             Some(last) if last.0 + last.1 == dst && last.2 + last.1 == off && last.0 >= slot_at => {
                 last.1 += len
@@ -336,13 +364,16 @@ pub(crate) fn premap(
         {
             return Err(format!("vma {:#x}: slot outside the premap area", p.start));
         }
+        if p.in_place && !res.holds(p.start, p.len) {
+            return Err(format!("vma {:#x}: its own range is not reserved", p.start));
+        }
     }
     // First what we take over of the parent's, then its range reserved
     // again right away (the moves left holes in it) and emptied, before
     // anything of ours could be mapped there.
     for p in plan.mem.premaps.iter().filter(mine) {
         if let Some(inh) = &p.inherit {
-            take_over(p, inh, area + p.slot, prot_of(p), parent)?;
+            take_over(p, inh, p.at(area), prot_of(p), parent)?;
         }
     }
     if let (Pass::BeforeFork, Some((at, len))) = (pass, parent) {
@@ -357,7 +388,7 @@ pub(crate) fn premap(
     // A file mapped by several VMAs (a binary's segments) is opened once.
     let mut opened: Vec<(&(std::ffi::CString, i32), i32)> = Vec::new();
     let mapped = plan.mem.premaps.iter().filter(mine).try_for_each(|p| {
-        let at = area + p.slot;
+        let at = p.at(area);
         if p.inherit.is_some() {
             return Ok(());
         }
@@ -386,8 +417,9 @@ pub(crate) fn premap(
             }
             (None, None) => (-1, "anonymous".to_string()),
         };
-        // SAFETY: the slot lies in the premap area (checked above), which
-        // is part of our reservation: nothing of the loader lives there.
+        // SAFETY: the slot lies in the premap area, or an in-place VMA's
+        // own range (both checked above), parts of our reservation:
+        // nothing of the loader lives there.
         let r = unsafe { sys::mmap_fixed(at, p.len, prot, p.flags, fd, p.pgoff) };
         // The descriptor stays open: a file's for its next VMA (closed
         // below), a shmem object's is the loader's.
@@ -403,6 +435,14 @@ pub(crate) fn premap(
         sys::close(fd);
     }
     mapped?;
+    // The slots of VMAs mapped in place stay empty, not reserved: the
+    // blob keeps the premap area as it is.
+    for p in plan.mem.premaps.iter().filter(mine).filter(|p| p.in_place) {
+        // SAFETY: the slot lies in the premap area (checked above), part
+        // of our reservation, and nothing is mapped in it.
+        unsafe { sys::munmap(area + p.slot, p.len) }
+            .map_err(|e| format!("vma {:#x}: emptying its slot: {e}", p.start))?;
+    }
     mark(restorer_blob::MARK_PREMAPPED);
     // --lazy-pages: the lazy slots go to the server empty.
     let lazy = lazy.filter(|_| pass == Pass::AfterFork);
@@ -416,7 +456,7 @@ pub(crate) fn premap(
             // SAFETY: a range inside the slot just taken over (the drops
             // are offsets within the VMA); its pages become the file's or
             // zeroes, as they were for this task.
-            unsafe { sys::madvise(area + p.slot + s, e - s, libc::MADV_DONTNEED) }
+            unsafe { sys::madvise(p.at(area) + s, e - s, libc::MADV_DONTNEED) }
                 .map_err(|err| format!("vma {:#x}: dropping the parent's pages: {err}", p.start))?;
         }
     }
@@ -427,7 +467,7 @@ pub(crate) fn premap(
         redirect_vdso(&plan.mem, x, area)?;
     }
     for p in &plan.mem.premaps {
-        let at = area + p.slot;
+        let at = p.at(area);
         if prot_of(p) != p.prot {
             // SAFETY: the slot mapped above; nothing of ours refers to it.
             unsafe { sys::mprotect(at, p.len, p.prot) }
