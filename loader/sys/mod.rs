@@ -281,43 +281,39 @@ pub fn fchdir(fd: RawFd) -> io::Result<()> {
     check_int(unsafe { libc::fchdir(fd) }).map(drop)
 }
 
-/// A saved signal mask.
-pub struct SigMask(libc::sigset_t);
+/// A saved signal mask (the kernel's: one bit per signal).
+pub struct SigMask(u64);
+
+/// `rt_sigprocmask(how, set)` for the calling thread; the previous mask.
+/// By system call: glibc's sigprocmask leaves its own two signals, 32 and
+/// 33 (SIGCANCEL, SIGSETXID), as they are, and a task forked from the
+/// loader must not take one before the blob puts its dumped mask back
+/// (glibc's SIGEV_THREAD timers signal with 32, whose default action
+/// kills).
+fn sigprocmask(how: i32, set: u64) -> io::Result<u64> {
+    let mut old = 0u64;
+    // SAFETY: set and old are local masks of the kernel's size (8 bytes).
+    check(unsafe {
+        libc::syscall(
+            libc::SYS_rt_sigprocmask,
+            how,
+            &set as *const u64,
+            &mut old as *mut u64,
+            8usize,
+        )
+    })?;
+    Ok(old)
+}
 
 /// Blocks every signal in the calling thread, 32 and 33 too; returns the
-/// previous mask. By system call: glibc's sigprocmask leaves its own two
-/// (SIGCANCEL, SIGSETXID) unblocked, and a task forked from here must not
-/// take one before the blob puts its dumped mask back (glibc's
-/// SIGEV_THREAD timers signal with 32, whose default action kills).
+/// previous mask.
 pub fn block_all_signals() -> io::Result<SigMask> {
-    // SAFETY: old is a local sigset (zeroed; the kernel fills its first
-    // 8 bytes, its size of a mask) and set a local u64.
-    unsafe {
-        let set = u64::MAX;
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        check(libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &set as *const u64,
-            &mut old as *mut libc::sigset_t,
-            8usize,
-        ))?;
-        Ok(SigMask(old))
-    }
+    sigprocmask(libc::SIG_SETMASK, u64::MAX).map(SigMask)
 }
 
 /// Blocks SIGCHLD (for `wait_sigchld`); returns the mask to put back.
 pub fn block_sigchld() -> io::Result<SigMask> {
-    // SAFETY: set and old are local sigsets, initialised by sigemptyset /
-    // filled by pthread_sigmask.
-    unsafe {
-        let mut set: libc::sigset_t = std::mem::zeroed();
-        let mut old: libc::sigset_t = std::mem::zeroed();
-        libc::sigemptyset(&mut set);
-        libc::sigaddset(&mut set, libc::SIGCHLD);
-        check_int(libc::pthread_sigmask(libc::SIG_BLOCK, &set, &mut old))?;
-        Ok(SigMask(old))
-    }
+    sigprocmask(libc::SIG_BLOCK, 1 << (libc::SIGCHLD - 1)).map(SigMask)
 }
 
 /// Sleeps until a SIGCHLD is pending (then takes it) or `timeout_ns`
@@ -369,10 +365,9 @@ pub fn deadline_alarm(secs: u64) -> io::Result<()> {
     Ok(())
 }
 
-/// Puts back a mask saved by `block_all_signals`.
+/// Puts back a mask saved by `block_all_signals` or `block_sigchld`.
 pub fn restore_sigmask(mask: SigMask) {
-    // SAFETY: mask.0 was filled by pthread_sigmask.
-    unsafe { libc::pthread_sigmask(libc::SIG_SETMASK, &mask.0, std::ptr::null_mut()) };
+    let _ = sigprocmask(libc::SIG_SETMASK, mask.0);
 }
 
 /// `tgkill(tgid, tid, sig)`.
@@ -425,27 +420,21 @@ pub fn take_pending(sig: i32) -> bool {
 /// end the process. By system calls, which glibc's wrappers refuse or
 /// drop for its own signals 32 and 33.
 pub fn die_of(sig: i32) {
-    // SAFETY: act (a kernel sigaction: handler SIG_DFL, flags, restorer,
-    // mask, all zero) and set are locals.
+    let act = [0u64; 4];
+    // SAFETY: act is a local kernel sigaction: handler SIG_DFL, flags,
+    // restorer and mask all zero.
     unsafe {
-        let act = [0u64; 4];
         libc::syscall(
             libc::SYS_rt_sigaction,
             sig,
             act.as_ptr(),
             std::ptr::null_mut::<u64>(),
             8usize,
-        );
-        let set = 1u64 << (sig - 1);
-        libc::syscall(
-            libc::SYS_rt_sigprocmask,
-            libc::SIG_UNBLOCK,
-            &set as *const u64,
-            std::ptr::null_mut::<u64>(),
-            8usize,
-        );
-        libc::kill(libc::getpid(), sig);
-    }
+        )
+    };
+    let _ = sigprocmask(libc::SIG_UNBLOCK, 1 << (sig - 1));
+    // SAFETY: kill takes no memory.
+    unsafe { libc::kill(libc::getpid(), sig) };
 }
 
 /// `sethostname`.
