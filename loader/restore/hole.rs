@@ -50,6 +50,9 @@ pub enum TableWord {
     Owners = 1,
 }
 
+/// Flags of the reservation's PROT_NONE mappings.
+pub(crate) const RESERVE: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+
 /// The address-space reservation for the restore (`PROT_NONE`), released
 /// on drop.
 pub struct Reservation {
@@ -67,10 +70,7 @@ impl Reservation {
             at,
             len,
             libc::PROT_NONE,
-            libc::MAP_PRIVATE
-                | libc::MAP_ANONYMOUS
-                | libc::MAP_NORESERVE
-                | libc::MAP_FIXED_NOREPLACE,
+            RESERVE | libc::MAP_FIXED_NOREPLACE,
             -1,
             0,
         )
@@ -86,10 +86,7 @@ impl Reservation {
     /// free here (none of the loader's mappings is there). Mapped in the
     /// task's premap, it then needs no move in the blob.
     pub fn reserve_in_place(&mut self, at: u64, len: u64) -> bool {
-        let flags = libc::MAP_PRIVATE
-            | libc::MAP_ANONYMOUS
-            | libc::MAP_NORESERVE
-            | libc::MAP_FIXED_NOREPLACE;
+        let flags = RESERVE | libc::MAP_FIXED_NOREPLACE;
         match sys::mmap(at, len, libc::PROT_NONE, flags, -1, 0) {
             Ok(got) if got == at => {
                 self.in_place.push((at, len));

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use crate::blob;
 use crate::sys;
 
-use super::hole::Reservation;
+use super::hole::{Reservation, RESERVE};
 use super::task::TaskPlan;
 use super::{images, vdso};
 use crate::mem::plan::{self as mem};
@@ -27,12 +27,11 @@ pub(crate) use shmem::fill_sysv;
 /// still grow (its limit and a guard gap below it). Not System V segments
 /// (attached at their slots) nor anything shared with a parent or child.
 pub(crate) fn choose_in_place(res: &mut Reservation, mem: &mut mem::MemPlan, own_maps: &str) {
-    let stack_end = own_maps
+    let stack = own_maps
         .lines()
-        .find(|l| l.ends_with("[stack]"))
-        .and_then(|l| l.split_once('-'))
-        .and_then(|(_, rest)| u64::from_str_radix(rest.split(' ').next()?, 16).ok());
-    let Some(stack_end) = stack_end else {
+        .filter_map(|l| crate::proc::parse_maps(l).ok()?.pop())
+        .find(|m| m.path == "[stack]");
+    let Some(stack_end) = stack.map(|m| m.end) else {
         return;
     };
     const GUARD: u64 = 2 << 20;
@@ -506,9 +505,6 @@ pub(crate) fn premap(
     }
     .map_err(|e| format!("sealing the restorer: {e}"))
 }
-
-/// Flags of the reservation's PROT_NONE mappings.
-const RESERVE: i32 = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
 
 /// Moves slot `p`, inherited, from the parent's premap range (inherited
 /// with the fork) to `at` in ours, with protection `prot`.
