@@ -1,8 +1,9 @@
 //! What refuses or reshapes a process's dump beyond its own state: the
-//! seccomp modes of its threads, and resources shared with its parent.
+//! seccomp modes of its threads, timers aimed at threads not dumped, and
+//! resources shared with its parent.
 
 use super::{DumpError, Process};
-use crate::images::schema::{CoreEntry, SeccompEntry, SeccompMode};
+use crate::images::schema::{CoreEntry, PosixTimerEntry, SeccompEntry, SeccompMode};
 use crate::{proc, sys};
 
 /// Puts `filters`, a thread's chain numbered from 0 (its core's
@@ -140,4 +141,32 @@ pub(super) fn shared_tables(tree: &[Process]) -> Result<Vec<Option<usize>>, Dump
         }
     }
     Ok(out)
+}
+
+/// A thread that ended before it was stopped is not dumped: a POSIX timer
+/// of process `pid` that signals it (SIGEV_THREAD_ID) could not be made
+/// again. `tids` and `vtids` are the dumped threads, ours and in the
+/// tree's pid namespace.
+pub(super) fn timers_aim_at_dumped(
+    pid: i32,
+    timers: &[PosixTimerEntry],
+    tids: &[i32],
+    vtids: &[u32],
+) -> Result<(), DumpError> {
+    for t in timers {
+        let Some(tid) = t.notify_thread_id else {
+            continue;
+        };
+        if !tids.contains(&tid) && !vtids.contains(&(tid as u32)) {
+            return Err(DumpError::Gone {
+                pid,
+                what: format!(
+                    "its POSIX timer {} signals thread {tid}, which ended while the process was \
+                     being stopped; it runs on as it was: dump it again",
+                    t.it_id
+                ),
+            });
+        }
+    }
+    Ok(())
 }

@@ -402,24 +402,8 @@ fn dump_process(
     });
     let _ = threads[0].syscall(vdso, libc::SYS_munmap, [scratch, 4096, 0, 0, 0, 0]);
     let (asked, cores) = asked?;
-    // A thread that ended before it was stopped is not dumped; a timer
-    // that signals it cannot be made again.
-    for t in &asked.posix {
-        let Some(tid) = t.notify_thread_id else {
-            continue;
-        };
-        let known = threads.iter().any(|th| th.pid == tid) || vtids.contains(&(tid as u32));
-        if !known {
-            return Err(DumpError::Gone {
-                pid,
-                what: format!(
-                    "its POSIX timer {} signals thread {tid}, which ended while the process was \
-                     being stopped; it runs on as it was: dump it again",
-                    t.it_id
-                ),
-            });
-        }
-    }
+    let tids: Vec<i32> = threads.iter().map(|t| t.pid).collect();
+    checks::timers_aim_at_dumped(pid, &asked.posix, &tids, &vtids)?;
     let own_filters = cores.iter().any(|c| c.1.is_some());
     let base = acc.seccomp.seccomp_filters.len();
     let mut cores: Vec<CoreEntry> = cores
